@@ -1,0 +1,7 @@
+//! genie: a runtime for playing worlds dreamed by a learned world model, after DeepMind's Genie
+//! (Bruce et al., 2024, arXiv 2402.15391).
+//!
+//! The core (world model, data, training, sampling, recording) builds and runs with no window;
+//! the player sits on top of it.
+
+pub mod torch;
