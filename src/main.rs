@@ -5,7 +5,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "genie", version, about = "Play a world that a learned world model dreams up from one picture.")]
+#[command(
+    name = "genie",
+    version,
+    about = "Play a world that a learned world model dreams up from one picture."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -57,15 +61,27 @@ impl Command {
     }
 }
 
+fn run(command: Command) -> anyhow::Result<()> {
+    match &command {
+        Command::Data(_)
+        | Command::Train(_)
+        | Command::Eval(_)
+        | Command::Calibrate(_)
+        | Command::Play(_)
+        | Command::Dream(_)
+        | Command::Replay(_)
+        | Command::Export(_)
+        | Command::Bench(_) => anyhow::bail!("`genie {}` is not built yet", command.name()),
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let result: anyhow::Result<()> = match cli.command {
-        pending => Err(anyhow::anyhow!("`genie {}` is not built yet", pending.name())),
-    };
+    let result = run(cli.command);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {

@@ -32,7 +32,13 @@ fn safetensors_round_trip_through_tch() {
     Tensor::write_safetensors(&[("w", &w), ("ids", &ids), ("bytes", &bytes)], &path).unwrap();
 
     let loaded = Tensor::read_safetensors(&path).unwrap();
-    let get = |name: &str| loaded.iter().find(|(n, _)| n == name).map(|(_, t)| t.shallow_clone()).unwrap();
+    let get = |name: &str| {
+        loaded
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, t)| t.shallow_clone())
+            .unwrap()
+    };
     assert_eq!(loaded.len(), 3);
     assert!(get("w").equal(&w));
     assert!(get("ids").equal(&ids));
