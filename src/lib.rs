@@ -5,4 +5,5 @@
 //! the player sits on top of it.
 
 pub mod app;
+pub mod session;
 pub mod torch;

@@ -1,0 +1,239 @@
+//! Prompts: the picture (or the last frames of a clip) a world starts from.
+//!
+//! Any PNG, JPEG, GIF, WebP or BMP of any size and aspect becomes 64×64 RGB: centre-cropped to a
+//! square, resized with a Lanczos filter, alpha flattened onto white. An animated GIF yields its
+//! last frames (up to the model's context), so a dream can extend a video.
+
+use std::path::{Path, PathBuf};
+
+use image::{AnimationDecoder, DynamicImage, ImageFormat, RgbaImage, imageops::FilterType};
+
+/// Side of a frame, in pixels.
+pub const FRAME_SIDE: u32 = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PromptError {
+    #[error("prompt {path}: cannot read the file: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("prompt {path}: not an image genie can read (PNG, JPEG, GIF, WebP or BMP): {reason}")]
+    NotAnImage { path: PathBuf, reason: String },
+    #[error("prompt {path}: the image is empty ({width}×{height})")]
+    Empty {
+        path: PathBuf,
+        width: u32,
+        height: u32,
+    },
+}
+
+/// One or more 64×64 RGB frames, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prompt {
+    /// Each `64 * 64 * 3` bytes, row-major RGB.
+    pub frames: Vec<Vec<u8>>,
+}
+
+impl Prompt {
+    /// Reads an image file; an animated GIF keeps its last `max_frames` frames.
+    pub fn load(path: &Path, max_frames: usize) -> Result<Self, PromptError> {
+        let bytes = std::fs::read(path).map_err(|source| PromptError::Io {
+            path: path.into(),
+            source,
+        })?;
+        Self::from_bytes(&bytes, max_frames).map_err(|reason| match reason {
+            BytesError::NotAnImage(reason) => PromptError::NotAnImage {
+                path: path.into(),
+                reason,
+            },
+            BytesError::Empty(width, height) => PromptError::Empty {
+                path: path.into(),
+                width,
+                height,
+            },
+        })
+    }
+
+    fn from_bytes(bytes: &[u8], max_frames: usize) -> Result<Self, BytesError> {
+        let format =
+            image::guess_format(bytes).map_err(|e| BytesError::NotAnImage(e.to_string()))?;
+        let images: Vec<RgbaImage> = if format == ImageFormat::Gif {
+            let decoder = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(bytes))
+                .map_err(|e| BytesError::NotAnImage(e.to_string()))?;
+            let frames = decoder
+                .into_frames()
+                .collect_frames()
+                .map_err(|e| BytesError::NotAnImage(e.to_string()))?;
+            let skip = frames.len().saturating_sub(max_frames.max(1));
+            frames
+                .into_iter()
+                .skip(skip)
+                .map(|f| f.into_buffer())
+                .collect()
+        } else {
+            let img = image::load_from_memory_with_format(bytes, format)
+                .map_err(|e| BytesError::NotAnImage(e.to_string()))?;
+            vec![img.to_rgba8()]
+        };
+        let first = images
+            .first()
+            .ok_or(BytesError::NotAnImage("no frames".into()))?;
+        if first.width() == 0 || first.height() == 0 {
+            return Err(BytesError::Empty(first.width(), first.height()));
+        }
+        Ok(Self {
+            frames: images.iter().map(to_frame).collect(),
+        })
+    }
+
+    /// A single-frame prompt from an RGB frame already at 64×64.
+    pub fn from_frame(frame: Vec<u8>) -> Self {
+        assert_eq!(frame.len(), (FRAME_SIDE * FRAME_SIDE * 3) as usize);
+        Self {
+            frames: vec![frame],
+        }
+    }
+}
+
+enum BytesError {
+    NotAnImage(String),
+    Empty(u32, u32),
+}
+
+/// Centre crop to a square, resize to 64×64, flatten alpha onto white.
+fn to_frame(img: &RgbaImage) -> Vec<u8> {
+    let side = img.width().min(img.height());
+    let (x, y) = ((img.width() - side) / 2, (img.height() - side) / 2);
+    let square = image::imageops::crop_imm(img, x, y, side, side).to_image();
+    let filter = if side == FRAME_SIDE {
+        FilterType::Nearest
+    } else {
+        FilterType::Lanczos3
+    };
+    let small = DynamicImage::ImageRgba8(square)
+        .resize_exact(FRAME_SIDE, FRAME_SIDE, filter)
+        .to_rgba8();
+    small
+        .pixels()
+        .flat_map(|p| {
+            let a = p[3] as u32;
+            let blend = |c: u8| ((c as u32 * a + 255 * (255 - a) + 127) / 255) as u8;
+            [blend(p[0]), blend(p[1]), blend(p[2])]
+        })
+        .collect()
+}
+
+/// Writes a 64×64 RGB frame as a PNG (for tests, exports and saved prompts).
+pub fn save_png(path: &Path, frame: &[u8]) -> image::ImageResult<()> {
+    image::save_buffer(
+        path,
+        frame,
+        FRAME_SIDE,
+        FRAME_SIDE,
+        image::ExtendedColorType::Rgb8,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{Rgba, RgbaImage};
+
+    fn write(dir: &Path, name: &str, img: &RgbaImage, format: ImageFormat) -> PathBuf {
+        let path = dir.join(name);
+        DynamicImage::ImageRgba8(img.clone())
+            .to_rgb8()
+            .save_with_format(&path, format)
+            .unwrap();
+        path
+    }
+
+    #[test]
+    fn wide_image_is_centre_cropped() {
+        // 192×64: left third red, middle green, right blue → the crop keeps only green.
+        let img = RgbaImage::from_fn(192, 64, |x, _| match x / 64 {
+            0 => Rgba([255, 0, 0, 255]),
+            1 => Rgba([0, 255, 0, 255]),
+            _ => Rgba([0, 0, 255, 255]),
+        });
+        let dir = tempfile::tempdir().unwrap();
+        for (name, format) in [("a.png", ImageFormat::Png), ("a.bmp", ImageFormat::Bmp)] {
+            let p = Prompt::load(&write(dir.path(), name, &img, format), 16).unwrap();
+            assert_eq!(p.frames.len(), 1);
+            assert!(p.frames[0].chunks(3).all(|c| c == [0, 255, 0]), "{name}");
+        }
+    }
+
+    #[test]
+    fn any_size_becomes_64x64_and_jpeg_reads() {
+        let img = RgbaImage::from_fn(300, 500, |x, y| {
+            Rgba([(x % 256) as u8, (y % 256) as u8, 9, 255])
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let p = Prompt::load(&write(dir.path(), "b.jpg", &img, ImageFormat::Jpeg), 16).unwrap();
+        assert_eq!(p.frames[0].len(), 64 * 64 * 3);
+    }
+
+    #[test]
+    fn alpha_is_flattened_onto_white() {
+        let img = RgbaImage::from_pixel(64, 64, Rgba([0, 0, 0, 0]));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.png");
+        img.save(&path).unwrap();
+        let p = Prompt::load(&path, 1).unwrap();
+        assert!(p.frames[0].iter().all(|&c| c == 255));
+    }
+
+    #[test]
+    fn animated_gif_keeps_its_last_frames() {
+        use image::{Delay, Frame, codecs::gif::GifEncoder};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clip.gif");
+        {
+            let mut enc = GifEncoder::new(std::fs::File::create(&path).unwrap());
+            for i in 0..5u8 {
+                let img = RgbaImage::from_pixel(64, 64, Rgba([i * 50, 0, 0, 255]));
+                enc.encode_frame(Frame::from_parts(
+                    img,
+                    0,
+                    0,
+                    Delay::from_numer_denom_ms(100, 1),
+                ))
+                .unwrap();
+            }
+        }
+        let p = Prompt::load(&path, 3).unwrap();
+        assert_eq!(p.frames.len(), 3);
+        assert_eq!(p.frames[2][0], 200);
+        assert_eq!(p.frames[0][0], 100);
+    }
+
+    #[test]
+    fn bad_files_get_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = dir.path().join("notes.png");
+        std::fs::write(&text, "this is not a picture").unwrap();
+        let err = Prompt::load(&text, 1).unwrap_err().to_string();
+        assert!(
+            err.contains("notes.png") && err.contains("not an image"),
+            "{err}"
+        );
+
+        let truncated = dir.path().join("cut.png");
+        let img = RgbaImage::from_pixel(64, 64, Rgba([1, 2, 3, 255]));
+        img.save(&truncated).unwrap();
+        let bytes = std::fs::read(&truncated).unwrap();
+        std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+        let err = Prompt::load(&truncated, 1).unwrap_err().to_string();
+        assert!(err.contains("cut.png"), "{err}");
+
+        let missing = dir.path().join("nope.webp");
+        let err = Prompt::load(&missing, 1).unwrap_err().to_string();
+        assert!(
+            err.contains("nope.webp") && err.contains("cannot read"),
+            "{err}"
+        );
+    }
+}
