@@ -2,3 +2,4 @@
 //! an action, rewinding, and recording. The player and the headless `dream` share it.
 
 pub mod prompt;
+pub mod record;
