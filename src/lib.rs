@@ -7,3 +7,4 @@
 pub mod app;
 pub mod session;
 pub mod torch;
+pub mod train;

@@ -1,0 +1,5 @@
+//! Training: one loop shared by the tokenizer, the latent action model and the dynamics model,
+//! with its schedule and its metrics log.
+
+pub mod log;
+pub mod schedule;
