@@ -1,5 +1,48 @@
-//! A playing session with no window: prompts, the context of past frames, stepping a world with
-//! an action, rewinding, and recording. The player and the headless `dream` share it.
+//! A playing session with no window: prompts, worlds that step with an action, the worker-thread
+//! engine, and recording. The player and the headless `dream` share it.
 
+pub mod engine;
 pub mod prompt;
 pub mod record;
+
+use prompt::Prompt;
+
+/// A 64×64 RGB frame, row-major.
+pub type Frame = Vec<u8>;
+
+/// What the player asks for at a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// A game action, by its index in the platformer's 8 actions.
+    Game(u8),
+    /// A raw latent action 0..8 (keys 1–8), as in Genie.
+    Latent(u8),
+}
+
+/// Result of one step.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub frame: Frame,
+    /// The latent action used, for a dream.
+    pub latent_action: Option<u8>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorldError {
+    #[error("the world has not been started from a prompt yet")]
+    NotStarted,
+    #[error("the world's worker thread has stopped")]
+    Stopped,
+    #[error("{0}")]
+    Model(String),
+}
+
+/// Something that can be played frame by frame: the dream (the world model) or the real game.
+pub trait World: Send {
+    /// (Re)starts from a prompt; returns the frame to show.
+    fn reset(&mut self, prompt: &Prompt) -> Result<Frame, WorldError>;
+    /// Advances one frame.
+    fn step(&mut self, control: Control) -> Result<Step, WorldError>;
+    /// Steps back `frames` frames (at most what is kept); returns the frame now current.
+    fn rewind(&mut self, frames: usize) -> Result<Frame, WorldError>;
+}
