@@ -8,6 +8,7 @@ use std::time::Instant;
 use crossbeam::channel::{self, Receiver, Sender, TryRecvError};
 
 use super::prompt::Prompt;
+use super::record::SamplerSettings;
 use super::{Control, Frame, World, WorldError};
 
 /// What the render loop asks of the world.
@@ -16,6 +17,14 @@ pub enum Command {
     Reset(Prompt),
     Step(Control),
     Rewind(usize),
+    /// New MaskGIT settings; produces no frame.
+    Sampler(SamplerSettings),
+}
+
+impl Command {
+    fn makes_a_frame(&self) -> bool {
+        !matches!(self, Self::Sampler(_))
+    }
 }
 
 /// A frame the world produced, with what it cost.
@@ -49,6 +58,10 @@ impl Engine {
                 for command in command_rx {
                     let start = Instant::now();
                     let result = match &command {
+                        Command::Sampler(settings) => {
+                            world.set_sampler(*settings);
+                            continue;
+                        }
                         Command::Reset(prompt) => world.reset(prompt).map(|frame| (frame, None)),
                         Command::Step(control) => {
                             world.step(*control).map(|s| (s.frame, s.latent_action))
@@ -77,8 +90,9 @@ impl Engine {
 
     /// Queues a command; false when the queue is full (the caller tries again next frame).
     pub fn send(&mut self, command: Command) -> bool {
+        let counts = command.makes_a_frame();
         let sent = self.commands.try_send(command).is_ok();
-        self.in_flight += sent as usize;
+        self.in_flight += (sent && counts) as usize;
         sent
     }
 

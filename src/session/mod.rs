@@ -6,6 +6,7 @@ pub mod prompt;
 pub mod record;
 
 use prompt::Prompt;
+use record::SamplerSettings;
 
 /// A 64×64 RGB frame, row-major.
 pub type Frame = Vec<u8>;
@@ -45,4 +46,6 @@ pub trait World: Send {
     fn step(&mut self, control: Control) -> Result<Step, WorldError>;
     /// Steps back `frames` frames (at most what is kept); returns the frame now current.
     fn rewind(&mut self, frames: usize) -> Result<Frame, WorldError>;
+    /// Changes the MaskGIT settings of a dream; worlds that do not sample ignore it.
+    fn set_sampler(&mut self, _settings: SamplerSettings) {}
 }
