@@ -3,3 +3,4 @@
 
 pub mod blit;
 pub mod offscreen;
+pub mod overlay;

@@ -1,0 +1,103 @@
+//! The egui overlay: speed, the current action and what it means, sampler settings, session
+//! controls and key help. It only reads a [`OverlayState`] and returns what the player asked for.
+
+use crate::session::record::SamplerSettings;
+
+/// What the overlay shows.
+#[derive(Debug, Clone, Default)]
+pub struct OverlayState {
+    pub fps: f64,
+    pub model_ms: f64,
+    pub frame_index: u64,
+    /// The game action held now, by name.
+    pub action: String,
+    /// The latent action used for the last frame, and what calibration says it means.
+    pub latent_action: Option<u8>,
+    pub latent_meaning: Option<String>,
+    pub sampler: Option<SamplerSettings>,
+    pub recording: Option<String>,
+    pub step_mode: bool,
+    pub paused: bool,
+    pub message: Option<String>,
+    pub can_record: bool,
+}
+
+/// What the user asked for through the overlay this frame.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OverlayRequests {
+    pub reset: bool,
+    pub rewind: bool,
+    pub toggle_record: bool,
+    pub toggle_step_mode: bool,
+    pub sampler: Option<SamplerSettings>,
+}
+
+pub const KEY_HELP: &[(&str, &str)] = &[
+    ("←/→ or A/D", "run"),
+    ("Space / ↑ / W", "jump"),
+    ("↓ / S", "down"),
+    ("Shift / X", "dash"),
+    ("1–8", "raw latent action"),
+    ("Tab", "hide or show this overlay"),
+    ("R", "reset to the prompt"),
+    ("Backspace", "rewind one frame"),
+    ("P", "step-per-key-press mode on/off"),
+    ("F5", "record on/off"),
+    ("Esc", "quit"),
+];
+
+pub fn show(ctx: &egui::Context, state: &OverlayState) -> OverlayRequests {
+    let mut req = OverlayRequests::default();
+    egui::Window::new("genie")
+        .default_pos([8.0, 8.0])
+        .resizable(false)
+        .collapsible(true)
+        .show(ctx, |ui| {
+            ui.label(format!("{:.1} frames/s · model {:.1} ms/frame", state.fps, state.model_ms));
+            ui.label(format!("frame {}", state.frame_index));
+            ui.label(format!("action: {}", state.action));
+            match state.latent_action {
+                Some(a) => ui.label(format!(
+                    "latent action: {} ({})",
+                    a + 1,
+                    state.latent_meaning.as_deref().unwrap_or("uncalibrated")
+                )),
+                None => ui.label("latent action: –"),
+            };
+            if let Some(mut s) = state.sampler {
+                ui.separator();
+                let steps = ui.add(egui::Slider::new(&mut s.steps, 1..=25).text("MaskGIT steps"));
+                let temp = ui.add(egui::Slider::new(&mut s.temperature, 0.0..=2.0).text("temperature"));
+                if steps.changed() || temp.changed() {
+                    req.sampler = Some(s);
+                }
+            }
+            ui.separator();
+            ui.horizontal(|ui| {
+                req.reset = ui.button("Reset").clicked();
+                req.rewind = ui.button("Rewind").clicked();
+                let mode = if state.step_mode { "Real time" } else { "Step per key" };
+                req.toggle_step_mode = ui.button(mode).clicked();
+                if state.can_record {
+                    let label = if state.recording.is_some() { "Stop recording" } else { "Record" };
+                    req.toggle_record = ui.button(label).clicked();
+                }
+            });
+            if let Some(dir) = &state.recording {
+                ui.colored_label(egui::Color32::LIGHT_RED, format!("● recording to {dir}"));
+            }
+            if let Some(msg) = &state.message {
+                ui.colored_label(egui::Color32::YELLOW, msg);
+            }
+            ui.collapsing("keys", |ui| {
+                egui::Grid::new("keys").show(ui, |ui| {
+                    for (k, v) in KEY_HELP {
+                        ui.label(*k);
+                        ui.label(*v);
+                        ui.end_row();
+                    }
+                });
+            });
+        });
+    req
+}
