@@ -5,6 +5,7 @@
 //! the player sits on top of it.
 
 pub mod app;
+pub mod eval;
 pub mod session;
 pub mod torch;
 pub mod train;

@@ -1,0 +1,3 @@
+//! Evaluation: the measures that define "works" (DESIGN.md §5), computed on held-out levels.
+
+pub mod measures;
