@@ -4,4 +4,5 @@
 //! The core (world model, data, training, sampling, recording) builds and runs with no window;
 //! the player sits on top of it.
 
+pub mod model;
 pub mod torch;
