@@ -1,6 +1,7 @@
 //! The world model of Genie (Bruce et al., 2024, arXiv 2402.15391, §2 and Appendix F): a video
 //! tokenizer, a latent action model and a MaskGIT dynamics model, all built on one
-//! spatio-temporal transformer, plus incremental (cached) inference.
+//! spatio-temporal transformer, plus MaskGIT sampling, incremental (cached) inference and
+//! checkpoints.
 //!
 //! Frames enter and leave the networks as f32 in [0, 1], `[B, T, H, W, C]` channels last
 //! ([`frames`] converts from and to the u8 datasets). Token ids and actions are i64.
@@ -8,6 +9,7 @@
 pub mod dynamics;
 pub mod frames;
 pub mod lam;
+pub mod maskgit;
 pub mod st;
 pub mod tokenizer;
 pub mod vq;
@@ -15,6 +17,7 @@ pub mod vq;
 pub use dynamics::{Dynamics, DynamicsCache, DynamicsConfig, DynamicsLoss, DynamicsMetrics};
 pub use frames::{frames_to_f32, frames_to_u8};
 pub use lam::{Lam, LamConfig, LamLoss, LamMetrics};
+pub use maskgit::{SamplerConfig, SamplerRng, sample_next, sample_next_full};
 pub use st::{StCache, StConfig};
 pub use tokenizer::{DecoderCache, Tokenizer, TokenizerConfig, TokenizerLoss, TokenizerMetrics};
 pub use vq::CodeUsage;
