@@ -36,16 +36,19 @@ pub struct DynamicsConfig {
 }
 
 impl Default for DynamicsConfig {
-    /// 64 tokens of a 1024-code tokenizer, 8 actions, a 16-frame window; width 256, 4 layers,
-    /// 8 heads: the largest stack whose 9 passes of 64 tokens per played frame (8 MaskGIT steps
-    /// and one to cache the result) fit the 30 frames/s budget on two CPU cores (README).
+    /// 64 tokens of a 1024-code tokenizer, 8 actions, a 16-frame window; width 128, 4 layers,
+    /// 4 heads. A played frame costs 9 passes of 64 tokens (8 MaskGIT steps and one to cache the
+    /// result); measured on this 2-core CPU a pass takes ≈3.1 ms at width 128 × 4 layers, ≈5 ms
+    /// at 128 × 6, ≈6.3 ms at 192 × 4 and ≈9–11 ms at 256 × 4, so only 128 × 4 keeps the 30
+    /// frames/s budget (README, `examples/model_timings.rs`). It also trains ≈2.5× faster than
+    /// width 256 here (issue 5).
     fn default() -> Self {
         Self {
             vocab_size: 1024,
             tokens_per_frame: 64,
             num_actions: 8,
             context_frames: 16,
-            st: StConfig::new(256, 4, 8),
+            st: StConfig::new(128, 4, 4),
         }
     }
 }
