@@ -502,6 +502,14 @@ mod tests {
     }
 
     #[test]
+    fn a_world_model_can_move_to_a_worker_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Genie>();
+        assert_send::<crate::model::DynamicsCache>();
+        assert_send::<crate::model::DecoderCache>();
+    }
+
+    #[test]
     fn inconsistent_configs_are_refused() {
         let mut cfg = tiny_config();
         cfg.dynamics.num_actions = 6;
