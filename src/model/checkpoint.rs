@@ -1,0 +1,519 @@
+//! Checkpoints (DESIGN.md §4): a folder with one safetensors file per network
+//! (`tokenizer.safetensors`, `lam.safetensors`, `dynamics.safetensors`) and `genie.json`, which
+//! holds every config plus metadata (the key → latent action calibration, the training data,
+//! the evaluation figures). Loading checks every tensor's name, shape and dtype against the
+//! network its config builds before copying anything, and says exactly what does not match.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tch::nn::VarStore;
+use tch::{Device, Kind, Tensor};
+
+use super::ConfigError;
+use super::dynamics::{Dynamics, DynamicsConfig};
+use super::lam::{Lam, LamConfig};
+use super::maskgit::SamplerConfig;
+use super::tokenizer::{Tokenizer, TokenizerConfig};
+
+pub const CONFIG_FILE: &str = "genie.json";
+pub const TOKENIZER_FILE: &str = "tokenizer.safetensors";
+pub const LAM_FILE: &str = "lam.safetensors";
+pub const DYNAMICS_FILE: &str = "dynamics.safetensors";
+
+/// The contents of `genie.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GenieConfig {
+    /// Layout version of this file.
+    pub format: u32,
+    pub tokenizer: TokenizerConfig,
+    pub lam: LamConfig,
+    pub dynamics: DynamicsConfig,
+    /// Default play settings.
+    pub sampler: SamplerConfig,
+    /// Game action name → latent action id, once `genie calibrate` has run.
+    pub calibration: Option<BTreeMap<String, i64>>,
+    /// Free-form description of the training data (seeds, clip count, frames, ...).
+    pub training_data: serde_json::Value,
+    /// Free-form evaluation figures the checkpoint was committed with.
+    pub eval: serde_json::Value,
+}
+
+impl Default for GenieConfig {
+    fn default() -> Self {
+        Self {
+            format: 1,
+            tokenizer: TokenizerConfig::default(),
+            lam: LamConfig::default(),
+            dynamics: DynamicsConfig::default(),
+            sampler: SamplerConfig::default(),
+            calibration: None,
+            training_data: serde_json::Value::Null,
+            eval: serde_json::Value::Null,
+        }
+    }
+}
+
+impl GenieConfig {
+    /// Each config on its own, then that the three agree with each other.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.tokenizer.validate()?;
+        self.lam.validate()?;
+        self.dynamics.validate()?;
+        let (tok, lam, dynamics) = (&self.tokenizer, &self.lam, &self.dynamics);
+        let agree = |ok: bool, reason: String| {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError::new("genie", reason))
+            }
+        };
+        agree(
+            dynamics.vocab_size == tok.codebook_size,
+            format!(
+                "dynamics.vocab_size {} ≠ tokenizer.codebook_size {}",
+                dynamics.vocab_size, tok.codebook_size
+            ),
+        )?;
+        agree(
+            dynamics.tokens_per_frame == tok.tokens_per_frame(),
+            format!(
+                "dynamics.tokens_per_frame {} ≠ the tokenizer's {}",
+                dynamics.tokens_per_frame,
+                tok.tokens_per_frame()
+            ),
+        )?;
+        agree(
+            dynamics.num_actions == lam.num_actions,
+            format!(
+                "dynamics.num_actions {} ≠ lam.num_actions {}",
+                dynamics.num_actions, lam.num_actions
+            ),
+        )?;
+        agree(
+            (lam.image_size, lam.channels) == (tok.image_size, tok.channels),
+            format!(
+                "lam frames {0}×{0}×{1} ≠ tokenizer frames {2}×{2}×{3}",
+                lam.image_size, lam.channels, tok.image_size, tok.channels
+            ),
+        )
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("{path}: file not found")]
+    MissingFile { path: PathBuf },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a valid genie.json: {source}")]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{path}: {source}")]
+    Config { path: PathBuf, source: ConfigError },
+    #[error("{path}: not a readable safetensors file: {reason}")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("{path}: tensor `{name}` is missing (expected shape {expected:?})")]
+    MissingTensor {
+        path: PathBuf,
+        name: String,
+        expected: Vec<i64>,
+    },
+    #[error(
+        "{path}: unexpected tensor `{name}` (shape {found:?}) that the configured network does not have"
+    )]
+    UnexpectedTensor {
+        path: PathBuf,
+        name: String,
+        found: Vec<i64>,
+    },
+    #[error("{path}: tensor `{name}` has shape {found:?}, expected {expected:?}")]
+    Shape {
+        path: PathBuf,
+        name: String,
+        expected: Vec<i64>,
+        found: Vec<i64>,
+    },
+    #[error("{path}: tensor `{name}` has dtype {found}, expected {expected:?}")]
+    Dtype {
+        path: PathBuf,
+        name: String,
+        expected: Kind,
+        found: String,
+    },
+    #[error("{path}: {source}")]
+    Torch {
+        path: PathBuf,
+        source: tch::TchError,
+    },
+}
+
+/// Writes every variable of `vs` to a safetensors file.
+pub fn save_network(vs: &VarStore, path: &Path) -> Result<(), CheckpointError> {
+    let mut named: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    // Safetensors holds host memory; detach so no autograd state is involved.
+    let named: Vec<(String, Tensor)> = named
+        .into_iter()
+        .map(|(n, t)| (n, t.detach().to_device(Device::Cpu)))
+        .collect();
+    Tensor::write_safetensors(&named, path).map_err(|source| CheckpointError::Torch {
+        path: path.into(),
+        source,
+    })
+}
+
+/// Loads a safetensors file into the variables of `vs` after checking that the file holds
+/// exactly those variables, with the same shapes and dtypes. On error nothing is copied.
+pub fn load_network(vs: &VarStore, path: &Path) -> Result<(), CheckpointError> {
+    let bytes = read(path)?;
+    let file =
+        safetensors::SafeTensors::deserialize(&bytes).map_err(|e| CheckpointError::Corrupt {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
+    let variables = vs.variables();
+    let err_path = || path.to_path_buf();
+    let mut found: BTreeMap<String, (Vec<i64>, Option<Kind>, String)> = BTreeMap::new();
+    for (name, view) in file.tensors() {
+        let shape = view.shape().iter().map(|&s| s as i64).collect();
+        found.insert(
+            name,
+            (shape, kind_of(view.dtype()), format!("{:?}", view.dtype())),
+        );
+    }
+    let expected: BTreeSet<&String> = variables.keys().collect();
+    for (name, (shape, _, _)) in &found {
+        if !expected.contains(name) {
+            return Err(CheckpointError::UnexpectedTensor {
+                path: err_path(),
+                name: name.clone(),
+                found: shape.clone(),
+            });
+        }
+    }
+    for name in &expected {
+        let var = &variables[*name];
+        let Some((shape, kind, dtype)) = found.get(*name) else {
+            return Err(CheckpointError::MissingTensor {
+                path: err_path(),
+                name: (*name).clone(),
+                expected: var.size(),
+            });
+        };
+        if *shape != var.size() {
+            return Err(CheckpointError::Shape {
+                path: err_path(),
+                name: (*name).clone(),
+                expected: var.size(),
+                found: shape.clone(),
+            });
+        }
+        if *kind != Some(var.kind()) {
+            return Err(CheckpointError::Dtype {
+                path: err_path(),
+                name: (*name).clone(),
+                expected: var.kind(),
+                found: dtype.clone(),
+            });
+        }
+    }
+    tch::no_grad(|| {
+        for (name, var) in &variables {
+            let view = file.tensor(name).map_err(|e| CheckpointError::Corrupt {
+                path: err_path(),
+                reason: e.to_string(),
+            })?;
+            let torch = |source| CheckpointError::Torch {
+                path: err_path(),
+                source,
+            };
+            let src =
+                Tensor::f_from_data_size(view.data(), &var.size(), var.kind()).map_err(torch)?;
+            let mut var = var.shallow_clone();
+            var.f_copy_(&src).map_err(torch)?;
+        }
+        Ok(())
+    })
+}
+
+fn kind_of(dtype: safetensors::Dtype) -> Option<Kind> {
+    use safetensors::Dtype as D;
+    Some(match dtype {
+        D::F32 => Kind::Float,
+        D::F64 => Kind::Double,
+        D::F16 => Kind::Half,
+        D::BF16 => Kind::BFloat16,
+        D::I64 => Kind::Int64,
+        D::I32 => Kind::Int,
+        D::I16 => Kind::Int16,
+        D::I8 => Kind::Int8,
+        D::U8 => Kind::Uint8,
+        D::BOOL => Kind::Bool,
+        _ => return None,
+    })
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, CheckpointError> {
+    std::fs::read(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => CheckpointError::MissingFile { path: path.into() },
+        _ => CheckpointError::Io {
+            path: path.into(),
+            source,
+        },
+    })
+}
+
+/// Reads and validates `genie.json` of a checkpoint folder.
+pub fn read_config(dir: &Path) -> Result<GenieConfig, CheckpointError> {
+    let path = dir.join(CONFIG_FILE);
+    let bytes = read(&path)?;
+    let cfg: GenieConfig =
+        serde_json::from_slice(&bytes).map_err(|source| CheckpointError::Json {
+            path: path.clone(),
+            source,
+        })?;
+    cfg.validate()
+        .map_err(|source| CheckpointError::Config { path, source })?;
+    Ok(cfg)
+}
+
+/// Writes `genie.json` into `dir` (created if needed).
+pub fn write_config(dir: &Path, cfg: &GenieConfig) -> Result<(), CheckpointError> {
+    std::fs::create_dir_all(dir).map_err(|source| CheckpointError::Io {
+        path: dir.into(),
+        source,
+    })?;
+    let path = dir.join(CONFIG_FILE);
+    let json = serde_json::to_string_pretty(cfg).map_err(|source| CheckpointError::Json {
+        path: path.clone(),
+        source,
+    })?;
+    std::fs::write(&path, json + "\n").map_err(|source| CheckpointError::Io { path, source })
+}
+
+/// The three networks with their variables and the config they were built from.
+#[derive(Debug)]
+pub struct Genie {
+    pub config: GenieConfig,
+    pub tokenizer_vs: VarStore,
+    pub tokenizer: Tokenizer,
+    pub lam_vs: VarStore,
+    pub lam: Lam,
+    pub dynamics_vs: VarStore,
+    pub dynamics: Dynamics,
+}
+
+impl Genie {
+    /// Freshly initialised networks for `config` on `device`.
+    pub fn new(config: GenieConfig, device: Device) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let tokenizer_vs = VarStore::new(device);
+        let tokenizer = Tokenizer::new(tokenizer_vs.root(), &config.tokenizer);
+        let lam_vs = VarStore::new(device);
+        let lam = Lam::new(lam_vs.root(), &config.lam);
+        let dynamics_vs = VarStore::new(device);
+        let dynamics = Dynamics::new(dynamics_vs.root(), &config.dynamics);
+        Ok(Self {
+            config,
+            tokenizer_vs,
+            tokenizer,
+            lam_vs,
+            lam,
+            dynamics_vs,
+            dynamics,
+        })
+    }
+
+    /// Loads a checkpoint folder onto `device`.
+    pub fn load(dir: &Path, device: Device) -> Result<Self, CheckpointError> {
+        let config = read_config(dir)?;
+        let genie = Self::new(config, device).map_err(|source| CheckpointError::Config {
+            path: dir.join(CONFIG_FILE),
+            source,
+        })?;
+        load_network(&genie.tokenizer_vs, &dir.join(TOKENIZER_FILE))?;
+        load_network(&genie.lam_vs, &dir.join(LAM_FILE))?;
+        load_network(&genie.dynamics_vs, &dir.join(DYNAMICS_FILE))?;
+        Ok(genie)
+    }
+
+    /// Writes the three networks and `genie.json` into `dir`.
+    pub fn save(&self, dir: &Path) -> Result<(), CheckpointError> {
+        write_config(dir, &self.config)?;
+        save_network(&self.tokenizer_vs, &dir.join(TOKENIZER_FILE))?;
+        save_network(&self.lam_vs, &dir.join(LAM_FILE))?;
+        save_network(&self.dynamics_vs, &dir.join(DYNAMICS_FILE))
+    }
+
+    /// Trainable parameters of (tokenizer, LAM, dynamics).
+    pub fn parameter_counts(&self) -> (i64, i64, i64) {
+        (
+            parameter_count(&self.tokenizer_vs),
+            parameter_count(&self.lam_vs),
+            parameter_count(&self.dynamics_vs),
+        )
+    }
+}
+
+/// Trainable parameters in `vs`.
+pub fn parameter_count(vs: &VarStore) -> i64 {
+    vs.trainable_variables()
+        .iter()
+        .map(Tensor::numel)
+        .sum::<usize>() as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::st::StConfig;
+
+    pub(crate) fn tiny_config() -> GenieConfig {
+        let st = StConfig::new(16, 1, 2);
+        GenieConfig {
+            tokenizer: TokenizerConfig {
+                image_size: 16,
+                patch: 8,
+                codebook_size: 8,
+                latent_dim: 4,
+                context_frames: 4,
+                encoder: st.clone(),
+                decoder: st.clone(),
+                ..Default::default()
+            },
+            lam: LamConfig {
+                image_size: 16,
+                patch: 8,
+                latent_dim: 4,
+                context_frames: 4,
+                encoder: st.clone(),
+                decoder: st.clone(),
+                ..Default::default()
+            },
+            dynamics: DynamicsConfig {
+                vocab_size: 8,
+                tokens_per_frame: 4,
+                num_actions: 8,
+                context_frames: 4,
+                st,
+            },
+            calibration: Some(BTreeMap::from([
+                ("left".to_string(), 3),
+                ("jump".to_string(), 5),
+            ])),
+            eval: serde_json::json!({ "tokenizer_psnr": 31.5 }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn round_trip_keeps_every_tensor_and_the_metadata() {
+        let dir = tempfile::tempdir().unwrap();
+        tch::manual_seed(4);
+        let saved = Genie::new(tiny_config(), Device::Cpu).unwrap();
+        saved.save(dir.path()).unwrap();
+        tch::manual_seed(5);
+        let loaded = Genie::load(dir.path(), Device::Cpu).unwrap();
+        assert_eq!(loaded.config, saved.config);
+        for (a, b) in [
+            (&saved.tokenizer_vs, &loaded.tokenizer_vs),
+            (&saved.lam_vs, &loaded.lam_vs),
+            (&saved.dynamics_vs, &loaded.dynamics_vs),
+        ] {
+            let (va, vb) = (a.variables(), b.variables());
+            assert_eq!(va.len(), vb.len());
+            for (name, t) in &va {
+                assert!(t.equal(&vb[name]), "{name} differs after the round trip");
+            }
+        }
+    }
+
+    #[test]
+    fn wrong_shape_names_file_tensor_and_both_shapes() {
+        let dir = tempfile::tempdir().unwrap();
+        Genie::new(tiny_config(), Device::Cpu)
+            .unwrap()
+            .save(dir.path())
+            .unwrap();
+        let mut cfg = tiny_config();
+        cfg.dynamics.vocab_size = 9;
+        cfg.tokenizer.codebook_size = 9;
+        write_config(dir.path(), &cfg).unwrap();
+        let err = Genie::load(dir.path(), Device::Cpu).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, CheckpointError::Shape { .. }), "{msg}");
+        assert!(msg.contains("tokenizer.safetensors"), "{msg}");
+        assert!(msg.contains("`vq.codebook`"), "{msg}");
+        assert!(msg.contains("[8, 4]") && msg.contains("[9, 4]"), "{msg}");
+    }
+
+    #[test]
+    fn missing_unexpected_dtype_and_corrupt_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let genie = Genie::new(tiny_config(), Device::Cpu).unwrap();
+        let path = dir.path().join("net.safetensors");
+        let sorted = || {
+            let mut vars: Vec<(String, Tensor)> = genie.lam_vs.variables().into_iter().collect();
+            vars.sort_by(|a, b| a.0.cmp(&b.0));
+            vars
+        };
+        let vars = sorted();
+
+        Tensor::write_safetensors(&vars[1..], &path).unwrap();
+        let msg = load_network(&genie.lam_vs, &path).unwrap_err().to_string();
+        assert!(
+            msg.contains("net.safetensors") && msg.contains(&format!("`{}` is missing", vars[0].0)),
+            "{msg}"
+        );
+
+        let mut extra = sorted();
+        extra.push((
+            "stray".into(),
+            Tensor::zeros([2], (Kind::Float, Device::Cpu)),
+        ));
+        Tensor::write_safetensors(&extra, &path).unwrap();
+        let msg = load_network(&genie.lam_vs, &path).unwrap_err().to_string();
+        assert!(msg.contains("unexpected tensor `stray`"), "{msg}");
+
+        let mut wrong = sorted();
+        wrong[0].1 = wrong[0].1.to_kind(Kind::Half);
+        Tensor::write_safetensors(&wrong, &path).unwrap();
+        let msg = load_network(&genie.lam_vs, &path).unwrap_err().to_string();
+        assert!(msg.contains("dtype F16, expected Float"), "{msg}");
+
+        std::fs::write(&path, b"not a safetensors file").unwrap();
+        let err = load_network(&genie.lam_vs, &path).unwrap_err();
+        assert!(matches!(err, CheckpointError::Corrupt { .. }), "{err}");
+
+        let err = Genie::load(&dir.path().join("nowhere"), Device::Cpu).unwrap_err();
+        assert!(
+            matches!(err, CheckpointError::MissingFile { .. })
+                && err.to_string().contains("genie.json"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_world_model_can_move_to_a_worker_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Genie>();
+        assert_send::<crate::model::DynamicsCache>();
+        assert_send::<crate::model::DecoderCache>();
+    }
+
+    #[test]
+    fn inconsistent_configs_are_refused() {
+        let mut cfg = tiny_config();
+        cfg.dynamics.num_actions = 6;
+        let err = Genie::new(cfg, Device::Cpu).unwrap_err().to_string();
+        assert!(err.contains("num_actions"), "{err}");
+    }
+}

@@ -1,0 +1,398 @@
+//! The dynamics model (Genie §2.3 and Appendix F.3; Jafar `models/dynamics.py`): a MaskGIT
+//! transformer (Chang et al. 2022) over the tokenizer's ids. Each token is embedded (or replaced
+//! by a learned mask token), the frame's action embedding is added, a causal ST stack runs, and
+//! a linear head gives logits over the codebook.
+//!
+//! Action alignment (DESIGN.md §3): clips store `actions[t]`, the action applied at frame t that
+//! produced frame t+1. Frame t+1's tokens receive the embedding of aₜ; frame 1 (index 0) receives
+//! a learned start embedding. So `forward` takes T−1 actions for T frames.
+//!
+//! Training (Genie §2.3): frames 2..T are masked with a Bernoulli rate drawn per clip from
+//! U(0.5, 1) and the loss is cross-entropy on the masked tokens. Play: [`DynamicsCache`] holds
+//! the temporal keys and values of past frames so that each MaskGIT step of a new frame runs only
+//! that frame's tokens (see `maskgit.rs` for the sampler).
+
+use std::ops::Deref;
+
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, Module};
+use tch::{Kind, Tensor};
+
+use super::ConfigError;
+use super::st::{StCache, StConfig, StStack};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DynamicsConfig {
+    /// Codebook size of the tokenizer.
+    pub vocab_size: i64,
+    /// Tokens per frame of the tokenizer.
+    pub tokens_per_frame: i64,
+    /// Latent actions (the LAM's codebook size).
+    pub num_actions: i64,
+    /// Frames the causal attention reaches: the play-time context window.
+    pub context_frames: i64,
+    pub st: StConfig,
+}
+
+impl Default for DynamicsConfig {
+    /// 64 tokens of a 1024-code tokenizer, 8 actions, a 16-frame window; width 128, 4 layers,
+    /// 4 heads. A played frame costs 9 passes of 64 tokens (8 MaskGIT steps and one to cache the
+    /// result); measured on this 2-core CPU a pass takes ≈3.1 ms at width 128 × 4 layers, ≈5 ms
+    /// at 128 × 6, ≈6.3 ms at 192 × 4 and ≈9–11 ms at 256 × 4, so only 128 × 4 keeps the 30
+    /// frames/s budget (README, `examples/model_timings.rs`). It also trains ≈2.5× faster than
+    /// width 256 here (issue 5).
+    fn default() -> Self {
+        Self {
+            vocab_size: 1024,
+            tokens_per_frame: 64,
+            num_actions: 8,
+            context_frames: 16,
+            st: StConfig::new(128, 4, 4),
+        }
+    }
+}
+
+impl DynamicsConfig {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let check = |ok: bool, reason: &str| {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError::new("dynamics", reason.into()))
+            }
+        };
+        check(
+            self.vocab_size > 0 && self.tokens_per_frame > 0,
+            "vocab_size and tokens_per_frame must be positive",
+        )?;
+        check(self.num_actions > 0, "num_actions must be positive")?;
+        check(
+            self.context_frames >= 1,
+            "context_frames must be at least 1",
+        )?;
+        super::validate_st("dynamics.st", &self.st)
+    }
+}
+
+#[derive(Debug)]
+pub struct Dynamics {
+    token_embed: nn::Embedding,
+    /// [D]: replaces the embedding of a masked token.
+    mask_token: Tensor,
+    action_embed: nn::Embedding,
+    /// [D]: the "action" of the first frame, which no action produced.
+    start_embed: Tensor,
+    stack: StStack,
+    head: nn::Linear,
+    cfg: DynamicsConfig,
+}
+
+#[derive(Debug)]
+pub struct DynamicsLoss {
+    /// Scalar: mean cross-entropy over the masked tokens.
+    pub loss: Tensor,
+    pub metrics: DynamicsMetrics,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct DynamicsMetrics {
+    pub loss: f64,
+    /// Share of masked tokens whose most likely id is the true one.
+    pub accuracy: f64,
+    /// Share of the tokens of frames 2..T that were masked.
+    pub mask_rate: f64,
+}
+
+/// Per-layer temporal keys and values of the frames of a dynamics rollout.
+#[derive(Debug)]
+pub struct DynamicsCache(StCache);
+
+impl Deref for DynamicsCache {
+    type Target = StCache;
+    fn deref(&self) -> &StCache {
+        &self.0
+    }
+}
+
+impl DynamicsCache {
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    pub fn deep_clone(&self) -> Self {
+        Self(self.0.deep_clone())
+    }
+}
+
+impl Dynamics {
+    pub fn new(p: nn::Path<'_>, cfg: &DynamicsConfig) -> Self {
+        let d = cfg.st.dim;
+        let small = nn::Init::Randn {
+            mean: 0.0,
+            stdev: 0.02,
+        };
+        let embedding = nn::EmbeddingConfig {
+            ws_init: small,
+            ..Default::default()
+        };
+        Self {
+            token_embed: nn::embedding(&p / "token_embed", cfg.vocab_size, d, embedding),
+            mask_token: p.var("mask_token", &[d], small),
+            action_embed: nn::embedding(&p / "action_embed", cfg.num_actions, d, embedding),
+            start_embed: p.var("start_embed", &[d], small),
+            stack: StStack::new(
+                &p / "stack",
+                &cfg.st,
+                cfg.tokens_per_frame,
+                cfg.context_frames,
+            ),
+            head: nn::linear(&p / "head", d, cfg.vocab_size, Default::default()),
+            cfg: cfg.clone(),
+        }
+    }
+
+    pub fn config(&self) -> &DynamicsConfig {
+        &self.cfg
+    }
+
+    /// Token embeddings, masked tokens replaced by the mask token.
+    ///
+    /// # Shapes
+    /// `ids` [..., N] i64, `mask` [..., N] bool → [..., N, D].
+    fn embed_tokens(&self, ids: &Tensor, mask: &Tensor) -> Tensor {
+        let tokens = self.token_embed.forward(&ids.masked_fill(mask, 0));
+        tokens.where_self(&mask.logical_not().unsqueeze(-1), &self.mask_token)
+    }
+
+    /// Logits of every token given the visible ones: frame t+1 sees frames ≤ t+1 and the actions
+    /// that produced them.
+    ///
+    /// # Shapes
+    /// `ids` [B, T, N] i64, `actions` [B, T−1] i64 (`actions[t]` produced frame t+1),
+    /// `mask` [B, T, N] bool (true = hidden) → [B, T, N, V].
+    pub fn forward(&self, ids: &Tensor, actions: &Tensor, mask: &Tensor) -> Tensor {
+        let (b, t, _) = ids.size3().expect("ids must be [B, T, N]");
+        assert_eq!(
+            actions.size(),
+            [b, t - 1],
+            "actions must be [B, T−1]: actions[t] produced frame t+1"
+        );
+        let d = self.cfg.st.dim;
+        let start = self.start_embed.view([1, 1, d]).expand([b, 1, d], false);
+        let acts = Tensor::cat(&[start, self.action_embed.forward(actions)], 1); // [B, T, D]
+        let x = self.embed_tokens(ids, mask) + acts.unsqueeze(2); // [B, T, N, D]
+        self.stack.forward(&x).apply(&self.head)
+    }
+
+    /// Genie/MaskGIT loss: frames 2..T masked with a Bernoulli rate drawn per clip from
+    /// U(0.5, 1), cross-entropy on the masked tokens. Uses libtorch's global generator
+    /// (`tch::manual_seed`).
+    ///
+    /// # Shapes
+    /// `ids` [B, T, N] i64, `actions` [B, T−1] i64.
+    pub fn loss(&self, ids: &Tensor, actions: &Tensor) -> DynamicsLoss {
+        let (b, t, n) = ids.size3().expect("ids must be [B, T, N]");
+        let device = ids.device();
+        let rate = Tensor::rand([b, 1, 1], (Kind::Float, device)) * 0.5 + 0.5;
+        let draw = Tensor::rand([b, t, n], (Kind::Float, device)).lt_tensor(&rate);
+        let first = Tensor::arange(t, (Kind::Int64, device))
+            .eq(0)
+            .view([1, t, 1]);
+        let mask = draw.logical_and(&first.logical_not()); // [B, T, N], frame 1 always visible
+        let logits = self.forward(ids, actions, &mask);
+        let ce = logits
+            .view([-1, self.cfg.vocab_size])
+            .cross_entropy_loss::<Tensor>(
+                &ids.flatten(0, -1),
+                None,
+                tch::Reduction::None,
+                -100,
+                0.0,
+            )
+            .view([b, t, n]);
+        let weight = mask.to_kind(Kind::Float);
+        let masked = weight.sum(Kind::Float).clamp_min(1.0);
+        let loss = (ce * &weight).sum(Kind::Float) / &masked;
+        let metrics = tch::no_grad(|| {
+            let hits = logits.argmax(-1, false).eq_tensor(ids).to_kind(Kind::Float);
+            let scalar = |t: Tensor| f64::try_from(t).unwrap_or(f64::NAN);
+            DynamicsMetrics {
+                loss: scalar(loss.detach()),
+                accuracy: scalar((hits * &weight).sum(Kind::Float) / &masked),
+                mask_rate: scalar(weight.sum(Kind::Float) / (b * (t - 1).max(1) * n) as f64),
+            }
+        });
+        DynamicsLoss { loss, metrics }
+    }
+
+    /// An empty rollout cache for `batch` sequences.
+    pub fn new_cache(&self, batch: i64) -> DynamicsCache {
+        DynamicsCache(self.stack.new_cache(batch))
+    }
+
+    /// Input of one new frame: embedded tokens plus its action embedding (`None`: the start
+    /// embedding of a first frame).
+    fn frame_input(&self, ids: &Tensor, mask: &Tensor, action: Option<&Tensor>) -> Tensor {
+        let tokens = self.embed_tokens(ids, mask); // [B, N, D]
+        let action = match action {
+            Some(a) => self.action_embed.forward(a).unsqueeze(1), // [B, 1, D]
+            None => self.start_embed.view([1, 1, -1]),
+        };
+        tokens + action
+    }
+
+    /// Logits of a draft of the next frame given the cached frames; leaves the cache as it was.
+    /// `action` produced this frame (`None` for a first frame).
+    ///
+    /// # Shapes
+    /// `ids` [B, N] i64, `mask` [B, N] bool, `action` [B] i64 → [B, N, V].
+    pub fn frame_logits(
+        &self,
+        cache: &mut DynamicsCache,
+        ids: &Tensor,
+        mask: &Tensor,
+        action: Option<&Tensor>,
+    ) -> Tensor {
+        tch::no_grad(|| {
+            let x = self.frame_input(ids, mask, action);
+            self.stack
+                .forward_frame(&x, &mut cache.0, false)
+                .apply(&self.head)
+        })
+    }
+
+    /// Adds a finished frame to the cache (the prompt with `None`, then each generated frame
+    /// with the action that produced it).
+    ///
+    /// # Shapes
+    /// `ids` [B, N] i64, `action` [B] i64.
+    pub fn push_frame(&self, cache: &mut DynamicsCache, ids: &Tensor, action: Option<&Tensor>) {
+        tch::no_grad(|| {
+            let mask = Tensor::zeros(ids.size(), (Kind::Bool, ids.device()));
+            let x = self.frame_input(ids, &mask, action);
+            let _ = self.stack.forward_frame(&x, &mut cache.0, true);
+        });
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use tch::{Device, nn::VarStore};
+
+    pub(crate) fn tiny_config() -> DynamicsConfig {
+        DynamicsConfig {
+            vocab_size: 16,
+            tokens_per_frame: 4,
+            num_actions: 8,
+            context_frames: 6,
+            st: StConfig::new(16, 2, 2),
+        }
+    }
+
+    pub(crate) fn tiny() -> (VarStore, Dynamics) {
+        tch::manual_seed(3);
+        let vs = VarStore::new(Device::Cpu);
+        let model = Dynamics::new(vs.root(), &tiny_config());
+        (vs, model)
+    }
+
+    fn ids(b: i64, t: i64) -> Tensor {
+        Tensor::randint(16, [b, t, 4], (Kind::Int64, Device::Cpu))
+    }
+
+    fn actions(b: i64, t: i64) -> Tensor {
+        Tensor::randint(8, [b, t], (Kind::Int64, Device::Cpu))
+    }
+
+    fn close(a: &Tensor, b: &Tensor) -> bool {
+        a.allclose(b, 0.0, 1e-5, false)
+    }
+
+    #[test]
+    fn logits_over_the_codebook() {
+        let (_vs, model) = tiny();
+        let mask = Tensor::rand([2, 5, 4], (Kind::Float, Device::Cpu)).lt(0.5);
+        let logits = tch::no_grad(|| model.forward(&ids(2, 5), &actions(2, 4), &mask));
+        assert_eq!(logits.size(), [2, 5, 4, 16]);
+    }
+
+    #[test]
+    fn frame_t_plus_1_sees_action_t_and_not_action_t_plus_1() {
+        let (_vs, model) = tiny();
+        let _guard = tch::no_grad_guard();
+        let (x, a) = (ids(1, 5), actions(1, 4));
+        let mask = Tensor::zeros([1, 5, 4], (Kind::Bool, Device::Cpu));
+        let _ = mask.narrow(1, 3, 1).fill_(1);
+        let base = model.forward(&x, &a, &mask);
+        // Change a₂ (index 2), the action applied at frame 3 (index 2) that produced frame 4
+        // (index 3).
+        let a2 = a.copy();
+        a2.narrow(1, 2, 1)
+            .copy_(&((a.narrow(1, 2, 1) + 1).remainder(8)));
+        let changed = model.forward(&x, &a2, &mask);
+        assert!(
+            close(&base.narrow(1, 0, 3), &changed.narrow(1, 0, 3)),
+            "frames ≤ 3 must ignore a₂"
+        );
+        assert!(
+            !close(&base.select(1, 3), &changed.select(1, 3)),
+            "frame 4 must depend on a₂"
+        );
+        // Change a₃, which produced frame 5: frame 4's logits must not move.
+        let a3 = a.copy();
+        a3.narrow(1, 3, 1)
+            .copy_(&((a.narrow(1, 3, 1) + 1).remainder(8)));
+        let changed = model.forward(&x, &a3, &mask);
+        assert!(
+            close(&base.narrow(1, 0, 4), &changed.narrow(1, 0, 4)),
+            "frame 4 must ignore a₃"
+        );
+    }
+
+    #[test]
+    fn changing_a_frame_leaves_earlier_frames_unchanged() {
+        let (_vs, model) = tiny();
+        let _guard = tch::no_grad_guard();
+        let (x, a) = (ids(1, 5), actions(1, 4));
+        let mask = Tensor::zeros([1, 5, 4], (Kind::Bool, Device::Cpu));
+        let base = model.forward(&x, &a, &mask);
+        let x2 = x.copy();
+        x2.narrow(1, 2, 1)
+            .copy_(&((x.narrow(1, 2, 1) + 1).remainder(16)));
+        let changed = model.forward(&x2, &a, &mask);
+        assert!(close(&base.narrow(1, 0, 2), &changed.narrow(1, 0, 2)));
+        assert!(!close(&base.select(1, 2), &changed.select(1, 2)));
+    }
+
+    #[test]
+    fn cached_frames_equal_full_recompute_past_the_window() {
+        let (_vs, model) = tiny();
+        let _guard = tch::no_grad_guard();
+        let frames = 20; // context 6: the window slides 14 times
+        let (x, a) = (ids(2, frames), actions(2, frames - 1));
+        let mask = Tensor::rand([2, frames, 4], (Kind::Float, Device::Cpu)).lt(0.5);
+        // Full recompute: every frame's logits with that frame partly masked and the past
+        // visible, in one pass per frame over the whole history.
+        let mut cache = model.new_cache(2);
+        for t in 0..frames {
+            let visible = Tensor::zeros([2, t + 1, 4], (Kind::Bool, Device::Cpu));
+            visible.select(1, t).copy_(&mask.select(1, t));
+            let full = model
+                .forward(&x.narrow(1, 0, t + 1), &a.narrow(1, 0, t), &visible)
+                .select(1, t);
+            let action = (t > 0).then(|| a.select(1, t - 1));
+            let step = model.frame_logits(
+                &mut cache,
+                &x.select(1, t),
+                &mask.select(1, t),
+                action.as_ref(),
+            );
+            let diff = f64::try_from((step - full).abs().max()).unwrap();
+            assert!(diff < 1e-4, "frame {t}: {diff}");
+            model.push_frame(&mut cache, &x.select(1, t), action.as_ref());
+        }
+        assert_eq!(cache.len(), 5);
+    }
+}

@@ -1,0 +1,360 @@
+//! The video tokenizer, an ST-ViViT VQ-VAE (Genie §2.1 and Appendix F.1; Jafar
+//! `models/tokenizer.py`): frames are cut into patches, a causal ST encoder and a cosine vector
+//! quantizer turn each patch into one of `codebook_size` ids, and a causal ST decoder turns ids
+//! back into pixels. Causal in time on both sides, so a new frame is decoded from the cached past
+//! ([`DecoderCache`]) without recomputing it.
+
+use std::ops::Deref;
+
+use serde::{Deserialize, Serialize};
+use tch::{Tensor, nn};
+
+use super::ConfigError;
+use super::frames::{patchify, unpatchify};
+use super::st::{StCache, StConfig, StStack};
+use super::vq::{CodeUsage, VectorQuantizer, VqOutput, code_usage};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TokenizerConfig {
+    /// Frames are `image_size`×`image_size`×`channels`.
+    pub image_size: i64,
+    pub channels: i64,
+    /// Side of a square patch; one token per patch.
+    pub patch: i64,
+    pub codebook_size: i64,
+    /// Width of the codes.
+    pub latent_dim: i64,
+    /// Frames the causal attention reaches (the window of incremental decoding).
+    pub context_frames: i64,
+    pub encoder: StConfig,
+    pub decoder: StConfig,
+    /// β, the weight of the commitment loss.
+    pub commitment: f64,
+}
+
+impl Default for TokenizerConfig {
+    /// DESIGN.md's start values: 64×64 frames, patch 8 (64 tokens a frame), 1024 codes of 32,
+    /// width 128 and 4 layers a side (the decoder runs once per played frame: 64 tokens).
+    fn default() -> Self {
+        Self {
+            image_size: 64,
+            channels: 3,
+            patch: 8,
+            codebook_size: 1024,
+            latent_dim: 32,
+            context_frames: 16,
+            encoder: StConfig::new(128, 4, 4),
+            decoder: StConfig::new(128, 4, 4),
+            commitment: 0.25,
+        }
+    }
+}
+
+impl TokenizerConfig {
+    /// Tokens per frame, `(image_size / patch)²`.
+    pub fn tokens_per_frame(&self) -> i64 {
+        (self.image_size / self.patch).pow(2)
+    }
+
+    fn patch_values(&self) -> i64 {
+        self.patch * self.patch * self.channels
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let check = |ok: bool, reason: String| {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError::new("tokenizer", reason))
+            }
+        };
+        check(
+            self.patch > 0 && self.image_size % self.patch == 0,
+            format!(
+                "patch {} must divide image_size {}",
+                self.patch, self.image_size
+            ),
+        )?;
+        check(
+            self.codebook_size > 0 && self.latent_dim > 0,
+            "codebook_size and latent_dim must be positive".into(),
+        )?;
+        check(
+            self.context_frames >= 1,
+            "context_frames must be at least 1".into(),
+        )?;
+        super::validate_st("tokenizer.encoder", &self.encoder)?;
+        super::validate_st("tokenizer.decoder", &self.decoder)
+    }
+}
+
+#[derive(Debug)]
+pub struct Tokenizer {
+    patch_embed: nn::Linear,
+    encoder: StStack,
+    to_latent: nn::Linear,
+    vq: VectorQuantizer,
+    from_latent: nn::Linear,
+    decoder: StStack,
+    to_pixels: nn::Linear,
+    cfg: TokenizerConfig,
+}
+
+/// The training loss and what it is made of.
+#[derive(Debug)]
+pub struct TokenizerLoss {
+    /// Scalar to minimise: reconstruction MSE + codebook loss + β · commitment loss.
+    pub loss: Tensor,
+    pub metrics: TokenizerMetrics,
+    /// The quantization of this batch (for [`Tokenizer::restart_idle_codes`]).
+    pub vq: VqOutput,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct TokenizerMetrics {
+    pub loss: f64,
+    pub mse: f64,
+    /// 10·log10(1 / mse) over pixels in [0, 1].
+    pub psnr: f64,
+    pub codebook: f64,
+    pub commitment: f64,
+    pub usage: CodeUsage,
+}
+
+/// Per-layer temporal keys and values of the decoder for frame-by-frame decoding.
+#[derive(Debug)]
+pub struct DecoderCache(StCache);
+
+impl Deref for DecoderCache {
+    type Target = StCache;
+    fn deref(&self) -> &StCache {
+        &self.0
+    }
+}
+
+impl DecoderCache {
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    pub fn deep_clone(&self) -> Self {
+        Self(self.0.deep_clone())
+    }
+}
+
+impl Tokenizer {
+    pub fn new(p: nn::Path<'_>, cfg: &TokenizerConfig) -> Self {
+        let (n, values) = (cfg.tokens_per_frame(), cfg.patch_values());
+        let (enc, dec) = (cfg.encoder.dim, cfg.decoder.dim);
+        Self {
+            patch_embed: nn::linear(&p / "patch_embed", values, enc, Default::default()),
+            encoder: StStack::new(&p / "encoder", &cfg.encoder, n, cfg.context_frames),
+            to_latent: nn::linear(&p / "to_latent", enc, cfg.latent_dim, Default::default()),
+            vq: VectorQuantizer::new(&p / "vq", cfg.codebook_size, cfg.latent_dim),
+            from_latent: nn::linear(&p / "from_latent", cfg.latent_dim, dec, Default::default()),
+            decoder: StStack::new(&p / "decoder", &cfg.decoder, n, cfg.context_frames),
+            to_pixels: nn::linear(&p / "to_pixels", dec, values, Default::default()),
+            cfg: cfg.clone(),
+        }
+    }
+
+    pub fn config(&self) -> &TokenizerConfig {
+        &self.cfg
+    }
+
+    pub fn quantizer(&self) -> &VectorQuantizer {
+        &self.vq
+    }
+
+    /// Encoder and quantizer, with gradients.
+    ///
+    /// # Shapes
+    /// `frames` [B, T, H, W, C] f32 → ids [B, T, N], quantized [B, T, N, L].
+    pub fn quantize(&self, frames: &Tensor) -> VqOutput {
+        let x = patchify(frames, self.cfg.patch).apply(&self.patch_embed); // [B, T, N, D]
+        let z = self.encoder.forward(&x).apply(&self.to_latent); // [B, T, N, L]
+        self.vq.forward(&z)
+    }
+
+    /// Decoder from code vectors to raw (unclamped) pixels, with gradients.
+    ///
+    /// # Shapes
+    /// `codes` [B, T, N, L] → [B, T, H, W, C].
+    pub fn decode_codes(&self, codes: &Tensor) -> Tensor {
+        let x = self.decoder.forward(&codes.apply(&self.from_latent)); // [B, T, N, D]
+        let s = self.cfg.image_size;
+        unpatchify(
+            &x.apply(&self.to_pixels),
+            self.cfg.patch,
+            s,
+            s,
+            self.cfg.channels,
+        )
+    }
+
+    /// Frames to token ids (no gradients).
+    ///
+    /// # Shapes
+    /// `frames` [B, T, H, W, C] f32 in [0, 1] → [B, T, N] i64.
+    pub fn encode(&self, frames: &Tensor) -> Tensor {
+        tch::no_grad(|| self.quantize(frames).ids)
+    }
+
+    /// Token ids to frames in [0, 1] (no gradients).
+    ///
+    /// # Shapes
+    /// `ids` [B, T, N] i64 → [B, T, H, W, C] f32.
+    pub fn decode(&self, ids: &Tensor) -> Tensor {
+        tch::no_grad(|| self.decode_codes(&self.vq.lookup(ids)).clamp(0.0, 1.0))
+    }
+
+    /// Reconstruction MSE + codebook loss + β · commitment loss.
+    ///
+    /// # Shapes
+    /// `frames` [B, T, H, W, C] f32 in [0, 1].
+    pub fn loss(&self, frames: &Tensor) -> TokenizerLoss {
+        let vq = self.quantize(frames);
+        let recon = self.decode_codes(&vq.quantized);
+        let mse = recon.mse_loss(frames, tch::Reduction::Mean);
+        let loss = &mse + &vq.codebook_loss + self.cfg.commitment * &vq.commitment_loss;
+        let scalar = |t: &Tensor| f64::try_from(t.detach()).unwrap_or(f64::NAN);
+        let mse_value = scalar(&mse);
+        let metrics = TokenizerMetrics {
+            loss: scalar(&loss),
+            mse: mse_value,
+            psnr: -10.0 * mse_value.max(1e-10).log10(),
+            codebook: scalar(&vq.codebook_loss),
+            commitment: scalar(&vq.commitment_loss),
+            usage: code_usage(&vq.ids, self.cfg.codebook_size),
+        };
+        TokenizerLoss { loss, metrics, vq }
+    }
+
+    /// Restarts codes unused for `idle_limit` consecutive calls with encoder outputs of `vq`
+    /// (call after each optimizer step). Returns how many were restarted.
+    pub fn restart_idle_codes(&mut self, vq: &VqOutput, idle_limit: i64) -> i64 {
+        self.vq.restart_idle_codes(&vq.ids, &vq.latents, idle_limit)
+    }
+
+    pub fn new_decoder_cache(&self, batch: i64) -> DecoderCache {
+        DecoderCache(self.decoder.new_cache(batch))
+    }
+
+    /// Decodes the next frame given the frames decoded into `cache` before it, and adds it to
+    /// the cache. Equal to [`Tokenizer::decode`] over the whole sequence.
+    ///
+    /// # Shapes
+    /// `ids` [B, N] i64 → [B, H, W, C] f32 in [0, 1].
+    pub fn decode_next(&self, cache: &mut DecoderCache, ids: &Tensor) -> Tensor {
+        tch::no_grad(|| {
+            let x = self.vq.lookup(ids).apply(&self.from_latent); // [B, N, D]
+            let y = self
+                .decoder
+                .forward_frame(&x, &mut cache.0, true)
+                .apply(&self.to_pixels);
+            let s = self.cfg.image_size;
+            unpatchify(&y.unsqueeze(1), self.cfg.patch, s, s, self.cfg.channels)
+                .squeeze_dim(1)
+                .clamp(0.0, 1.0)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind, nn::VarStore};
+
+    pub(crate) fn tiny_config() -> TokenizerConfig {
+        TokenizerConfig {
+            image_size: 16,
+            channels: 3,
+            patch: 4,
+            codebook_size: 32,
+            latent_dim: 8,
+            context_frames: 6,
+            encoder: StConfig::new(16, 2, 2),
+            decoder: StConfig::new(16, 2, 2),
+            commitment: 0.25,
+        }
+    }
+
+    fn tiny() -> (VarStore, Tokenizer) {
+        tch::manual_seed(1);
+        let vs = VarStore::new(Device::Cpu);
+        let tok = Tokenizer::new(vs.root(), &tiny_config());
+        (vs, tok)
+    }
+
+    fn frames(b: i64, t: i64) -> Tensor {
+        Tensor::rand([b, t, 16, 16, 3], (Kind::Float, Device::Cpu))
+    }
+
+    #[test]
+    fn encode_and_decode_shapes() {
+        let (_vs, tok) = tiny();
+        let ids = tok.encode(&frames(2, 3));
+        assert_eq!(ids.size(), [2, 3, 16]);
+        assert_eq!(ids.kind(), Kind::Int64);
+        assert!(i64::try_from(ids.max()).unwrap() < 32);
+        let out = tok.decode(&ids);
+        assert_eq!(out.size(), [2, 3, 16, 16, 3]);
+        assert!(
+            f64::try_from(out.min()).unwrap() >= 0.0 && f64::try_from(out.max()).unwrap() <= 1.0
+        );
+    }
+
+    #[test]
+    fn encoder_and_decoder_are_causal() {
+        let (_vs, tok) = tiny();
+        let x = frames(1, 5);
+        let x2 = x.copy();
+        x2.narrow(1, 3, 2).copy_(&frames(1, 2));
+        let (a, b) = (tok.encode(&x), tok.encode(&x2));
+        assert!(a.narrow(1, 0, 3).equal(&b.narrow(1, 0, 3)));
+        let quantized = tch::no_grad(|| tok.quantize(&x).quantized);
+        let quantized2 = quantized.copy();
+        quantized2.narrow(1, 3, 1).copy_(&quantized.narrow(1, 0, 1));
+        let (ya, yb) =
+            tch::no_grad(|| (tok.decode_codes(&quantized), tok.decode_codes(&quantized2)));
+        assert!(
+            ya.narrow(1, 0, 3)
+                .allclose(&yb.narrow(1, 0, 3), 0.0, 1e-6, false)
+        );
+        assert!(
+            !ya.narrow(1, 3, 1)
+                .allclose(&yb.narrow(1, 3, 1), 0.0, 1e-4, false)
+        );
+    }
+
+    #[test]
+    fn gradients_reach_the_encoder_through_the_quantizer() {
+        let (vs, tok) = tiny();
+        let out = tok.loss(&frames(2, 2));
+        out.loss.backward();
+        for name in [
+            "patch_embed.weight",
+            "encoder.blocks.0.mlp.up.weight",
+            "to_latent.weight",
+            "vq.codebook",
+        ] {
+            let grad = f64::try_from(vs.variables()[name].grad().abs().sum(Kind::Float)).unwrap();
+            assert!(grad > 0.0, "{name} got no gradient");
+        }
+    }
+
+    #[test]
+    fn incremental_decoding_equals_full_decoding_past_the_window() {
+        let (_vs, tok) = tiny();
+        let ids = Tensor::randint(32, [2, 17, 16], (Kind::Int64, Device::Cpu));
+        let full = tok.decode(&ids);
+        let mut cache = tok.new_decoder_cache(2);
+        for t in 0..17 {
+            let frame = tok.decode_next(&mut cache, &ids.select(1, t));
+            let diff = f64::try_from((frame - full.select(1, t)).abs().max()).unwrap();
+            assert!(diff < 1e-4, "frame {t}: {diff}");
+        }
+        assert_eq!(cache.frames_seen(), 17);
+    }
+}
