@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod eval;
+pub mod game;
 pub mod model;
 pub mod session;
 pub mod torch;

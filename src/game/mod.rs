@@ -1,0 +1,393 @@
+//! The procedural 2D platformer the world model learns from: levels from a seed, fixed-point
+//! physics, eight actions, 64×64 RGB rendering and scripted players' ground truth.
+//!
+//! A [`Game`] is one level ([`level`]) plus the mutable state of one life: the player, the
+//! enemies, the coins taken and the camera. [`Game::step`] advances one tick (one frame) under
+//! one [`Action`]; [`Game::render`] draws the state. Everything is deterministic: the same
+//! level seed and the same actions give the same frames, byte for byte.
+//!
+//! # Actions
+//! | action | effect |
+//! |---|---|
+//! | `noop` | nothing; the player slows to a stop (friction) |
+//! | `left` / `right` | run, accelerating to 1.6 px/tick |
+//! | `jump` | jump straight up from the ground (apex about 29 px, 3.6 tiles) |
+//! | `left_jump` / `right_jump` | run and jump |
+//! | `down` | crouch on the ground (the sprite is 4 px tall instead of 7); drop through a floating platform; fall twice as fast in the air |
+//! | `dash` | a burst of 3.5 px/tick for 8 ticks in the facing direction, level in the air, with a white streak behind; 30-tick cooldown |
+//!
+//! Touching an enemy ends the life unless the player falls onto it from above, which stomps
+//! it (and bounces); falling out of the bottom of the screen ends the life; touching the goal
+//! flag wins the level.
+//!
+//! # Camera
+//! The camera follows the player horizontally with a dead zone: it stays still while the
+//! player's centre is within screen columns 22..=42, then catches up by a quarter of the
+//! overshoot each tick. So pressing left or right moves the player across the screen for
+//! several ticks before the world scrolls, and a jump always moves the player up on screen
+//! (the level is exactly one screen tall).
+
+pub mod level;
+pub mod physics;
+mod render;
+pub mod rng;
+pub mod theme;
+
+use std::sync::Arc;
+
+use level::Level;
+use physics::{ENEMY_H, ENEMY_W, Enemy, Intent, PLAYER_H, PLAYER_W, Player, SUB, overlap};
+use theme::TILE;
+
+/// Side of a frame in pixels.
+pub const FRAME_SIZE: usize = 64;
+/// Bytes of one RGB frame.
+pub const FRAME_BYTES: usize = FRAME_SIZE * FRAME_SIZE * 3;
+/// The player's body colour; no theme uses it, so it marks the player in a frame.
+pub const PLAYER_COLOR: [u8; 3] = [255, 0, 255];
+/// Difficulty of [`Game::new`].
+pub const DEFAULT_DIFFICULTY: f32 = 0.5;
+
+/// Left edge and right edge of the camera's dead zone, in screen pixels (player centre).
+pub const DEAD_ZONE: (i32, i32) = (22, 42);
+
+/// The eight actions, numbered 0..8 as stored in datasets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum Action {
+    Noop = 0,
+    Left,
+    Right,
+    Jump,
+    LeftJump,
+    RightJump,
+    Down,
+    Dash,
+}
+
+impl Action {
+    pub const ALL: [Action; 8] = [
+        Action::Noop,
+        Action::Left,
+        Action::Right,
+        Action::Jump,
+        Action::LeftJump,
+        Action::RightJump,
+        Action::Down,
+        Action::Dash,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Noop => "noop",
+            Action::Left => "left",
+            Action::Right => "right",
+            Action::Jump => "jump",
+            Action::LeftJump => "left_jump",
+            Action::RightJump => "right_jump",
+            Action::Down => "down",
+            Action::Dash => "dash",
+        }
+    }
+
+    pub fn from_u8(v: u8) -> Option<Action> {
+        Action::ALL.get(v as usize).copied()
+    }
+
+    fn intent(self) -> Intent {
+        let (dir, jump) = match self {
+            Action::Left => (-1, false),
+            Action::Right => (1, false),
+            Action::Jump => (0, true),
+            Action::LeftJump => (-1, true),
+            Action::RightJump => (1, true),
+            _ => (0, false),
+        };
+        Intent {
+            dir,
+            jump,
+            down: self == Action::Down,
+            dash: self == Action::Dash,
+        }
+    }
+}
+
+/// An action name that is not one of the eight.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown action {0:?}: expected one of noop, left, right, jump, left_jump, right_jump, down, dash"
+)]
+pub struct ParseActionError(pub String);
+
+impl std::str::FromStr for Action {
+    type Err = ParseActionError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let norm = s.trim().to_ascii_lowercase().replace(['+', '-', ' '], "_");
+        Action::ALL
+            .into_iter()
+            .find(|a| a.name() == norm)
+            .ok_or_else(|| ParseActionError(s.to_string()))
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Centroid `(x, y)` in pixels (mean column, mean row) of the pixels of exactly
+/// [`PLAYER_COLOR`] in a 64×64 RGB frame; `None` if there are none.
+pub fn find_player(frame: &[u8]) -> Option<(f32, f32)> {
+    find_player_within(frame, 0)
+}
+
+/// Like [`find_player`], counting pixels within L1 distance `tolerance` of [`PLAYER_COLOR`]
+/// (for decoded frames, which are never exact).
+pub fn find_player_within(frame: &[u8], tolerance: u32) -> Option<(f32, f32)> {
+    let (mut sx, mut sy, mut n) = (0u64, 0u64, 0u64);
+    for (i, px) in frame.chunks_exact(3).enumerate() {
+        if theme::distance([px[0], px[1], px[2]], PLAYER_COLOR) <= tolerance {
+            sx += (i % FRAME_SIZE) as u64;
+            sy += (i / FRAME_SIZE) as u64;
+            n += 1;
+        }
+    }
+    (n > 0).then(|| (sx as f32 / n as f32, sy as f32 / n as f32))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Alive,
+    Died,
+    Won,
+}
+
+/// What the player has around it, for scripted players.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Surroundings {
+    pub on_ground: bool,
+    /// A solid tile within a tile in front, at body height.
+    pub wall_ahead: bool,
+    /// No ground under the next tile or two in front.
+    pub pit_ahead: bool,
+    /// An enemy within three tiles in front, at about the same height.
+    pub enemy_ahead: bool,
+}
+
+/// One level being played.
+#[derive(Clone)]
+pub struct Game {
+    level: Arc<Level>,
+    player: Player,
+    enemies: Vec<Enemy>,
+    coins_taken: Vec<bool>,
+    coins: u32,
+    /// Left edge of the view, in SUB units.
+    camera: i32,
+    status: Status,
+    tick: u64,
+}
+
+impl Game {
+    /// The level of `level_seed` at the default difficulty.
+    pub fn new(level_seed: u64) -> Game {
+        Game::with_difficulty(level_seed, DEFAULT_DIFFICULTY)
+    }
+
+    /// The level of `level_seed` at `difficulty` (0.0 easy … 1.0 hard; clamped).
+    pub fn with_difficulty(level_seed: u64, difficulty: f32) -> Game {
+        Game::from_level(Level::generate(level_seed, difficulty))
+    }
+
+    /// A game on a level built by hand (tests, tools).
+    pub fn from_level(level: Level) -> Game {
+        let level = Arc::new(level);
+        let mut game = Game {
+            player: Player::spawn(level.start.0, level.start.1),
+            enemies: Vec::new(),
+            coins_taken: vec![false; level.coins.len()],
+            coins: 0,
+            camera: 0,
+            status: Status::Alive,
+            tick: 0,
+            level,
+        };
+        game.restart();
+        game
+    }
+
+    pub fn level_seed(&self) -> u64 {
+        self.level.seed
+    }
+
+    pub fn level(&self) -> &Level {
+        &self.level
+    }
+
+    /// Index into [`theme::PALETTES`].
+    pub fn theme(&self) -> usize {
+        self.level.theme
+    }
+
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// Ticks since the level (re)started.
+    pub fn tick(&self) -> u64 {
+        self.tick
+    }
+
+    /// Coins collected in this life.
+    pub fn coins(&self) -> u32 {
+        self.coins
+    }
+
+    pub fn player(&self) -> &Player {
+        &self.player
+    }
+
+    /// Left edge of the view in whole pixels.
+    pub fn camera_px(&self) -> i32 {
+        self.camera / SUB
+    }
+
+    /// Back to the level start: same level, fresh life.
+    pub fn restart(&mut self) {
+        let l = &self.level;
+        self.player = Player::spawn(l.start.0, l.start.1);
+        self.enemies = l
+            .enemies
+            .iter()
+            .map(|e| Enemy {
+                x: e.x * SUB,
+                y: e.y * SUB,
+                dir: e.dir,
+                alive: true,
+            })
+            .collect();
+        self.coins_taken.iter_mut().for_each(|t| *t = false);
+        self.coins = 0;
+        self.status = Status::Alive;
+        self.tick = 0;
+        // Settle onto the ground so the first frame shows the player standing.
+        self.player.update(l, Intent::default());
+        self.camera = 0;
+        self.follow();
+    }
+
+    /// One tick under `action`. Once the life has ended (`Died` or `Won`) nothing moves until
+    /// [`Game::restart`].
+    pub fn step(&mut self, action: Action) -> Status {
+        if self.status != Status::Alive {
+            return self.status;
+        }
+        self.tick += 1;
+        let level = Arc::clone(&self.level);
+        for e in &mut self.enemies {
+            e.update(&level);
+        }
+        let (vy_before, bottom_before) = self.player.update(&level, action.intent());
+        self.interact(vy_before, bottom_before);
+        self.follow();
+        self.status
+    }
+
+    fn interact(&mut self, vy_before: i32, bottom_before: i32) {
+        let p = &mut self.player;
+        let pbox = (p.x, p.y, PLAYER_W * SUB, PLAYER_H * SUB);
+        for (i, &(cx, cy)) in self.level.coins.iter().enumerate() {
+            if !self.coins_taken[i] && overlap(pbox, (cx * SUB, cy * SUB, 4 * SUB, 4 * SUB)) {
+                self.coins_taken[i] = true;
+                self.coins += 1;
+            }
+        }
+        for e in self.enemies.iter_mut().filter(|e| e.alive) {
+            if overlap(pbox, (e.x, e.y, ENEMY_W * SUB, ENEMY_H * SUB)) {
+                if vy_before > 0 && bottom_before <= e.y + 3 * SUB {
+                    e.alive = false;
+                    p.vy = -physics::STOMP_BOUNCE;
+                    p.on_ground = false;
+                } else {
+                    self.status = Status::Died;
+                    return;
+                }
+            }
+        }
+        if p.y > FRAME_SIZE as i32 * SUB {
+            self.status = Status::Died;
+        } else if p.x + PLAYER_W * SUB > (self.level.goal_col as i32 * TILE as i32 + 3) * SUB {
+            self.status = Status::Won;
+        }
+    }
+
+    /// Moves the camera toward the player once the player leaves the dead zone.
+    fn follow(&mut self) {
+        let centre = self.player.x + PLAYER_W * SUB / 2 - self.camera;
+        let (lo, hi) = (DEAD_ZONE.0 * SUB, DEAD_ZONE.1 * SUB);
+        if centre > hi {
+            self.camera += (centre - hi + 3) / 4;
+        } else if centre < lo {
+            self.camera -= (lo - centre + 3) / 4;
+        }
+        let max = (self.level.width_px() - FRAME_SIZE as i32) * SUB;
+        self.camera = self.camera.clamp(0, max);
+    }
+
+    /// What lies ahead of the player in its facing direction.
+    pub fn surroundings(&self) -> Surroundings {
+        let p = &self.player;
+        let l = &self.level;
+        let t = TILE as i32 * SUB;
+        let front = if p.facing > 0 {
+            (p.x + PLAYER_W * SUB + SUB) / t
+        } else {
+            (p.x - SUB).div_euclid(t)
+        };
+        let (r0, r1) = physics::rows(p.y, PLAYER_H);
+        let wall_ahead = (r0..=r1).any(|r| l.tile(front, r).is_solid());
+        let ground_under = |c: i32| (r1 + 1..level::ROWS as i32).any(|r| l.tile(c, r) != level::Tile::Empty);
+        let pit_ahead = !ground_under(front) || !ground_under(front + p.facing);
+        let enemy_ahead = self.enemies.iter().any(|e| {
+            e.alive && {
+                let dx = (e.x - p.x) * p.facing;
+                dx > 0 && dx < 3 * t && (e.y - p.y).abs() < t
+            }
+        });
+        Surroundings {
+            on_ground: p.on_ground,
+            wall_ahead,
+            pit_ahead,
+            enemy_ahead,
+        }
+    }
+
+    /// Draws the current state into `out` (`FRAME_BYTES` long, row-major RGB).
+    pub fn render(&self, out: &mut [u8]) {
+        render::render(self, out);
+    }
+
+    /// The current state as a new frame.
+    pub fn frame(&self) -> Vec<u8> {
+        let mut out = vec![0; FRAME_BYTES];
+        self.render(&mut out);
+        out
+    }
+}
+
+impl std::fmt::Debug for Game {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Game")
+            .field("level_seed", &self.level.seed)
+            .field("theme", &self.level.theme)
+            .field("tick", &self.tick)
+            .field("status", &self.status)
+            .field("player", &self.player)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,339 @@
+//! Unit tests of the game: determinism, physics invariants, the actions' visible effects and
+//! the player's unique colour.
+
+use super::level::{Level, ROWS, Tile};
+use super::rng::Rng;
+use super::theme::{Art, THEMES};
+use super::*;
+
+/// A level of flat ground two tiles high, `width` tiles wide, with nothing on it.
+fn flat_level(width: usize, theme: usize) -> Level {
+    let mut tiles = vec![Tile::Empty; ROWS * width];
+    let mut art = vec![Art::Empty; ROWS * width];
+    for c in 0..width {
+        tiles[6 * width + c] = Tile::Ground;
+        tiles[7 * width + c] = Tile::Ground;
+        art[6 * width + c] = Art::GroundTop;
+        art[7 * width + c] = Art::Ground;
+    }
+    Level {
+        seed: 0,
+        difficulty: 0.0,
+        theme,
+        width,
+        tiles,
+        art,
+        coins: vec![],
+        enemies: vec![],
+        goal_col: width - 4,
+        start: (17, 41),
+    }
+}
+
+fn screen_pos(g: &Game) -> (f32, f32) {
+    find_player(&g.frame()).expect("player visible")
+}
+
+fn random_action(rng: &mut Rng, last: Action) -> Action {
+    if rng.chance(0.7) {
+        last
+    } else {
+        Action::ALL[rng.weighted(&[1.0, 1.0, 3.0, 1.0, 1.0, 2.0, 1.0, 1.0])]
+    }
+}
+
+#[test]
+fn same_seed_same_frames_different_seeds_differ() {
+    let run = |seed: u64| {
+        let mut g = Game::new(seed);
+        let mut rng = Rng::new(99);
+        let mut a = Action::Noop;
+        let mut frames = Vec::new();
+        for _ in 0..200 {
+            a = random_action(&mut rng, a);
+            if g.step(a) != Status::Alive {
+                g.restart();
+            }
+            frames.extend(g.frame());
+        }
+        frames
+    };
+    assert_eq!(run(5), run(5));
+    assert_ne!(run(5), run(6));
+}
+
+#[test]
+fn player_never_inside_a_solid_tile() {
+    for seed in 0..40 {
+        let mut g = Game::with_difficulty(seed, (seed % 5) as f32 / 4.0);
+        let mut rng = Rng::new(seed + 1000);
+        let mut a = Action::Right;
+        for t in 0..3000 {
+            a = random_action(&mut rng, a);
+            let status = g.step(a);
+            assert!(
+                !g.player.inside_solid(&g.level),
+                "seed {seed} tick {t}: player {:?} inside a solid tile",
+                g.player
+            );
+            if status != Status::Alive {
+                g.restart();
+            }
+        }
+    }
+}
+
+#[test]
+fn falls_under_gravity_when_unsupported() {
+    let mut g = Game::from_level(flat_level(16, 0));
+    g.player.y = 0;
+    g.player.on_ground = false;
+    let mut last = g.player.y;
+    let mut last_v = 0;
+    for _ in 0..10 {
+        g.step(Action::Noop);
+        assert!(g.player.y > last, "not falling");
+        assert!(g.player.vy > last_v, "not accelerating");
+        last = g.player.y;
+        last_v = g.player.vy;
+    }
+}
+
+#[test]
+fn jump_height_is_bounded_and_lands_again() {
+    let mut g = Game::from_level(flat_level(16, 0));
+    let ground_y = g.player.y;
+    assert!(g.player.on_ground);
+    g.step(Action::Jump);
+    let mut top = g.player.y;
+    for _ in 0..60 {
+        g.step(Action::Noop);
+        top = top.min(g.player.y);
+    }
+    let height = (ground_y - top) as f32 / physics::SUB as f32;
+    assert!((24.0..=30.0).contains(&height), "jump height {height}");
+    assert_eq!(g.player.y, ground_y);
+    assert!(g.player.on_ground);
+}
+
+#[test]
+fn left_right_and_jump_move_the_player_on_screen() {
+    let start = || Game::from_level(flat_level(40, 0));
+    // Right from a standing start: the player moves right on screen, tick after tick.
+    let mut g = start();
+    let (x0, y0) = screen_pos(&g);
+    let mut prev = x0;
+    for t in 0..12 {
+        g.step(Action::Right);
+        let (x, y) = screen_pos(&g);
+        assert!(x > prev || (t == 0 && x >= prev), "right: tick {t}: {prev} -> {x}");
+        assert_eq!(y, y0);
+        prev = x;
+    }
+    assert!(prev - x0 >= 8.0);
+    // Left.
+    let mut g = start();
+    for _ in 0..6 {
+        g.step(Action::Left);
+    }
+    assert!(screen_pos(&g).0 < x0 - 2.0);
+    // Jump: up on screen, not sideways.
+    let mut g = start();
+    for _ in 0..5 {
+        g.step(Action::Jump);
+    }
+    let (x, y) = screen_pos(&g);
+    assert!(y < y0 - 10.0, "jump: {y0} -> {y}");
+    assert_eq!(x, x0);
+    // Right-jump and left-jump move both ways at once.
+    let mut g = start();
+    for _ in 0..6 {
+        g.step(Action::RightJump);
+    }
+    let (x, y) = screen_pos(&g);
+    assert!(x > x0 + 2.0 && y < y0 - 10.0);
+}
+
+#[test]
+fn dead_zone_lets_the_player_move_on_screen_mid_level() {
+    let mut g = Game::from_level(flat_level(60, 1));
+    for _ in 0..80 {
+        g.step(Action::Right);
+    }
+    for _ in 0..60 {
+        g.step(Action::Noop);
+    }
+    let cam = g.camera_px();
+    assert!(cam > 0, "the camera scrolled");
+    // Now left: the camera holds still while the player crosses the dead zone.
+    let mut prev = screen_pos(&g).0;
+    for t in 0..10 {
+        g.step(Action::Left);
+        let x = screen_pos(&g).0;
+        assert!(x < prev || t == 0, "tick {t}: {prev} -> {x}");
+        prev = x;
+    }
+    assert_eq!(g.camera_px(), cam);
+    // Running on, the camera follows and the player stays on screen.
+    for _ in 0..100 {
+        g.step(Action::Left);
+        let (x, _) = screen_pos(&g);
+        assert!((0.0..64.0).contains(&x));
+    }
+    assert!(g.camera_px() < cam);
+}
+
+#[test]
+fn down_crouches_and_drops_through_platforms() {
+    let mut g = Game::from_level(flat_level(20, 2));
+    let height = |f: &[u8]| {
+        let rows: Vec<usize> = (0..FRAME_SIZE)
+            .filter(|&y| (0..FRAME_SIZE).any(|x| f[(y * FRAME_SIZE + x) * 3..][..3] == PLAYER_COLOR))
+            .collect();
+        rows.len()
+    };
+    let standing = height(&g.frame());
+    g.step(Action::Down);
+    let crouching = height(&g.frame());
+    assert!(crouching + 2 <= standing, "{standing} -> {crouching}");
+
+    // A platform two tiles above the ground: jump onto it, then Down drops through.
+    let mut level = flat_level(20, 2);
+    for c in 1..5 {
+        level.tiles[3 * 20 + c] = Tile::Platform;
+        level.art[3 * 20 + c] = Art::Platform;
+    }
+    let mut g = Game::from_level(level);
+    let ground_y = g.player.y;
+    g.step(Action::Jump);
+    for _ in 0..40 {
+        g.step(Action::Noop);
+    }
+    assert!(g.player.on_ground && g.player.y < ground_y, "landed on the platform");
+    g.step(Action::Down);
+    for _ in 0..30 {
+        g.step(Action::Noop);
+    }
+    assert_eq!(g.player.y, ground_y, "dropped through");
+}
+
+#[test]
+fn dash_is_faster_than_running_and_has_a_cooldown() {
+    let run = |a: Action| {
+        let mut g = Game::from_level(flat_level(40, 0));
+        for _ in 0..8 {
+            g.step(a);
+        }
+        g.player.x
+    };
+    let start = Game::from_level(flat_level(40, 0)).player.x;
+    assert!(run(Action::Dash) - start > 2 * (run(Action::Right) - start));
+    let mut g = Game::from_level(flat_level(40, 0));
+    g.step(Action::Dash);
+    for _ in 0..10 {
+        g.step(Action::Noop);
+    }
+    let x = g.player.x;
+    g.step(Action::Dash);
+    assert!(g.player.x - x < physics::DASH_SPEED, "dash again before the cooldown");
+}
+
+#[test]
+fn player_colour_only_on_the_player_in_every_theme() {
+    let mut covered = [false; THEMES];
+    for seed in 0..200u64 {
+        let mut g = Game::new(seed);
+        if covered[g.theme()] {
+            continue;
+        }
+        covered[g.theme()] = true;
+        let mut rng = Rng::new(seed);
+        let mut a = Action::Right;
+        for t in 0..400 {
+            a = random_action(&mut rng, a);
+            if g.step(a) != Status::Alive {
+                g.restart();
+            }
+            let frame = g.frame();
+            if g.player.y / physics::SUB < FRAME_SIZE as i32 - 8 {
+                let (x, y) = find_player(&frame).expect("player found");
+                let px = (g.player.x / physics::SUB - g.camera_px()) as f32;
+                assert!((x - px - 2.5).abs() < 1.5, "seed {seed} tick {t}: x {x} vs {px}");
+                assert!((y - (g.player.y / physics::SUB) as f32).abs() < 6.0);
+            }
+            let mut hidden = g.clone();
+            hidden.player.y = 1000 * physics::SUB;
+            assert_eq!(find_player(&hidden.frame()), None, "seed {seed} tick {t}");
+        }
+    }
+    assert!(covered.iter().all(|&c| c), "every theme visited");
+}
+
+#[test]
+fn actions_parse_and_print() {
+    for a in Action::ALL {
+        assert_eq!(a.name().parse::<Action>(), Ok(a));
+        assert_eq!(a.to_string(), a.name());
+        assert_eq!(Action::from_u8(a as u8), Some(a));
+    }
+    assert_eq!("Left+Jump".parse::<Action>(), Ok(Action::LeftJump));
+    assert_eq!("RIGHT+jump".parse::<Action>(), Ok(Action::RightJump));
+    assert_eq!(Action::from_u8(8), None);
+    let err = "fly".parse::<Action>().unwrap_err().to_string();
+    assert!(err.contains("fly") && err.contains("right_jump"), "{err}");
+}
+
+#[test]
+fn stomping_kills_an_enemy_and_walking_into_one_ends_the_life() {
+    let mut level = flat_level(30, 0);
+    level.enemies.push(level::EnemySpawn { x: 40, y: 42, dir: -1 });
+    let mut g = Game::from_level(level.clone());
+    let mut status = Status::Alive;
+    for _ in 0..60 {
+        status = g.step(Action::Right);
+        if status != Status::Alive {
+            break;
+        }
+    }
+    assert_eq!(status, Status::Died);
+    // Drop the player onto it from above.
+    let mut g = Game::from_level(level);
+    g.player.x = g.enemies[0].x;
+    g.player.y = 20 * physics::SUB;
+    g.player.on_ground = false;
+    for _ in 0..10 {
+        assert_eq!(g.step(Action::Noop), Status::Alive);
+    }
+    assert!(!g.enemies[0].alive);
+}
+
+#[test]
+fn pits_kill_and_the_goal_wins() {
+    let mut level = flat_level(30, 0);
+    for r in 6..8 {
+        level.tiles[r * 30 + 5] = Tile::Empty;
+        level.tiles[r * 30 + 6] = Tile::Empty;
+    }
+    let mut g = Game::from_level(level);
+    let mut status = Status::Alive;
+    for _ in 0..200 {
+        status = g.step(Action::Right);
+        if status != Status::Alive {
+            break;
+        }
+    }
+    assert_eq!(status, Status::Died);
+    assert_eq!(g.step(Action::Right), Status::Died, "nothing moves after the end");
+    g.restart();
+    assert_eq!((g.status(), g.tick()), (Status::Alive, 0));
+
+    let mut g = Game::from_level(flat_level(30, 0));
+    let mut status = Status::Alive;
+    for _ in 0..400 {
+        status = g.step(Action::Right);
+        if status != Status::Alive {
+            break;
+        }
+    }
+    assert_eq!(status, Status::Won);
+}
