@@ -5,6 +5,7 @@
 //! the player sits on top of it.
 
 pub mod app;
+pub mod data;
 pub mod eval;
 pub mod game;
 pub mod model;

@@ -26,7 +26,7 @@ struct Pending {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Generate labelled video of the procedural platformer into safetensors shards.
-    Data(Pending),
+    Data(genie::data::DataArgs),
     /// Train the tokenizer, the latent action model or the dynamics model.
     Train(Pending),
     /// Evaluate a checkpoint on held-out levels and print the measures as JSON.
@@ -63,8 +63,8 @@ impl Command {
 
 fn run(command: Command) -> anyhow::Result<()> {
     match &command {
-        Command::Data(_)
-        | Command::Train(_)
+        Command::Data(args) => Ok(genie::data::run(args)?),
+        Command::Train(_)
         | Command::Eval(_)
         | Command::Calibrate(_)
         | Command::Play(_)

@@ -179,7 +179,7 @@ impl Builder {
         if room < 5 {
             return self.flat(rng, x, room, h, d);
         }
-        let gap = rng.range(1, 2 + (d * 1.5).round() as i32).min(3) as usize;
+        let gap = rng.range(1, 2 + (d * 1.99) as i32).min(3) as usize;
         self.fill(x, gap, 0);
         if rng.chance(0.5) {
             self.coins.push((
@@ -288,7 +288,9 @@ mod tests {
     fn same_seed_same_level_and_seeds_differ() {
         let a = Level::generate(42, 0.5);
         assert_eq!(a, Level::generate(42, 0.5));
-        let differ = (0..20).filter(|&s| Level::generate(s, 0.5).tiles != a.tiles).count();
+        let differ = (0..20)
+            .filter(|&s| Level::generate(s, 0.5).tiles != a.tiles)
+            .count();
         assert!(differ >= 19);
     }
 

@@ -174,6 +174,8 @@ pub struct Surroundings {
     pub pit_ahead: bool,
     /// An enemy within three tiles in front, at about the same height.
     pub enemy_ahead: bool,
+    /// No ground anywhere below the player.
+    pub over_pit: bool,
 }
 
 /// One level being played.
@@ -348,8 +350,11 @@ impl Game {
         };
         let (r0, r1) = physics::rows(p.y, PLAYER_H);
         let wall_ahead = (r0..=r1).any(|r| l.tile(front, r).is_solid());
-        let ground_under = |c: i32| (r1 + 1..level::ROWS as i32).any(|r| l.tile(c, r) != level::Tile::Empty);
+        let ground_under =
+            |c: i32| (r1 + 1..level::ROWS as i32).any(|r| l.tile(c, r) != level::Tile::Empty);
         let pit_ahead = !ground_under(front) || !ground_under(front + p.facing);
+        let (c0, c1) = physics::cols(p.x, PLAYER_W);
+        let over_pit = !ground_under(c0) && !ground_under(c1);
         let enemy_ahead = self.enemies.iter().any(|e| {
             e.alive && {
                 let dx = (e.x - p.x) * p.facing;
@@ -361,6 +366,7 @@ impl Game {
             wall_ahead,
             pit_ahead,
             enemy_ahead,
+            over_pit,
         }
     }
 

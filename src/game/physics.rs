@@ -91,14 +91,23 @@ impl Player {
 
         if self.dash_ticks > 0 {
             self.dash_ticks -= 1;
-            self.vx = self.facing * if self.dash_ticks > 0 { DASH_SPEED } else { RUN_MAX };
+            self.vx = self.facing
+                * if self.dash_ticks > 0 {
+                    DASH_SPEED
+                } else {
+                    RUN_MAX
+                };
         } else if intent.dir != 0 && !self.crouching {
             self.facing = intent.dir;
             let turning = self.vx * intent.dir < 0;
             self.vx += intent.dir * if turning { 2 * RUN_ACCEL } else { RUN_ACCEL };
             self.vx = self.vx.clamp(-RUN_MAX, RUN_MAX);
         } else {
-            let f = if self.on_ground { GROUND_FRICTION } else { AIR_FRICTION };
+            let f = if self.on_ground {
+                GROUND_FRICTION
+            } else {
+                AIR_FRICTION
+            };
             self.vx = self.vx.signum() * (self.vx.abs() - f).max(0);
         }
 

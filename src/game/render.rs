@@ -22,7 +22,11 @@ const PLAYER_CROUCH: [&str; 4] = [".PPPP.", "PPPPeP", "PPPPPP", "PP..PP"];
 const FLAG: [&str; 4] = ["fffff", "ffff.", "fff..", "f...."];
 
 pub(super) fn render(game: &Game, out: &mut [u8]) {
-    assert_eq!(out.len(), super::FRAME_BYTES, "frame buffer has the wrong size");
+    assert_eq!(
+        out.len(),
+        super::FRAME_BYTES,
+        "frame buffer has the wrong size"
+    );
     let level = &game.level;
     let art = theme::art(level.theme);
     let p = &art.palette;
@@ -42,7 +46,11 @@ pub(super) fn render(game: &Game, out: &mut [u8]) {
                 continue;
             };
             let sx = tx as i32 * TILE as i32 - cx;
-            let (src0, dst0) = if sx < 0 { ((-sx) as usize, 0) } else { (0, sx as usize) };
+            let (src0, dst0) = if sx < 0 {
+                ((-sx) as usize, 0)
+            } else {
+                (0, sx as usize)
+            };
             let n = (TILE - src0).min(FRAME_SIZE - dst0);
             row[dst0 * 3..(dst0 + n) * 3].copy_from_slice(&tex[src0 * 3..(src0 + n) * 3]);
         }
@@ -69,7 +77,11 @@ pub(super) fn render(game: &Game, out: &mut [u8]) {
     for e in &game.enemies {
         if e.alive {
             let ex = e.x / SUB;
-            let frames = if (ex / 3) % 2 == 0 { &ENEMY_A } else { &ENEMY_B };
+            let frames = if (ex / 3) % 2 == 0 {
+                &ENEMY_A
+            } else {
+                &ENEMY_B
+            };
             sprite(out, ex - cx, e.y / SUB, frames, |c| {
                 if c == b'o' { p.enemy_eye } else { p.enemy }
             });
@@ -82,7 +94,12 @@ pub(super) fn render(game: &Game, out: &mut [u8]) {
     if pl.dash_ticks > 0 {
         let back = if pl.facing > 0 { px - 4 } else { px + 6 };
         for dx in 0..3 {
-            put(out, back + dx + i32::from(pl.facing < 0), py + 2, DASH_STREAK);
+            put(
+                out,
+                back + dx + i32::from(pl.facing < 0),
+                py + 2,
+                DASH_STREAK,
+            );
             put(out, back + dx, py + 4, DASH_STREAK);
         }
     }

@@ -126,7 +126,10 @@ fn left_right_and_jump_move_the_player_on_screen() {
     for t in 0..12 {
         g.step(Action::Right);
         let (x, y) = screen_pos(&g);
-        assert!(x > prev || (t == 0 && x >= prev), "right: tick {t}: {prev} -> {x}");
+        assert!(
+            x > prev || (t == 0 && x >= prev),
+            "right: tick {t}: {prev} -> {x}"
+        );
         assert_eq!(y, y0);
         prev = x;
     }
@@ -188,7 +191,9 @@ fn down_crouches_and_drops_through_platforms() {
     let mut g = Game::from_level(flat_level(20, 2));
     let height = |f: &[u8]| {
         let rows: Vec<usize> = (0..FRAME_SIZE)
-            .filter(|&y| (0..FRAME_SIZE).any(|x| f[(y * FRAME_SIZE + x) * 3..][..3] == PLAYER_COLOR))
+            .filter(|&y| {
+                (0..FRAME_SIZE).any(|x| f[(y * FRAME_SIZE + x) * 3..][..3] == PLAYER_COLOR)
+            })
             .collect();
         rows.len()
     };
@@ -209,7 +214,10 @@ fn down_crouches_and_drops_through_platforms() {
     for _ in 0..40 {
         g.step(Action::Noop);
     }
-    assert!(g.player.on_ground && g.player.y < ground_y, "landed on the platform");
+    assert!(
+        g.player.on_ground && g.player.y < ground_y,
+        "landed on the platform"
+    );
     g.step(Action::Down);
     for _ in 0..30 {
         g.step(Action::Noop);
@@ -235,7 +243,10 @@ fn dash_is_faster_than_running_and_has_a_cooldown() {
     }
     let x = g.player.x;
     g.step(Action::Dash);
-    assert!(g.player.x - x < physics::DASH_SPEED, "dash again before the cooldown");
+    assert!(
+        g.player.x - x < physics::DASH_SPEED,
+        "dash again before the cooldown"
+    );
 }
 
 #[test]
@@ -258,7 +269,10 @@ fn player_colour_only_on_the_player_in_every_theme() {
             if g.player.y / physics::SUB < FRAME_SIZE as i32 - 8 {
                 let (x, y) = find_player(&frame).expect("player found");
                 let px = (g.player.x / physics::SUB - g.camera_px()) as f32;
-                assert!((x - px - 2.5).abs() < 1.5, "seed {seed} tick {t}: x {x} vs {px}");
+                assert!(
+                    (x - px - 2.5).abs() < 1.5,
+                    "seed {seed} tick {t}: x {x} vs {px}"
+                );
                 assert!((y - (g.player.y / physics::SUB) as f32).abs() < 6.0);
             }
             let mut hidden = g.clone();
@@ -286,7 +300,11 @@ fn actions_parse_and_print() {
 #[test]
 fn stomping_kills_an_enemy_and_walking_into_one_ends_the_life() {
     let mut level = flat_level(30, 0);
-    level.enemies.push(level::EnemySpawn { x: 40, y: 42, dir: -1 });
+    level.enemies.push(level::EnemySpawn {
+        x: 40,
+        y: 42,
+        dir: -1,
+    });
     let mut g = Game::from_level(level.clone());
     let mut status = Status::Alive;
     for _ in 0..60 {
@@ -323,7 +341,11 @@ fn pits_kill_and_the_goal_wins() {
         }
     }
     assert_eq!(status, Status::Died);
-    assert_eq!(g.step(Action::Right), Status::Died, "nothing moves after the end");
+    assert_eq!(
+        g.step(Action::Right),
+        Status::Died,
+        "nothing moves after the end"
+    );
     g.restart();
     assert_eq!((g.status(), g.tick()), (Status::Alive, 0));
 

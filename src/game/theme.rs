@@ -1,12 +1,10 @@
 //! Visual themes: the palettes a level is drawn with, and the tile art built from them.
 //!
 //! Each level picks one theme from its seed. Tiles are 8×8 and flat-coloured with a little
-//! shading so that edges read clearly at 64×64. No theme uses [`PLAYER_COLOR`] (or anything
+//! shading so that edges read clearly at 64×64. No theme uses [`super::PLAYER_COLOR`] (or anything
 //! near it), so the player can be found in a frame by its colour alone.
 
 use std::sync::OnceLock;
-
-use super::PLAYER_COLOR;
 
 pub type Rgb = [u8; 3];
 
@@ -32,7 +30,7 @@ pub struct Palette {
 }
 
 /// The player's eye and the dash streak: drawn with the player, never used by a theme for
-/// anything else, and not [`PLAYER_COLOR`].
+/// anything else, and not [`super::PLAYER_COLOR`].
 pub const PLAYER_EYE: Rgb = [16, 16, 24];
 pub const DASH_STREAK: Rgb = [255, 255, 255];
 
@@ -247,6 +245,7 @@ pub fn distance(a: Rgb, b: Rgb) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::game::PLAYER_COLOR;
 
     #[test]
     fn no_theme_colour_is_near_the_player() {
