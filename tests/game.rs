@@ -88,7 +88,10 @@ fn the_shards_are_plain_safetensors() {
 fn bad_datasets_name_the_file_and_the_fault() {
     let dir = tempfile::tempdir().unwrap();
     let err = Dataset::open(dir.path()).unwrap_err().to_string();
-    assert!(err.contains("manifest.json"), "{err}");
+    assert!(
+        err.contains("manifest.json") && err.contains("missing"),
+        "{err}"
+    );
 
     write_dataset(&spec(4, 2), dir.path(), false).unwrap();
     let manifest = dir.path().join("manifest.json");
@@ -125,7 +128,10 @@ fn bad_datasets_name_the_file_and_the_fault() {
 
     std::fs::remove_file(&shard).unwrap();
     let err = Dataset::open(dir.path()).unwrap_err().to_string();
-    assert!(err.contains("shard-00001.safetensors"), "{err}");
+    assert!(
+        err.contains("shard-00001.safetensors") && err.contains("cannot open"),
+        "{err}"
+    );
 
     // An existing dataset is not overwritten by accident.
     let err = write_dataset(&spec(4, 2), dir.path(), false).unwrap_err();

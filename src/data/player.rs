@@ -18,7 +18,7 @@ const ODDS: [f32; 8] = [0.08, 0.10, 0.28, 0.10, 0.06, 0.20, 0.08, 0.10];
 
 /// Probability, per tick, of jumping over a wall or enemy just seen ahead, and over a pit.
 const REACT: f32 = 0.35;
-const REACT_PIT: f32 = 0.6;
+const REACT_PIT: f32 = 0.9;
 /// Probability, per tick, of steering on toward the far side while in the air over a pit.
 const STEER: f32 = 0.8;
 

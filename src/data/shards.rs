@@ -284,11 +284,18 @@ impl Dataset {
     /// sizes) against it.
     pub fn open(dir: &Path) -> Result<Dataset, DataError> {
         let path = dir.join(MANIFEST);
-        let text = std::fs::read_to_string(&path).map_err(DataError::io(&path))?;
         let bad = |reason: String| DataError::Manifest {
             path: path.clone(),
             reason,
         };
+        let text = std::fs::read_to_string(&path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => bad(
+                "missing: not a dataset folder, or `genie data` did not finish (it writes the \
+                 manifest last)"
+                    .into(),
+            ),
+            _ => bad(format!("cannot read: {e}")),
+        })?;
         let manifest: Manifest =
             serde_json::from_str(&text).map_err(|e| bad(format!("not a valid manifest: {e}")))?;
         if manifest.format_version != FORMAT_VERSION {
@@ -399,7 +406,7 @@ impl ShardFile {
             path: path.into(),
             reason,
         };
-        let mut file = File::open(path).map_err(DataError::io(path))?;
+        let mut file = File::open(path).map_err(|e| bad(format!("cannot open: {e}")))?;
         let file_len = file.metadata().map_err(DataError::io(path))?.len();
         let mut len8 = [0u8; 8];
         file.read_exact(&mut len8)

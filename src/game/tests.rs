@@ -359,3 +359,24 @@ fn pits_kill_and_the_goal_wins() {
     }
     assert_eq!(status, Status::Won);
 }
+
+#[test]
+fn every_action_has_a_visible_effect() {
+    let after = |a: Action| {
+        let mut g = Game::from_level(flat_level(40, 3));
+        for _ in 0..30 {
+            g.step(Action::Right);
+        }
+        for _ in 0..30 {
+            g.step(Action::Noop);
+        }
+        for _ in 0..4 {
+            g.step(a);
+        }
+        g.frame()
+    };
+    let noop = after(Action::Noop);
+    for a in Action::ALL.into_iter().skip(1) {
+        assert_ne!(after(a), noop, "{a} looks like noop");
+    }
+}

@@ -249,12 +249,12 @@ mod tests {
 
     #[test]
     fn no_theme_colour_is_near_the_player() {
-        for i in 0..THEMES {
+        for (i, palette) in PALETTES.iter().enumerate() {
             for c in colours(i) {
                 assert!(
                     distance(c, PLAYER_COLOR) >= 200,
                     "theme {} uses {c:?}, too close to PLAYER_COLOR",
-                    PALETTES[i].name
+                    palette.name
                 );
             }
         }
@@ -264,11 +264,11 @@ mod tests {
 
     #[test]
     fn at_least_four_distinct_themes() {
-        assert!(THEMES >= 4);
-        for i in 0..THEMES {
-            for j in i + 1..THEMES {
-                assert_ne!(PALETTES[i].sky_top, PALETTES[j].sky_top);
-                assert_ne!(PALETTES[i].ground, PALETTES[j].ground);
+        const { assert!(THEMES >= 4) };
+        for (i, a) in PALETTES.iter().enumerate() {
+            for b in &PALETTES[i + 1..] {
+                assert_ne!(a.sky_top, b.sky_top);
+                assert_ne!(a.ground, b.ground);
             }
         }
     }
