@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::shards::{DataSpec, write_dataset};
+use super::spec::DataSpec;
+use super::write::write_dataset;
 use super::{DataError, EVAL_SEED_START};
 
 /// Generate labelled video of the procedural platformer into safetensors shards.

@@ -10,15 +10,19 @@
 
 pub mod cli;
 pub mod clip;
+pub mod dataset;
 pub mod player;
-pub mod shards;
+pub mod spec;
+pub mod write;
 
 use std::path::PathBuf;
 
 pub use cli::{DataArgs, run};
 pub use clip::{Clip, ClipStream, generate_clip, generate_clip_with};
+pub use dataset::Dataset;
 pub use player::{DEFAULT_STICKINESS, ScriptedPlayer};
-pub use shards::{DataSpec, Dataset, Manifest, ShardEntry, write_dataset};
+pub use spec::{DataSpec, Manifest, ShardEntry};
+pub use write::write_dataset;
 
 /// First level seed of the held-out evaluation range.
 pub const EVAL_SEED_START: u64 = 1_000_000;
