@@ -2,5 +2,7 @@
 //! and input. Nothing in the core depends on this module.
 
 pub mod blit;
+pub mod input;
 pub mod offscreen;
 pub mod overlay;
+pub mod window;

@@ -53,7 +53,10 @@ pub fn show(ctx: &egui::Context, state: &OverlayState) -> OverlayRequests {
         .resizable(false)
         .collapsible(true)
         .show(ctx, |ui| {
-            ui.label(format!("{:.1} frames/s · model {:.1} ms/frame", state.fps, state.model_ms));
+            ui.label(format!(
+                "{:.1} frames/s · model {:.1} ms/frame",
+                state.fps, state.model_ms
+            ));
             ui.label(format!("frame {}", state.frame_index));
             ui.label(format!("action: {}", state.action));
             match state.latent_action {
@@ -67,7 +70,8 @@ pub fn show(ctx: &egui::Context, state: &OverlayState) -> OverlayRequests {
             if let Some(mut s) = state.sampler {
                 ui.separator();
                 let steps = ui.add(egui::Slider::new(&mut s.steps, 1..=25).text("MaskGIT steps"));
-                let temp = ui.add(egui::Slider::new(&mut s.temperature, 0.0..=2.0).text("temperature"));
+                let temp =
+                    ui.add(egui::Slider::new(&mut s.temperature, 0.0..=2.0).text("temperature"));
                 if steps.changed() || temp.changed() {
                     req.sampler = Some(s);
                 }
@@ -76,10 +80,18 @@ pub fn show(ctx: &egui::Context, state: &OverlayState) -> OverlayRequests {
             ui.horizontal(|ui| {
                 req.reset = ui.button("Reset").clicked();
                 req.rewind = ui.button("Rewind").clicked();
-                let mode = if state.step_mode { "Real time" } else { "Step per key" };
+                let mode = if state.step_mode {
+                    "Real time"
+                } else {
+                    "Step per key"
+                };
                 req.toggle_step_mode = ui.button(mode).clicked();
                 if state.can_record {
-                    let label = if state.recording.is_some() { "Stop recording" } else { "Record" };
+                    let label = if state.recording.is_some() {
+                        "Stop recording"
+                    } else {
+                        "Record"
+                    };
                     req.toggle_record = ui.button(label).clicked();
                 }
             });

@@ -8,7 +8,7 @@ use std::time::Instant;
 use crossbeam::channel::{self, Receiver, Sender, TryRecvError};
 
 use super::prompt::Prompt;
-use super::record::SamplerSettings;
+use super::record::{EventKind, SamplerSettings};
 use super::{Control, Frame, World, WorldError};
 
 /// What the render loop asks of the world.
@@ -37,6 +37,30 @@ pub struct Output {
     pub command: Command,
     /// Wall time the world spent on this frame, in milliseconds.
     pub model_ms: f64,
+    /// The MaskGIT settings in effect for this frame when changed from the start's by a
+    /// [`Command::Sampler`] (so a recording can log them and replay follows).
+    pub sampler: Option<SamplerSettings>,
+}
+
+impl Output {
+    /// The recording event that this frame answers; `None` for a command that makes no frame.
+    pub fn event(&self) -> Option<EventKind> {
+        Some(match &self.command {
+            Command::Reset(_) => EventKind::Reset,
+            Command::Rewind(n) => EventKind::Rewind { frames: *n },
+            Command::Step(Control::Game(a)) => EventKind::Step {
+                game_action: crate::game::Action::from_u8(*a).map(|a| a.name().to_owned()),
+                latent_action: self.latent_action,
+                sampler: self.sampler,
+            },
+            Command::Step(Control::Latent(a)) => EventKind::Step {
+                game_action: None,
+                latent_action: Some(*a),
+                sampler: self.sampler,
+            },
+            Command::Sampler(_) => return None,
+        })
+    }
 }
 
 /// The render loop's side of the engine.
@@ -55,11 +79,13 @@ impl Engine {
         let worker = std::thread::Builder::new()
             .name("genie-world".into())
             .spawn(move || {
+                let mut sampler = None;
                 for command in command_rx {
                     let start = Instant::now();
                     let result = match &command {
                         Command::Sampler(settings) => {
                             world.set_sampler(*settings);
+                            sampler = Some(*settings);
                             continue;
                         }
                         Command::Reset(prompt) => world.reset(prompt).map(|frame| (frame, None)),
@@ -73,6 +99,7 @@ impl Engine {
                         latent_action,
                         command,
                         model_ms: start.elapsed().as_secs_f64() * 1e3,
+                        sampler,
                     });
                     if output_tx.send(out).is_err() {
                         break;

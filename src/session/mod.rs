@@ -1,9 +1,13 @@
 //! A playing session with no window: prompts, worlds that step with an action, the worker-thread
 //! engine, and recording. The player and the headless `dream` share it.
 
+pub mod dream;
 pub mod engine;
+pub mod export;
+pub mod game_world;
 pub mod prompt;
 pub mod record;
+pub mod script;
 
 use prompt::Prompt;
 use record::SamplerSettings;

@@ -69,6 +69,10 @@ pub struct StartState {
     pub level_seed: Option<u64>,
     /// Number of `prompt_NNN.png` files.
     pub prompt_frames: usize,
+    /// libtorch threads the frames were made with: float sums, and so the sampled tokens, can
+    /// depend on it.
+    #[serde(default)]
+    pub threads: Option<usize>,
 }
 
 /// What happened before a frame was shown.
@@ -81,6 +85,9 @@ pub enum EventKind {
     Step {
         game_action: Option<String>,
         latent_action: Option<u8>,
+        /// MaskGIT settings changed during play (absent: the start state's).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sampler: Option<SamplerSettings>,
     },
     /// Stepped back this many frames (the frame shown is the one returned to).
     Rewind { frames: usize },
@@ -312,6 +319,7 @@ mod tests {
             seed: 7,
             level_seed: None,
             prompt_frames: 0,
+            threads: None,
         }
     }
 
@@ -323,6 +331,7 @@ mod tests {
         EventKind::Step {
             game_action: Some("right".into()),
             latent_action: Some(latent),
+            sampler: None,
         }
     }
 

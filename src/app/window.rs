@@ -1,0 +1,645 @@
+//! The live player: a winit window, the frame blitted by wgpu, the egui overlay on top, keyboard
+//! and gamepad input. A thin event loop (`App` holding `Option<Gfx>`) that only dispatches; the
+//! world runs on the engine's worker thread and the render loop never waits on it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use winit::application::ApplicationHandler;
+use winit::event::{ElementState, WindowEvent};
+use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop};
+use winit::keyboard::{KeyCode, PhysicalKey};
+use winit::window::{Window, WindowId};
+
+use super::blit::{Blit, Rect};
+use super::input::{Bindings, Held, Input, stick_inputs};
+use super::overlay::{self, OverlayState};
+use crate::game::Action;
+use crate::session::engine::{Command, Engine, Output};
+use crate::session::prompt::{FRAME_SIDE, Prompt};
+use crate::session::record::{Recorder, SamplerSettings, StartState};
+use crate::session::{Control, Frame, World};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlayerError {
+    #[error(
+        "no display: `genie play` needs a window (is DISPLAY or WAYLAND_DISPLAY set?); use `genie dream` to play headless"
+    )]
+    NoDisplay,
+    #[error("window: {0}")]
+    Window(String),
+    #[error("GPU: {0}")]
+    Gpu(String),
+}
+
+/// How the player runs.
+pub struct PlayerConfig {
+    pub bindings: Bindings,
+    pub prompt: Prompt,
+    /// Steps per second in real-time mode.
+    pub target_fps: f64,
+    /// Start in step-per-key-press mode.
+    pub step_mode: bool,
+    /// Record from the start into this folder.
+    pub record: Option<PathBuf>,
+    /// Template of a recording's start state (seed, checkpoint, sampler).
+    pub start_state: StartState,
+    pub sampler: Option<SamplerSettings>,
+    /// What each latent action was calibrated to mean (by game action name).
+    pub latent_meanings: [Option<String>; 8],
+    /// For tests and screenshots: print a line on stdout once this many frames were shown.
+    pub announce_after: Option<u64>,
+    /// For tests: hold this game action from the start (as if its keys were held).
+    pub scripted_action: Option<Action>,
+}
+
+/// Fails fast, before any model is loaded, where no window can be opened.
+pub fn check_display() -> Result<(), PlayerError> {
+    if cfg!(target_os = "linux")
+        && std::env::var_os("DISPLAY").is_none()
+        && std::env::var_os("WAYLAND_DISPLAY").is_none()
+    {
+        return Err(PlayerError::NoDisplay);
+    }
+    Ok(())
+}
+
+/// Opens the window and plays until it is closed.
+pub fn run(
+    config: PlayerConfig,
+    dream: Box<dyn World>,
+    real: Option<Box<dyn World>>,
+) -> Result<(), PlayerError> {
+    check_display()?;
+    let event_loop = EventLoop::new().map_err(|_| PlayerError::NoDisplay)?;
+    event_loop.set_control_flow(ControlFlow::Poll);
+    let mut engines = vec![Engine::spawn(dream)];
+    engines.extend(real.map(Engine::spawn));
+    for engine in &mut engines {
+        engine.send(Command::Reset(config.prompt.clone()));
+    }
+    let gamepads = match gilrs::Gilrs::new() {
+        Ok(g) => Some(g),
+        Err(e) => {
+            tracing::debug!("no gamepad support here: {e}");
+            None
+        }
+    };
+    let mut app = App {
+        gfx: None,
+        error: None,
+        step_mode: config.step_mode,
+        sampler: config.sampler,
+        config,
+        engines,
+        frames: Vec::new(),
+        held: Held::default(),
+        gamepads,
+        overlay_visible: true,
+        recorder: None,
+        last_step: Instant::now(),
+        shown: 0,
+        fps: Fps::default(),
+        model_ms: 0.0,
+        latent: None,
+        message: None,
+        pending_presses: 0,
+    };
+    if let Some(dir) = app.config.record.clone() {
+        app.start_recording(dir);
+    }
+    event_loop
+        .run_app(&mut app)
+        .map_err(|e| PlayerError::Window(e.to_string()))?;
+    match app.error {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
+
+/// Everything that needs the window.
+struct Gfx {
+    window: Arc<Window>,
+    surface: wgpu::Surface<'static>,
+    device: wgpu::Device,
+    queue: wgpu::Queue,
+    surface_config: wgpu::SurfaceConfiguration,
+    blits: Vec<Blit>,
+    egui_state: egui_winit::State,
+    egui_renderer: egui_wgpu::Renderer,
+}
+
+impl Gfx {
+    fn new(event_loop: &ActiveEventLoop, columns: usize) -> Result<Self, PlayerError> {
+        let attrs = Window::default_attributes()
+            .with_title("genie")
+            .with_inner_size(winit::dpi::LogicalSize::new(640.0 * columns as f64, 640.0));
+        let window = Arc::new(
+            event_loop
+                .create_window(attrs)
+                .map_err(|e| PlayerError::Window(e.to_string()))?,
+        );
+        let instance =
+            wgpu::Instance::new(wgpu::InstanceDescriptor::new_with_display_handle_from_env(
+                Box::new(event_loop.owned_display_handle()),
+            ));
+        let surface = instance
+            .create_surface(window.clone())
+            .map_err(|e| PlayerError::Gpu(e.to_string()))?;
+        let adapter = pollster::block_on(instance.request_adapter(&wgpu::RequestAdapterOptions {
+            compatible_surface: Some(&surface),
+            ..Default::default()
+        }))
+        .map_err(|e| PlayerError::Gpu(e.to_string()))?;
+        tracing::info!("GPU adapter: {}", adapter.get_info().name);
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("genie"),
+            required_limits: wgpu::Limits::downlevel_defaults().using_resolution(adapter.limits()),
+            ..Default::default()
+        }))
+        .map_err(|e| PlayerError::Gpu(e.to_string()))?;
+        let size = window.inner_size();
+        let surface_config = surface
+            .get_default_config(&adapter, size.width.max(1), size.height.max(1))
+            .ok_or_else(|| {
+                PlayerError::Gpu("the window surface is not supported by the adapter".into())
+            })?;
+        surface.configure(&device, &surface_config);
+        let format = surface_config.format;
+        let blits = (0..columns)
+            .map(|_| Blit::new(&device, format, FRAME_SIDE, FRAME_SIDE))
+            .collect();
+        let egui_ctx = egui::Context::default();
+        let egui_state = egui_winit::State::new(
+            egui_ctx,
+            egui::ViewportId::ROOT,
+            &window,
+            Some(window.scale_factor() as f32),
+            None,
+            Some(device.limits().max_texture_dimension_2d as usize),
+        );
+        let egui_renderer =
+            egui_wgpu::Renderer::new(&device, format, egui_wgpu::RendererOptions::default());
+        Ok(Self {
+            window,
+            surface,
+            device,
+            queue,
+            surface_config,
+            blits,
+            egui_state,
+            egui_renderer,
+        })
+    }
+
+    fn resize(&mut self, width: u32, height: u32) {
+        if width > 0 && height > 0 {
+            self.surface_config.width = width;
+            self.surface_config.height = height;
+            self.surface.configure(&self.device, &self.surface_config);
+        }
+    }
+}
+
+#[derive(Default)]
+struct Fps {
+    times: std::collections::VecDeque<Instant>,
+}
+
+impl Fps {
+    fn tick(&mut self) {
+        let now = Instant::now();
+        self.times.push_back(now);
+        while self
+            .times
+            .front()
+            .is_some_and(|t| now - *t > Duration::from_secs(1))
+        {
+            self.times.pop_front();
+        }
+    }
+
+    fn rate(&self) -> f64 {
+        match (self.times.front(), self.times.back()) {
+            (Some(a), Some(b)) if self.times.len() > 1 => {
+                (self.times.len() - 1) as f64 / (*b - *a).as_secs_f64().max(1e-6)
+            }
+            _ => 0.0,
+        }
+    }
+}
+
+struct App {
+    config: PlayerConfig,
+    gfx: Option<Gfx>,
+    error: Option<PlayerError>,
+    /// The dream first, then the real game when shown side by side.
+    engines: Vec<Engine>,
+    /// The frame each engine shows now.
+    frames: Vec<Option<Frame>>,
+    held: Held,
+    gamepads: Option<gilrs::Gilrs>,
+    overlay_visible: bool,
+    step_mode: bool,
+    sampler: Option<SamplerSettings>,
+    recorder: Option<Recorder>,
+    last_step: Instant,
+    shown: u64,
+    fps: Fps,
+    model_ms: f64,
+    latent: Option<u8>,
+    message: Option<String>,
+    /// Key presses waiting for a step in step-per-key-press mode.
+    pending_presses: u32,
+}
+
+impl App {
+    fn action(&self) -> Action {
+        self.config
+            .scripted_action
+            .unwrap_or_else(|| self.held.action(&self.config.bindings))
+    }
+
+    fn send_all(&mut self, command: Command) {
+        for engine in &mut self.engines {
+            engine.send(command.clone());
+        }
+    }
+
+    fn start_recording(&mut self, dir: PathBuf) {
+        let start = StartState {
+            sampler: self.sampler,
+            ..self.config.start_state.clone()
+        };
+        match Recorder::create(&dir, &start, &self.config.prompt.frames) {
+            Ok(rec) => {
+                self.recorder = Some(rec);
+                self.message = Some(format!("recording to {}", dir.display()));
+            }
+            Err(e) => self.message = Some(e.to_string()),
+        }
+    }
+
+    fn toggle_recording(&mut self) {
+        if let Some(rec) = self.recorder.take() {
+            self.message = Some(format!(
+                "recorded {} frames to {}",
+                rec.frames_recorded(),
+                rec.dir().display()
+            ));
+        } else {
+            let dir =
+                self.config.record.clone().unwrap_or_else(|| {
+                    PathBuf::from(format!("recordings/{}", chrono_free_stamp()))
+                });
+            self.start_recording(dir);
+        }
+    }
+
+    fn reset(&mut self, prompt: Prompt) {
+        self.config.prompt = prompt.clone();
+        self.send_all(Command::Reset(prompt));
+    }
+
+    /// Takes finished frames from the engines; never waits.
+    fn receive(&mut self) {
+        self.frames.resize(self.engines.len(), None);
+        for i in 0..self.engines.len() {
+            while let Some(out) = self.engines[i].try_recv() {
+                match out {
+                    Ok(out) => {
+                        if i == 0 {
+                            self.model_ms = out.model_ms;
+                            self.latent = out.latent_action.or(self.latent);
+                            self.fps.tick();
+                            self.shown += 1;
+                            self.record(&out);
+                        }
+                        self.frames[i] = Some(out.frame);
+                    }
+                    Err(e) => self.message = Some(e.to_string()),
+                }
+            }
+        }
+        if let Some(n) = self.config.announce_after
+            && self.shown == n
+        {
+            println!("genie: shown {n} frames");
+            self.config.announce_after = None;
+        }
+    }
+
+    fn record(&mut self, out: &Output) {
+        let Some(rec) = self.recorder.as_mut() else {
+            return;
+        };
+        let Some(kind) = out.event() else {
+            return;
+        };
+        if let Err(e) = rec.push(kind, &out.frame) {
+            self.message = Some(e.to_string());
+            self.recorder = None;
+        }
+    }
+
+    /// Sends the next step when it is due and the worker is free.
+    fn pace(&mut self) {
+        if self.engines.iter().any(|e| e.in_flight() > 0)
+            || self.frames.first().is_none_or(Option::is_none)
+        {
+            return;
+        }
+        let due = if self.step_mode {
+            self.pending_presses > 0
+        } else {
+            self.last_step.elapsed().as_secs_f64() >= 1.0 / self.config.target_fps
+        };
+        if due {
+            self.pending_presses = self.pending_presses.saturating_sub(1);
+            self.last_step = Instant::now();
+            let control = Control::Game(self.action() as u8);
+            self.send_all(Command::Step(control));
+        }
+    }
+
+    fn poll_gamepads(&mut self) {
+        let Some(gilrs) = self.gamepads.as_mut() else {
+            return;
+        };
+        while let Some(ev) = gilrs.next_event() {
+            match ev.event {
+                gilrs::EventType::ButtonPressed(b, _) => {
+                    self.held.press(Input::Pad(format!("{b:?}")));
+                    self.pending_presses += 1;
+                }
+                gilrs::EventType::ButtonReleased(b, _) => {
+                    self.held.release(&Input::Pad(format!("{b:?}")))
+                }
+                gilrs::EventType::AxisChanged(
+                    gilrs::Axis::LeftStickX | gilrs::Axis::LeftStickY,
+                    _,
+                    _,
+                ) => {
+                    let pad = gilrs.gamepad(ev.id);
+                    for (input, on) in stick_inputs(
+                        pad.value(gilrs::Axis::LeftStickX),
+                        pad.value(gilrs::Axis::LeftStickY),
+                    ) {
+                        if on {
+                            self.held.press(input)
+                        } else {
+                            self.held.release(&input)
+                        }
+                    }
+                }
+                gilrs::EventType::Disconnected => self.held.release_all_pad(),
+                gilrs::EventType::Connected => {
+                    self.message = Some(format!(
+                        "gamepad connected: {}",
+                        gilrs.gamepad(ev.id).name()
+                    ))
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn on_key(&mut self, event_loop: &ActiveEventLoop, code: KeyCode, pressed: bool, repeat: bool) {
+        let input = Input::Key(format!("{code:?}"));
+        if !pressed {
+            self.held.release(&input);
+            return;
+        }
+        if repeat {
+            return;
+        }
+        let digit = [
+            KeyCode::Digit1,
+            KeyCode::Digit2,
+            KeyCode::Digit3,
+            KeyCode::Digit4,
+            KeyCode::Digit5,
+            KeyCode::Digit6,
+            KeyCode::Digit7,
+            KeyCode::Digit8,
+        ]
+        .iter()
+        .position(|&k| k == code);
+        match code {
+            KeyCode::Escape => event_loop.exit(),
+            KeyCode::Tab => self.overlay_visible = !self.overlay_visible,
+            KeyCode::KeyR => self.reset(self.config.prompt.clone()),
+            KeyCode::Backspace => self.send_all(Command::Rewind(1)),
+            KeyCode::KeyP => self.step_mode = !self.step_mode,
+            KeyCode::F5 => self.toggle_recording(),
+            _ if digit.is_some() => {
+                let latent = digit.unwrap_or_default() as u8;
+                // A raw latent action drives the dream only: the real game has no such button.
+                self.engines[0].send(Command::Step(Control::Latent(latent)));
+            }
+            _ => {
+                if self.config.bindings.button(&input).is_some() {
+                    self.pending_presses += 1;
+                }
+                self.held.press(input);
+            }
+        }
+    }
+
+    fn render(&mut self) {
+        let Some(gfx) = self.gfx.as_mut() else { return };
+        for (blit, frame) in gfx.blits.iter_mut().zip(&self.frames) {
+            if let Some(frame) = frame {
+                blit.upload(&gfx.queue, frame);
+            }
+        }
+        let texture = match gfx.surface.get_current_texture() {
+            wgpu::CurrentSurfaceTexture::Success(t)
+            | wgpu::CurrentSurfaceTexture::Suboptimal(t) => t,
+            wgpu::CurrentSurfaceTexture::Outdated | wgpu::CurrentSurfaceTexture::Lost => {
+                gfx.surface.configure(&gfx.device, &gfx.surface_config);
+                return;
+            }
+            _ => return,
+        };
+        let view = texture
+            .texture
+            .create_view(&wgpu::TextureViewDescriptor::default());
+
+        let raw_input = gfx.egui_state.take_egui_input(&gfx.window);
+        let state = OverlayState {
+            fps: self.fps.rate(),
+            model_ms: self.model_ms,
+            frame_index: self.shown,
+            action: self
+                .config
+                .scripted_action
+                .unwrap_or_else(|| self.held.action(&self.config.bindings))
+                .name()
+                .into(),
+            latent_action: self.latent,
+            latent_meaning: self
+                .latent
+                .and_then(|a| self.config.latent_meanings[a as usize].clone()),
+            sampler: self.sampler,
+            recording: self
+                .recorder
+                .as_ref()
+                .map(|r| r.dir().display().to_string()),
+            step_mode: self.step_mode,
+            paused: false,
+            message: self.message.clone(),
+            can_record: true,
+        };
+        let visible = self.overlay_visible;
+        let mut requests = overlay::OverlayRequests::default();
+        let ctx = gfx.egui_state.egui_ctx().clone();
+        let output = ctx.run_pass(raw_input, |ctx| {
+            if visible {
+                requests = overlay::show(ctx, &state);
+            }
+        });
+        gfx.egui_state
+            .handle_platform_output(&gfx.window, output.platform_output);
+        let jobs = ctx.tessellate(output.shapes, output.pixels_per_point);
+        let screen = egui_wgpu::ScreenDescriptor {
+            size_in_pixels: [gfx.surface_config.width, gfx.surface_config.height],
+            pixels_per_point: output.pixels_per_point,
+        };
+        for (id, deltas) in &output.textures_delta.set {
+            for delta in deltas {
+                gfx.egui_renderer
+                    .update_texture(&gfx.device, &gfx.queue, *id, delta);
+            }
+        }
+        let mut encoder = gfx.device.create_command_encoder(&Default::default());
+        gfx.egui_renderer
+            .update_buffers(&gfx.device, &gfx.queue, &mut encoder, &jobs, &screen);
+        {
+            let mut pass = encoder
+                .begin_render_pass(&wgpu::RenderPassDescriptor {
+                    label: Some("frame"),
+                    color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+                        view: &view,
+                        depth_slice: None,
+                        resolve_target: None,
+                        ops: wgpu::Operations {
+                            load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                            store: wgpu::StoreOp::Store,
+                        },
+                    })],
+                    ..Default::default()
+                })
+                .forget_lifetime();
+            let area = Rect {
+                x: 0,
+                y: 0,
+                width: gfx.surface_config.width,
+                height: gfx.surface_config.height,
+            };
+            for (blit, column) in gfx.blits.iter().zip(area.columns(gfx.blits.len() as u32)) {
+                blit.draw(&mut pass, column);
+            }
+            pass.set_viewport(0.0, 0.0, area.width as f32, area.height as f32, 0.0, 1.0);
+            gfx.egui_renderer.render(&mut pass, &jobs, &screen);
+        }
+        for id in &output.textures_delta.free {
+            gfx.egui_renderer.free_texture(id);
+        }
+        let mut deltas = output.textures_delta;
+        deltas.clear(); // applied above
+        gfx.queue.submit([encoder.finish()]);
+        gfx.window.pre_present_notify();
+        gfx.queue.present(texture);
+
+        if requests.reset {
+            self.reset(self.config.prompt.clone());
+        }
+        if requests.rewind {
+            self.send_all(Command::Rewind(1));
+        }
+        if requests.toggle_step_mode {
+            self.step_mode = !self.step_mode;
+        }
+        if requests.toggle_record {
+            self.toggle_recording();
+        }
+        if let Some(s) = requests.sampler {
+            self.sampler = Some(s);
+            self.engines[0].send(Command::Sampler(s));
+        }
+    }
+}
+
+/// A folder name from the wall clock, without a date crate: seconds since the Unix epoch.
+fn chrono_free_stamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("session-{secs}")
+}
+
+impl ApplicationHandler for App {
+    fn resumed(&mut self, event_loop: &ActiveEventLoop) {
+        if self.gfx.is_some() {
+            return;
+        }
+        match Gfx::new(event_loop, self.engines.len()) {
+            Ok(gfx) => self.gfx = Some(gfx),
+            Err(e) => {
+                self.error = Some(e);
+                event_loop.exit();
+            }
+        }
+    }
+
+    fn window_event(&mut self, event_loop: &ActiveEventLoop, _: WindowId, event: WindowEvent) {
+        let Some(gfx) = self.gfx.as_mut() else { return };
+        // egui gets first refusal.
+        let consumed =
+            self.overlay_visible && gfx.egui_state.on_window_event(&gfx.window, &event).consumed;
+        match event {
+            WindowEvent::CloseRequested => event_loop.exit(),
+            WindowEvent::Resized(size) => gfx.resize(size.width, size.height),
+            WindowEvent::Focused(false) => self.held.release_all_keys(),
+            WindowEvent::DroppedFile(path) => match Prompt::load(&path, 16) {
+                Ok(prompt) => {
+                    self.message = Some(format!("new world from {}", path.display()));
+                    self.reset(prompt);
+                }
+                Err(e) => self.message = Some(e.to_string()),
+            },
+            WindowEvent::KeyboardInput { event, .. } if !consumed => {
+                if let PhysicalKey::Code(code) = event.physical_key {
+                    self.on_key(
+                        event_loop,
+                        code,
+                        event.state == ElementState::Pressed,
+                        event.repeat,
+                    );
+                }
+            }
+            WindowEvent::RedrawRequested => {
+                self.poll_gamepads();
+                self.receive();
+                self.pace();
+                self.render();
+            }
+            _ => {}
+        }
+    }
+
+    fn about_to_wait(&mut self, _: &ActiveEventLoop) {
+        if let Some(gfx) = &self.gfx {
+            gfx.window.request_redraw();
+        }
+    }
+
+    fn exiting(&mut self, _: &ActiveEventLoop) {
+        if let Some(mut rec) = self.recorder.take() {
+            let _ = rec.flush();
+        }
+    }
+}

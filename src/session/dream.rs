@@ -1,0 +1,215 @@
+//! The dream: a [`World`] driven by the world model. The prompt is tokenized (and, for a clip,
+//! the actions between its frames inferred by the latent action model); each step maps the
+//! player's action through the checkpoint's calibration to a latent action, samples the next
+//! frame's tokens with MaskGIT over the cached context, and decodes only that frame.
+//!
+//! Sampling is seeded per step from the session seed and a step counter, so a recording's event
+//! log regenerates the same frames bit for bit (on the same device and thread count).
+
+use rand::SeedableRng;
+use tch::{Device, Tensor};
+
+use super::prompt::Prompt;
+use super::record::SamplerSettings;
+use super::{Control, Frame, Step, World, WorldError};
+use crate::game::Action;
+use crate::model::{
+    DecoderCache, DynamicsCache, Genie, SamplerConfig, SamplerRng, frames_to_f32, frames_to_u8,
+    sample_next,
+};
+
+pub struct DreamWorld {
+    genie: Genie,
+    sampler: SamplerConfig,
+    seed: u64,
+    /// Game action index → latent action (identity until `genie calibrate` has run).
+    calibration: [i64; 8],
+    /// Token frames in the context window, oldest first, each [1, N].
+    tokens: Vec<Tensor>,
+    /// `actions[i]` is the latent action that produced `tokens[i + 1]`; `None` for a start frame.
+    actions: Vec<Option<i64>>,
+    frames: Vec<Frame>,
+    dynamics_cache: DynamicsCache,
+    decoder_cache: DecoderCache,
+    /// Steps taken since the start, rewound ones included: part of each step's seed.
+    steps: u64,
+}
+
+impl DreamWorld {
+    pub fn new(genie: Genie, sampler: SamplerConfig, seed: u64) -> Self {
+        let mut calibration: [i64; 8] = std::array::from_fn(|i| i as i64);
+        if let Some(map) = &genie.config.calibration {
+            for (i, action) in Action::ALL.iter().enumerate() {
+                if let Some(&latent) = map.get(action.name()) {
+                    calibration[i] = latent;
+                }
+            }
+        }
+        let dynamics_cache = genie.dynamics.new_cache(1);
+        let decoder_cache = genie.tokenizer.new_decoder_cache(1);
+        Self {
+            genie,
+            sampler,
+            seed,
+            calibration,
+            tokens: Vec::new(),
+            actions: Vec::new(),
+            frames: Vec::new(),
+            dynamics_cache,
+            decoder_cache,
+            steps: 0,
+        }
+    }
+
+    fn device(&self) -> Device {
+        self.genie.tokenizer_vs.device()
+    }
+
+    fn context(&self) -> usize {
+        self.genie.config.dynamics.context_frames.max(1) as usize
+    }
+
+    pub fn sampler(&self) -> &SamplerConfig {
+        &self.sampler
+    }
+
+    /// Runs a known token frame through both caches; returns it decoded.
+    fn feed(&mut self, ids: &Tensor, action: Option<i64>) -> Frame {
+        let action = action.map(|a| Tensor::from_slice(&[a]).to_device(self.device()));
+        tch::no_grad(|| {
+            self.genie
+                .dynamics
+                .push_frame(&mut self.dynamics_cache, ids, action.as_ref())
+        });
+        self.decode(ids)
+    }
+
+    /// Decodes the next frame with the decoder cache, adding it to the cache.
+    fn decode(&mut self, ids: &Tensor) -> Frame {
+        let frame = self
+            .genie
+            .tokenizer
+            .decode_next(&mut self.decoder_cache, ids); // [1, H, W, C]
+        let bytes = frames_to_u8(&frame).to_device(Device::Cpu).flatten(0, -1);
+        Vec::<u8>::try_from(bytes).expect("u8 frame")
+    }
+
+    /// Keeps a frame in the history, dropping the oldest beyond the context window (the caches
+    /// slide on their own).
+    fn remember(&mut self, ids: Tensor, action: Option<i64>, frame: Frame) {
+        self.tokens.push(ids);
+        self.actions.push(action);
+        self.frames.push(frame);
+        if self.tokens.len() > self.context() {
+            let _ = self.tokens.remove(0);
+            self.actions.remove(0);
+            self.frames.remove(0);
+        }
+    }
+
+    /// Recomputes both caches from the kept history (after a rewind).
+    fn rebuild(&mut self) {
+        self.dynamics_cache.clear();
+        self.decoder_cache.clear();
+        let history: Vec<(Tensor, Option<i64>)> = self
+            .tokens
+            .iter()
+            .zip(&self.actions)
+            .map(|(t, a)| (t.shallow_clone(), *a))
+            .collect();
+        for (ids, action) in history {
+            self.feed(&ids, action);
+        }
+    }
+}
+
+impl World for DreamWorld {
+    fn reset(&mut self, prompt: &Prompt) -> Result<Frame, WorldError> {
+        self.tokens.clear();
+        self.actions.clear();
+        self.frames.clear();
+        self.dynamics_cache.clear();
+        self.decoder_cache.clear();
+        let device = self.device();
+        let keep = prompt.frames.len().min(self.context());
+        let raw: Vec<u8> = prompt.frames[prompt.frames.len() - keep..].concat();
+        let side = self.genie.config.tokenizer.image_size;
+        let frames = Tensor::from_slice(&raw)
+            .view([1, keep as i64, side, side, 3])
+            .to_device(device);
+        let frames = frames_to_f32(&frames);
+        let (ids, inferred) = tch::no_grad(|| {
+            let ids = self.genie.tokenizer.encode(&frames); // [1, T, N]
+            let inferred = (keep > 1).then(|| self.genie.lam.infer_actions(&frames)); // [1, T-1]
+            (ids, inferred)
+        });
+        let inferred: Vec<i64> = inferred
+            .map(|a| {
+                Vec::<i64>::try_from(a.flatten(0, -1).to_device(Device::Cpu)).expect("i64 actions")
+            })
+            .unwrap_or_default();
+        for t in 0..keep {
+            let action = t.checked_sub(1).map(|i| inferred[i]);
+            let frame_ids = ids.select(1, t as i64); // [1, N]
+            let frame = self.feed(&frame_ids, action);
+            self.remember(frame_ids, action, frame);
+        }
+        Ok(self
+            .frames
+            .last()
+            .cloned()
+            .expect("at least one prompt frame"))
+    }
+
+    fn step(&mut self, control: Control) -> Result<Step, WorldError> {
+        if self.tokens.is_empty() {
+            return Err(WorldError::NotStarted);
+        }
+        let latent = match control {
+            Control::Latent(a) => a as i64,
+            Control::Game(g) => self.calibration[g as usize % 8],
+        };
+        let seed = self.seed
+            ^ self
+                .steps
+                .wrapping_add(1)
+                .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.steps += 1;
+        let mut rng = SamplerRng::seed_from_u64(seed);
+        let device = self.device();
+        let action = Tensor::from_slice(&[latent]).to_device(device);
+        let ids = tch::no_grad(|| {
+            sample_next(
+                &self.genie.dynamics,
+                &mut self.dynamics_cache,
+                &action,
+                &self.sampler,
+                &mut rng,
+            )
+        });
+        // sample_next has already added the frame to the dynamics cache.
+        let frame = self.decode(&ids);
+        self.remember(ids, Some(latent), frame.clone());
+        Ok(Step {
+            frame,
+            latent_action: Some(latent as u8),
+        })
+    }
+
+    fn rewind(&mut self, frames: usize) -> Result<Frame, WorldError> {
+        if self.tokens.is_empty() {
+            return Err(WorldError::NotStarted);
+        }
+        let keep = self.tokens.len().saturating_sub(frames).max(1);
+        self.tokens.truncate(keep);
+        self.actions.truncate(keep);
+        self.frames.truncate(keep);
+        self.rebuild();
+        Ok(self.frames.last().cloned().expect("kept one frame"))
+    }
+
+    fn set_sampler(&mut self, settings: SamplerSettings) {
+        self.sampler.steps = settings.steps.max(1) as usize;
+        self.sampler.temperature = settings.temperature as f64;
+    }
+}
