@@ -2,4 +2,5 @@
 //! with its schedule and its metrics log.
 
 pub mod log;
+pub mod run;
 pub mod schedule;

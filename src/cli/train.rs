@@ -1,0 +1,246 @@
+//! `genie train tokenizer|lam|dynamics`: one network at a time into a run folder, on clips the
+//! platformer generates in memory (or read from `genie data` shards), with held-out evaluation on
+//! levels from seed 1,000,000 up.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::Context;
+use genie::data::{ClipStream, Dataset, EVAL_SEED_START, generate_clip};
+use genie::game::FRAME_SIZE;
+use genie::model::GenieConfig;
+use genie::torch::{DeviceChoice, set_threads};
+use genie::train::run::{Batch, Stage, TrainOptions, batch_from_u8, open_run, train};
+use genie::train::schedule::{Decay, Schedule};
+use rand::{Rng, SeedableRng};
+
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Which network to train (the dynamics model needs a run with a trained tokenizer and LAM)
+    #[arg(value_enum)]
+    pub stage: Stage,
+    /// Run folder: a checkpoint folder plus train_state.json and metrics.jsonl
+    #[arg(long, value_name = "DIR", default_value = "runs/main")]
+    pub run: PathBuf,
+    /// Continue the run folder (weights, config, steps done)
+    #[arg(long)]
+    pub resume: bool,
+    /// Model sizes for a new run (a genie.json); default: the built-in sizes
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Total optimizer steps for this network (a resumed run continues up to it)
+    #[arg(long, default_value_t = 20_000)]
+    pub steps: u64,
+    /// Clips per batch
+    #[arg(long, default_value_t = 8)]
+    pub batch: usize,
+    /// Frames per clip [default: 4 for the tokenizer, 2 for the LAM, 8 for the dynamics]
+    #[arg(long)]
+    pub clip_len: Option<usize>,
+    /// Peak learning rate
+    #[arg(long, default_value_t = 3e-4)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 300)]
+    pub warmup: u64,
+    /// Decay after warm-up: `wsd` keeps the peak until the last 20% (resumable to more steps) or `cosine`
+    #[arg(long, default_value = "wsd")]
+    pub decay: String,
+    #[arg(long, default_value_t = 0.05)]
+    pub weight_decay: f64,
+    /// Minutes between checkpoints (one is always written at exit)
+    #[arg(long, default_value_t = 3.0)]
+    pub save_minutes: f64,
+    /// Steps between held-out evaluations
+    #[arg(long, default_value_t = 250)]
+    pub eval_every: u64,
+    /// Held-out clips (levels from seed 1,000,000 up)
+    #[arg(long, default_value_t = 32)]
+    pub eval_clips: usize,
+    /// Train on shards written by `genie data` instead of clips generated in memory
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Levels used for in-memory training clips: seeds 0..LEVELS (must stay below 1,000,000)
+    #[arg(long, default_value_t = 100_000)]
+    pub levels: u64,
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// libtorch threads [default: one per core]
+    #[arg(long)]
+    pub threads: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// No progress bar (for logs)
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.levels <= EVAL_SEED_START,
+        "--levels {}: training levels must stay below the held-out seeds ({EVAL_SEED_START} and up)",
+        args.levels
+    );
+    anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
+    set_threads(args.threads);
+    let device = args.device.parse::<DeviceChoice>()?.resolve()?;
+    let clip_len = args.clip_len.unwrap_or(match args.stage {
+        Stage::Tokenizer => 4,
+        Stage::Lam => 2,
+        Stage::Dynamics => 8,
+    });
+    anyhow::ensure!(
+        clip_len >= 2 || args.stage == Stage::Tokenizer,
+        "--clip-len must be at least 2 for the {:?}",
+        args.stage
+    );
+    let decay = match args.decay.as_str() {
+        "cosine" => Decay::Cosine,
+        "wsd" => Decay::Wsd {
+            decay_fraction: 0.2,
+        },
+        other => anyhow::bail!("--decay {other}: expected cosine or wsd"),
+    };
+    let config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            serde_json::from_str::<GenieConfig>(&text)
+                .with_context(|| format!("{}: not a genie.json", path.display()))?
+        }
+        None => GenieConfig::default(),
+    };
+    let opts = TrainOptions {
+        stage: args.stage,
+        run: args.run.clone(),
+        resume: args.resume,
+        schedule: Schedule {
+            peak: args.lr,
+            warmup_steps: args.warmup,
+            total_steps: args.steps,
+            min_ratio: 0.1,
+            decay,
+        },
+        weight_decay: args.weight_decay,
+        clip_norm: 1.0,
+        save_every: Duration::from_secs_f64(args.save_minutes.max(0.1) * 60.0),
+        eval_every: args.eval_every,
+        log_every: 10,
+        idle_code_limit: 200,
+        device,
+        seed: args.seed as i64,
+        progress: !args.quiet,
+    };
+    let (mut genie, mut state) = open_run(&opts, &config)?;
+    let mut description = serde_json::json!({
+        "source": if args.data.is_some() { "shards" } else { "in-memory platformer" },
+        "training_levels": format!("0..{}", args.levels),
+        "held_out_levels_from": EVAL_SEED_START,
+    });
+    if let Some(dir) = &args.data {
+        description["shards"] = serde_json::json!(dir.display().to_string());
+    }
+    genie.config.training_data[args.stage.name()] = description;
+
+    let frame = FRAME_SIZE as i64;
+    let shape = |b: usize| [b as i64, clip_len as i64, frame, frame, 3];
+    let held_out: Vec<Batch> = (0..args.eval_clips.div_ceil(args.batch))
+        .map(|i| {
+            let clips: Vec<u8> = (0..args.batch)
+                .flat_map(|j| {
+                    let k = (i * args.batch + j) as u64;
+                    generate_clip(EVAL_SEED_START + k, clip_len, k).frames
+                })
+                .collect();
+            batch_from_u8(clips, shape(args.batch), device)
+        })
+        .collect();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
+            .context("installing the Ctrl-C handler")?;
+    }
+    let batch = args.batch;
+    match &args.data {
+        Some(dir) => {
+            let dataset = Dataset::open(dir)?;
+            anyhow::ensure!(
+                dataset.clip_len() >= clip_len,
+                "{}: clips of {} frames are shorter than --clip-len {clip_len}",
+                dir.display(),
+                dataset.clip_len()
+            );
+            anyhow::ensure!(
+                !dataset.is_empty(),
+                "{}: the dataset holds no clips",
+                dir.display()
+            );
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed ^ state_seed(&state));
+            let frame_bytes = genie::game::FRAME_BYTES;
+            train(
+                &opts,
+                &mut genie,
+                &mut state,
+                || {
+                    let mut frames = Vec::with_capacity(batch * clip_len * frame_bytes);
+                    for _ in 0..batch {
+                        let clip = dataset
+                            .get(rng.random_range(0..dataset.len()))
+                            .expect("shards were checked when the dataset opened");
+                        let start = rng.random_range(0..=dataset.clip_len() - clip_len);
+                        frames.extend_from_slice(
+                            &clip.frames[start * frame_bytes..(start + clip_len) * frame_bytes],
+                        );
+                    }
+                    batch_from_u8(frames, shape(batch), device)
+                },
+                &held_out,
+                stop,
+            )?;
+        }
+        None => {
+            let workers = std::thread::available_parallelism()
+                .map_or(1, |n| n.get())
+                .min(2);
+            let stream = ClipStream::new(
+                0..args.levels,
+                clip_len,
+                args.seed ^ state_seed(&state),
+                workers,
+            );
+            train(
+                &opts,
+                &mut genie,
+                &mut state,
+                || batch_from_u8(stream.next_batch(batch).0, shape(batch), device),
+                &held_out,
+                stop,
+            )?;
+        }
+    }
+    eprintln!(
+        "{} trained to step {} in {}",
+        args.stage.name(),
+        state_steps(&state, args.stage),
+        args.run.display()
+    );
+    Ok(())
+}
+
+/// A resumed run must not replay the clips it has already seen.
+fn state_seed(state: &genie::train::run::TrainState) -> u64 {
+    state.tokenizer_steps.wrapping_mul(31)
+        ^ state.lam_steps.wrapping_mul(131)
+        ^ state.dynamics_steps.wrapping_mul(1031)
+}
+
+fn state_steps(state: &genie::train::run::TrainState, stage: Stage) -> u64 {
+    match stage {
+        Stage::Tokenizer => state.tokenizer_steps,
+        Stage::Lam => state.lam_steps,
+        Stage::Dynamics => state.dynamics_steps,
+    }
+}

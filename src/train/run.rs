@@ -1,0 +1,439 @@
+//! The training loop shared by the three networks: AdamW, warm-up then cosine or WSD decay,
+//! gradient clipping, dead-code restarts, a JSONL log, held-out evaluation every N steps,
+//! checkpoints every few minutes and at exit, and `--resume`.
+//!
+//! The run folder is a checkpoint folder (`genie.json` plus the three networks' safetensors), so
+//! `genie eval --checkpoint RUN` and `genie play --checkpoint RUN` work on it at any time, plus
+//! `train_state.json` (steps done per network) and `metrics.jsonl`.
+//!
+//! Resuming restores weights and step counts; AdamW's moment estimates are not saved by tch and
+//! restart from zero, which costs a few hundred steps of re-warming, not the run.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, OptimizerConfig};
+use tch::{Device, Kind, Tensor};
+
+use super::log::{LogError, MetricsLog};
+use super::schedule::Schedule;
+use crate::model::{CheckpointError, Genie, GenieConfig, frames_to_f32};
+
+/// Which network a run trains.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Tokenizer,
+    Lam,
+    Dynamics,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tokenizer => "tokenizer",
+            Self::Lam => "lam",
+            Self::Dynamics => "dynamics",
+        }
+    }
+}
+
+/// A batch of clips as the game makes them.
+pub struct Batch {
+    /// u8 [B, T, H, W, 3].
+    pub frames: Tensor,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error("run folder {path}: {what}")]
+    Run { path: PathBuf, what: String },
+    #[error("training diverged at step {step}: the {stage} loss is {loss}")]
+    Diverged {
+        stage: &'static str,
+        step: u64,
+        loss: f64,
+    },
+}
+
+/// Steps done per network, saved beside the weights.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TrainState {
+    pub tokenizer_steps: u64,
+    pub lam_steps: u64,
+    pub dynamics_steps: u64,
+    /// Seconds of training per network.
+    pub tokenizer_seconds: f64,
+    pub lam_seconds: f64,
+    pub dynamics_seconds: f64,
+}
+
+impl TrainState {
+    fn steps_mut(&mut self, stage: Stage) -> (&mut u64, &mut f64) {
+        match stage {
+            Stage::Tokenizer => (&mut self.tokenizer_steps, &mut self.tokenizer_seconds),
+            Stage::Lam => (&mut self.lam_steps, &mut self.lam_seconds),
+            Stage::Dynamics => (&mut self.dynamics_steps, &mut self.dynamics_seconds),
+        }
+    }
+}
+
+pub const STATE_FILE: &str = "train_state.json";
+pub const METRICS_FILE: &str = "metrics.jsonl";
+
+/// How a run trains.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub stage: Stage,
+    pub run: PathBuf,
+    /// Continue the run in `run` (its weights, config and step count).
+    pub resume: bool,
+    /// Total steps for this network (the schedule's length); a resumed run continues to it.
+    pub schedule: Schedule,
+    pub weight_decay: f64,
+    pub clip_norm: f64,
+    pub save_every: Duration,
+    pub eval_every: u64,
+    pub log_every: u64,
+    /// Codes unused for this many steps are restarted.
+    pub idle_code_limit: i64,
+    pub device: Device,
+    pub seed: i64,
+    pub progress: bool,
+}
+
+/// Opens (resume) or creates (fresh, with `config`) the run folder.
+pub fn open_run(
+    opts: &TrainOptions,
+    config: &GenieConfig,
+) -> Result<(Genie, TrainState), TrainError> {
+    let run = &opts.run;
+    let has_checkpoint = run.join(crate::model::checkpoint::CONFIG_FILE).exists();
+    if opts.resume {
+        if !has_checkpoint {
+            return Err(TrainError::Run {
+                path: run.clone(),
+                what: "nothing to resume: no genie.json here".into(),
+            });
+        }
+        let genie = Genie::load(run, opts.device)?;
+        let state_path = run.join(STATE_FILE);
+        let state = match std::fs::read_to_string(&state_path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| TrainError::Run {
+                path: state_path.clone(),
+                what: format!("bad train state: {e}"),
+            })?,
+            Err(_) => TrainState::default(),
+        };
+        return Ok((genie, state));
+    }
+    if opts.stage != Stage::Tokenizer && opts.stage != Stage::Lam {
+        return Err(TrainError::Run {
+            path: run.clone(),
+            what: "the dynamics model trains on a trained tokenizer and LAM: pass --resume on their run folder".into(),
+        });
+    }
+    if has_checkpoint {
+        return Err(TrainError::Run {
+            path: run.clone(),
+            what: "already holds a run; pass --resume to continue it or choose another folder"
+                .into(),
+        });
+    }
+    std::fs::create_dir_all(run).map_err(|e| TrainError::Run {
+        path: run.clone(),
+        what: e.to_string(),
+    })?;
+    let genie = Genie::new(config.clone(), opts.device).map_err(|e| TrainError::Run {
+        path: run.clone(),
+        what: e.to_string(),
+    })?;
+    let state = TrainState::default();
+    save(&genie, &state, run)?;
+    Ok((genie, state))
+}
+
+/// Writes weights, config and state; each file is written beside its target and renamed over
+/// it, so a run killed mid-save keeps its previous checkpoint.
+pub fn save(genie: &Genie, state: &TrainState, run: &Path) -> Result<(), TrainError> {
+    let tmp = run.join(".saving");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| TrainError::Run {
+        path: tmp.clone(),
+        what: e.to_string(),
+    })?;
+    genie.save(&tmp)?;
+    let state_json = serde_json::to_vec_pretty(state).expect("state serialises");
+    std::fs::write(tmp.join(STATE_FILE), state_json).map_err(|e| TrainError::Run {
+        path: tmp.clone(),
+        what: e.to_string(),
+    })?;
+    for entry in std::fs::read_dir(&tmp).map_err(|e| TrainError::Run {
+        path: tmp.clone(),
+        what: e.to_string(),
+    })? {
+        let entry = entry.map_err(|e| TrainError::Run {
+            path: tmp.clone(),
+            what: e.to_string(),
+        })?;
+        let target = run.join(entry.file_name());
+        std::fs::rename(entry.path(), &target).map_err(|e| TrainError::Run {
+            path: target,
+            what: e.to_string(),
+        })?;
+    }
+    let _ = std::fs::remove_dir(&tmp);
+    Ok(())
+}
+
+/// One logged record.
+#[derive(Debug, Serialize)]
+struct Record<'a> {
+    stage: &'a str,
+    split: &'a str,
+    step: u64,
+    lr: f64,
+    seconds: f64,
+    tokens_per_s: f64,
+    #[serde(flatten)]
+    metrics: serde_json::Value,
+}
+
+/// Loss and metrics of one batch for the stage's network.
+fn stage_loss(
+    genie: &Genie,
+    stage: Stage,
+    frames_u8: &Tensor,
+) -> (
+    Tensor,
+    serde_json::Value,
+    Option<crate::model::vq::VqOutput>,
+) {
+    let frames = frames_to_f32(frames_u8);
+    match stage {
+        Stage::Tokenizer => {
+            let out = genie.tokenizer.loss(&frames);
+            (
+                out.loss,
+                serde_json::to_value(out.metrics).expect("metrics"),
+                Some(out.vq),
+            )
+        }
+        Stage::Lam => {
+            let out = genie.lam.loss(&frames);
+            (
+                out.loss,
+                serde_json::to_value(out.metrics).expect("metrics"),
+                Some(out.vq),
+            )
+        }
+        Stage::Dynamics => {
+            let (ids, actions) = tch::no_grad(|| {
+                (
+                    genie.tokenizer.encode(&frames),
+                    genie.lam.infer_actions(&frames),
+                )
+            });
+            let out = genie.dynamics.loss(&ids, &actions);
+            (
+                out.loss,
+                serde_json::to_value(out.metrics).expect("metrics"),
+                None,
+            )
+        }
+    }
+}
+
+/// Tokens one batch feeds the trained network (for throughput figures).
+fn batch_tokens(genie: &Genie, stage: Stage, frames: &Tensor) -> f64 {
+    let (b, t) = (frames.size()[0], frames.size()[1]);
+    let per_frame = match stage {
+        Stage::Tokenizer => genie.config.tokenizer.tokens_per_frame(),
+        Stage::Lam => genie.config.lam.patches_per_frame(),
+        Stage::Dynamics => genie.config.dynamics.tokens_per_frame,
+    };
+    (b * t * per_frame) as f64
+}
+
+/// Trains `stage` until its schedule's total steps or until `stop` is set (Ctrl-C); saves every
+/// `save_every` and at the end. `batches` yields training batches; `held_out` is evaluated every
+/// `eval_every` steps.
+pub fn train(
+    opts: &TrainOptions,
+    genie: &mut Genie,
+    state: &mut TrainState,
+    mut batches: impl FnMut() -> Batch,
+    held_out: &[Batch],
+    stop: Arc<AtomicBool>,
+) -> Result<(), TrainError> {
+    tch::manual_seed(opts.seed);
+    let stage = opts.stage;
+    let mut log = MetricsLog::append(&opts.run.join(METRICS_FILE))?;
+    let vs = match stage {
+        Stage::Tokenizer => &genie.tokenizer_vs,
+        Stage::Lam => &genie.lam_vs,
+        Stage::Dynamics => &genie.dynamics_vs,
+    };
+    let mut opt = nn::AdamW {
+        wd: opts.weight_decay,
+        ..nn::AdamW::default()
+    }
+    .build(vs, opts.schedule.peak)
+    .map_err(|e| TrainError::Run {
+        path: opts.run.clone(),
+        what: format!("optimizer: {e}"),
+    })?;
+    let total = opts.schedule.total_steps;
+    let start_step = *state.steps_mut(stage).0;
+    let bar = opts.progress.then(|| {
+        let bar = indicatif::ProgressBar::new(total);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} eta {eta} {msg}",
+            )
+            .expect("template"),
+        );
+        bar.set_prefix(stage.name());
+        bar.set_position(start_step);
+        bar
+    });
+    let mut last_save = Instant::now();
+    let mut window = (Instant::now(), 0.0f64);
+    let mut step = start_step;
+    while step < total && !stop.load(Ordering::Relaxed) {
+        let t0 = Instant::now();
+        let batch = batches();
+        let lr = opts.schedule.lr(step);
+        opt.set_lr(lr);
+        let (loss, metrics, vq) = stage_loss(genie, stage, &batch.frames);
+        let loss_value = f64::try_from(loss.detach()).unwrap_or(f64::NAN);
+        if !loss_value.is_finite() {
+            save(genie, state, &opts.run)?;
+            return Err(TrainError::Diverged {
+                stage: stage.name(),
+                step,
+                loss: loss_value,
+            });
+        }
+        opt.zero_grad();
+        loss.backward();
+        opt.clip_grad_norm(opts.clip_norm);
+        opt.step();
+        if let Some(vq) = vq {
+            match stage {
+                Stage::Tokenizer => genie
+                    .tokenizer
+                    .restart_idle_codes(&vq, opts.idle_code_limit),
+                _ => genie.lam.restart_idle_codes(&vq, opts.idle_code_limit),
+            };
+        }
+        step += 1;
+        window.1 += batch_tokens(genie, stage, &batch.frames);
+        let (steps, seconds) = state.steps_mut(stage);
+        *steps = step;
+        *seconds += t0.elapsed().as_secs_f64();
+        let elapsed = *seconds;
+        if step.is_multiple_of(opts.log_every) || step == total {
+            let rate = window.1 / window.0.elapsed().as_secs_f64().max(1e-9);
+            window = (Instant::now(), 0.0);
+            log.write(&Record {
+                stage: stage.name(),
+                split: "train",
+                step,
+                lr,
+                seconds: elapsed,
+                tokens_per_s: rate,
+                metrics,
+            })?;
+            if let Some(bar) = &bar {
+                bar.set_message(format!("loss {loss_value:.4} {rate:.0} tok/s"));
+            }
+        }
+        if let Some(bar) = &bar {
+            bar.set_position(step);
+        }
+        if (opts.eval_every > 0 && step.is_multiple_of(opts.eval_every)) || step == total {
+            let metrics = evaluate(genie, stage, held_out);
+            log.write(&Record {
+                stage: stage.name(),
+                split: "held_out",
+                step,
+                lr,
+                seconds: elapsed,
+                tokens_per_s: 0.0,
+                metrics,
+            })?;
+        }
+        if last_save.elapsed() >= opts.save_every {
+            save(genie, state, &opts.run)?;
+            last_save = Instant::now();
+        }
+    }
+    save(genie, state, &opts.run)?;
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    Ok(())
+}
+
+/// Mean of each numeric metric over the held-out batches (no gradients).
+pub fn evaluate(genie: &Genie, stage: Stage, held_out: &[Batch]) -> serde_json::Value {
+    let mut sums = serde_json::Map::new();
+    tch::no_grad(|| {
+        for batch in held_out {
+            let (_, metrics, _) = stage_loss(genie, stage, &batch.frames);
+            flatten_into(&mut sums, "", &metrics);
+        }
+    });
+    let n = held_out.len().max(1) as f64;
+    serde_json::Value::Object(
+        sums.into_iter()
+            .map(|(k, v)| (k, serde_json::json!(v.as_f64().unwrap_or(f64::NAN) / n)))
+            .collect(),
+    )
+}
+
+fn flatten_into(
+    sums: &mut serde_json::Map<String, serde_json::Value>,
+    prefix: &str,
+    value: &serde_json::Value,
+) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}_{k}")
+                };
+                flatten_into(sums, &key, v);
+            }
+        }
+        serde_json::Value::Number(x) => {
+            let old = sums.get(prefix).and_then(|v| v.as_f64()).unwrap_or(0.0);
+            sums.insert(
+                prefix.to_owned(),
+                serde_json::json!(old + x.as_f64().unwrap_or(f64::NAN)),
+            );
+        }
+        _ => {}
+    }
+}
+
+/// Keeps the u8 → f32 conversion's input kind explicit for callers building batches.
+pub fn batch_from_u8(frames: Vec<u8>, shape: [i64; 5], device: Device) -> Batch {
+    Batch {
+        frames: Tensor::from_slice(&frames)
+            .view(shape)
+            .to_kind(Kind::Uint8)
+            .to_device(device),
+    }
+}
