@@ -1,0 +1,260 @@
+//! `genie bench --json`: where a played frame's time goes, with the shipped weights at default
+//! play settings, as one JSON object of medians after a warm-up. Also training throughput per
+//! network (on fresh copies, so the checkpoint is untouched) and the texture upload of the
+//! player (through wgpu on whatever adapter there is; Mesa's software Vulkan without a GPU).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context;
+use genie::model::{Genie, GenieConfig, SamplerRng, frames_to_f32, sample_next, sample_next_full};
+use genie::torch::{DeviceChoice, set_threads};
+use rand::SeedableRng;
+use tch::nn::OptimizerConfig;
+use tch::{Device, Kind, Tensor};
+
+use super::world::default_checkpoint;
+
+#[derive(Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Checkpoint folder [default: the shipped checkpoints/]
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: Option<PathBuf>,
+    /// Random weights of the default sizes instead of a checkpoint (speed does not depend on them)
+    #[arg(long, conflicts_with = "checkpoint")]
+    pub random: bool,
+    /// Print one JSON object (the only output format; the flag is accepted for scripts)
+    #[arg(long)]
+    pub json: bool,
+    /// Frames generated end to end for the memory figure (rss before and after)
+    #[arg(long, default_value_t = 300)]
+    pub frames: usize,
+    /// Repetitions per median
+    #[arg(long, default_value_t = 21)]
+    pub reps: usize,
+    /// MaskGIT steps [default: the checkpoint's]
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Skip the training-throughput part
+    #[arg(long)]
+    pub no_train: bool,
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// libtorch threads [default: one per core]
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+fn median_ms(reps: usize, device: Device, mut f: impl FnMut()) -> f64 {
+    f();
+    let mut times: Vec<f64> = (0..reps.max(1))
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            if let Device::Cuda(i) = device {
+                tch::Cuda::synchronize(i as i64);
+            }
+            start.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    times[times.len() / 2]
+}
+
+/// Resident memory of this process in MiB, from /proc (Linux).
+fn rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: f64 = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
+    Some(kb / 1024.0)
+}
+
+pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
+    let launch = Instant::now();
+    set_threads(args.threads);
+    let device = args.device.parse::<DeviceChoice>()?.resolve()?;
+    let genie = if args.random {
+        Genie::new(GenieConfig::default(), device)?
+    } else {
+        let dir = args.checkpoint.clone().unwrap_or_else(default_checkpoint);
+        Genie::load(&dir, device)
+            .with_context(|| format!("loading checkpoint {}", dir.display()))?
+    };
+    let ms_load = launch.elapsed().as_secs_f64() * 1e3;
+    let cfg = genie.config.clone();
+    let mut sampler = cfg.sampler.clone();
+    if let Some(steps) = args.steps {
+        sampler.steps = steps.max(1);
+    }
+    let _guard = tch::no_grad_guard();
+    let (tok, dynamics) = (&genie.tokenizer, &genie.dynamics);
+    let (window, n, side) = (
+        cfg.dynamics.context_frames,
+        cfg.dynamics.tokens_per_frame,
+        cfg.tokenizer.image_size,
+    );
+    let mut rng = SamplerRng::seed_from_u64(0);
+    let action = Tensor::from_slice(&[1i64]).to_device(device);
+
+    // First frame: encode a prompt frame, put it in both caches, decode it.
+    let prompt = Tensor::rand([1, 1, side, side, 3], (Kind::Float, device));
+    let mut cache = dynamics.new_cache(1);
+    let mut decoder = tok.new_decoder_cache(1);
+    let ids = tok.encode(&prompt).select(1, 0);
+    dynamics.push_frame(&mut cache, &ids, None);
+    let _ = Vec::<u8>::try_from(
+        genie::model::frames_to_u8(&tok.decode_next(&mut decoder, &ids))
+            .to_device(Device::Cpu)
+            .flatten(0, -1),
+    )?;
+    let ms_first_frame = launch.elapsed().as_secs_f64() * 1e3;
+
+    // Steady state: the window is full and slides at every frame.
+    for _ in 0..window + 2 {
+        let ids = sample_next(dynamics, &mut cache, &action, &sampler, &mut rng);
+        let _ = tok.decode_next(&mut decoder, &ids);
+    }
+    let rss_before = rss_mb();
+    let end_to_end = median_ms(args.reps, device, || {
+        let ids = sample_next(dynamics, &mut cache, &action, &sampler, &mut rng);
+        let frame =
+            genie::model::frames_to_u8(&tok.decode_next(&mut decoder, &ids)).to_device(Device::Cpu);
+        let _ = Vec::<u8>::try_from(frame.flatten(0, -1));
+    });
+    let draft = Tensor::zeros([1, n], (Kind::Int64, device));
+    let all_masked = Tensor::ones([1, n], (Kind::Bool, device));
+    let maskgit_step = median_ms(args.reps, device, || {
+        let _ = dynamics.frame_logits(&mut cache, &draft, &all_masked, Some(&action));
+    });
+    let decode = median_ms(args.reps, device, || {
+        let _ = tok.decode_next(&mut decoder, &draft);
+    });
+    let frame = Tensor::rand([1, 1, side, side, 3], (Kind::Float, device));
+    let encode = median_ms(args.reps, device, || {
+        let _ = tok.encode(&frame);
+    });
+    let history = Tensor::randint(
+        cfg.dynamics.vocab_size,
+        [1, window - 1, n],
+        (Kind::Int64, device),
+    );
+    let past_actions = Tensor::randint(8, [1, window - 2], (Kind::Int64, device));
+    let window_ids = Tensor::randint(
+        cfg.dynamics.vocab_size,
+        [1, window, n],
+        (Kind::Int64, device),
+    );
+    let full_reps = (args.reps / 3).max(3);
+    let full = median_ms(full_reps, device, || {
+        let _ = sample_next_full(
+            dynamics,
+            &history,
+            &past_actions,
+            &action,
+            &sampler,
+            &mut rng,
+        );
+        let _ = tok.decode(&window_ids);
+    });
+    for _ in 0..args.frames {
+        let ids = sample_next(dynamics, &mut cache, &action, &sampler, &mut rng);
+        let _ = tok.decode_next(&mut decoder, &ids);
+    }
+    let rss_after = rss_mb();
+    drop(_guard);
+
+    let upload = upload_ms(args.reps);
+    let train = if args.no_train {
+        serde_json::Value::Null
+    } else {
+        train_tokens_per_s(&cfg, device)?
+    };
+    let report = serde_json::json!({
+        "fps_end_to_end": 1e3 / end_to_end,
+        "fps_full_recompute": 1e3 / full,
+        "cache_speedup": full / end_to_end,
+        "ms_frame_end_to_end": end_to_end,
+        "ms_frame_full_recompute": full,
+        "ms_encode_prompt": encode,
+        "ms_maskgit_step": maskgit_step,
+        "ms_decode": decode,
+        "ms_upload": upload.as_ref().map(|u| u.0).ok(),
+        "upload_adapter": match &upload { Ok(u) => u.1.clone(), Err(e) => format!("none: {e}") },
+        "ms_load_checkpoint": ms_load,
+        "ms_first_frame": ms_first_frame,
+        "threads": tch::get_num_threads(),
+        "device": format!("{device:?}").to_lowercase(),
+        "maskgit_steps": sampler.steps,
+        "context_frames": window,
+        "tokens_per_frame": n,
+        "rss_mb": rss_after,
+        "rss_mb_before_frames": rss_before,
+        "frames_for_rss": args.frames,
+        "train_tokens_per_s": train,
+        "weights": if args.random { "random" } else { "checkpoint" },
+        "load_average_1m": std::fs::read_to_string("/proc/loadavg").ok().and_then(|l| l.split(' ').next().and_then(|x| x.parse::<f64>().ok())),
+    });
+    println!("{report}");
+    Ok(())
+}
+
+/// Median time to upload one frame to the player's texture and have the queue finish it.
+fn upload_ms(reps: usize) -> Result<(f64, String), String> {
+    let gpu = genie::app::offscreen::Headless::new().map_err(|e| e.to_string())?;
+    let format = wgpu::TextureFormat::Rgba8UnormSrgb;
+    let mut blit = genie::app::blit::Blit::new(&gpu.device, format, 64, 64);
+    let frame = vec![128u8; 64 * 64 * 3];
+    let ms = median_ms(reps, Device::Cpu, || {
+        blit.upload(&gpu.queue, &frame);
+        gpu.queue.submit([]);
+        let _ = gpu.device.poll(wgpu::PollType::wait_indefinitely());
+    });
+    Ok((ms, gpu.adapter_name.clone()))
+}
+
+/// Tokens per second of a training step (forward, backward, AdamW) for each network at the
+/// clip lengths `genie train` uses by default, batch 8.
+fn train_tokens_per_s(cfg: &GenieConfig, device: Device) -> anyhow::Result<serde_json::Value> {
+    let genie = Genie::new(cfg.clone(), device)?;
+    let side = cfg.tokenizer.image_size;
+    let mut out = serde_json::Map::new();
+    for (name, clip, per_frame) in [
+        ("tokenizer", 4, cfg.tokenizer.tokens_per_frame()),
+        ("lam", 2, cfg.lam.patches_per_frame()),
+        ("dynamics", 8, cfg.dynamics.tokens_per_frame),
+    ] {
+        let vs = match name {
+            "tokenizer" => &genie.tokenizer_vs,
+            "lam" => &genie.lam_vs,
+            _ => &genie.dynamics_vs,
+        };
+        let mut opt = tch::nn::AdamW::default().build(vs, 1e-4)?;
+        let frames = frames_to_f32(&Tensor::randint(
+            256,
+            [8, clip, side, side, 3],
+            (Kind::Uint8, device),
+        ));
+        let ids = genie.tokenizer.encode(&frames);
+        let actions = genie.lam.infer_actions(&frames);
+        let ms = median_ms(5, device, || {
+            let loss = match name {
+                "tokenizer" => genie.tokenizer.loss(&frames).loss,
+                "lam" => genie.lam.loss(&frames).loss,
+                _ => genie.dynamics.loss(&ids, &actions).loss,
+            };
+            opt.zero_grad();
+            loss.backward();
+            opt.step();
+        });
+        out.insert(
+            name.into(),
+            serde_json::json!(8.0 * clip as f64 * per_frame as f64 / (ms / 1e3)),
+        );
+    }
+    Ok(serde_json::Value::Object(out))
+}

@@ -1,0 +1,110 @@
+//! `genie eval` prints the held-out measures as one JSON object; `genie calibrate` stores the
+//! game action → latent action map in the checkpoint's `genie.json`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use genie::data::EVAL_SEED_START;
+use genie::eval::run::{EvalOptions, calibrate, evaluate};
+use genie::model::Genie;
+use genie::model::checkpoint::{read_config, write_config};
+use genie::torch::{DeviceChoice, set_threads};
+
+use super::world::default_checkpoint;
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    /// Checkpoint folder [default: the shipped checkpoints/]
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: Option<PathBuf>,
+    /// Print one JSON object (the only output format; the flag is accepted for scripts)
+    #[arg(long)]
+    pub json: bool,
+    /// First held-out level seed (must be ≥ 1,000,000: never trained on)
+    #[arg(long, default_value_t = EVAL_SEED_START)]
+    pub eval_seed_start: u64,
+    /// Held-out clips (one level each)
+    #[arg(long, default_value_t = 64)]
+    pub clips: usize,
+    /// MaskGIT steps [default: the checkpoint's]
+    #[arg(long)]
+    pub steps: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Also store the figures in the checkpoint's genie.json (under "eval")
+    #[arg(long)]
+    pub write: bool,
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CalibrateArgs {
+    /// Checkpoint folder whose genie.json gets the map [default: the shipped checkpoints/]
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: Option<PathBuf>,
+    /// Labelled held-out clips to count over
+    #[arg(long, default_value_t = 256)]
+    pub clips: usize,
+    #[arg(long, default_value_t = 16)]
+    pub clip_len: usize,
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.eval_seed_start >= EVAL_SEED_START,
+        "--eval-seed-start {}: evaluation levels start at {EVAL_SEED_START} (lower seeds are training levels)",
+        args.eval_seed_start
+    );
+    anyhow::ensure!(args.clips > 0, "--clips must be at least 1");
+    set_threads(args.threads);
+    let device = args.device.parse::<DeviceChoice>()?.resolve()?;
+    let dir = args.checkpoint.clone().unwrap_or_else(default_checkpoint);
+    let genie = Genie::load(&dir, device)
+        .with_context(|| format!("loading checkpoint {}", dir.display()))?;
+    let mut opts = EvalOptions {
+        clips: args.clips,
+        eval_seed_start: args.eval_seed_start,
+        seed: args.seed,
+        ..Default::default()
+    };
+    opts.sampler = genie.config.sampler.clone();
+    if let Some(steps) = args.steps {
+        opts.sampler.steps = steps.max(1);
+    }
+    let report = serde_json::to_value(evaluate(&genie, &opts))?;
+    println!("{report}");
+    if args.write {
+        let mut config = read_config(&dir)?;
+        config.eval = report;
+        write_config(&dir, &config)?;
+    }
+    Ok(())
+}
+
+pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        args.clips > 0 && args.clip_len >= 2,
+        "--clips ≥ 1 and --clip-len ≥ 2 are needed"
+    );
+    set_threads(args.threads);
+    let device = args.device.parse::<DeviceChoice>()?.resolve()?;
+    let dir = args.checkpoint.clone().unwrap_or_else(default_checkpoint);
+    let genie = Genie::load(&dir, device)
+        .with_context(|| format!("loading checkpoint {}", dir.display()))?;
+    let (map, purity) = calibrate(&genie, args.clips, args.clip_len);
+    let mut config = read_config(&dir)?;
+    config.calibration = Some(map.clone());
+    write_config(&dir, &config)?;
+    println!(
+        "{}",
+        serde_json::json!({ "calibration": map, "share_of_transitions": purity, "checkpoint": dir.display().to_string() })
+    );
+    Ok(())
+}

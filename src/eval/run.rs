@@ -1,0 +1,380 @@
+//! The held-out evaluation of DESIGN.md §5 and the calibration of game actions to latent actions.
+//!
+//! Every clip comes from a level seed at or above [`EVAL_SEED_START`], which training never
+//! uses. Batched over clips: one tokenizer pass, one LAM pass, and MaskGIT rollouts of all clips
+//! at once through the dynamics cache.
+//!
+//! - `tokenizer_psnr`: encode and decode each held-out frame.
+//! - `rollout_psnr_t4`: from `prompt_frames` real frames, dream `horizon` frames driven by the
+//!   latent actions the LAM infers from the real clip; PSNR of the last one against the real
+//!   frame. `delta_psnr_t4` subtracts the same with uniformly random latent actions (Genie §3.2).
+//! - `action_fidelity`: from a real game state, the real game and the dream get the same game
+//!   action (through the calibration) for `horizon` steps; a case agrees when the player, found
+//!   by its unique colour, moves the same way in both (sign of Δx and of Δy, 1 px dead band).
+//! - `lam_nmi`: normalised mutual information between inferred latent and true actions.
+
+use std::collections::BTreeMap;
+
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use tch::{Device, Kind, Tensor};
+
+use super::measures::{nmi, psnr_capped};
+use crate::data::{EVAL_SEED_START, ScriptedPlayer, generate_clip};
+use crate::game::{Action, FRAME_BYTES, FRAME_SIZE, Game, Status, find_player_within};
+use crate::model::{Genie, SamplerConfig, SamplerRng, frames_to_f32, frames_to_u8, sample_next};
+
+/// Seeds for calibration start here, apart from the evaluation's own.
+pub const CALIBRATION_SEED_START: u64 = EVAL_SEED_START + 500_000;
+
+#[derive(Debug, Clone)]
+pub struct EvalOptions {
+    pub clips: usize,
+    pub eval_seed_start: u64,
+    /// Real frames the dream starts from.
+    pub prompt_frames: usize,
+    /// Frames dreamed before comparing (the t of PSNR@t).
+    pub horizon: usize,
+    pub sampler: SamplerConfig,
+    pub seed: u64,
+    /// Clips per batch through the networks.
+    pub batch: usize,
+}
+
+impl Default for EvalOptions {
+    fn default() -> Self {
+        Self {
+            clips: 64,
+            eval_seed_start: EVAL_SEED_START,
+            prompt_frames: 4,
+            horizon: 4,
+            sampler: SamplerConfig::default(),
+            seed: 0,
+            batch: 16,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EvalReport {
+    pub tokenizer_psnr: f64,
+    pub rollout_psnr_t4: f64,
+    pub rollout_psnr_t4_random: f64,
+    pub delta_psnr_t4: f64,
+    /// Per game action name, plus `mean` over all eight.
+    pub action_fidelity: BTreeMap<String, f64>,
+    /// Cases per action in which the real player stayed alive and visible.
+    pub action_fidelity_cases: BTreeMap<String, usize>,
+    pub lam_nmi: f64,
+    pub clips: usize,
+    pub eval_seed_start: u64,
+    pub horizon: usize,
+    pub prompt_frames: usize,
+    pub maskgit_steps: usize,
+    pub seconds: f64,
+}
+
+/// Decoded colours are near, not equal, to the game's: the L1 distance within which a pixel
+/// counts as the player's.
+pub const PLAYER_TOLERANCE: u32 = 90;
+
+fn find_player_approx(frame: &[u8]) -> Option<(f32, f32)> {
+    find_player_within(frame, PLAYER_TOLERANCE)
+}
+
+fn direction(from: (f32, f32), to: (f32, f32)) -> (i8, i8) {
+    let sign = |d: f32| {
+        if d > 1.0 {
+            1
+        } else if d < -1.0 {
+            -1
+        } else {
+            0
+        }
+    };
+    (sign(to.0 - from.0), sign(to.1 - from.1))
+}
+
+fn to_tensor(frames: &[u8], batch: usize, len: usize, device: Device) -> Tensor {
+    let s = FRAME_SIZE as i64;
+    frames_to_f32(
+        &Tensor::from_slice(frames)
+            .view([batch as i64, len as i64, s, s, 3])
+            .to_device(device),
+    )
+}
+
+fn to_bytes(frames: &Tensor) -> Vec<u8> {
+    Vec::<u8>::try_from(frames_to_u8(frames).to_device(Device::Cpu).flatten(0, -1))
+        .expect("u8 frames")
+}
+
+/// Dreams `actions.len()` frames after the prompt tokens; returns the decoded last frame of each
+/// clip. `prompt_ids` [B, P, N]; `prompt_actions` [B, P−1]; each of `actions` is [B].
+fn rollout(
+    genie: &Genie,
+    prompt_ids: &Tensor,
+    prompt_actions: &Tensor,
+    actions: &[Tensor],
+    opts: &EvalOptions,
+) -> Tensor {
+    let (b, p, _) = prompt_ids.size3().expect("[B, P, N]");
+    let mut cache = genie.dynamics.new_cache(b);
+    let mut rng = SamplerRng::seed_from_u64(opts.seed);
+    tch::no_grad(|| {
+        for t in 0..p {
+            let action = (t > 0).then(|| prompt_actions.select(1, t - 1));
+            genie
+                .dynamics
+                .push_frame(&mut cache, &prompt_ids.select(1, t), action.as_ref());
+        }
+        let mut ids = vec![prompt_ids.shallow_clone()];
+        for action in actions {
+            ids.push(
+                sample_next(&genie.dynamics, &mut cache, action, &opts.sampler, &mut rng)
+                    .unsqueeze(1),
+            );
+        }
+        let all = Tensor::cat(&ids, 1);
+        genie.tokenizer.decode(&all).select(1, -1)
+    })
+}
+
+/// Runs every measure on held-out levels.
+pub fn evaluate(genie: &Genie, opts: &EvalOptions) -> EvalReport {
+    let start = std::time::Instant::now();
+    let device = genie.tokenizer_vs.device();
+    let len = opts.prompt_frames + opts.horizon;
+    let (mut tok_psnr, mut roll, mut roll_random) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut latents, mut truths) = (Vec::new(), Vec::new());
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(opts.seed);
+    for first in (0..opts.clips).step_by(opts.batch.max(1)) {
+        let b = opts.batch.min(opts.clips - first);
+        let clips: Vec<_> = (first..first + b)
+            .map(|i| generate_clip(opts.eval_seed_start + i as u64, len, i as u64))
+            .collect();
+        let bytes: Vec<u8> = clips
+            .iter()
+            .flat_map(|c| c.frames.iter().copied())
+            .collect();
+        let frames = to_tensor(&bytes, b, len, device);
+        let ids = genie.tokenizer.encode(&frames); // [B, T, N]
+        let recon = to_bytes(&genie.tokenizer.decode(&ids));
+        tok_psnr.extend(
+            recon
+                .chunks(FRAME_BYTES)
+                .zip(bytes.chunks(FRAME_BYTES))
+                .map(|(a, r)| psnr_capped(a, r)),
+        );
+        let inferred = genie.lam.infer_actions(&frames); // [B, T-1]
+        let inferred_vec =
+            Vec::<i64>::try_from(inferred.flatten(0, -1).to_device(Device::Cpu)).expect("i64");
+        for (i, clip) in clips.iter().enumerate() {
+            for t in 0..len - 1 {
+                latents.push(inferred_vec[i * (len - 1) + t] as usize);
+                truths.push(clip.actions[t] as usize);
+            }
+        }
+        let p = opts.prompt_frames as i64;
+        let prompt_ids = ids.narrow(1, 0, p);
+        let prompt_actions = inferred.narrow(1, 0, p - 1);
+        let real_last: Vec<&[u8]> = clips
+            .iter()
+            .map(|c| &c.frames[(len - 1) * FRAME_BYTES..])
+            .collect();
+        let driven: Vec<Tensor> = (0..opts.horizon as i64)
+            .map(|k| inferred.select(1, p - 1 + k))
+            .collect();
+        let random: Vec<Tensor> = (0..opts.horizon)
+            .map(|_| {
+                let a: Vec<i64> = (0..b)
+                    .map(|_| rng.random_range(0..genie.config.lam.num_actions))
+                    .collect();
+                Tensor::from_slice(&a).to_device(device)
+            })
+            .collect();
+        for (actions, out) in [(&driven, &mut roll), (&random, &mut roll_random)] {
+            let last = to_bytes(&rollout(genie, &prompt_ids, &prompt_actions, actions, opts));
+            out.extend(
+                last.chunks(FRAME_BYTES)
+                    .zip(&real_last)
+                    .map(|(a, r)| psnr_capped(a, r)),
+            );
+        }
+    }
+    let (fidelity, cases) = action_fidelity(genie, opts);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    EvalReport {
+        tokenizer_psnr: mean(&tok_psnr),
+        rollout_psnr_t4: mean(&roll),
+        rollout_psnr_t4_random: mean(&roll_random),
+        delta_psnr_t4: mean(&roll) - mean(&roll_random),
+        action_fidelity: fidelity,
+        action_fidelity_cases: cases,
+        lam_nmi: nmi(&latents, &truths),
+        clips: opts.clips,
+        eval_seed_start: opts.eval_seed_start,
+        horizon: opts.horizon,
+        prompt_frames: opts.prompt_frames,
+        maskgit_steps: opts.sampler.steps,
+        seconds: start.elapsed().as_secs_f64(),
+    }
+}
+
+/// A real game partway through its level, with the frames that led to it (oldest first).
+fn game_in_play(level_seed: u64, frames: usize, case: u64) -> (Game, Vec<u8>) {
+    let mut game = Game::new(level_seed);
+    let mut player = ScriptedPlayer::new(case, 0.8);
+    let warm = 8 + (case * 7919 % 120) as usize;
+    let mut history = Vec::new();
+    for tick in 0..warm + frames {
+        if tick >= warm {
+            history.extend(game.frame());
+        }
+        if game.step(player.act(&game)) != Status::Alive {
+            game.restart();
+            history.clear();
+        }
+    }
+    // A restart in the last frames leaves fewer; pad by repeating the oldest.
+    while history.len() < frames * FRAME_BYTES {
+        let oldest = history[..FRAME_BYTES.min(history.len())].to_vec();
+        let oldest = if oldest.is_empty() {
+            game.frame()
+        } else {
+            oldest
+        };
+        history.splice(0..0, oldest);
+    }
+    (
+        game,
+        history[history.len() - frames * FRAME_BYTES..].to_vec(),
+    )
+}
+
+/// Game action → latent action from the checkpoint's calibration (identity without one).
+pub fn calibrated(genie: &Genie, action: Action) -> i64 {
+    genie
+        .config
+        .calibration
+        .as_ref()
+        .and_then(|m| m.get(action.name()).copied())
+        .unwrap_or(action as i64)
+}
+
+fn action_fidelity(
+    genie: &Genie,
+    opts: &EvalOptions,
+) -> (BTreeMap<String, f64>, BTreeMap<String, usize>) {
+    let device = genie.tokenizer_vs.device();
+    let p = opts.prompt_frames;
+    let (mut fidelity, mut counts) = (BTreeMap::new(), BTreeMap::new());
+    let mut agree_all = Vec::new();
+    for action in Action::ALL {
+        let mut agree = Vec::new();
+        for first in (0..opts.clips).step_by(opts.batch.max(1)) {
+            let b = opts.batch.min(opts.clips - first);
+            let cases: Vec<(Game, Vec<u8>)> = (first..first + b)
+                .map(|i| game_in_play(opts.eval_seed_start + i as u64, p, i as u64))
+                .collect();
+            let bytes: Vec<u8> = cases.iter().flat_map(|(_, h)| h.iter().copied()).collect();
+            let frames = to_tensor(&bytes, b, p, device);
+            let ids = genie.tokenizer.encode(&frames);
+            let prompt_actions = genie.lam.infer_actions(&frames);
+            let latent = Tensor::full([b as i64], calibrated(genie, action), (Kind::Int64, device));
+            let actions: Vec<Tensor> = (0..opts.horizon).map(|_| latent.shallow_clone()).collect();
+            let dreamed = to_bytes(&rollout(genie, &ids, &prompt_actions, &actions, opts));
+            for (i, (game, history)) in cases.iter().enumerate() {
+                let start_frame = &history[(p - 1) * FRAME_BYTES..];
+                let mut real = game.clone();
+                let alive = (0..opts.horizon).all(|_| real.step(action) == Status::Alive);
+                let (Some(from), Some(to)) = (
+                    find_player_approx(start_frame),
+                    find_player_approx(&real.frame()),
+                ) else {
+                    continue;
+                };
+                if !alive {
+                    continue;
+                }
+                let want = direction(from, to);
+                let got = find_player_approx(&dreamed[i * FRAME_BYTES..(i + 1) * FRAME_BYTES])
+                    .map(|d| direction(from, d));
+                agree.push(got == Some(want));
+            }
+        }
+        let share = agree.iter().filter(|&&a| a).count() as f64 / agree.len().max(1) as f64;
+        fidelity.insert(action.name().to_owned(), share);
+        counts.insert(action.name().to_owned(), agree.len());
+        agree_all.push(share);
+    }
+    fidelity.insert(
+        "mean".into(),
+        agree_all.iter().sum::<f64>() / agree_all.len() as f64,
+    );
+    (fidelity, counts)
+}
+
+/// Maps each game action to the latent action the LAM most often infers for it on labelled
+/// held-out clips (seeds from [`CALIBRATION_SEED_START`]). Returns the map and, per action, the
+/// share of its transitions that got that latent.
+pub fn calibrate(
+    genie: &Genie,
+    clips: usize,
+    clip_len: usize,
+) -> (BTreeMap<String, i64>, BTreeMap<String, f64>) {
+    let device = genie.tokenizer_vs.device();
+    let k = genie.config.lam.num_actions as usize;
+    let mut counts = vec![vec![0usize; k]; Action::ALL.len()];
+    for first in (0..clips).step_by(16) {
+        let b = 16.min(clips - first);
+        let batch: Vec<_> = (first..first + b)
+            .map(|i| generate_clip(CALIBRATION_SEED_START + i as u64, clip_len, i as u64))
+            .collect();
+        let bytes: Vec<u8> = batch
+            .iter()
+            .flat_map(|c| c.frames.iter().copied())
+            .collect();
+        let inferred = genie
+            .lam
+            .infer_actions(&to_tensor(&bytes, b, clip_len, device));
+        let inferred =
+            Vec::<i64>::try_from(inferred.flatten(0, -1).to_device(Device::Cpu)).expect("i64");
+        for (i, clip) in batch.iter().enumerate() {
+            for t in 0..clip_len - 1 {
+                counts[clip.actions[t] as usize][inferred[i * (clip_len - 1) + t] as usize] += 1;
+            }
+        }
+    }
+    let (mut map, mut purity) = (BTreeMap::new(), BTreeMap::new());
+    for action in Action::ALL {
+        let row = &counts[action as usize];
+        let (best, n) = row
+            .iter()
+            .enumerate()
+            .max_by_key(|&(_, n)| *n)
+            .expect("k > 0");
+        map.insert(action.name().to_owned(), best as i64);
+        purity.insert(
+            action.name().to_owned(),
+            *n as f64 / row.iter().sum::<usize>().max(1) as f64,
+        );
+    }
+    (map, purity)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_player_is_found_in_a_real_frame_and_directions_have_a_dead_band() {
+        let game = Game::new(3);
+        let (x, y) =
+            find_player_approx(&game.frame()).expect("the player is on screen at the start");
+        assert!((0.0..64.0).contains(&x) && (0.0..64.0).contains(&y));
+        assert_eq!(direction((10.0, 10.0), (10.5, 9.5)), (0, 0));
+        assert_eq!(direction((10.0, 10.0), (13.0, 7.0)), (1, -1));
+        assert!(find_player_approx(&vec![0; FRAME_BYTES]).is_none());
+    }
+}
