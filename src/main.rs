@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cli;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "genie",
@@ -15,63 +17,39 @@ struct Cli {
     command: Command,
 }
 
-/// Arguments of a subcommand that is not built yet: accepted so that `--help` stays honest and
-/// the command can say so instead of failing on an unknown flag.
-#[derive(Debug, clap::Args)]
-struct Pending {
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
-    args: Vec<String>,
-}
-
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Generate labelled video of the procedural platformer into safetensors shards.
     Data(genie::data::DataArgs),
     /// Train the tokenizer, the latent action model or the dynamics model.
-    Train(Pending),
+    Train(cli::train::TrainArgs),
     /// Evaluate a checkpoint on held-out levels and print the measures as JSON.
-    Eval(Pending),
+    Eval(cli::eval::EvalArgs),
     /// Map each game action to the latent action that best reproduces it.
-    Calibrate(Pending),
+    Calibrate(cli::eval::CalibrateArgs),
     /// Play a dreamed world live in a window, with keyboard or gamepad.
-    Play(Pending),
+    Play(cli::play::PlayArgs),
     /// Dream headlessly from a prompt and a list of actions into a GIF.
-    Dream(Pending),
+    Dream(cli::play::DreamArgs),
     /// Regenerate a recorded session and check every frame against the recording.
-    Replay(Pending),
+    Replay(cli::replay::ReplayArgs),
     /// Export a recorded session as a GIF or a folder of PNGs.
-    Export(Pending),
+    Export(cli::replay::ExportArgs),
     /// Measure inference and training speed and print JSON.
-    Bench(Pending),
-}
-
-impl Command {
-    fn name(&self) -> &'static str {
-        match self {
-            Self::Data(_) => "data",
-            Self::Train(_) => "train",
-            Self::Eval(_) => "eval",
-            Self::Calibrate(_) => "calibrate",
-            Self::Play(_) => "play",
-            Self::Dream(_) => "dream",
-            Self::Replay(_) => "replay",
-            Self::Export(_) => "export",
-            Self::Bench(_) => "bench",
-        }
-    }
+    Bench(cli::bench::BenchArgs),
 }
 
 fn run(command: Command) -> anyhow::Result<()> {
-    match &command {
-        Command::Data(args) => Ok(genie::data::run(args)?),
-        Command::Train(_)
-        | Command::Eval(_)
-        | Command::Calibrate(_)
-        | Command::Play(_)
-        | Command::Dream(_)
-        | Command::Replay(_)
-        | Command::Export(_)
-        | Command::Bench(_) => anyhow::bail!("`genie {}` is not built yet", command.name()),
+    match command {
+        Command::Train(args) => cli::train::run(args),
+        Command::Play(args) => cli::play::play(args),
+        Command::Dream(args) => cli::play::dream(args),
+        Command::Replay(args) => cli::replay::replay(args),
+        Command::Export(args) => cli::replay::export(args),
+        Command::Eval(args) => cli::eval::eval(args),
+        Command::Calibrate(args) => cli::eval::calibrate_cmd(args),
+        Command::Bench(args) => cli::bench::bench(args),
+        Command::Data(args) => Ok(genie::data::run(&args)?),
     }
 }
 

@@ -1,0 +1,8 @@
+//! The subcommands' arguments and what they run; the library does the work.
+
+pub mod bench;
+pub mod eval;
+pub mod play;
+pub mod replay;
+pub mod train;
+pub mod world;

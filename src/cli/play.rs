@@ -1,0 +1,182 @@
+//! `genie play` and `genie dream`: the live player and its headless twin, on the same engine.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use genie::app::input::Bindings;
+use genie::app::window::{self, PlayerConfig};
+use genie::session::engine::{Command, Engine};
+use genie::session::game_world::GameWorld;
+use genie::session::prompt::Prompt;
+use genie::session::record::{Recorder, StartState};
+use genie::session::script::parse_actions;
+use genie::session::{Control, World};
+
+use super::world::{LoadedInfo, ModelArgs, default_prompt, load_prompt};
+
+#[derive(Debug, clap::Args)]
+pub struct PlayArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Prompt: an image (PNG, JPEG, GIF, WebP, BMP), an animated GIF or a recording folder to
+    /// continue [default: assets/prompt.png]
+    #[arg(long, value_name = "IMAGE", conflicts_with = "level")]
+    pub prompt: Option<PathBuf>,
+    /// Start from a level of the platformer and run the real game beside the dream
+    #[arg(long, value_name = "SEED")]
+    pub level: Option<u64>,
+    /// Record the session into this folder
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+    /// Input bindings file (JSON) [default: assets/bindings.json]
+    #[arg(long, value_name = "FILE")]
+    pub bindings: Option<PathBuf>,
+    /// Generated frames per second in real-time mode
+    #[arg(long, default_value_t = 15.0)]
+    pub fps: f64,
+    /// Start in step-per-key-press mode (P toggles)
+    #[arg(long)]
+    pub step_mode: bool,
+    /// For tests: print a line once this many frames were shown
+    #[arg(long, hide = true)]
+    pub announce_after: Option<u64>,
+    /// For tests: hold this game action from the start
+    #[arg(long, hide = true)]
+    pub hold: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct DreamArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Prompt image, animated GIF or recording folder [default: assets/prompt.png]
+    #[arg(long, value_name = "IMAGE", conflicts_with = "level")]
+    pub prompt: Option<PathBuf>,
+    /// Start from a level of the platformer; the real game is drawn beside the dream
+    #[arg(long, value_name = "SEED")]
+    pub level: Option<u64>,
+    /// Actions, one per frame: "right*8,jump,right*4" (game action names, or latent:N)
+    #[arg(long)]
+    pub actions: String,
+    /// Output GIF
+    #[arg(long, value_name = "FILE.gif")]
+    pub out: PathBuf,
+    /// Also record the dream as a session folder (replayable, exportable)
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+    /// Pixel scale of the GIF
+    #[arg(long, default_value_t = 4)]
+    pub scale: u32,
+}
+
+/// The prompt and, with `--level`, the real game to run beside the dream.
+fn prompt_and_game(
+    prompt: &Option<PathBuf>,
+    level: Option<u64>,
+    context: usize,
+) -> anyhow::Result<(Prompt, Option<GameWorld>)> {
+    if let Some(seed) = level {
+        let mut game = GameWorld::new(seed);
+        let first = game.reset(&Prompt::from_frame(vec![0; 64 * 64 * 3]))?;
+        return Ok((Prompt::from_frame(first), Some(game)));
+    }
+    let path = prompt.clone().unwrap_or_else(default_prompt);
+    Ok((load_prompt(&path, context)?, None))
+}
+
+fn start_state(info: &LoadedInfo, model: &ModelArgs, level: Option<u64>) -> StartState {
+    StartState {
+        version: 1,
+        world: "dream".into(),
+        checkpoint: Some(info.dir.display().to_string()),
+        checkpoint_hash: Some(info.hash.clone()),
+        sampler: Some(info.sampler),
+        seed: model.seed,
+        level_seed: level,
+        prompt_frames: 0,
+        threads: Some(tch::get_num_threads().max(1) as usize),
+    }
+}
+
+pub fn play(args: PlayArgs) -> anyhow::Result<()> {
+    window::check_display()?;
+    let (dream, info) = args.model.dream()?;
+    let (prompt, game) = prompt_and_game(&args.prompt, args.level, info.context)?;
+    let bindings = match &args.bindings {
+        Some(path) => Bindings::load(path)?,
+        None => Bindings::default(),
+    };
+    let scripted_action = args
+        .hold
+        .as_deref()
+        .map(|name| {
+            genie::game::Action::ALL
+                .into_iter()
+                .find(|a| a.name() == name)
+                .with_context(|| format!("--hold {name}: not a game action"))
+        })
+        .transpose()?;
+    let config = PlayerConfig {
+        bindings,
+        prompt,
+        target_fps: args.fps.max(0.1),
+        step_mode: args.step_mode,
+        record: args.record.clone(),
+        start_state: start_state(&info, &args.model, args.level),
+        sampler: Some(info.sampler),
+        latent_meanings: info.meanings.clone(),
+        announce_after: args.announce_after,
+        scripted_action,
+    };
+    window::run(
+        config,
+        Box::new(dream),
+        game.map(|g| Box::new(g) as Box<dyn World>),
+    )?;
+    Ok(())
+}
+
+pub fn dream(args: DreamArgs) -> anyhow::Result<()> {
+    let controls = parse_actions(&args.actions)?;
+    let (dream, info) = args.model.dream()?;
+    let (prompt, game) = prompt_and_game(&args.prompt, args.level, info.context)?;
+    let mut recorder = match &args.record {
+        Some(dir) => Some(Recorder::create(
+            dir,
+            &start_state(&info, &args.model, args.level),
+            &prompt.frames,
+        )?),
+        None => None,
+    };
+    let mut engines = vec![Engine::spawn(Box::new(dream))];
+    engines.extend(game.map(|g| Engine::spawn(Box::new(g))));
+    let mut rows: Vec<Vec<Vec<u8>>> = Vec::new(); // per frame, one image per engine
+    let commands =
+        std::iter::once(Command::Reset(prompt)).chain(controls.iter().map(|&c| Command::Step(c)));
+    let bar = indicatif::ProgressBar::new(controls.len() as u64 + 1);
+    for command in commands {
+        let mut row = Vec::new();
+        for (i, engine) in engines.iter_mut().enumerate() {
+            // A raw latent action has no meaning for the real game: it stands still.
+            let command = match (&command, i) {
+                (Command::Step(Control::Latent(_)), 1) => Command::Step(Control::Game(0)),
+                _ => command.clone(),
+            };
+            engine.send(command);
+            let out = engine.recv()?;
+            if i == 0
+                && let Some(rec) = recorder.as_mut()
+                && let Some(kind) = out.event()
+            {
+                rec.push(kind, &out.frame)?;
+            }
+            row.push(out.frame);
+        }
+        rows.push(row);
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    genie::session::export::write_gif(&args.out, &rows, args.scale, 8)?;
+    eprintln!("wrote {} frames to {}", rows.len(), args.out.display());
+    Ok(())
+}

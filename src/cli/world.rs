@@ -1,0 +1,146 @@
+//! Options shared by the commands that run the world model, and building the worlds they play.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use genie::model::{Genie, SamplerConfig};
+use genie::session::dream::DreamWorld;
+use genie::session::prompt::Prompt;
+use genie::session::record::SamplerSettings;
+use genie::torch::{DeviceChoice, set_threads};
+
+/// The checkpoint shipped in the repository, found from wherever genie is run.
+pub fn default_checkpoint() -> PathBuf {
+    let local = PathBuf::from("checkpoints");
+    if local.join("genie.json").exists() {
+        local
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints")
+    }
+}
+
+/// The prompt shown when none is given: a frame of a held-out level.
+pub fn default_prompt() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/prompt.png")
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelArgs {
+    /// Checkpoint folder (genie.json + the three networks) [default: the shipped checkpoints/]
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: Option<PathBuf>,
+    /// Where the networks run: cpu, cuda or auto
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+    /// libtorch threads [default: one per core]
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// MaskGIT steps per frame [default: the checkpoint's]
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Sampling temperature [default: the checkpoint's]
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// Seed of the sampler (a recording replays from it)
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl ModelArgs {
+    pub fn checkpoint_dir(&self) -> PathBuf {
+        self.checkpoint.clone().unwrap_or_else(default_checkpoint)
+    }
+
+    /// Loads the checkpoint on the chosen device and builds the dream.
+    pub fn dream(&self) -> anyhow::Result<(DreamWorld, LoadedInfo)> {
+        set_threads(self.threads);
+        let device = self.device.parse::<DeviceChoice>()?.resolve()?;
+        let dir = self.checkpoint_dir();
+        let genie = Genie::load(&dir, device)
+            .with_context(|| format!("loading checkpoint {}", dir.display()))?;
+        let mut sampler: SamplerConfig = genie.config.sampler.clone();
+        if let Some(s) = self.steps {
+            sampler.steps = s.max(1);
+        }
+        if let Some(t) = self.temperature {
+            sampler.temperature = t;
+        }
+        let meanings = latent_meanings(&genie);
+        let info = LoadedInfo {
+            hash: checkpoint_hash(&dir)?,
+            dir,
+            context: genie.config.dynamics.context_frames as usize,
+            sampler: SamplerSettings {
+                steps: sampler.steps as u32,
+                temperature: sampler.temperature as f32,
+            },
+            meanings,
+        };
+        Ok((DreamWorld::new(genie, sampler, self.seed), info))
+    }
+}
+
+pub struct LoadedInfo {
+    pub dir: PathBuf,
+    pub hash: String,
+    pub context: usize,
+    pub sampler: SamplerSettings,
+    /// For each latent action, the game actions calibrated to it.
+    pub meanings: [Option<String>; 8],
+}
+
+fn latent_meanings(genie: &Genie) -> [Option<String>; 8] {
+    let mut out: [Option<String>; 8] = Default::default();
+    if let Some(map) = &genie.config.calibration {
+        for (name, &latent) in map {
+            if let Some(slot) = out.get_mut(latent as usize) {
+                *slot = Some(match slot.take() {
+                    Some(prev) => format!("{prev}, {name}"),
+                    None => name.clone(),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// SHA-256 over the checkpoint's files, so a recording knows which weights made it.
+pub fn checkpoint_hash(dir: &Path) -> anyhow::Result<String> {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for name in [
+        "genie.json",
+        "tokenizer.safetensors",
+        "lam.safetensors",
+        "dynamics.safetensors",
+    ] {
+        let path = dir.join(name);
+        let bytes = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        hasher.update(name.as_bytes());
+        hasher.update(&bytes);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
+/// A prompt from an image, a recorded session or a GIF; `max_frames` is the model's context.
+pub fn load_prompt(path: &Path, max_frames: usize) -> anyhow::Result<Prompt> {
+    if path.is_dir() {
+        // A recorded session: continue from its last frames.
+        let rec = genie::session::record::Recording::open(path)?;
+        let mut frames: Vec<Vec<u8>> = rec.prompt.into_iter().chain(rec.frames).collect();
+        let skip = frames.len().saturating_sub(max_frames);
+        frames.drain(..skip);
+        anyhow::ensure!(
+            !frames.is_empty(),
+            "recording {} holds no frames",
+            path.display()
+        );
+        return Ok(Prompt { frames });
+    }
+    Ok(Prompt::load(path, max_frames)?)
+}
