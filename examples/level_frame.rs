@@ -17,6 +17,8 @@ fn main() -> anyhow::Result<()> {
             game.restart();
         }
     }
-    image::RgbImage::from_raw(64, 64, game.frame()).expect("64×64 RGB").save(&args[2])?;
+    image::RgbImage::from_raw(64, 64, game.frame())
+        .expect("64×64 RGB")
+        .save(&args[2])?;
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use genie::data::EVAL_SEED_START;
-use genie::eval::run::{EvalOptions, calibrate, evaluate};
+use genie::eval::run::{EvalOptions, SHEET_ACTIONS, calibrate, contact_sheet, evaluate};
 use genie::model::Genie;
 use genie::model::checkpoint::{read_config, write_config};
 use genie::torch::{DeviceChoice, set_threads};
@@ -34,6 +34,10 @@ pub struct EvalArgs {
     /// Also store the figures in the checkpoint's genie.json (under "eval")
     #[arg(long)]
     pub write: bool,
+    /// Also write a contact sheet: for 4 held-out levels, real frames above dreamed ones for
+    /// the same 16 actions
+    #[arg(long, value_name = "FILE.png")]
+    pub sheet: Option<PathBuf>,
     #[arg(long, default_value = "auto")]
     pub device: String,
     #[arg(long)]
@@ -77,6 +81,18 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     opts.sampler = genie.config.sampler.clone();
     if let Some(steps) = args.steps {
         opts.sampler.steps = steps.max(1);
+    }
+    if let Some(path) = &args.sheet {
+        let levels: Vec<u64> = (0..4).map(|i| args.eval_seed_start + i).collect();
+        let sheet = contact_sheet(&genie, &levels, &SHEET_ACTIONS, 2, args.seed);
+        sheet
+            .save(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!(
+            "wrote {} (rows: real, dream; actions: {:?})",
+            path.display(),
+            SHEET_ACTIONS.map(|a| a.name())
+        );
     }
     let report = serde_json::to_value(evaluate(&genie, &opts))?;
     println!("{report}");

@@ -363,6 +363,98 @@ pub fn calibrate(
     (map, purity)
 }
 
+/// The 16 game actions of the contact sheet: run, jump a gap, turn back, stand, dash.
+pub const SHEET_ACTIONS: [Action; 16] = [
+    Action::Right,
+    Action::Right,
+    Action::Right,
+    Action::Right,
+    Action::RightJump,
+    Action::RightJump,
+    Action::Right,
+    Action::Right,
+    Action::Left,
+    Action::Left,
+    Action::Left,
+    Action::Jump,
+    Action::Noop,
+    Action::Noop,
+    Action::Dash,
+    Action::Noop,
+];
+
+/// For each level: the real game's frames (start frame, then one per action) in one row and,
+/// below, the dream's from the same start frame driven by the same actions through the
+/// calibration. Rows of 64×64 frames, `scale`d, separated by 2 px.
+pub fn contact_sheet(
+    genie: &Genie,
+    levels: &[u64],
+    actions: &[Action],
+    scale: u32,
+    seed: u64,
+) -> image::RgbImage {
+    let device = genie.tokenizer_vs.device();
+    let mut rows: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut rng = SamplerRng::seed_from_u64(seed);
+    for &level in levels {
+        let mut game = Game::new(level);
+        let mut real = vec![game.frame()];
+        for &a in actions {
+            if game.step(a) != Status::Alive {
+                game.restart();
+            }
+            real.push(game.frame());
+        }
+        let first = to_tensor(&real[0], 1, 1, device);
+        let mut dream = Vec::new();
+        tch::no_grad(|| {
+            let mut cache = genie.dynamics.new_cache(1);
+            let mut decoder = genie.tokenizer.new_decoder_cache(1);
+            let ids = genie.tokenizer.encode(&first).select(1, 0);
+            genie.dynamics.push_frame(&mut cache, &ids, None);
+            dream.push(to_bytes(&genie.tokenizer.decode_next(&mut decoder, &ids)));
+            for &a in actions {
+                let latent = Tensor::full([1], calibrated(genie, a), (Kind::Int64, device));
+                let ids = sample_next(
+                    &genie.dynamics,
+                    &mut cache,
+                    &latent,
+                    &genie.config.sampler,
+                    &mut rng,
+                );
+                dream.push(to_bytes(&genie.tokenizer.decode_next(&mut decoder, &ids)));
+            }
+        });
+        rows.push(real);
+        rows.push(dream);
+    }
+    let scale = scale.max(1);
+    let side = FRAME_SIZE as u32 * scale;
+    let columns = actions.len() as u32 + 1;
+    let gap = 2;
+    let mut sheet = image::RgbImage::from_pixel(
+        columns * (side + gap) - gap,
+        rows.len() as u32 * (side + gap) - gap,
+        image::Rgb([24, 24, 24]),
+    );
+    for (r, row) in rows.iter().enumerate() {
+        for (c, frame) in row.iter().enumerate() {
+            let (x0, y0) = (c as u32 * (side + gap), r as u32 * (side + gap));
+            for y in 0..side {
+                for x in 0..side {
+                    let i = (((y / scale) * FRAME_SIZE as u32 + x / scale) * 3) as usize;
+                    sheet.put_pixel(
+                        x0 + x,
+                        y0 + y,
+                        image::Rgb([frame[i], frame[i + 1], frame[i + 2]]),
+                    );
+                }
+            }
+        }
+    }
+    sheet
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""Training curves for the README: reads the metrics.jsonl of one or more `genie train` run
+folders and writes one PNG (train and held-out loss per network; tokenizer PSNR; codebook use).
+
+    .venv/bin/python -m pip install matplotlib   # once; only this docs script needs it
+    .venv/bin/python scripts/plot_curves.py docs/training_curves.png runs/tok runs/lam
+"""
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def load(run):
+    rows = []
+    for line in (Path(run) / "metrics.jsonl").read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            pass  # a line cut by a killed run
+    return rows
+
+
+def main():
+    if len(sys.argv) < 3:
+        sys.exit(__doc__)
+    out, runs = sys.argv[1], sys.argv[2:]
+    rows = [r for run in runs for r in load(run)]
+    stages = [s for s in ("tokenizer", "lam", "dynamics") if any(r["stage"] == s for r in rows)]
+    fig, axes = plt.subplots(1, len(stages) + 1, figsize=(4.2 * (len(stages) + 1), 3.4))
+    for ax, stage in zip(axes, stages):
+        for split, style in (("train", "-"), ("held_out", "o-")):
+            pts = [(r["step"], r["loss"]) for r in rows if r["stage"] == stage and r["split"] == split]
+            if pts:
+                ax.plot(*zip(*pts), style, ms=3, lw=1, label=split.replace("_", "-"))
+        ax.set_yscale("log")
+        ax.set_title(f"{stage} loss")
+        ax.set_xlabel("step")
+        ax.legend()
+    ax = axes[-1]
+    pts = [(r["step"], r["psnr"]) for r in rows if r["stage"] == "tokenizer" and r["split"] == "held_out"]
+    if pts:
+        ax.plot(*zip(*pts), "o-", ms=3, label="tokenizer PSNR (held-out), dB")
+    pts = [(r["step"], r["accuracy"] * 40) for r in rows if r["stage"] == "dynamics" and r["split"] == "held_out"]
+    if pts:
+        ax.plot(*zip(*pts), "s-", ms=3, label="dynamics masked-token accuracy × 40")
+    ax.set_xlabel("step")
+    ax.set_title("held-out quality")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
