@@ -169,6 +169,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     drop(_guard);
 
     let upload = upload_ms(args.reps);
+    let bf16 = bf16_matmul(device, args.reps);
     let train = if args.no_train {
         serde_json::Value::Null
     } else {
@@ -196,11 +197,28 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
         "rss_mb_before_frames": rss_before,
         "frames_for_rss": args.frames,
         "train_tokens_per_s": train,
+        "bf16_vs_f32": bf16,
         "weights": if args.random { "random" } else { "checkpoint" },
         "load_average_1m": std::fs::read_to_string("/proc/loadavg").ok().and_then(|l| l.split(' ').next().and_then(|x| x.parse::<f64>().ok())),
     });
     println!("{report}");
     Ok(())
+}
+
+/// The primitive that dominates training and inference, a [4096, 128] × [128, 512] matmul
+/// (a batch of tokens through an MLP), in f32 and in bf16: whether bf16 pays on this CPU.
+fn bf16_matmul(device: Device, reps: usize) -> serde_json::Value {
+    let _guard = tch::no_grad_guard();
+    let a = Tensor::randn([4096, 128], (Kind::Float, device));
+    let b = Tensor::randn([128, 512], (Kind::Float, device));
+    let f32_ms = median_ms(reps, device, || {
+        let _ = a.matmul(&b);
+    });
+    let (a16, b16) = (a.to_kind(Kind::BFloat16), b.to_kind(Kind::BFloat16));
+    let bf16_ms = median_ms(reps, device, || {
+        let _ = a16.matmul(&b16);
+    });
+    serde_json::json!({ "matmul_f32_ms": f32_ms, "matmul_bf16_ms": bf16_ms, "bf16_speedup": f32_ms / bf16_ms })
 }
 
 /// Median time to upload one frame to the player's texture and have the queue finish it.
