@@ -114,13 +114,13 @@ pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
     let dir = args.checkpoint.clone().unwrap_or_else(default_checkpoint);
     let genie = Genie::load(&dir, device)
         .with_context(|| format!("loading checkpoint {}", dir.display()))?;
-    let (map, purity) = calibrate(&genie, args.clips, args.clip_len);
+    let (map, purity, lam_nmi) = calibrate(&genie, args.clips, args.clip_len);
     let mut config = read_config(&dir)?;
     config.calibration = Some(map.clone());
     write_config(&dir, &config)?;
     println!(
         "{}",
-        serde_json::json!({ "calibration": map, "share_of_transitions": purity, "checkpoint": dir.display().to_string() })
+        serde_json::json!({ "calibration": map, "share_of_transitions": purity, "lam_nmi": lam_nmi, "checkpoint": dir.display().to_string() })
     );
     Ok(())
 }

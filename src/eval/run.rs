@@ -317,15 +317,16 @@ fn action_fidelity(
 
 /// Maps each game action to the latent action the LAM most often infers for it on labelled
 /// held-out clips (seeds from [`CALIBRATION_SEED_START`]). Returns the map and, per action, the
-/// share of its transitions that got that latent.
+/// share of its transitions that got that latent, and the NMI between latent and true actions.
 pub fn calibrate(
     genie: &Genie,
     clips: usize,
     clip_len: usize,
-) -> (BTreeMap<String, i64>, BTreeMap<String, f64>) {
+) -> (BTreeMap<String, i64>, BTreeMap<String, f64>, f64) {
     let device = genie.tokenizer_vs.device();
     let k = genie.config.lam.num_actions as usize;
     let mut counts = vec![vec![0usize; k]; Action::ALL.len()];
+    let (mut latents, mut truths) = (Vec::new(), Vec::new());
     for first in (0..clips).step_by(16) {
         let b = 16.min(clips - first);
         let batch: Vec<_> = (first..first + b)
@@ -342,7 +343,10 @@ pub fn calibrate(
             Vec::<i64>::try_from(inferred.flatten(0, -1).to_device(Device::Cpu)).expect("i64");
         for (i, clip) in batch.iter().enumerate() {
             for t in 0..clip_len - 1 {
-                counts[clip.actions[t] as usize][inferred[i * (clip_len - 1) + t] as usize] += 1;
+                let latent = inferred[i * (clip_len - 1) + t] as usize;
+                counts[clip.actions[t] as usize][latent] += 1;
+                latents.push(latent);
+                truths.push(clip.actions[t] as usize);
             }
         }
     }
@@ -360,7 +364,7 @@ pub fn calibrate(
             *n as f64 / row.iter().sum::<usize>().max(1) as f64,
         );
     }
-    (map, purity)
+    (map, purity, nmi(&latents, &truths))
 }
 
 /// The 16 game actions of the contact sheet: run, jump a gap, turn back, stand, dash.
