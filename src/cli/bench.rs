@@ -23,6 +23,9 @@ pub struct BenchArgs {
     /// Random weights of the default sizes instead of a checkpoint (speed does not depend on them)
     #[arg(long, conflicts_with = "checkpoint")]
     pub random: bool,
+    /// With --random: the sizes to try, as a genie.json [default: the built-in sizes]
+    #[arg(long, value_name = "FILE", requires = "random")]
+    pub config: Option<PathBuf>,
     /// Print one JSON object (the only output format; the flag is accepted for scripts)
     #[arg(long)]
     pub json: bool,
@@ -79,7 +82,16 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     set_threads(args.threads);
     let device = args.device.parse::<DeviceChoice>()?.resolve()?;
     let genie = if args.random {
-        Genie::new(GenieConfig::default(), device)?
+        let config = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                serde_json::from_str(&text)
+                    .with_context(|| format!("{}: not a genie.json", path.display()))?
+            }
+            None => GenieConfig::default(),
+        };
+        Genie::new(config, device)?
     } else {
         let dir = args.checkpoint.clone().unwrap_or_else(default_checkpoint);
         Genie::load(&dir, device)

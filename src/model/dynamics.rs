@@ -40,7 +40,7 @@ impl Default for DynamicsConfig {
     /// 4 heads. A played frame costs 9 passes of 64 tokens (8 MaskGIT steps and one to cache the
     /// result); measured on this 2-core CPU a pass takes ≈3.1 ms at width 128 × 4 layers, ≈5 ms
     /// at 128 × 6, ≈6.3 ms at 192 × 4 and ≈9–11 ms at 256 × 4, so only 128 × 4 keeps the 30
-    /// frames/s budget (README, `examples/model_timings.rs`). It also trains ≈2.5× faster than
+    /// frames/s budget (README, `genie bench`). It also trains ≈2.5× faster than
     /// width 256 here (issue 5).
     fn default() -> Self {
         Self {
