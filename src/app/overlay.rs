@@ -61,7 +61,7 @@ pub fn show(ctx: &egui::Context, state: &OverlayState) -> OverlayRequests {
             ui.label(format!("action: {}", state.action));
             match state.latent_action {
                 Some(a) => ui.label(format!(
-                    "latent action: {} ({})",
+                    "latent action: key {} ({})",
                     a + 1,
                     state.latent_meaning.as_deref().unwrap_or("uncalibrated")
                 )),
