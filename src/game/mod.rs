@@ -9,7 +9,7 @@
 //! # Actions
 //! | action | effect |
 //! |---|---|
-//! | `noop` | nothing; the player slows to a stop (friction) |
+//! | `noop` | nothing; the player stops within 2 ticks (friction) |
 //! | `left` / `right` | run, accelerating to 1.6 px/tick |
 //! | `jump` | jump straight up from the ground (apex about 29 px, 3.6 tiles) |
 //! | `left_jump` / `right_jump` | run and jump |
