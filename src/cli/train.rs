@@ -36,7 +36,8 @@ pub struct TrainArgs {
     /// Clips per batch
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
-    /// Frames per clip [default: 4 for the tokenizer, 2 for the LAM, 8 for the dynamics]
+    /// Frames per clip [default: 4 for the tokenizer, 2 for the LAM (it infers each transition
+    /// from its two frames), 8 for the dynamics]
     #[arg(long)]
     pub clip_len: Option<usize>,
     /// Peak learning rate

@@ -181,8 +181,16 @@ impl Lam {
     ///
     /// # Shapes
     /// `frames` [B, T, H, W, C] f32 in [0, 1] → [B, T−1] i64 in 0..num_actions.
+    ///
+    /// Each transition is inferred from its two frames alone, as `genie train lam` trains it
+    /// (clips of 2): in a world whose next frame depends on little more than the last one, a
+    /// decoder given a longer history predicts the motion from it and leaves the action code
+    /// nothing to say.
     pub fn infer_actions(&self, frames: &Tensor) -> Tensor {
-        tch::no_grad(|| self.encode_actions(frames).ids)
+        let (b, t) = (frames.size()[0], frames.size()[1]);
+        let pairs = Tensor::stack(&[frames.narrow(1, 0, t - 1), frames.narrow(1, 1, t - 1)], 2); // [B, T−1, 2, H, W, C]
+        let pairs = pairs.flatten(0, 1); // [B·(T−1), 2, H, W, C]
+        tch::no_grad(|| self.encode_actions(&pairs).ids).view([b, t - 1])
     }
 
     /// Decoder: frame t+1 predicted from frames ≤ t and action vector t (raw pixels).
