@@ -128,7 +128,8 @@ impl Lam {
         let values = cfg.patch * cfg.patch * cfg.channels;
         let (enc, dec) = (cfg.encoder.dim, cfg.decoder.dim);
         Self {
-            patch_embed: nn::linear(&p / "patch_embed", values, enc, Default::default()),
+            // Each patch and its change since the previous frame (see `encode_actions`).
+            patch_embed: nn::linear(&p / "patch_embed", 2 * values, enc, Default::default()),
             action_token: p.var(
                 "action_token",
                 &[enc],
@@ -166,7 +167,20 @@ impl Lam {
     /// # Shapes
     /// `frames` [B, T, H, W, C] → ids [B, T−1], quantized [B, T−1, L].
     pub fn encode_actions(&self, frames: &Tensor) -> VqOutput {
-        let x = patchify(frames, self.cfg.patch).apply(&self.patch_embed); // [B, T, N, D]
+        // The encoder sees each frame beside its difference from the previous one (zero for the
+        // first): the action lives in what changed, and without the difference the codes
+        // learned to describe the scene instead (the same code for all 8 actions from a state).
+        let t = frames.size()[1];
+        let previous = Tensor::cat(&[frames.narrow(1, 0, 1), frames.narrow(1, 0, t - 1)], 1);
+        let change = frames - previous;
+        let x = Tensor::cat(
+            &[
+                patchify(frames, self.cfg.patch),
+                patchify(&change, self.cfg.patch),
+            ],
+            -1,
+        )
+        .apply(&self.patch_embed); // [B, T, N, D]
         let (b, t, _, d) = x.size4().expect("[B, T, N, D]");
         let token = self
             .action_token
