@@ -49,11 +49,9 @@ pub struct CalibrateArgs {
     /// Checkpoint folder whose genie.json gets the map [default: the shipped checkpoints/]
     #[arg(long, value_name = "DIR")]
     pub checkpoint: Option<PathBuf>,
-    /// Labelled held-out clips to count over
+    /// Held-out game states; from each, all 8 actions are applied once
     #[arg(long, default_value_t = 256)]
-    pub clips: usize,
-    #[arg(long, default_value_t = 16)]
-    pub clip_len: usize,
+    pub states: usize,
     #[arg(long, default_value = "auto")]
     pub device: String,
     #[arg(long)]
@@ -105,16 +103,13 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
 }
 
 pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        args.clips > 0 && args.clip_len >= 2,
-        "--clips ≥ 1 and --clip-len ≥ 2 are needed"
-    );
+    anyhow::ensure!(args.states > 0, "--states must be at least 1");
     set_threads(args.threads);
     let device = args.device.parse::<DeviceChoice>()?.resolve()?;
     let dir = args.checkpoint.clone().unwrap_or_else(default_checkpoint);
     let genie = Genie::load(&dir, device)
         .with_context(|| format!("loading checkpoint {}", dir.display()))?;
-    let (map, purity, lam_nmi) = calibrate(&genie, args.clips, args.clip_len);
+    let (map, purity, lam_nmi) = calibrate(&genie, args.states);
     let mut config = read_config(&dir)?;
     config.calibration = Some(map.clone());
     write_config(&dir, &config)?;

@@ -315,39 +315,42 @@ fn action_fidelity(
     (fidelity, counts)
 }
 
-/// Maps each game action to the latent action the LAM most often infers for it on labelled
-/// held-out clips (seeds from [`CALIBRATION_SEED_START`]). Returns the map and, per action, the
-/// share of its transitions that got that latent, and the NMI between latent and true actions.
+/// Maps each game action to the latent action the LAM most often infers for it. Controlled
+/// pairs, not scripted clips: from each of `states` held-out game states (seeds from
+/// [`CALIBRATION_SEED_START`], partway through play) every one of the 8 actions is applied once
+/// and the LAM reads the transition, so no action is confounded with the state it tends to be
+/// pressed in. Returns the map, per action the share of its transitions that got that latent,
+/// and the NMI between latent and true actions over all pairs.
 pub fn calibrate(
     genie: &Genie,
-    clips: usize,
-    clip_len: usize,
+    states: usize,
 ) -> (BTreeMap<String, i64>, BTreeMap<String, f64>, f64) {
     let device = genie.tokenizer_vs.device();
     let k = genie.config.lam.num_actions as usize;
     let mut counts = vec![vec![0usize; k]; Action::ALL.len()];
     let (mut latents, mut truths) = (Vec::new(), Vec::new());
-    for first in (0..clips).step_by(16) {
-        let b = 16.min(clips - first);
-        let batch: Vec<_> = (first..first + b)
-            .map(|i| generate_clip(CALIBRATION_SEED_START + i as u64, clip_len, i as u64))
-            .collect();
-        let bytes: Vec<u8> = batch
-            .iter()
-            .flat_map(|c| c.frames.iter().copied())
-            .collect();
+    for first in (0..states).step_by(8) {
+        let mut bytes = Vec::new();
+        let mut labels = Vec::new();
+        for i in first..(first + 8).min(states) {
+            let (game, history) = game_in_play(CALIBRATION_SEED_START + i as u64, 1, i as u64);
+            for action in Action::ALL {
+                let mut next = game.clone();
+                next.step(action);
+                bytes.extend_from_slice(&history);
+                bytes.extend(next.frame());
+                labels.push(action as usize);
+            }
+        }
         let inferred = genie
             .lam
-            .infer_actions(&to_tensor(&bytes, b, clip_len, device));
+            .infer_actions(&to_tensor(&bytes, labels.len(), 2, device));
         let inferred =
             Vec::<i64>::try_from(inferred.flatten(0, -1).to_device(Device::Cpu)).expect("i64");
-        for (i, clip) in batch.iter().enumerate() {
-            for t in 0..clip_len - 1 {
-                let latent = inferred[i * (clip_len - 1) + t] as usize;
-                counts[clip.actions[t] as usize][latent] += 1;
-                latents.push(latent);
-                truths.push(clip.actions[t] as usize);
-            }
+        for (&latent, &truth) in inferred.iter().zip(&labels) {
+            counts[truth][latent as usize] += 1;
+            latents.push(latent as usize);
+            truths.push(truth);
         }
     }
     let (mut map, mut purity) = (BTreeMap::new(), BTreeMap::new());

@@ -128,8 +128,8 @@ impl Lam {
         let values = cfg.patch * cfg.patch * cfg.channels;
         let (enc, dec) = (cfg.encoder.dim, cfg.decoder.dim);
         Self {
-            // Each patch and its change since the previous frame (see `encode_actions`).
-            patch_embed: nn::linear(&p / "patch_embed", 2 * values, enc, Default::default()),
+            // Each patch's change since the previous frame (see `encode_actions`).
+            patch_embed: nn::linear(&p / "patch_embed", values, enc, Default::default()),
             action_token: p.var(
                 "action_token",
                 &[enc],
@@ -167,20 +167,14 @@ impl Lam {
     /// # Shapes
     /// `frames` [B, T, H, W, C] → ids [B, T−1], quantized [B, T−1, L].
     pub fn encode_actions(&self, frames: &Tensor) -> VqOutput {
-        // The encoder sees each frame beside its difference from the previous one (zero for the
-        // first): the action lives in what changed, and without the difference the codes
-        // learned to describe the scene instead (the same code for all 8 actions from a state).
+        // The encoder sees only what changed since the previous frame (zero for the first), so
+        // a code can describe a motion and nothing else. Given the frames themselves (even beside
+        // their difference), the codes learned to describe the scene: the same code for all 8
+        // actions from one state, and an encoder all but blind to xₜ₊₁.
         let t = frames.size()[1];
         let previous = Tensor::cat(&[frames.narrow(1, 0, 1), frames.narrow(1, 0, t - 1)], 1);
         let change = frames - previous;
-        let x = Tensor::cat(
-            &[
-                patchify(frames, self.cfg.patch),
-                patchify(&change, self.cfg.patch),
-            ],
-            -1,
-        )
-        .apply(&self.patch_embed); // [B, T, N, D]
+        let x = patchify(&change, self.cfg.patch).apply(&self.patch_embed); // [B, T, N, D]
         let (b, t, _, d) = x.size4().expect("[B, T, N, D]");
         let token = self
             .action_token
@@ -216,7 +210,10 @@ impl Lam {
         let x = x + actions.apply(&self.action_embed).unsqueeze(2);
         let y = self.decoder.forward(&x).apply(&self.to_pixels); // [B, T, N, p·p·C]
         let s = self.cfg.image_size;
-        unpatchify(&y, self.cfg.patch, s, s, self.cfg.channels)
+        // The decoder predicts the change: xₜ₊₁ = xₜ + Δ. Asked for the whole next frame through
+        // its 128-wide tokens (a 768-value patch each), it spent itself on redrawing the still
+        // scene, blurred the few moving pixels, and had no use for the action.
+        frames + unpatchify(&y, self.cfg.patch, s, s, self.cfg.channels)
     }
 
     /// The decoder driven by chosen action ids (no gradients), e.g. to see what each latent
