@@ -10,7 +10,7 @@ Xvfb $display -screen 0 1300x680x24 -nolisten tcp >/dev/null 2>&1 &
 xvfb=$!
 trap 'kill $xvfb 2>/dev/null || true' EXIT
 sleep 1
-cargo build --release --quiet --example xwd_to_png
+cargo build --release --quiet --bin genie --example xwd_to_png
 DISPLAY=$display ./target/release/genie play --announce-after 60 --hold right "$@" &
 play=$!
 sleep "${SHOT_AFTER:-8}"
