@@ -69,6 +69,23 @@ fn run_ok(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `genie dream` on one thread (so the recording replays bit for bit), recorded into `rec`.
+fn dream(ckpt: &Path, prompt: &Path, extra: &[&str], gif: &Path, rec: &Path) {
+    run_ok(
+        genie_bin()
+            .args(["dream", "--threads", "1"])
+            .args(extra)
+            .arg("--checkpoint")
+            .arg(ckpt)
+            .arg("--prompt")
+            .arg(prompt)
+            .arg("--out")
+            .arg(gif)
+            .arg("--record")
+            .arg(rec),
+    );
+}
+
 #[test]
 fn a_recorded_dream_replays_frame_for_frame_and_exports() {
     let tmp = tempfile::tempdir().unwrap();
@@ -80,27 +97,12 @@ fn a_recorded_dream_replays_frame_for_frame_and_exports() {
     tiny_checkpoint(&ckpt);
     prompt_png(&prompt);
     let gif = tmp.path().join("d.gif");
-    run_ok(
-        genie_bin()
-            .args([
-                "dream",
-                "--threads",
-                "1",
-                "--seed",
-                "3",
-                "--actions",
-                "right*3,jump,latent:5,left",
-            ])
-            .args([
-                "--checkpoint".as_ref(),
-                ckpt.as_os_str(),
-                "--prompt".as_ref(),
-                prompt.as_os_str(),
-                "--out".as_ref(),
-                gif.as_os_str(),
-                "--record".as_ref(),
-                rec.as_os_str(),
-            ]),
+    dream(
+        &ckpt,
+        &prompt,
+        &["--seed", "3", "--actions", "right*3,jump,latent:5,left"],
+        &gif,
+        &rec,
     );
     let frames = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(
         std::fs::File::open(&gif).unwrap(),
@@ -241,19 +243,12 @@ fn play_under_xvfb_shows_the_dreamed_frame() {
 
     // The golden frame: what the dream shows after reset, made headlessly.
     let rec = tmp.path().join("golden");
-    run_ok(
-        genie_bin()
-            .args(["dream", "--threads", "1", "--actions", "noop"])
-            .args([
-                "--checkpoint".as_ref(),
-                ckpt.as_os_str(),
-                "--prompt".as_ref(),
-                prompt.as_os_str(),
-                "--out".as_ref(),
-                tmp.path().join("g.gif").as_os_str(),
-                "--record".as_ref(),
-                rec.as_os_str(),
-            ]),
+    dream(
+        &ckpt,
+        &prompt,
+        &["--actions", "noop"],
+        &tmp.path().join("g.gif"),
+        &rec,
     );
     let golden = genie::session::record::Recording::open(&rec)
         .unwrap()

@@ -14,17 +14,25 @@ use genie::session::{Control, World};
 
 use super::world::{LoadedInfo, ModelArgs, default_prompt, load_prompt};
 
+/// Where a world starts: a picture, a clip or a level of the platformer.
 #[derive(Debug, clap::Args)]
-pub struct PlayArgs {
-    #[command(flatten)]
-    pub model: ModelArgs,
+pub struct StartArgs {
     /// Prompt: an image (PNG, JPEG, GIF, WebP, BMP), an animated GIF or a recording folder to
     /// continue [default: assets/prompt.png]
     #[arg(long, value_name = "IMAGE", conflicts_with = "level")]
     pub prompt: Option<PathBuf>,
-    /// Start from a level of the platformer and run the real game beside the dream
+    /// Start from a level of the platformer; the real game runs beside the dream with the same
+    /// inputs
     #[arg(long, value_name = "SEED")]
     pub level: Option<u64>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct PlayArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    #[command(flatten)]
+    pub start: StartArgs,
     /// Record the session into this folder
     #[arg(long, value_name = "DIR")]
     pub record: Option<PathBuf>,
@@ -49,12 +57,8 @@ pub struct PlayArgs {
 pub struct DreamArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Prompt image, animated GIF or recording folder [default: assets/prompt.png]
-    #[arg(long, value_name = "IMAGE", conflicts_with = "level")]
-    pub prompt: Option<PathBuf>,
-    /// Start from a level of the platformer; the real game is drawn beside the dream
-    #[arg(long, value_name = "SEED")]
-    pub level: Option<u64>,
+    #[command(flatten)]
+    pub start: StartArgs,
     /// Actions, one per frame: "right*8,jump,right*4" (game action names, or latent:N)
     #[arg(long)]
     pub actions: String,
@@ -71,16 +75,15 @@ pub struct DreamArgs {
 
 /// The prompt and, with `--level`, the real game to run beside the dream.
 fn prompt_and_game(
-    prompt: &Option<PathBuf>,
-    level: Option<u64>,
+    start: &StartArgs,
     context: usize,
 ) -> anyhow::Result<(Prompt, Option<GameWorld>)> {
-    if let Some(seed) = level {
+    if let Some(seed) = start.level {
         let mut game = GameWorld::new(seed);
         let first = game.reset(&Prompt::from_frame(vec![0; 64 * 64 * 3]))?;
         return Ok((Prompt::from_frame(first), Some(game)));
     }
-    let path = prompt.clone().unwrap_or_else(default_prompt);
+    let path = start.prompt.clone().unwrap_or_else(default_prompt);
     Ok((load_prompt(&path, context)?, None))
 }
 
@@ -101,7 +104,7 @@ fn start_state(info: &LoadedInfo, model: &ModelArgs, level: Option<u64>) -> Star
 pub fn play(args: PlayArgs) -> anyhow::Result<()> {
     window::check_display()?;
     let (dream, info) = args.model.dream()?;
-    let (prompt, game) = prompt_and_game(&args.prompt, args.level, info.context)?;
+    let (prompt, game) = prompt_and_game(&args.start, info.context)?;
     let bindings = match &args.bindings {
         Some(path) => Bindings::load(path)?,
         None => Bindings::default(),
@@ -122,7 +125,7 @@ pub fn play(args: PlayArgs) -> anyhow::Result<()> {
         target_fps: args.fps.max(0.1),
         step_mode: args.step_mode,
         record: args.record.clone(),
-        start_state: start_state(&info, &args.model, args.level),
+        start_state: start_state(&info, &args.model, args.start.level),
         sampler: Some(info.sampler),
         latent_meanings: info.meanings.clone(),
         announce_after: args.announce_after,
@@ -139,11 +142,11 @@ pub fn play(args: PlayArgs) -> anyhow::Result<()> {
 pub fn dream(args: DreamArgs) -> anyhow::Result<()> {
     let controls = parse_actions(&args.actions)?;
     let (dream, info) = args.model.dream()?;
-    let (prompt, game) = prompt_and_game(&args.prompt, args.level, info.context)?;
+    let (prompt, game) = prompt_and_game(&args.start, info.context)?;
     let mut recorder = match &args.record {
         Some(dir) => Some(Recorder::create(
             dir,
-            &start_state(&info, &args.model, args.level),
+            &start_state(&info, &args.model, args.start.level),
             &prompt.frames,
         )?),
         None => None,
