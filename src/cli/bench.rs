@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context;
-use genie::model::{Genie, GenieConfig, SamplerRng, frames_to_f32, sample_next, sample_next_full};
+use genie::model::{
+    Genie, GenieConfig, SamplerRng, frames_to_bytes, frames_to_f32, sample_next, sample_next_full,
+};
 use genie::torch::{DeviceChoice, set_threads};
 use rand::SeedableRng;
 use tch::nn::OptimizerConfig;
@@ -119,11 +121,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let mut decoder = tok.new_decoder_cache(1);
     let ids = tok.encode(&prompt).select(1, 0);
     dynamics.push_frame(&mut cache, &ids, None);
-    let _ = Vec::<u8>::try_from(
-        genie::model::frames_to_u8(&tok.decode_next(&mut decoder, &ids))
-            .to_device(Device::Cpu)
-            .flatten(0, -1),
-    )?;
+    let _ = frames_to_bytes(&tok.decode_next(&mut decoder, &ids));
     let ms_first_frame = launch.elapsed().as_secs_f64() * 1e3;
 
     // Steady state: the window is full and slides at every frame.
@@ -134,9 +132,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let rss_before = rss_mb();
     let end_to_end = median_ms(args.reps, device, || {
         let ids = sample_next(dynamics, &mut cache, &action, &sampler, &mut rng);
-        let frame =
-            genie::model::frames_to_u8(&tok.decode_next(&mut decoder, &ids)).to_device(Device::Cpu);
-        let _ = Vec::<u8>::try_from(frame.flatten(0, -1));
+        let _ = frames_to_bytes(&tok.decode_next(&mut decoder, &ids));
     });
     let draft = Tensor::zeros([1, n], (Kind::Int64, device));
     let all_masked = Tensor::ones([1, n], (Kind::Bool, device));

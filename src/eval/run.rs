@@ -22,7 +22,7 @@ use tch::{Device, Kind, Tensor};
 use super::measures::{nmi, psnr_capped};
 use crate::data::{EVAL_SEED_START, ScriptedPlayer, generate_clip};
 use crate::game::{Action, FRAME_BYTES, FRAME_SIZE, Game, Status, find_player_within};
-use crate::model::{Genie, SamplerConfig, SamplerRng, frames_to_f32, frames_to_u8, sample_next};
+use crate::model::{Genie, SamplerConfig, SamplerRng, frames_to_bytes, frames_to_f32, sample_next};
 
 /// Seeds for calibration start here, apart from the evaluation's own.
 pub const CALIBRATION_SEED_START: u64 = EVAL_SEED_START + 500_000;
@@ -104,11 +104,6 @@ fn to_tensor(frames: &[u8], batch: usize, len: usize, device: Device) -> Tensor 
     )
 }
 
-fn to_bytes(frames: &Tensor) -> Vec<u8> {
-    Vec::<u8>::try_from(frames_to_u8(frames).to_device(Device::Cpu).flatten(0, -1))
-        .expect("u8 frames")
-}
-
 /// Dreams `actions.len()` frames after the prompt tokens; returns the decoded last frame of each
 /// clip. `prompt_ids` [B, P, N]; `prompt_actions` [B, P−1]; each of `actions` is [B].
 fn rollout(
@@ -159,7 +154,7 @@ pub fn evaluate(genie: &Genie, opts: &EvalOptions) -> EvalReport {
             .collect();
         let frames = to_tensor(&bytes, b, len, device);
         let ids = genie.tokenizer.encode(&frames); // [B, T, N]
-        let recon = to_bytes(&genie.tokenizer.decode(&ids));
+        let recon = frames_to_bytes(&genie.tokenizer.decode(&ids));
         tok_psnr.extend(
             recon
                 .chunks(FRAME_BYTES)
@@ -194,7 +189,8 @@ pub fn evaluate(genie: &Genie, opts: &EvalOptions) -> EvalReport {
             })
             .collect();
         for (actions, out) in [(&driven, &mut roll), (&random, &mut roll_random)] {
-            let last = to_bytes(&rollout(genie, &prompt_ids, &prompt_actions, actions, opts));
+            let last =
+                frames_to_bytes(&rollout(genie, &prompt_ids, &prompt_actions, actions, opts));
             out.extend(
                 last.chunks(FRAME_BYTES)
                     .zip(&real_last)
@@ -283,7 +279,7 @@ fn action_fidelity(
             let prompt_actions = genie.lam.infer_actions(&frames);
             let latent = Tensor::full([b as i64], calibrated(genie, action), (Kind::Int64, device));
             let actions: Vec<Tensor> = (0..opts.horizon).map(|_| latent.shallow_clone()).collect();
-            let dreamed = to_bytes(&rollout(genie, &ids, &prompt_actions, &actions, opts));
+            let dreamed = frames_to_bytes(&rollout(genie, &ids, &prompt_actions, &actions, opts));
             for (i, (game, history)) in cases.iter().enumerate() {
                 let start_frame = &history[(p - 1) * FRAME_BYTES..];
                 let mut real = game.clone();
@@ -419,7 +415,9 @@ pub fn contact_sheet(
             let mut decoder = genie.tokenizer.new_decoder_cache(1);
             let ids = genie.tokenizer.encode(&first).select(1, 0);
             genie.dynamics.push_frame(&mut cache, &ids, None);
-            dream.push(to_bytes(&genie.tokenizer.decode_next(&mut decoder, &ids)));
+            dream.push(frames_to_bytes(
+                &genie.tokenizer.decode_next(&mut decoder, &ids),
+            ));
             for &a in actions {
                 let latent = Tensor::full([1], calibrated(genie, a), (Kind::Int64, device));
                 let ids = sample_next(
@@ -429,7 +427,9 @@ pub fn contact_sheet(
                     &genie.config.sampler,
                     &mut rng,
                 );
-                dream.push(to_bytes(&genie.tokenizer.decode_next(&mut decoder, &ids)));
+                dream.push(frames_to_bytes(
+                    &genie.tokenizer.decode_next(&mut decoder, &ids),
+                ));
             }
         });
         rows.push(real);

@@ -21,6 +21,19 @@ pub fn frames_to_u8(frames: &Tensor) -> Tensor {
         .to_kind(Kind::Uint8)
 }
 
+/// Network frames as the raw RGB bytes the player, recordings and measures use (on the CPU).
+///
+/// # Shapes
+/// `[..., H, W, C]` f32 → `len = ∏ shape` u8, row-major.
+pub fn frames_to_bytes(frames: &Tensor) -> Vec<u8> {
+    Vec::<u8>::try_from(
+        frames_to_u8(frames)
+            .to_device(tch::Device::Cpu)
+            .flatten(0, -1),
+    )
+    .expect("u8 frames convert to bytes")
+}
+
 /// Cuts frames into non-overlapping `patch`×`patch` patches, row by row.
 ///
 /// # Shapes

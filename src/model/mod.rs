@@ -17,7 +17,7 @@ pub mod vq;
 
 pub use checkpoint::{CheckpointError, Genie, GenieConfig};
 pub use dynamics::{Dynamics, DynamicsCache, DynamicsConfig, DynamicsLoss, DynamicsMetrics};
-pub use frames::{frames_to_f32, frames_to_u8};
+pub use frames::{frames_to_bytes, frames_to_f32, frames_to_u8};
 pub use lam::{Lam, LamConfig, LamLoss, LamMetrics};
 pub use maskgit::{SamplerConfig, SamplerRng, sample_next, sample_next_full};
 pub use st::{StCache, StConfig};

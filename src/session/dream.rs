@@ -14,7 +14,7 @@ use super::record::SamplerSettings;
 use super::{Control, Frame, Step, World, WorldError};
 use crate::game::Action;
 use crate::model::{
-    DecoderCache, DynamicsCache, Genie, SamplerConfig, SamplerRng, frames_to_f32, frames_to_u8,
+    DecoderCache, DynamicsCache, Genie, SamplerConfig, SamplerRng, frames_to_bytes, frames_to_f32,
     sample_next,
 };
 
@@ -90,8 +90,7 @@ impl DreamWorld {
             .genie
             .tokenizer
             .decode_next(&mut self.decoder_cache, ids); // [1, H, W, C]
-        let bytes = frames_to_u8(&frame).to_device(Device::Cpu).flatten(0, -1);
-        Vec::<u8>::try_from(bytes).expect("u8 frame")
+        frames_to_bytes(&frame)
     }
 
     /// Keeps a frame in the history, dropping the oldest beyond the context window (the caches
