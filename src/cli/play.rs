@@ -79,9 +79,8 @@ fn prompt_and_game(
     context: usize,
 ) -> anyhow::Result<(Prompt, Option<GameWorld>)> {
     if let Some(seed) = start.level {
-        let mut game = GameWorld::new(seed);
-        let first = game.reset(&Prompt::from_frame(vec![0; 64 * 64 * 3]))?;
-        return Ok((Prompt::from_frame(first), Some(game)));
+        let game = GameWorld::new(seed);
+        return Ok((Prompt::from_frame(game.game().frame()), Some(game)));
     }
     let path = start.prompt.clone().unwrap_or_else(default_prompt);
     Ok((load_prompt(&path, context)?, None))
@@ -112,12 +111,7 @@ pub fn play(args: PlayArgs) -> anyhow::Result<()> {
     let scripted_action = args
         .hold
         .as_deref()
-        .map(|name| {
-            genie::game::Action::ALL
-                .into_iter()
-                .find(|a| a.name() == name)
-                .with_context(|| format!("--hold {name}: not a game action"))
-        })
+        .map(|name| name.parse::<genie::game::Action>().context("--hold"))
         .transpose()?;
     let config = PlayerConfig {
         bindings,

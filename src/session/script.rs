@@ -67,10 +67,7 @@ fn parse_one(name: &str) -> Option<Control> {
     if let Some(n) = lower.strip_prefix("latent:") {
         return n.parse::<u8>().ok().filter(|&n| n < 8).map(Control::Latent);
     }
-    Action::ALL
-        .iter()
-        .find(|a| a.name() == lower)
-        .map(|&a| Control::Game(a as u8))
+    lower.parse::<Action>().ok().map(|a| Control::Game(a as u8))
 }
 
 #[cfg(test)]
