@@ -6,16 +6,14 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::Context;
 use genie::model::{
     Genie, GenieConfig, SamplerRng, frames_to_bytes, frames_to_f32, sample_next, sample_next_full,
 };
-use genie::torch::{DeviceChoice, set_threads};
 use rand::SeedableRng;
 use tch::nn::OptimizerConfig;
 use tch::{Device, Kind, Tensor};
 
-use super::world::default_checkpoint;
+use super::world::{config_or_default, default_checkpoint, device, load_genie};
 
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
@@ -81,23 +79,13 @@ fn rss_mb() -> Option<f64> {
 
 pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let launch = Instant::now();
-    set_threads(args.threads);
-    let device = args.device.parse::<DeviceChoice>()?.resolve()?;
+    let device = device(&args.device, args.threads)?;
     let genie = if args.random {
-        let config = match &args.config {
-            Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
-                serde_json::from_str(&text)
-                    .with_context(|| format!("{}: not a genie.json", path.display()))?
-            }
-            None => GenieConfig::default(),
-        };
+        let config = config_or_default(args.config.as_deref())?;
         Genie::new(config, device)?
     } else {
         let dir = args.checkpoint.clone().unwrap_or_else(default_checkpoint);
-        Genie::load(&dir, device)
-            .with_context(|| format!("loading checkpoint {}", dir.display()))?
+        load_genie(&dir, device)?
     };
     let ms_load = launch.elapsed().as_secs_f64() * 1e3;
     let cfg = genie.config.clone();

@@ -6,11 +6,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 use genie::data::EVAL_SEED_START;
 use genie::eval::run::{EvalOptions, SHEET_ACTIONS, calibrate, contact_sheet, evaluate};
-use genie::model::Genie;
 use genie::model::checkpoint::{read_config, write_config};
-use genie::torch::{DeviceChoice, set_threads};
 
-use super::world::default_checkpoint;
+use super::world::{default_checkpoint, device, load_genie};
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
@@ -65,11 +63,8 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
         args.eval_seed_start
     );
     anyhow::ensure!(args.clips > 0, "--clips must be at least 1");
-    set_threads(args.threads);
-    let device = args.device.parse::<DeviceChoice>()?.resolve()?;
     let dir = args.checkpoint.clone().unwrap_or_else(default_checkpoint);
-    let genie = Genie::load(&dir, device)
-        .with_context(|| format!("loading checkpoint {}", dir.display()))?;
+    let genie = load_genie(&dir, device(&args.device, args.threads)?)?;
     let mut opts = EvalOptions {
         clips: args.clips,
         eval_seed_start: args.eval_seed_start,
@@ -104,11 +99,8 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
 
 pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.states > 0, "--states must be at least 1");
-    set_threads(args.threads);
-    let device = args.device.parse::<DeviceChoice>()?.resolve()?;
     let dir = args.checkpoint.clone().unwrap_or_else(default_checkpoint);
-    let genie = Genie::load(&dir, device)
-        .with_context(|| format!("loading checkpoint {}", dir.display()))?;
+    let genie = load_genie(&dir, device(&args.device, args.threads)?)?;
     let (map, purity, lam_nmi) = calibrate(&genie, args.states);
     let mut config = read_config(&dir)?;
     config.calibration = Some(map.clone());

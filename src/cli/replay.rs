@@ -4,16 +4,14 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use genie::model::Genie;
 use genie::session::Control;
 use genie::session::dream::DreamWorld;
 use genie::session::engine::{Command, Engine};
 use genie::session::export::{write_gif, write_pngs};
 use genie::session::prompt::Prompt;
 use genie::session::record::{EventKind, Recording};
-use genie::torch::{DeviceChoice, set_threads};
 
-use super::world::checkpoint_hash;
+use super::world::{checkpoint_hash, device, load_genie};
 
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
@@ -77,10 +75,10 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<()> {
             dir.display()
         );
     }
-    set_threads(args.threads.or(rec.start.threads));
-    let device = args.device.parse::<DeviceChoice>()?.resolve()?;
-    let genie = Genie::load(&dir, device)
-        .with_context(|| format!("loading checkpoint {}", dir.display()))?;
+    let genie = load_genie(
+        &dir,
+        device(&args.device, args.threads.or(rec.start.threads))?,
+    )?;
     let mut sampler = genie.config.sampler.clone();
     if let Some(s) = rec.start.sampler {
         sampler.steps = s.steps.max(1) as usize;

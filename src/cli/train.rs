@@ -10,10 +10,10 @@ use std::time::Duration;
 use anyhow::Context;
 use genie::data::{ClipStream, Dataset, EVAL_SEED_START, generate_clip};
 use genie::game::FRAME_SIZE;
-use genie::model::GenieConfig;
-use genie::torch::{DeviceChoice, set_threads};
 use genie::train::run::{Batch, Stage, TrainOptions, batch_from_u8, open_run, train};
 use genie::train::schedule::{Decay, Schedule};
+
+use super::world::{config_or_default, device};
 use rand::{Rng, SeedableRng};
 
 #[derive(Debug, clap::Args)]
@@ -84,8 +84,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         args.levels
     );
     anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
-    set_threads(args.threads);
-    let device = args.device.parse::<DeviceChoice>()?.resolve()?;
+    let device = device(&args.device, args.threads)?;
     let clip_len = args.clip_len.unwrap_or(match args.stage {
         Stage::Tokenizer => 4,
         Stage::Lam => 2,
@@ -103,15 +102,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         },
         other => anyhow::bail!("--decay {other}: expected cosine or wsd"),
     };
-    let config = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            serde_json::from_str::<GenieConfig>(&text)
-                .with_context(|| format!("{}: not a genie.json", path.display()))?
-        }
-        None => GenieConfig::default(),
-    };
+    let config = config_or_default(args.config.as_deref())?;
     let opts = TrainOptions {
         stage: args.stage,
         run: args.run.clone(),

@@ -3,11 +3,13 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use genie::model::{Genie, SamplerConfig};
+use genie::model::checkpoint::read_config_file;
+use genie::model::{Genie, GenieConfig, SamplerConfig};
 use genie::session::dream::DreamWorld;
 use genie::session::prompt::Prompt;
 use genie::session::record::SamplerSettings;
 use genie::torch::{DeviceChoice, set_threads};
+use tch::Device;
 
 /// The checkpoint shipped in the repository, found from wherever genie is run.
 pub fn default_checkpoint() -> PathBuf {
@@ -22,6 +24,25 @@ pub fn default_checkpoint() -> PathBuf {
 /// The prompt shown when none is given: a frame of a held-out level.
 pub fn default_prompt() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/prompt.png")
+}
+
+/// Sets libtorch's thread count (when given) and resolves `--device`.
+pub fn device(choice: &str, threads: Option<usize>) -> anyhow::Result<Device> {
+    set_threads(threads);
+    Ok(choice.parse::<DeviceChoice>()?.resolve()?)
+}
+
+/// Loads a checkpoint folder; the error names the folder.
+pub fn load_genie(dir: &Path, device: Device) -> anyhow::Result<Genie> {
+    Genie::load(dir, device).with_context(|| format!("loading checkpoint {}", dir.display()))
+}
+
+/// The sizes of a new run: a `genie.json` given with `--config`, or the built-in ones.
+pub fn config_or_default(path: Option<&Path>) -> anyhow::Result<GenieConfig> {
+    Ok(match path {
+        Some(path) => read_config_file(path)?,
+        None => GenieConfig::default(),
+    })
 }
 
 #[derive(Debug, Clone, clap::Args)]
@@ -53,11 +74,8 @@ impl ModelArgs {
 
     /// Loads the checkpoint on the chosen device and builds the dream.
     pub fn dream(&self) -> anyhow::Result<(DreamWorld, LoadedInfo)> {
-        set_threads(self.threads);
-        let device = self.device.parse::<DeviceChoice>()?.resolve()?;
         let dir = self.checkpoint_dir();
-        let genie = Genie::load(&dir, device)
-            .with_context(|| format!("loading checkpoint {}", dir.display()))?;
+        let genie = load_genie(&dir, device(&self.device, self.threads)?)?;
         let mut sampler: SamplerConfig = genie.config.sampler.clone();
         if let Some(s) = self.steps {
             sampler.steps = s.max(1);

@@ -273,7 +273,12 @@ fn read(path: &Path) -> Result<Vec<u8>, CheckpointError> {
 
 /// Reads and validates `genie.json` of a checkpoint folder.
 pub fn read_config(dir: &Path) -> Result<GenieConfig, CheckpointError> {
-    let path = dir.join(CONFIG_FILE);
+    read_config_file(&dir.join(CONFIG_FILE))
+}
+
+/// Reads and validates a `genie.json` at any path (e.g. `--config FILE` of a new run).
+pub fn read_config_file(path: &Path) -> Result<GenieConfig, CheckpointError> {
+    let path = path.to_path_buf();
     let bytes = read(&path)?;
     let cfg: GenieConfig =
         serde_json::from_slice(&bytes).map_err(|source| CheckpointError::Json {
