@@ -3,12 +3,14 @@
 
 use genie::data::{DEFAULT_STICKINESS, ScriptedPlayer};
 use genie::game::theme::{PALETTES, THEMES};
-use genie::game::{FRAME_SIZE, Game, Status};
+use genie::game::{Game, Status};
+use genie::session::export::grid;
 
 const LEVELS: usize = 6;
 const FRAMES: usize = 8;
-const SCALE: usize = 2;
-const GAP: usize = 2;
+const SCALE: u32 = 2;
+/// Border around the sheet, as wide as the gaps between frames.
+const MARGIN: u32 = 2;
 /// Ticks between sampled frames.
 const EVERY: usize = 40;
 
@@ -29,9 +31,7 @@ fn main() -> anyhow::Result<()> {
             break;
         }
     }
-    let cell = FRAME_SIZE * SCALE + GAP;
-    let (w, h) = (FRAMES * cell + GAP, LEVELS * cell + GAP);
-    let mut sheet = image::RgbImage::from_pixel(w as u32, h as u32, image::Rgb([24, 24, 24]));
+    let mut rows = Vec::new();
     for (row, &seed) in seeds.iter().enumerate() {
         let mut game = Game::new(seed);
         let mut player = ScriptedPlayer::new(seed, DEFAULT_STICKINESS);
@@ -39,19 +39,9 @@ fn main() -> anyhow::Result<()> {
             "row {row}: level {seed}, theme {}",
             PALETTES[game.theme()].name
         );
-        for col in 0..FRAMES {
-            let frame = game.frame();
-            for y in 0..FRAME_SIZE * SCALE {
-                for x in 0..FRAME_SIZE * SCALE {
-                    let i = ((y / SCALE) * FRAME_SIZE + x / SCALE) * 3;
-                    let px = image::Rgb([frame[i], frame[i + 1], frame[i + 2]]);
-                    sheet.put_pixel(
-                        (GAP + col * cell + x) as u32,
-                        (GAP + row * cell + y) as u32,
-                        px,
-                    );
-                }
-            }
+        let mut frames = Vec::new();
+        for _ in 0..FRAMES {
+            frames.push(game.frame());
             for _ in 0..EVERY {
                 let a = player.act(&game);
                 if game.step(a) != Status::Alive {
@@ -59,11 +49,13 @@ fn main() -> anyhow::Result<()> {
                 }
             }
         }
+        rows.push(frames);
     }
+    let sheet = grid(&rows, SCALE, MARGIN, [24, 24, 24]);
     if let Some(dir) = std::path::Path::new(&out).parent() {
         std::fs::create_dir_all(dir)?;
     }
     sheet.save(&out)?;
-    println!("wrote {out} ({w}×{h})");
+    println!("wrote {out} ({}×{})", sheet.width(), sheet.height());
     Ok(())
 }

@@ -23,6 +23,7 @@ use super::measures::{nmi, psnr_capped};
 use crate::data::{EVAL_SEED_START, ScriptedPlayer, generate_clip};
 use crate::game::{Action, FRAME_BYTES, FRAME_SIZE, Game, Status, find_player_within};
 use crate::model::{Genie, SamplerConfig, SamplerRng, frames_to_bytes, frames_to_f32, sample_next};
+use crate::session::export::grid;
 
 /// Seeds for calibration start here, apart from the evaluation's own.
 pub const CALIBRATION_SEED_START: u64 = EVAL_SEED_START + 500_000;
@@ -395,7 +396,7 @@ pub fn contact_sheet(
     actions: &[Action],
     scale: u32,
     seed: u64,
-) -> image::RgbImage {
+) -> image::RgbaImage {
     let device = genie.tokenizer_vs.device();
     let mut rows: Vec<Vec<Vec<u8>>> = Vec::new();
     let mut rng = SamplerRng::seed_from_u64(seed);
@@ -435,31 +436,7 @@ pub fn contact_sheet(
         rows.push(real);
         rows.push(dream);
     }
-    let scale = scale.max(1);
-    let side = FRAME_SIZE as u32 * scale;
-    let columns = actions.len() as u32 + 1;
-    let gap = 2;
-    let mut sheet = image::RgbImage::from_pixel(
-        columns * (side + gap) - gap,
-        rows.len() as u32 * (side + gap) - gap,
-        image::Rgb([24, 24, 24]),
-    );
-    for (r, row) in rows.iter().enumerate() {
-        for (c, frame) in row.iter().enumerate() {
-            let (x0, y0) = (c as u32 * (side + gap), r as u32 * (side + gap));
-            for y in 0..side {
-                for x in 0..side {
-                    let i = (((y / scale) * FRAME_SIZE as u32 + x / scale) * 3) as usize;
-                    sheet.put_pixel(
-                        x0 + x,
-                        y0 + y,
-                        image::Rgb([frame[i], frame[i + 1], frame[i + 2]]),
-                    );
-                }
-            }
-        }
-    }
-    sheet
+    grid(&rows, scale, 0, [24, 24, 24])
 }
 
 #[cfg(test)]

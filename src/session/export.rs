@@ -43,29 +43,44 @@ pub fn write_gif(
     let delay = Delay::from_numer_denom_ms(1000, fps.max(1));
     for row in rows {
         encoder
-            .encode_frame(GifFrame::from_parts(compose(row, scale), 0, 0, delay))
+            .encode_frame(GifFrame::from_parts(
+                grid(std::slice::from_ref(row), scale, 0, [0, 0, 0]),
+                0,
+                0,
+                delay,
+            ))
             .map_err(|e| err(e.to_string()))?;
     }
     Ok(())
 }
 
-/// One image: the frames of a row side by side, nearest-neighbour scaled.
-pub fn compose(row: &[Vec<u8>], scale: u32) -> RgbaImage {
+/// One image of frames in rows (each row's frames side by side), nearest-neighbour scaled by
+/// `scale`, 2 px apart, inside a `margin`, on `background`: a GIF frame, a contact sheet.
+pub fn grid(rows: &[Vec<Vec<u8>>], scale: u32, margin: u32, background: [u8; 3]) -> RgbaImage {
     let scale = scale.max(1);
-    let side = FRAME_SIDE * scale;
-    let n = row.len().max(1) as u32;
-    let mut img =
-        RgbaImage::from_pixel(side * n + GAP * (n - 1), side, image::Rgba([0, 0, 0, 255]));
-    for (i, frame) in row.iter().enumerate() {
-        let x0 = i as u32 * (side + GAP);
-        for y in 0..side {
-            for x in 0..side {
-                let p = (((y / scale) * FRAME_SIDE + x / scale) * 3) as usize;
-                img.put_pixel(
-                    x0 + x,
-                    y,
-                    image::Rgba([frame[p], frame[p + 1], frame[p + 2], 255]),
-                );
+    let cell = FRAME_SIDE * scale + GAP;
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0).max(1) as u32;
+    let (w, h) = (
+        columns * cell - GAP + 2 * margin,
+        rows.len().max(1) as u32 * cell - GAP + 2 * margin,
+    );
+    let [r, g, b] = background;
+    let mut img = RgbaImage::from_pixel(w, h, image::Rgba([r, g, b, 255]));
+    for (row_index, row) in rows.iter().enumerate() {
+        for (column, frame) in row.iter().enumerate() {
+            let (x0, y0) = (
+                margin + column as u32 * cell,
+                margin + row_index as u32 * cell,
+            );
+            for y in 0..FRAME_SIDE * scale {
+                for x in 0..FRAME_SIDE * scale {
+                    let p = (((y / scale) * FRAME_SIDE + x / scale) * 3) as usize;
+                    img.put_pixel(
+                        x0 + x,
+                        y0 + y,
+                        image::Rgba([frame[p], frame[p + 1], frame[p + 2], 255]),
+                    );
+                }
             }
         }
     }
