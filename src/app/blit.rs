@@ -42,6 +42,34 @@ impl Rect {
     }
 }
 
+/// Begins a render pass on `view`, cleared to black (the letterbox bars).
+pub fn clear_pass<'e>(
+    encoder: &'e mut wgpu::CommandEncoder,
+    view: &wgpu::TextureView,
+    label: &str,
+) -> wgpu::RenderPass<'e> {
+    encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
+        label: Some(label),
+        color_attachments: &[Some(wgpu::RenderPassColorAttachment {
+            view,
+            depth_slice: None,
+            resolve_target: None,
+            ops: wgpu::Operations {
+                load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
+                store: wgpu::StoreOp::Store,
+            },
+        })],
+        ..Default::default()
+    })
+}
+
+/// Draws each frame letterboxed in its own column of `area`, side by side.
+pub fn draw_columns(pass: &mut wgpu::RenderPass<'_>, blits: &[Blit], area: Rect) {
+    for (blit, column) in blits.iter().zip(area.columns(blits.len() as u32)) {
+        blit.draw(pass, column);
+    }
+}
+
 /// One frame's texture plus the pipeline that draws it.
 pub struct Blit {
     pipeline: wgpu::RenderPipeline,

@@ -2,7 +2,7 @@
 //! read back. Used by the rendering tests (on Mesa's software Vulkan in CI) and by anything that
 //! wants the exact pixels the player would show.
 
-use super::blit::{Blit, Rect};
+use super::blit::{Blit, Rect, clear_pass, draw_columns};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GpuError {
@@ -87,22 +87,8 @@ impl Headless {
         };
         let mut encoder = self.device.create_command_encoder(&Default::default());
         {
-            let mut pass = encoder.begin_render_pass(&wgpu::RenderPassDescriptor {
-                label: Some("offscreen"),
-                color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                    view: &view,
-                    depth_slice: None,
-                    resolve_target: None,
-                    ops: wgpu::Operations {
-                        load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                        store: wgpu::StoreOp::Store,
-                    },
-                })],
-                ..Default::default()
-            });
-            for (blit, column) in blits.iter().zip(area.columns(frames.len() as u32)) {
-                blit.draw(&mut pass, column);
-            }
+            let mut pass = clear_pass(&mut encoder, &view, "offscreen");
+            draw_columns(&mut pass, &blits, area);
         }
         // Rows of a texture-to-buffer copy are padded to 256 bytes.
         let row = width * 4;

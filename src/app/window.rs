@@ -12,7 +12,7 @@ use winit::event_loop::{ActiveEventLoop, ControlFlow, EventLoop};
 use winit::keyboard::{KeyCode, PhysicalKey};
 use winit::window::{Window, WindowId};
 
-use super::blit::{Blit, Rect};
+use super::blit::{Blit, Rect, clear_pass, draw_columns};
 use super::input::{Bindings, Held, Input, stick_inputs};
 use super::overlay::{self, OverlayState};
 use crate::game::Action;
@@ -517,30 +517,15 @@ impl App {
         gfx.egui_renderer
             .update_buffers(&gfx.device, &gfx.queue, &mut encoder, &jobs, &screen);
         {
-            let mut pass = encoder
-                .begin_render_pass(&wgpu::RenderPassDescriptor {
-                    label: Some("frame"),
-                    color_attachments: &[Some(wgpu::RenderPassColorAttachment {
-                        view: &view,
-                        depth_slice: None,
-                        resolve_target: None,
-                        ops: wgpu::Operations {
-                            load: wgpu::LoadOp::Clear(wgpu::Color::BLACK),
-                            store: wgpu::StoreOp::Store,
-                        },
-                    })],
-                    ..Default::default()
-                })
-                .forget_lifetime();
+            // egui's renderer wants a pass that does not borrow the encoder.
+            let mut pass = clear_pass(&mut encoder, &view, "frame").forget_lifetime();
             let area = Rect {
                 x: 0,
                 y: 0,
                 width: gfx.surface_config.width,
                 height: gfx.surface_config.height,
             };
-            for (blit, column) in gfx.blits.iter().zip(area.columns(gfx.blits.len() as u32)) {
-                blit.draw(&mut pass, column);
-            }
+            draw_columns(&mut pass, &gfx.blits, area);
             pass.set_viewport(0.0, 0.0, area.width as f32, area.height as f32, 0.0, 1.0);
             gfx.egui_renderer.render(&mut pass, &jobs, &screen);
         }
