@@ -131,9 +131,10 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<()> {
             mismatched.push(event.frame);
         }
     }
+    let frames = rec.events.len().min(rec.frames.len());
     let report = serde_json::json!({
-        "frames": rec.events.len().min(rec.frames.len()),
-        "matching": rec.events.len().min(rec.frames.len()) - mismatched.len(),
+        "frames": frames,
+        "matching": frames - mismatched.len(),
         "mismatched_frames": mismatched,
         "max_abs_diff": max_diff,
         "truncated_recording": rec.truncated,
