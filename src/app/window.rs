@@ -448,6 +448,7 @@ impl App {
     }
 
     fn render(&mut self) {
+        let action = self.action();
         let Some(gfx) = self.gfx.as_mut() else { return };
         for (blit, frame) in gfx.blits.iter_mut().zip(&self.frames) {
             if let Some(frame) = frame {
@@ -472,12 +473,7 @@ impl App {
             fps: self.fps.rate(),
             model_ms: self.model_ms,
             frame_index: self.shown,
-            action: self
-                .config
-                .scripted_action
-                .unwrap_or_else(|| self.held.action(&self.config.bindings))
-                .name()
-                .into(),
+            action: action.name().into(),
             latent_action: self.latent,
             latent_meaning: self
                 .latent
