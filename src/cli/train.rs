@@ -216,7 +216,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     eprintln!(
         "{} trained to step {} in {}",
         args.stage.name(),
-        state_steps(&state, args.stage),
+        state.steps(args.stage),
         args.run.display()
     );
     Ok(())
@@ -227,12 +227,4 @@ fn state_seed(state: &genie::train::run::TrainState) -> u64 {
     state.tokenizer_steps.wrapping_mul(31)
         ^ state.lam_steps.wrapping_mul(131)
         ^ state.dynamics_steps.wrapping_mul(1031)
-}
-
-fn state_steps(state: &genie::train::run::TrainState, stage: Stage) -> u64 {
-    match stage {
-        Stage::Tokenizer => state.tokenizer_steps,
-        Stage::Lam => state.lam_steps,
-        Stage::Dynamics => state.dynamics_steps,
-    }
 }

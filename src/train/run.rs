@@ -77,6 +77,15 @@ pub struct TrainState {
 }
 
 impl TrainState {
+    /// Steps done on `stage`'s network.
+    pub fn steps(&self, stage: Stage) -> u64 {
+        match stage {
+            Stage::Tokenizer => self.tokenizer_steps,
+            Stage::Lam => self.lam_steps,
+            Stage::Dynamics => self.dynamics_steps,
+        }
+    }
+
     fn steps_mut(&mut self, stage: Stage) -> (&mut u64, &mut f64) {
         match stage {
             Stage::Tokenizer => (&mut self.tokenizer_steps, &mut self.tokenizer_seconds),
