@@ -106,18 +106,18 @@ impl GenieConfig {
 pub enum CheckpointError {
     #[error("{path}: file not found")]
     MissingFile { path: PathBuf },
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        error: std::io::Error,
     },
-    #[error("{path}: not a valid genie.json: {source}")]
+    #[error("{path}: not a valid genie.json: {error}")]
     Json {
         path: PathBuf,
-        source: serde_json::Error,
+        error: serde_json::Error,
     },
-    #[error("{path}: {source}")]
-    Config { path: PathBuf, source: ConfigError },
+    #[error("{path}: {error}")]
+    Config { path: PathBuf, error: ConfigError },
     #[error("{path}: not a readable safetensors file: {reason}")]
     Corrupt { path: PathBuf, reason: String },
     #[error("{path}: tensor `{name}` is missing (expected shape {expected:?})")]
@@ -148,11 +148,8 @@ pub enum CheckpointError {
         expected: Kind,
         found: String,
     },
-    #[error("{path}: {source}")]
-    Torch {
-        path: PathBuf,
-        source: tch::TchError,
-    },
+    #[error("{path}: {error}")]
+    Torch { path: PathBuf, error: tch::TchError },
 }
 
 /// Writes every variable of `vs` to a safetensors file.
@@ -164,9 +161,9 @@ pub fn save_network(vs: &VarStore, path: &Path) -> Result<(), CheckpointError> {
         .into_iter()
         .map(|(n, t)| (n, t.detach().to_device(Device::Cpu)))
         .collect();
-    Tensor::write_safetensors(&named, path).map_err(|source| CheckpointError::Torch {
+    Tensor::write_safetensors(&named, path).map_err(|error| CheckpointError::Torch {
         path: path.into(),
-        source,
+        error,
     })
 }
 
@@ -231,9 +228,9 @@ pub fn load_network(vs: &VarStore, path: &Path) -> Result<(), CheckpointError> {
                 path: err_path(),
                 reason: e.to_string(),
             })?;
-            let torch = |source| CheckpointError::Torch {
+            let torch = |error| CheckpointError::Torch {
                 path: err_path(),
-                source,
+                error,
             };
             let src =
                 Tensor::f_from_data_size(view.data(), &var.size(), var.kind()).map_err(torch)?;
@@ -262,11 +259,11 @@ fn kind_of(dtype: safetensors::Dtype) -> Option<Kind> {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, CheckpointError> {
-    std::fs::read(path).map_err(|source| match source.kind() {
+    std::fs::read(path).map_err(|error| match error.kind() {
         std::io::ErrorKind::NotFound => CheckpointError::MissingFile { path: path.into() },
         _ => CheckpointError::Io {
             path: path.into(),
-            source,
+            error,
         },
     })
 }
@@ -281,27 +278,27 @@ pub fn read_config_file(path: &Path) -> Result<GenieConfig, CheckpointError> {
     let path = path.to_path_buf();
     let bytes = read(&path)?;
     let cfg: GenieConfig =
-        serde_json::from_slice(&bytes).map_err(|source| CheckpointError::Json {
+        serde_json::from_slice(&bytes).map_err(|error| CheckpointError::Json {
             path: path.clone(),
-            source,
+            error,
         })?;
     cfg.validate()
-        .map_err(|source| CheckpointError::Config { path, source })?;
+        .map_err(|error| CheckpointError::Config { path, error })?;
     Ok(cfg)
 }
 
 /// Writes `genie.json` into `dir` (created if needed).
 pub fn write_config(dir: &Path, cfg: &GenieConfig) -> Result<(), CheckpointError> {
-    std::fs::create_dir_all(dir).map_err(|source| CheckpointError::Io {
+    std::fs::create_dir_all(dir).map_err(|error| CheckpointError::Io {
         path: dir.into(),
-        source,
+        error,
     })?;
     let path = dir.join(CONFIG_FILE);
-    let json = serde_json::to_string_pretty(cfg).map_err(|source| CheckpointError::Json {
+    let json = serde_json::to_string_pretty(cfg).map_err(|error| CheckpointError::Json {
         path: path.clone(),
-        source,
+        error,
     })?;
-    std::fs::write(&path, json + "\n").map_err(|source| CheckpointError::Io { path, source })
+    std::fs::write(&path, json + "\n").map_err(|error| CheckpointError::Io { path, error })
 }
 
 /// The three networks with their variables and the config they were built from.
@@ -340,9 +337,9 @@ impl Genie {
     /// Loads a checkpoint folder onto `device`.
     pub fn load(dir: &Path, device: Device) -> Result<Self, CheckpointError> {
         let config = read_config(dir)?;
-        let genie = Self::new(config, device).map_err(|source| CheckpointError::Config {
+        let genie = Self::new(config, device).map_err(|error| CheckpointError::Config {
             path: dir.join(CONFIG_FILE),
-            source,
+            error,
         })?;
         load_network(&genie.tokenizer_vs, &dir.join(TOKENIZER_FILE))?;
         load_network(&genie.lam_vs, &dir.join(LAM_FILE))?;
