@@ -9,8 +9,8 @@
 //! # Actions
 //! | action | effect |
 //! |---|---|
-//! | `noop` | nothing; the player stops within 2 ticks (friction) |
-//! | `left` / `right` | run, accelerating to 1.6 px/tick |
+//! | `noop` | nothing; the player stops at once |
+//! | `left` / `right` | run at 1.6 px/tick from the first tick |
 //! | `jump` | jump straight up from the ground (apex about 29 px, 3.6 tiles) |
 //! | `left_jump` / `right_jump` | run and jump |
 //! | `down` | crouch on the ground (the sprite is 4 px tall instead of 7); drop through a floating platform; fall twice as fast in the air |
@@ -21,11 +21,14 @@
 //! flag wins the level.
 //!
 //! # Camera
-//! The camera follows the player horizontally with a dead zone: it stays still while the
-//! player's centre is within screen columns 22..=42, then catches up by a quarter of the
-//! overshoot each tick. So pressing left or right moves the player across the screen for
-//! several ticks before the world scrolls, and a jump always moves the player up on screen
-//! (the level is exactly one screen tall).
+//! The camera flips: it stays still while the player's centre is within screen columns
+//! 8..=56 and, when the player leaves them, jumps [`CAMERA_FLIP`] pixels that way in one
+//! tick. So between flips the only things that move are the player and the enemies, and the
+//! player's action is what moves the player on screen (a jump always moves it up: the level is
+//! exactly one screen tall). A smoothly scrolling camera (tried first: a dead zone with
+//! catch-up) shifted the whole frame by a pixel or two on most steps, an amount set by the
+//! player's earlier speed, not by the key just pressed; that dwarfed the player's own motion
+//! and the latent action model learned to describe the scroll instead of the action.
 
 pub mod level;
 pub mod physics;
@@ -48,8 +51,10 @@ pub const PLAYER_COLOR: [u8; 3] = [255, 0, 255];
 /// Difficulty of [`Game::new`].
 pub const DEFAULT_DIFFICULTY: f32 = 0.5;
 
-/// Left edge and right edge of the camera's dead zone, in screen pixels (player centre).
-pub const DEAD_ZONE: (i32, i32) = (22, 42);
+/// Screen columns the player's centre may cross before the camera flips.
+pub const FLIP_ZONE: (i32, i32) = (8, 56);
+/// How far, in pixels, the camera jumps when it flips.
+pub const CAMERA_FLIP: i32 = 40;
 
 /// The eight actions, numbered 0..8 as stored in datasets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -325,17 +330,18 @@ impl Game {
         }
     }
 
-    /// Moves the camera toward the player once the player leaves the dead zone.
+    /// Flips the camera once the player leaves [`FLIP_ZONE`].
     fn follow(&mut self) {
         let centre = self.player.x + PLAYER_W * SUB / 2 - self.camera;
-        let (lo, hi) = (DEAD_ZONE.0 * SUB, DEAD_ZONE.1 * SUB);
+        let (lo, hi) = (FLIP_ZONE.0 * SUB, FLIP_ZONE.1 * SUB);
         if centre > hi {
-            self.camera += (centre - hi + 3) / 4;
+            self.camera += CAMERA_FLIP * SUB;
         } else if centre < lo {
-            self.camera -= (lo - centre + 3) / 4;
+            self.camera -= CAMERA_FLIP * SUB;
         }
         let max = (self.level.width_px() - FRAME_SIZE as i32) * SUB;
-        self.camera = self.camera.clamp(0, max);
+        // Whole pixels only: the frame never shifts by a fraction.
+        self.camera = self.camera.clamp(0, max) / SUB * SUB;
     }
 
     /// What lies ahead of the player in its facing direction.

@@ -23,13 +23,15 @@ pub const GRAVITY: i32 = 90; // 0.35 px/tick²
 pub const MAX_FALL: i32 = 5 * SUB;
 pub const FAST_FALL: i32 = 6 * SUB; // below PLAYER_H: no tunnelling
 pub const JUMP_SPEED: i32 = 1152; // 4.5 px/tick: apex ≈ 29 px, 3.6 tiles
-// Acceleration and friction are strong enough that one tick of a key shows a whole pixel in the
-// very next frame: the latent action model sees only xₜ and xₜ₊₁, and with 0.375 px/tick² a
-// press moved the player by under a pixel (its actions then carried no information).
-pub const RUN_ACCEL: i32 = 256; // 1 px/tick²: full speed in 2 ticks
+// Control is immediate: acceleration and friction equal the top speed, so the key of a tick
+// alone sets that tick's horizontal speed (run, stop or turn at once, on the ground and in the
+// air). The latent action model sees only xₜ and xₜ₊₁; with momentum (0.375 px/tick² at first,
+// then 1 px/tick²) the same step could come from several keys depending on the earlier speed,
+// and its codes carried next to nothing about the key.
+pub const RUN_ACCEL: i32 = 410; // = RUN_MAX: full speed in 1 tick
 pub const RUN_MAX: i32 = 410; // 1.6 px/tick
-pub const GROUND_FRICTION: i32 = 256; // stops within 2 ticks
-pub const AIR_FRICTION: i32 = 128;
+pub const GROUND_FRICTION: i32 = 410; // stops in 1 tick
+pub const AIR_FRICTION: i32 = 410;
 pub const DASH_SPEED: i32 = 896; // 3.5 px/tick
 pub const DASH_TICKS: u8 = 8;
 pub const DASH_COOLDOWN: u8 = 30;
