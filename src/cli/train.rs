@@ -36,8 +36,8 @@ pub struct TrainArgs {
     /// Clips per batch
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
-    /// Frames per clip [default: 4 for the tokenizer, 2 for the LAM (it infers each transition
-    /// from its two frames), 8 for the dynamics]
+    /// Frames per clip [default: 4 for the tokenizer and the LAM (it infers each transition from
+    /// the frames up to it), 8 for the dynamics]
     #[arg(long)]
     pub clip_len: Option<usize>,
     /// Peak learning rate
@@ -87,7 +87,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let device = device(&args.device, args.threads)?;
     let clip_len = args.clip_len.unwrap_or(match args.stage {
         Stage::Tokenizer => 4,
-        Stage::Lam => 2,
+        Stage::Lam => 4,
         Stage::Dynamics => 8,
     });
     anyhow::ensure!(

@@ -312,10 +312,14 @@ fn action_fidelity(
     (fidelity, counts)
 }
 
+/// Frames before the controlled transition that the LAM reads with it (the velocities it needs
+/// to tell the key from the momentum).
+pub const CALIBRATION_HISTORY: usize = 3;
+
 /// Maps each game action to the latent action the LAM most often infers for it. Controlled
 /// pairs, not scripted clips: from each of `states` held-out game states (seeds from
 /// [`CALIBRATION_SEED_START`], partway through play) every one of the 8 actions is applied once
-/// and the LAM reads the transition, so no action is confounded with the state it tends to be
+/// and the LAM reads the transition after [`CALIBRATION_HISTORY`] frames of play, so no action is confounded with the state it tends to be
 /// pressed in. Returns the map, per action the share of its transitions that got that latent,
 /// and the NMI between latent and true actions over all pairs.
 pub fn calibrate(
@@ -330,7 +334,11 @@ pub fn calibrate(
         let mut bytes = Vec::new();
         let mut labels = Vec::new();
         for i in first..(first + 8).min(states) {
-            let (game, history) = game_in_play(CALIBRATION_SEED_START + i as u64, 1, i as u64);
+            let (game, history) = game_in_play(
+                CALIBRATION_SEED_START + i as u64,
+                CALIBRATION_HISTORY,
+                i as u64,
+            );
             for action in Action::ALL {
                 let mut next = game.clone();
                 next.step(action);
@@ -339,9 +347,11 @@ pub fn calibrate(
                 labels.push(action as usize);
             }
         }
+        let len = CALIBRATION_HISTORY + 1;
         let inferred = genie
             .lam
-            .infer_actions(&to_tensor(&bytes, labels.len(), 2, device));
+            .infer_actions(&to_tensor(&bytes, labels.len(), len, device))
+            .select(1, len as i64 - 2);
         let inferred =
             Vec::<i64>::try_from(inferred.flatten(0, -1).to_device(Device::Cpu)).expect("i64");
         for (&latent, &truth) in inferred.iter().zip(&labels) {

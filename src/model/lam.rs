@@ -34,7 +34,26 @@ pub struct LamConfig {
     /// carries no information and the codebook collapses to one code (seen at ~750 steps).
     /// Weighting the moving pixels makes the action worth encoding.
     pub motion_weight: f64,
+    /// Width of the decoder's convolutional head (0: none, the ST decoder's tokens are the
+    /// change itself). With a head, each token is unpatchified into [`HEAD_FEATURES`] feature
+    /// maps that, beside xₜ at full resolution, go through four 3×3 convolutions (dilations 1, 2,
+    /// 2, 1: a 13×13 view) to the change. A 128-wide token cannot redraw its 16×16 patch shifted
+    /// by a pixel (a step of the player or of the camera), so without the head the decoder never
+    /// beat copying xₜ and had no use for the action code; convolutions over xₜ shift it easily
+    /// and leave the tokens to say where and which way. The action vector also enters the head
+    /// directly, at every pixel. Absent from older genie.json files: 0.
+    #[serde(default)]
+    pub conv_head: i64,
+    /// Batch-normalise the encoder's outputs before quantization (see `encode_actions`).
+    /// Absent from older genie.json files: false.
+    #[serde(default)]
+    pub normalize_latents: bool,
 }
+
+/// Feature maps each decoder token paints per pixel for the convolutional head.
+pub const HEAD_FEATURES: i64 = 8;
+/// Feature maps of the encoder's convolutional stem (with the head).
+pub const STEM_FEATURES: i64 = 16;
 
 impl Default for LamConfig {
     /// DESIGN.md's start values: patch 16 (16 patches a frame plus the action token), 8 codes,
@@ -51,6 +70,8 @@ impl Default for LamConfig {
             decoder: StConfig::new(128, 4, 4),
             commitment: 0.25,
             motion_weight: 20.0,
+            conv_head: 32,
+            normalize_latents: true,
         }
     }
 }
@@ -81,6 +102,10 @@ impl LamConfig {
             "num_actions and latent_dim must be positive".into(),
         )?;
         check(
+            self.conv_head >= 0,
+            "conv_head must be 0 (none) or a channel count".into(),
+        )?;
+        check(
             self.context_frames >= 2,
             "context_frames must be at least 2 (one transition)".into(),
         )?;
@@ -91,16 +116,24 @@ impl LamConfig {
 
 #[derive(Debug)]
 pub struct Lam {
+    /// Two 3×3 convolutions over each frame's change before it is cut into patches (with the
+    /// head; empty without).
+    stem: Vec<nn::Conv2D>,
     patch_embed: nn::Linear,
     /// [D]: the extra token of every frame whose encoder output becomes the action.
     action_token: Tensor,
     encoder: StStack,
     to_latent: nn::Linear,
+    /// Batch normalisation of the encoder's output before quantization (running statistics at
+    /// inference).
+    latent_norm: Option<nn::BatchNorm>,
     vq: VectorQuantizer,
     decoder_patch_embed: nn::Linear,
     action_embed: nn::Linear,
     decoder: StStack,
     to_pixels: nn::Linear,
+    /// The convolutional head (empty when `conv_head` is 0).
+    head: Vec<nn::Conv2D>,
     cfg: LamConfig,
 }
 
@@ -127,9 +160,66 @@ impl Lam {
         let n = cfg.patches_per_frame();
         let values = cfg.patch * cfg.patch * cfg.channels;
         let (enc, dec) = (cfg.encoder.dim, cfg.decoder.dim);
+        let out_per_pixel = if cfg.conv_head > 0 {
+            HEAD_FEATURES
+        } else {
+            cfg.channels
+        };
+        let h = cfg.conv_head;
+        let head = if h > 0 {
+            let conv = |name: &str, i: i64, o: i64, dilation: i64, zero: bool| {
+                let mut c = nn::ConvConfig {
+                    padding: dilation,
+                    dilation,
+                    ..Default::default()
+                };
+                if zero {
+                    // The head starts by predicting almost no change (xₜ₊₁ ≈ xₜ), small but not
+                    // zero so that gradients reach the layers below from the first step.
+                    c.ws_init = nn::Init::Randn {
+                        mean: 0.0,
+                        stdev: 1e-3,
+                    };
+                }
+                nn::conv2d(&p / "head" / name, i, o, 3, c)
+            };
+            vec![
+                conv(
+                    "0",
+                    cfg.channels + HEAD_FEATURES + cfg.latent_dim,
+                    h,
+                    1,
+                    false,
+                ),
+                conv("1", h, h, 2, false),
+                conv("2", h, h, 2, false),
+                conv("3", h, cfg.channels, 1, true),
+            ]
+        } else {
+            Vec::new()
+        };
+        let stem = if h > 0 {
+            let c = |name: &str, i: i64, dilation: i64| {
+                let cfg = nn::ConvConfig {
+                    padding: dilation,
+                    dilation,
+                    ..Default::default()
+                };
+                nn::conv2d(&p / "stem" / name, i, STEM_FEATURES, 3, cfg)
+            };
+            vec![c("0", cfg.channels, 1), c("1", STEM_FEATURES, 2)]
+        } else {
+            Vec::new()
+        };
+        let embedded = if h > 0 {
+            cfg.patch * cfg.patch * STEM_FEATURES
+        } else {
+            values
+        };
         Self {
+            stem,
             // Each patch's change since the previous frame (see `encode_actions`).
-            patch_embed: nn::linear(&p / "patch_embed", values, enc, Default::default()),
+            patch_embed: nn::linear(&p / "patch_embed", embedded, enc, Default::default()),
             action_token: p.var(
                 "action_token",
                 &[enc],
@@ -140,6 +230,16 @@ impl Lam {
             ),
             encoder: StStack::new(&p / "encoder", &cfg.encoder, n + 1, cfg.context_frames),
             to_latent: nn::linear(&p / "to_latent", enc, cfg.latent_dim, Default::default()),
+            latent_norm: cfg.normalize_latents.then(|| {
+                nn::batch_norm1d(
+                    &p / "latent_norm",
+                    cfg.latent_dim,
+                    nn::BatchNormConfig {
+                        affine: false,
+                        ..Default::default()
+                    },
+                )
+            }),
             vq: VectorQuantizer::new(&p / "vq", cfg.num_actions, cfg.latent_dim),
             decoder_patch_embed: nn::linear(
                 &p / "decoder_patch_embed",
@@ -149,7 +249,13 @@ impl Lam {
             ),
             action_embed: nn::linear(&p / "action_embed", cfg.latent_dim, dec, Default::default()),
             decoder: StStack::new(&p / "decoder", &cfg.decoder, n, cfg.context_frames),
-            to_pixels: nn::linear(&p / "to_pixels", dec, values, Default::default()),
+            to_pixels: nn::linear(
+                &p / "to_pixels",
+                dec,
+                cfg.patch * cfg.patch * out_per_pixel,
+                Default::default(),
+            ),
+            head,
             cfg: cfg.clone(),
         }
     }
@@ -166,14 +272,27 @@ impl Lam {
     ///
     /// # Shapes
     /// `frames` [B, T, H, W, C] → ids [B, T−1], quantized [B, T−1, L].
-    pub fn encode_actions(&self, frames: &Tensor) -> VqOutput {
+    pub fn encode_actions(&self, frames: &Tensor, train: bool) -> VqOutput {
         // The encoder sees only what changed since the previous frame (zero for the first), so
         // a code can describe a motion and nothing else. Given the frames themselves (even beside
         // their difference), the codes learned to describe the scene: the same code for all 8
         // actions from one state, and an encoder all but blind to xₜ₊₁.
         let t = frames.size()[1];
         let previous = Tensor::cat(&[frames.narrow(1, 0, 1), frames.narrow(1, 0, t - 1)], 1);
-        let change = frames - previous;
+        let mut change = frames - previous;
+        if !self.stem.is_empty() {
+            // Local motion features (which way an edge moved) are a nonlinear function of the
+            // change: the linear patch embedding alone gave an encoder blind to the player's
+            // step, whatever its key.
+            let (b, t, hh, ww, c) = change.size5().expect("[B, T, H, W, C]");
+            let mut x = change.view([b * t, hh, ww, c]).permute([0, 3, 1, 2]);
+            for conv in &self.stem {
+                x = x.apply(conv).gelu("none");
+            }
+            change = x
+                .permute([0, 2, 3, 1])
+                .reshape([b, t, hh, ww, STEM_FEATURES]);
+        }
         let x = patchify(&change, self.cfg.patch).apply(&self.patch_embed); // [B, T, N, D]
         let (b, t, _, d) = x.size4().expect("[B, T, N, D]");
         let token = self
@@ -182,23 +301,27 @@ impl Lam {
             .expand([b, t, 1, d], false);
         let y = self.encoder.forward(&Tensor::cat(&[token, x], 2)); // [B, T, N+1, D]
         let z = y.narrow(1, 1, t - 1).select(2, 0).apply(&self.to_latent); // [B, T−1, L]
+        // Centred and scaled over the batch: most of a frame's change is zero, so the raw outputs
+        // of all transitions point nearly the same way and all chose one code (the decoder then
+        // had no use for it, so nothing taught the encoder otherwise). Normalised, the codes
+        // split the batch along the directions in which transitions differ from the start.
+        let z = match &self.latent_norm {
+            Some(norm) => {
+                let l = self.cfg.latent_dim;
+                z.reshape([-1, l]).apply_t(norm, train).view([b, t - 1, l])
+            }
+            None => z,
+        };
         self.vq.forward(&z)
     }
 
-    /// The latent action of each transition xₜ → xₜ₊₁ (no gradients).
+    /// The latent action of each transition xₜ → xₜ₊₁ (no gradients), each read from the
+    /// frames up to xₜ₊₁ (the encoder is causal in time).
     ///
     /// # Shapes
     /// `frames` [B, T, H, W, C] f32 in [0, 1] → [B, T−1] i64 in 0..num_actions.
-    ///
-    /// Each transition is inferred from its two frames alone, as `genie train lam` trains it
-    /// (clips of 2): in a world whose next frame depends on little more than the last one, a
-    /// decoder given a longer history predicts the motion from it and leaves the action code
-    /// nothing to say.
     pub fn infer_actions(&self, frames: &Tensor) -> Tensor {
-        let (b, t) = (frames.size()[0], frames.size()[1]);
-        let pairs = Tensor::stack(&[frames.narrow(1, 0, t - 1), frames.narrow(1, 1, t - 1)], 2); // [B, T−1, 2, H, W, C]
-        let pairs = pairs.flatten(0, 1); // [B·(T−1), 2, H, W, C]
-        tch::no_grad(|| self.encode_actions(&pairs).ids).view([b, t - 1])
+        tch::no_grad(|| self.encode_actions(frames, false).ids)
     }
 
     /// Decoder: frame t+1 predicted from frames ≤ t and action vector t (raw pixels).
@@ -208,12 +331,35 @@ impl Lam {
     pub fn predict_with_codes(&self, frames: &Tensor, actions: &Tensor) -> Tensor {
         let x = patchify(frames, self.cfg.patch).apply(&self.decoder_patch_embed); // [B, T, N, D]
         let x = x + actions.apply(&self.action_embed).unsqueeze(2);
-        let y = self.decoder.forward(&x).apply(&self.to_pixels); // [B, T, N, p·p·C]
+        let y = self.decoder.forward(&x).apply(&self.to_pixels); // [B, T, N, p·p·F]
         let s = self.cfg.image_size;
         // The decoder predicts the change: xₜ₊₁ = xₜ + Δ. Asked for the whole next frame through
         // its 128-wide tokens (a 768-value patch each), it spent itself on redrawing the still
         // scene, blurred the few moving pixels, and had no use for the action.
-        frames + unpatchify(&y, self.cfg.patch, s, s, self.cfg.channels)
+        if self.head.is_empty() {
+            return frames + unpatchify(&y, self.cfg.patch, s, s, self.cfg.channels);
+        }
+        let features = unpatchify(&y, self.cfg.patch, s, s, HEAD_FEATURES); // [B, T, H, W, F]
+        let (b, t) = (frames.size()[0], frames.size()[1]);
+        // The action also goes straight into the head, at every pixel: a short path from the
+        // code to the pixels it moves. Through the tokens alone the decoder learned to ignore it.
+        let action = actions
+            .view([b, t, 1, 1, self.cfg.latent_dim])
+            .expand([b, t, s, s, self.cfg.latent_dim], false);
+        let mut h = Tensor::cat(&[frames, &features, &action], -1)
+            .flatten(0, 1)
+            .permute([0, 3, 1, 2]); // [B·T, C+F, H, W]
+        let last = self.head.len() - 1;
+        for (i, conv) in self.head.iter().enumerate() {
+            h = h.apply(conv);
+            if i < last {
+                h = h.gelu("none");
+            }
+        }
+        let change = h
+            .permute([0, 2, 3, 1])
+            .view([b, t, s, s, self.cfg.channels]);
+        frames + change
     }
 
     /// The decoder driven by chosen action ids (no gradients), e.g. to see what each latent
@@ -235,7 +381,7 @@ impl Lam {
     /// `frames` [B, T, H, W, C] f32 in [0, 1], T ≥ 2.
     pub fn loss(&self, frames: &Tensor) -> LamLoss {
         let t = frames.size()[1];
-        let vq = self.encode_actions(frames);
+        let vq = self.encode_actions(frames, true);
         let (past, next) = (frames.narrow(1, 0, t - 1), frames.narrow(1, 1, t - 1));
         let predicted = self.predict_with_codes(&past, &vq.quantized);
         let error = (&predicted - &next).square(); // [B, T−1, H, W, C]
@@ -289,6 +435,22 @@ mod tests {
     }
 
     #[test]
+    fn configs_without_the_new_fields_build_the_lam_they_were_trained_as() {
+        let old: LamConfig =
+            serde_json::from_str(r#"{"patch": 16, "motion_weight": 20.0}"#).unwrap();
+        assert_eq!((old.conv_head, old.normalize_latents), (0, false));
+        let new = LamConfig::default();
+        assert!(new.conv_head > 0 && new.normalize_latents);
+        // Without them the LAM has neither the convolutions nor the normalisation.
+        let vs = VarStore::new(Device::Cpu);
+        let _lam = Lam::new(vs.root(), &old);
+        let names: Vec<String> = vs.variables().into_keys().collect();
+        assert!(!names.iter().any(|n| n.starts_with("head.")
+            || n.starts_with("stem.")
+            || n.starts_with("latent_norm.")));
+    }
+
+    #[test]
     fn infers_one_of_eight_actions_per_transition() {
         let (_vs, lam) = tiny();
         let frames = Tensor::rand([2, 5, 16, 16, 3], (Kind::Float, Device::Cpu));
@@ -306,8 +468,8 @@ mod tests {
         let frames = Tensor::rand([1, 5, 16, 16, 3], (Kind::Float, Device::Cpu));
         let changed = frames.copy();
         let _ = changed.narrow(1, 3, 2).fill_(0.5);
-        let a = tch::no_grad(|| lam.encode_actions(&frames).latents);
-        let b = tch::no_grad(|| lam.encode_actions(&changed).latents);
+        let a = tch::no_grad(|| lam.encode_actions(&frames, false).latents);
+        let b = tch::no_grad(|| lam.encode_actions(&changed, false).latents);
         // Transitions 0→1 and 1→2 end before frame 3.
         assert!(
             a.narrow(1, 0, 2)

@@ -1,0 +1,87 @@
+//! What the latent action model's codes mean: from held-out game states, (1) which code the
+//! encoder picks for each game action (controlled pairs) and (2) where each code moves the
+//! player in the LAM decoder's prediction.
+//!
+//! `cargo run --release --example lam_codes -- CHECKPOINT_DIR [STATES]`
+use genie::data::ScriptedPlayer;
+use genie::game::{Action, FRAME_BYTES, Game, Status, find_player};
+use genie::model::checkpoint::Genie;
+use genie::model::frames::{frames_to_bytes, frames_to_f32};
+use tch::{Device, Kind, Tensor};
+
+fn main() -> anyhow::Result<()> {
+    let dir = std::env::args().nth(1).unwrap_or("checkpoints".into());
+    let states: u64 = std::env::args()
+        .nth(2)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(64);
+    let genie = Genie::load(std::path::Path::new(&dir), Device::Cpu)?;
+    let k = genie.config.lam.num_actions;
+    let mut picks = vec![vec![0u32; k as usize]; 8];
+    let mut moves = vec![(0.0f64, 0.0f64, 0u32); k as usize];
+    for i in 0..states {
+        let mut game = Game::new(1_500_000 + i);
+        let mut player = ScriptedPlayer::new(i, 0.8);
+        for _ in 0..8 + (i * 7919 % 120) {
+            if game.step(player.act(&game)) != Status::Alive {
+                game.restart();
+            }
+        }
+        let mut history = Vec::new();
+        for _ in 0..3 {
+            history.extend(game.frame());
+            game.step(player.act(&game));
+        }
+        let start = game.frame();
+        history.extend(&start);
+        let mut bytes = Vec::new();
+        for a in Action::ALL {
+            let mut n = game.clone();
+            n.step(a);
+            bytes.extend(&history);
+            bytes.extend(n.frame());
+        }
+        let frames = frames_to_f32(&Tensor::from_slice(&bytes).view([8, 5, 64, 64, 3]));
+        let ids = Vec::<i64>::try_from(genie.lam.infer_actions(&frames).select(1, 3))?;
+        for (a, id) in ids.iter().enumerate() {
+            picks[a][*id as usize] += 1;
+        }
+        let first = frames
+            .narrow(0, 0, 1)
+            .narrow(1, 0, 4)
+            .expand([k, 4, 64, 64, 3], false);
+        let codes = Tensor::arange(k, (Kind::Int64, Device::Cpu))
+            .view([k, 1])
+            .repeat([1, 4]);
+        let next = frames_to_bytes(
+            &genie
+                .lam
+                .predict_next(&first, &codes)
+                .select(1, 3)
+                .unsqueeze(1),
+        );
+        if let Some((x0, y0)) = find_player(&start) {
+            for c in 0..k as usize {
+                if let Some((x, y)) = find_player(&next[c * FRAME_BYTES..(c + 1) * FRAME_BYTES]) {
+                    moves[c].0 += (x - x0) as f64;
+                    moves[c].1 += (y - y0) as f64;
+                    moves[c].2 += 1;
+                }
+            }
+        }
+    }
+    println!("code picked per game action (rows: action; columns: code)");
+    for a in Action::ALL {
+        println!("{:>10} {:?}", a.name(), picks[a as usize]);
+    }
+    println!("mean player motion (dx, dy px) the decoder draws for each code");
+    for (c, (dx, dy, n)) in moves.iter().enumerate() {
+        let n = (*n).max(1) as f64;
+        println!(
+            "code {c}: dx {:+.2} dy {:+.2} (found in {n})",
+            dx / n,
+            dy / n
+        );
+    }
+    Ok(())
+}
