@@ -4,11 +4,12 @@
 //! learned to use an action, so no encoder could be taught one. Labels are used here only to
 //! measure, as in `genie eval`.
 //!
-//! `cargo run --release --example lam_oracle -- oracle|none [STEPS] [THREADS] [global|per-transition]`
+//! `cargo run --release --example lam_oracle -- oracle|none [STEPS] [THREADS] [global|per-transition|no-cuts]`
 //!
 //! The last argument picks how the motion-weighted error is averaged: over the whole batch, as
 //! `Lam::loss` does (a camera flip, which moves nearly every pixel, then outweighs many ordinary
-//! steps), or per transition first (each transition counts the same).
+//! steps), or per transition first (each transition counts the same), or per transition
+//! leaving out cuts (transitions that move over 30% of the pixels: camera flips).
 use genie::data::ClipStream;
 use genie::model::frames::frames_to_f32;
 use genie::model::lam::{Lam, LamConfig};
@@ -22,6 +23,7 @@ fn main() {
         tch::set_num_threads(threads);
     }
     let per_transition = args.get(4).map(String::as_str) == Some("per-transition");
+    let no_cuts = args.get(4).map(String::as_str) == Some("no-cuts");
     tch::manual_seed(0);
     let vs = nn::VarStore::new(Device::Cpu);
     let cfg = LamConfig::default();
@@ -51,10 +53,21 @@ fn main() {
             .sum_dim_intlist(-1, true, Kind::Float)
             .gt(0.05);
         let weight = moved.to_kind(Kind::Float) * cfg.motion_weight + 1.0;
-        let loss = if per_transition {
-            ((&error * &weight).sum_dim_intlist([2i64, 3, 4].as_slice(), false, Kind::Float)
-                / (weight.sum_dim_intlist([2i64, 3, 4].as_slice(), false, Kind::Float) * 3.0))
-                .mean(Kind::Float)
+        let loss = if per_transition || no_cuts {
+            let axes = [2i64, 3, 4];
+            let each = (&error * &weight).sum_dim_intlist(axes.as_slice(), false, Kind::Float)
+                / (weight.sum_dim_intlist(axes.as_slice(), false, Kind::Float) * 3.0); // [B, T−1]
+            if no_cuts {
+                // A transition that moves over 30% of the pixels is a cut (a camera flip).
+                let share =
+                    moved
+                        .to_kind(Kind::Float)
+                        .mean_dim(axes.as_slice(), false, Kind::Float);
+                let keep = share.le(0.3).to_kind(Kind::Float);
+                (each * &keep).sum(Kind::Float) / keep.sum(Kind::Float).clamp_min(1.0)
+            } else {
+                each.mean(Kind::Float)
+            }
         } else {
             (&error * &weight).sum(Kind::Float) / (weight.sum(Kind::Float) * 3)
         };
