@@ -218,13 +218,15 @@ pub fn evaluate(genie: &Genie, opts: &EvalOptions) -> EvalReport {
     }
 }
 
-/// A real game partway through its level, with the frames that led to it (oldest first).
-fn game_in_play(level_seed: u64, frames: usize, case: u64) -> (Game, Vec<u8>) {
+/// A real game partway through its level (after scripted play), with its last `frames` frames,
+/// oldest first: the last one is the game's current frame.
+pub fn game_in_play(level_seed: u64, frames: usize, case: u64) -> (Game, Vec<u8>) {
+    assert!(frames >= 1, "game_in_play needs at least the current frame");
     let mut game = Game::new(level_seed);
     let mut player = ScriptedPlayer::new(case, 0.8);
     let warm = 8 + (case * 7919 % 120) as usize;
     let mut history = Vec::new();
-    for tick in 0..warm + frames {
+    for tick in 0..warm + frames - 1 {
         if tick >= warm {
             history.extend(game.frame());
         }
@@ -233,6 +235,7 @@ fn game_in_play(level_seed: u64, frames: usize, case: u64) -> (Game, Vec<u8>) {
             history.clear();
         }
     }
+    history.extend(game.frame());
     // A restart in the last frames leaves fewer; pad by repeating the oldest.
     while history.len() < frames * FRAME_BYTES {
         let oldest = history[..FRAME_BYTES.min(history.len())].to_vec();
