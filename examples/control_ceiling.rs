@@ -7,9 +7,9 @@
 //! `cargo run --release --example control_ceiling -- [STATES]`
 use std::collections::HashMap;
 
-use genie::data::ScriptedPlayer;
 use genie::eval::measures::nmi;
-use genie::game::{Action, Game, Status};
+use genie::eval::run::{CALIBRATION_SEED_START, game_in_play};
+use genie::game::{Action, Game};
 
 fn main() {
     let states: u64 = std::env::args()
@@ -20,13 +20,7 @@ fn main() {
     let (mut steps, mut truths) = (Vec::new(), Vec::new());
     let mut same = [[0u32; 8]; 8];
     for i in 0..states {
-        let mut game = Game::new(1_500_000 + i);
-        let mut player = ScriptedPlayer::new(i, 0.8);
-        for _ in 0..8 + (i * 7919 % 120) {
-            if game.step(player.act(&game)) != Status::Alive {
-                game.restart();
-            }
-        }
+        let (game, _) = game_in_play(CALIBRATION_SEED_START + i, 1, i);
         let screen = |g: &Game| (g.player().x / 256 - g.camera_px(), g.player().y / 256);
         let nexts: Vec<Game> = Action::ALL
             .iter()

@@ -3,8 +3,8 @@
 //! player in the LAM decoder's prediction.
 //!
 //! `cargo run --release --example lam_codes -- CHECKPOINT_DIR [STATES]`
-use genie::data::ScriptedPlayer;
-use genie::game::{Action, FRAME_BYTES, Game, Status, find_player};
+use genie::eval::run::{CALIBRATION_HISTORY, CALIBRATION_SEED_START, game_in_play};
+use genie::game::{Action, FRAME_BYTES, find_player};
 use genie::model::checkpoint::Genie;
 use genie::model::frames::{frames_to_bytes, frames_to_f32};
 use tch::{Device, Kind, Tensor};
@@ -17,23 +17,12 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or(64);
     let genie = Genie::load(std::path::Path::new(&dir), Device::Cpu)?;
     let k = genie.config.lam.num_actions;
+    let h = CALIBRATION_HISTORY as i64;
     let mut picks = vec![vec![0u32; k as usize]; 8];
     let mut moves = vec![(0.0f64, 0.0f64, 0u32); k as usize];
     for i in 0..states {
-        let mut game = Game::new(1_500_000 + i);
-        let mut player = ScriptedPlayer::new(i, 0.8);
-        for _ in 0..8 + (i * 7919 % 120) {
-            if game.step(player.act(&game)) != Status::Alive {
-                game.restart();
-            }
-        }
-        let mut history = Vec::new();
-        for _ in 0..3 {
-            history.extend(game.frame());
-            game.step(player.act(&game));
-        }
-        let start = game.frame();
-        history.extend(&start);
+        let (game, history) = game_in_play(CALIBRATION_SEED_START + i, CALIBRATION_HISTORY + 1, i);
+        let start = history[CALIBRATION_HISTORY * FRAME_BYTES..].to_vec();
         let mut bytes = Vec::new();
         for a in Action::ALL {
             let mut n = game.clone();
@@ -41,23 +30,23 @@ fn main() -> anyhow::Result<()> {
             bytes.extend(&history);
             bytes.extend(n.frame());
         }
-        let frames = frames_to_f32(&Tensor::from_slice(&bytes).view([8, 5, 64, 64, 3]));
-        let ids = Vec::<i64>::try_from(genie.lam.infer_actions(&frames).select(1, 3))?;
+        let frames = frames_to_f32(&Tensor::from_slice(&bytes).view([8, h + 2, 64, 64, 3]));
+        let ids = Vec::<i64>::try_from(genie.lam.infer_actions(&frames).select(1, h))?;
         for (a, id) in ids.iter().enumerate() {
             picks[a][*id as usize] += 1;
         }
         let first = frames
             .narrow(0, 0, 1)
-            .narrow(1, 0, 4)
-            .expand([k, 4, 64, 64, 3], false);
+            .narrow(1, 0, h + 1)
+            .expand([k, h + 1, 64, 64, 3], false);
         let codes = Tensor::arange(k, (Kind::Int64, Device::Cpu))
             .view([k, 1])
-            .repeat([1, 4]);
+            .repeat([1, h + 1]);
         let next = frames_to_bytes(
             &genie
                 .lam
                 .predict_next(&first, &codes)
-                .select(1, 3)
+                .select(1, h)
                 .unsqueeze(1),
         );
         if let Some((x0, y0)) = find_player(&start) {
