@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use genie::data::{ClipStream, Dataset, EVAL_SEED_START, generate_clip};
+use genie::data::{ClipStream, DEFAULT_STICKINESS, Dataset, EVAL_SEED_START, generate_clip};
 use genie::game::FRAME_SIZE;
 use genie::train::run::{Batch, Stage, TrainOptions, batch_from_u8, open_run, train};
 use genie::train::schedule::{Decay, Schedule};
@@ -65,6 +65,10 @@ pub struct TrainArgs {
     /// Levels used for in-memory training clips: seeds 0..LEVELS (must stay below 1,000,000)
     #[arg(long, default_value_t = 100_000)]
     pub levels: u64,
+    /// For in-memory clips: probability that the scripted player repeats its last action while
+    /// recording (lower: less of each action can be guessed from the frames before it)
+    #[arg(long, default_value_t = DEFAULT_STICKINESS)]
+    pub stickiness: f32,
     #[arg(long, default_value = "auto")]
     pub device: String,
     /// libtorch threads [default: one per core]
@@ -84,6 +88,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         args.levels
     );
     anyhow::ensure!(args.batch > 0, "--batch must be at least 1");
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.stickiness),
+        "--stickiness {}: expected a probability, 0 to 1",
+        args.stickiness
+    );
     let device = device(&args.device, args.threads)?;
     let clip_len = args.clip_len.unwrap_or(match args.stage {
         Stage::Tokenizer => 4,
@@ -130,8 +139,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         "training_levels": format!("0..{}", args.levels),
         "held_out_levels_from": EVAL_SEED_START,
     });
-    if let Some(dir) = &args.data {
-        description["shards"] = serde_json::json!(dir.display().to_string());
+    match &args.data {
+        Some(dir) => description["shards"] = serde_json::json!(dir.display().to_string()),
+        None => description["stickiness"] = serde_json::json!(args.stickiness),
     }
     genie.config.training_data[args.stage.name()] = description;
 
@@ -197,11 +207,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             let workers = std::thread::available_parallelism()
                 .map_or(1, |n| n.get())
                 .min(2);
-            let stream = ClipStream::new(
+            let stream = ClipStream::with_stickiness(
                 0..args.levels,
                 clip_len,
                 args.seed ^ state_seed(&state),
                 workers,
+                args.stickiness,
             );
             train(
                 &opts,

@@ -40,6 +40,11 @@ impl ScriptedPlayer {
         }
     }
 
+    /// From now on repeat the last action with probability `stickiness` (clamped to 0..=1).
+    pub fn set_stickiness(&mut self, stickiness: f32) {
+        self.stickiness = stickiness.clamp(0.0, 1.0);
+    }
+
     /// The action for the current state of `game`.
     pub fn act(&mut self, game: &Game) -> Action {
         let s = game.surroundings();
