@@ -419,7 +419,8 @@ impl Lam {
             let previous = Tensor::cat(&[frames.narrow(1, 0, 1), frames.narrow(1, 0, t - 1)], 1);
             inputs.push(previous);
         }
-        let mut h = Tensor::cat(&inputs, -1).flatten(0, 1).permute([0, 3, 1, 2]); // [B·T, C+F, H, W]
+        // [B·T, C + F + L (+ C for xₜ₋₁), H, W]
+        let mut h = Tensor::cat(&inputs, -1).flatten(0, 1).permute([0, 3, 1, 2]);
         let last = self.head.len() - 1;
         for (i, conv) in self.head.iter().enumerate() {
             h = h.apply(conv);
