@@ -141,7 +141,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     });
     match &args.data {
         Some(dir) => description["shards"] = serde_json::json!(dir.display().to_string()),
-        None => description["stickiness"] = serde_json::json!(args.stickiness),
+        None => {
+            // Through its shortest decimal form: genie.json says 0.3, not 0.30000001192092896.
+            let stickiness: f64 = args.stickiness.to_string().parse().expect("a float parses");
+            description["stickiness"] = serde_json::json!(stickiness)
+        }
     }
     genie.config.training_data[args.stage.name()] = description;
 

@@ -5,6 +5,9 @@
 //! `num_actions` (8) codes, aₜ. A causal ST decoder must reconstruct xₜ₊₁ from x₁..xₜ and aₜ,
 //! which forces aₜ to carry what changed. Only `infer_actions` is needed at play time (to
 //! calibrate keys); the decoder exists for training.
+//!
+//! [`LamArch::Conv`] replaces both ST stacks by convolutions at full resolution (see
+//! [`LamArch`]): on our platformer it is the architecture whose codes follow the keys.
 
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor, nn};
@@ -14,9 +17,34 @@ use super::frames::{patchify, unpatchify};
 use super::st::{StConfig, StStack};
 use super::vq::{CodeUsage, VectorQuantizer, VqOutput, code_usage};
 
+/// The networks around the action bottleneck.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LamArch {
+    /// Genie's: causal ST transformers over 16×16 patches on both sides (`encoder`,
+    /// `decoder`, optionally `conv_head`). Absent from older genie.json files: this.
+    #[default]
+    Transformer,
+    /// Convolutions at full resolution, `conv_width` channels. Encoder: four 3×3 convolutions
+    /// (dilations 1, 2, 4, 1) over xₜ, xₜ₊₁ and their change, a 1×1 to 2·`conv_width`, a
+    /// max over the frame (a step of the sprite anywhere lights the same feature) and a linear
+    /// map to the latent. Decoder: five 3×3 convolutions (dilations 1, 2, 4, 8, 1: a 33×33
+    /// view) over xₜ, xₜ₋₁ and the action at every pixel, then a 1×1 to the change. The ST
+    /// LAM learned codes chosen by the scene, not the key, in 5,000 steps; this one's codes
+    /// followed the key within 1,400 (examples/conv_lam.rs), at three times the pace.
+    Conv,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LamConfig {
+    /// Which networks (see [`LamArch`]); `encoder`, `decoder`, `patch` and `conv_head` only
+    /// matter for the transformer, `conv_width` only for the convolutional one.
+    #[serde(default)]
+    pub arch: LamArch,
+    /// Channels of the convolutional LAM's layers. Absent from older genie.json files: 0.
+    #[serde(default)]
+    pub conv_width: i64,
     pub image_size: i64,
     pub channels: i64,
     pub patch: i64,
@@ -80,15 +108,18 @@ pub const HEAD_FEATURES: i64 = 8;
 pub const STEM_FEATURES: i64 = 16;
 
 impl Default for LamConfig {
-    /// DESIGN.md's start values: patch 16 (16 patches a frame plus the action token), 8 codes,
-    /// width 128 and 4 layers a side; only used in training and calibration.
+    /// The convolutional LAM, 32 channels, 8 codes of 16 dimensions. The transformer fields keep
+    /// DESIGN.md's start values (patch 16, width 128, 4 layers a side) for `arch: transformer`.
+    /// Only used in training and calibration.
     fn default() -> Self {
         Self {
+            arch: LamArch::Conv,
+            conv_width: 32,
             image_size: 64,
             channels: 3,
             patch: 16,
             num_actions: 8,
-            latent_dim: 32,
+            latent_dim: 16,
             context_frames: 16,
             encoder: StConfig::new(128, 4, 4),
             decoder: StConfig::new(128, 4, 4),
@@ -175,6 +206,12 @@ impl LamConfig {
             self.context_frames >= 2,
             "context_frames must be at least 2 (one transition)".into(),
         )?;
+        if self.arch == LamArch::Conv {
+            return check(
+                self.conv_width > 0,
+                "conv_width must be positive for arch conv".into(),
+            );
+        }
         super::validate_st("lam.encoder", &self.encoder)?;
         super::validate_st("lam.decoder", &self.decoder)
     }
@@ -182,6 +219,23 @@ impl LamConfig {
 
 #[derive(Debug)]
 pub struct Lam {
+    body: Body,
+    /// Batch normalisation of the encoder's output before quantization (running statistics at
+    /// inference).
+    latent_norm: Option<nn::BatchNorm>,
+    vq: VectorQuantizer,
+    cfg: LamConfig,
+}
+
+/// The encoder before the bottleneck and the decoder after it, as `arch` says.
+#[derive(Debug)]
+enum Body {
+    Transformer(Box<StBody>),
+    Conv(ConvBody),
+}
+
+#[derive(Debug)]
+struct StBody {
     /// Two 3×3 convolutions over each frame's change before it is cut into patches (with the
     /// head; empty without).
     stem: Vec<nn::Conv2D>,
@@ -190,17 +244,65 @@ pub struct Lam {
     action_token: Tensor,
     encoder: StStack,
     to_latent: nn::Linear,
-    /// Batch normalisation of the encoder's output before quantization (running statistics at
-    /// inference).
-    latent_norm: Option<nn::BatchNorm>,
-    vq: VectorQuantizer,
     decoder_patch_embed: nn::Linear,
     action_embed: nn::Linear,
     decoder: StStack,
     to_pixels: nn::Linear,
     /// The convolutional head (empty when `conv_head` is 0).
     head: Vec<nn::Conv2D>,
-    cfg: LamConfig,
+}
+
+#[derive(Debug)]
+struct ConvBody {
+    /// 3×3 convolutions then the 1×1 to the pooled features.
+    encoder: Vec<nn::Conv2D>,
+    to_latent: nn::Linear,
+    /// 3×3 convolutions then the 1×1 to the change.
+    decoder: Vec<nn::Conv2D>,
+}
+
+/// Convolutions `inputs` → `width` → … → `out` (the last 1×1), dilations as given for the 3×3s.
+fn conv_stack(
+    p: nn::Path<'_>,
+    inputs: i64,
+    width: i64,
+    dilations: &[i64],
+    out: i64,
+) -> Vec<nn::Conv2D> {
+    let mut convs = Vec::with_capacity(dilations.len() + 1);
+    let mut c = inputs;
+    for (i, &d) in dilations.iter().enumerate() {
+        let cfg = nn::ConvConfig {
+            padding: d,
+            dilation: d,
+            ..Default::default()
+        };
+        convs.push(nn::conv2d(&p / i.to_string(), c, width, 3, cfg));
+        c = width;
+    }
+    let last = dilations.len().to_string();
+    convs.push(nn::conv2d(&p / last, c, out, 1, Default::default()));
+    convs
+}
+
+/// Applies `convs` with GELU between them (none after the last).
+fn run_convs(convs: &[nn::Conv2D], x: Tensor) -> Tensor {
+    let last = convs.len() - 1;
+    convs.iter().enumerate().fold(x, |x, (i, conv)| {
+        let y = x.apply(conv);
+        if i < last { y.gelu("none") } else { y }
+    })
+}
+
+/// Each frame's predecessor: xₜ₋₁ at index t, x₀ itself at 0. `[B, T, …]`.
+fn previous_frames(frames: &Tensor) -> Tensor {
+    let t = frames.size()[1];
+    Tensor::cat(&[frames.narrow(1, 0, 1), frames.narrow(1, 0, t - 1)], 1)
+}
+
+/// `[B, T, H, W, C]` → `[B·T, C, H, W]`.
+fn to_nchw(x: &Tensor) -> Tensor {
+    x.flatten(0, 1).permute([0, 3, 1, 2])
 }
 
 #[derive(Debug)]
@@ -223,81 +325,12 @@ pub struct LamMetrics {
 
 impl Lam {
     pub fn new(p: nn::Path<'_>, cfg: &LamConfig) -> Self {
-        let n = cfg.patches_per_frame();
-        let values = cfg.patch * cfg.patch * cfg.channels;
-        let (enc, dec) = (cfg.encoder.dim, cfg.decoder.dim);
-        let out_per_pixel = if cfg.conv_head > 0 {
-            HEAD_FEATURES
-        } else {
-            cfg.channels
-        };
-        let h = cfg.conv_head;
-        let head = if h > 0 {
-            let conv = |name: &str, i: i64, o: i64, dilation: i64, zero: bool| {
-                let mut c = nn::ConvConfig {
-                    padding: dilation,
-                    dilation,
-                    ..Default::default()
-                };
-                if zero {
-                    // The head starts by predicting almost no change (xₜ₊₁ ≈ xₜ), small but not
-                    // zero so that gradients reach the layers below from the first step.
-                    c.ws_init = nn::Init::Randn {
-                        mean: 0.0,
-                        stdev: 1e-3,
-                    };
-                }
-                nn::conv2d(&p / "head" / name, i, o, 3, c)
-            };
-            vec![
-                conv(
-                    "0",
-                    cfg.channels * (1 + i64::from(cfg.head_history))
-                        + HEAD_FEATURES
-                        + cfg.latent_dim,
-                    h,
-                    1,
-                    false,
-                ),
-                conv("1", h, h, 2, false),
-                conv("2", h, h, 2, false),
-                conv("3", h, cfg.channels, 1, true),
-            ]
-        } else {
-            Vec::new()
-        };
-        let stem = if h > 0 {
-            let c = |name: &str, i: i64, dilation: i64| {
-                let cfg = nn::ConvConfig {
-                    padding: dilation,
-                    dilation,
-                    ..Default::default()
-                };
-                nn::conv2d(&p / "stem" / name, i, STEM_FEATURES, 3, cfg)
-            };
-            vec![c("0", cfg.channels, 1), c("1", STEM_FEATURES, 2)]
-        } else {
-            Vec::new()
-        };
-        let embedded = if h > 0 {
-            cfg.patch * cfg.patch * STEM_FEATURES
-        } else {
-            values
+        let body = match cfg.arch {
+            LamArch::Transformer => Body::Transformer(Box::new(StBody::new(&p, cfg))),
+            LamArch::Conv => Body::Conv(ConvBody::new(&p, cfg)),
         };
         Self {
-            stem,
-            // Each patch's change since the previous frame (see `encode_actions`).
-            patch_embed: nn::linear(&p / "patch_embed", embedded, enc, Default::default()),
-            action_token: p.var(
-                "action_token",
-                &[enc],
-                nn::Init::Randn {
-                    mean: 0.0,
-                    stdev: 0.02,
-                },
-            ),
-            encoder: StStack::new(&p / "encoder", &cfg.encoder, n + 1, cfg.context_frames),
-            to_latent: nn::linear(&p / "to_latent", enc, cfg.latent_dim, Default::default()),
+            body,
             latent_norm: cfg.normalize_latents.then(|| {
                 nn::batch_norm1d(
                     &p / "latent_norm",
@@ -309,21 +342,6 @@ impl Lam {
                 )
             }),
             vq: VectorQuantizer::new(&p / "vq", cfg.num_actions, cfg.latent_dim),
-            decoder_patch_embed: nn::linear(
-                &p / "decoder_patch_embed",
-                values,
-                dec,
-                Default::default(),
-            ),
-            action_embed: nn::linear(&p / "action_embed", cfg.latent_dim, dec, Default::default()),
-            decoder: StStack::new(&p / "decoder", &cfg.decoder, n, cfg.context_frames),
-            to_pixels: nn::linear(
-                &p / "to_pixels",
-                dec,
-                cfg.patch * cfg.patch * out_per_pixel,
-                Default::default(),
-            ),
-            head,
             cfg: cfg.clone(),
         }
     }
@@ -341,42 +359,20 @@ impl Lam {
     /// # Shapes
     /// `frames` [B, T, H, W, C] → ids [B, T−1], quantized [B, T−1, L].
     pub fn encode_actions(&self, frames: &Tensor, train: bool) -> VqOutput {
-        // The encoder sees only what changed since the previous frame (zero for the first), so
-        // a code can describe a motion and nothing else. Given the frames themselves (even beside
-        // their difference), the codes learned to describe the scene: the same code for all 8
-        // actions from one state, and an encoder all but blind to xₜ₊₁.
-        let t = frames.size()[1];
-        let previous = Tensor::cat(&[frames.narrow(1, 0, 1), frames.narrow(1, 0, t - 1)], 1);
-        let mut change = frames - previous;
-        if !self.stem.is_empty() {
-            // Local motion features (which way an edge moved) are a nonlinear function of the
-            // change: the linear patch embedding alone gave an encoder blind to the player's
-            // step, whatever its key.
-            let (b, t, hh, ww, c) = change.size5().expect("[B, T, H, W, C]");
-            let mut x = change.view([b * t, hh, ww, c]).permute([0, 3, 1, 2]);
-            for conv in &self.stem {
-                x = x.apply(conv).gelu("none");
-            }
-            change = x
-                .permute([0, 2, 3, 1])
-                .reshape([b, t, hh, ww, STEM_FEATURES]);
-        }
-        let x = patchify(&change, self.cfg.patch).apply(&self.patch_embed); // [B, T, N, D]
-        let (b, t, _, d) = x.size4().expect("[B, T, N, D]");
-        let token = self
-            .action_token
-            .view([1, 1, 1, d])
-            .expand([b, t, 1, d], false);
-        let y = self.encoder.forward(&Tensor::cat(&[token, x], 2)); // [B, T, N+1, D]
-        let z = y.narrow(1, 1, t - 1).select(2, 0).apply(&self.to_latent); // [B, T−1, L]
+        let z = match &self.body {
+            Body::Transformer(st) => st.encode(frames, &self.cfg),
+            Body::Conv(conv) => conv.encode(frames, &self.cfg),
+        }; // [B, T−1, L]
         // Centred and scaled over the batch: most of a frame's change is zero, so the raw outputs
         // of all transitions point nearly the same way and all chose one code (the decoder then
         // had no use for it, so nothing taught the encoder otherwise). Normalised, the codes
         // split the batch along the directions in which transitions differ from the start.
         let z = match &self.latent_norm {
             Some(norm) => {
-                let l = self.cfg.latent_dim;
-                z.reshape([-1, l]).apply_t(norm, train).view([b, t - 1, l])
+                let s = z.size();
+                z.reshape([-1, self.cfg.latent_dim])
+                    .apply_t(norm, train)
+                    .view(s.as_slice())
             }
             None => z,
         };
@@ -397,41 +393,10 @@ impl Lam {
     /// # Shapes
     /// `frames` [B, T, H, W, C], `actions` [B, T, L] → [B, T, H, W, C] (frame t+1 at index t).
     pub fn predict_with_codes(&self, frames: &Tensor, actions: &Tensor) -> Tensor {
-        let x = patchify(frames, self.cfg.patch).apply(&self.decoder_patch_embed); // [B, T, N, D]
-        let x = x + actions.apply(&self.action_embed).unsqueeze(2);
-        let y = self.decoder.forward(&x).apply(&self.to_pixels); // [B, T, N, p·p·F]
-        let s = self.cfg.image_size;
-        // The decoder predicts the change: xₜ₊₁ = xₜ + Δ. Asked for the whole next frame through
-        // its 128-wide tokens (a 768-value patch each), it spent itself on redrawing the still
-        // scene, blurred the few moving pixels, and had no use for the action.
-        if self.head.is_empty() {
-            return frames + unpatchify(&y, self.cfg.patch, s, s, self.cfg.channels);
+        match &self.body {
+            Body::Transformer(st) => st.predict(frames, actions, &self.cfg),
+            Body::Conv(conv) => conv.predict(frames, actions, &self.cfg),
         }
-        let features = unpatchify(&y, self.cfg.patch, s, s, HEAD_FEATURES); // [B, T, H, W, F]
-        let (b, t) = (frames.size()[0], frames.size()[1]);
-        // The action also goes straight into the head, at every pixel: a short path from the
-        // code to the pixels it moves. Through the tokens alone the decoder learned to ignore it.
-        let action = actions
-            .view([b, t, 1, 1, self.cfg.latent_dim])
-            .expand([b, t, s, s, self.cfg.latent_dim], false);
-        let mut inputs = vec![frames.shallow_clone(), features, action];
-        if self.cfg.head_history {
-            let previous = Tensor::cat(&[frames.narrow(1, 0, 1), frames.narrow(1, 0, t - 1)], 1);
-            inputs.push(previous);
-        }
-        // [B·T, C + F + L (+ C for xₜ₋₁), H, W]
-        let mut h = Tensor::cat(&inputs, -1).flatten(0, 1).permute([0, 3, 1, 2]);
-        let last = self.head.len() - 1;
-        for (i, conv) in self.head.iter().enumerate() {
-            h = h.apply(conv);
-            if i < last {
-                h = h.gelu("none");
-            }
-        }
-        let change = h
-            .permute([0, 2, 3, 1])
-            .view([b, t, s, s, self.cfg.channels]);
-        frames + change
     }
 
     /// The decoder driven by chosen action ids (no gradients), e.g. to see what each latent
@@ -477,15 +442,226 @@ impl Lam {
     }
 }
 
+impl ConvBody {
+    fn new(p: &nn::Path<'_>, cfg: &LamConfig) -> Self {
+        let (c, w) = (cfg.channels, cfg.conv_width);
+        Self {
+            encoder: conv_stack(p / "conv_encoder", 3 * c, w, &[1, 2, 4, 1], 2 * w),
+            to_latent: nn::linear(p / "to_latent", 2 * w, cfg.latent_dim, Default::default()),
+            decoder: conv_stack(
+                p / "conv_decoder",
+                2 * c + cfg.latent_dim,
+                w,
+                &[1, 2, 4, 8, 1],
+                c,
+            ),
+        }
+    }
+
+    /// `frames` [B, T, H, W, C] → pre-quantization latents [B, T−1, L], each from xₜ and xₜ₊₁.
+    fn encode(&self, frames: &Tensor, cfg: &LamConfig) -> Tensor {
+        let (b, t) = (frames.size()[0], frames.size()[1]);
+        let cur = to_nchw(&frames.narrow(1, 0, t - 1));
+        let next = to_nchw(&frames.narrow(1, 1, t - 1));
+        let change = &next - &cur;
+        let features = run_convs(&self.encoder, Tensor::cat(&[cur, next, change], 1));
+        features
+            .amax([2i64, 3].as_slice(), false)
+            .apply(&self.to_latent)
+            .view([b, t - 1, cfg.latent_dim])
+    }
+
+    fn predict(&self, frames: &Tensor, actions: &Tensor, cfg: &LamConfig) -> Tensor {
+        let s = frames.size();
+        let (b, t, h, w) = (s[0], s[1], s[2], s[3]);
+        let l = cfg.latent_dim;
+        let action = actions
+            .reshape([b * t, l, 1, 1])
+            .expand([b * t, l, h, w], false);
+        let x = Tensor::cat(
+            &[to_nchw(frames), to_nchw(&previous_frames(frames)), action],
+            1,
+        );
+        let change =
+            run_convs(&self.decoder, x)
+                .permute([0, 2, 3, 1])
+                .view([b, t, h, w, cfg.channels]);
+        frames + change
+    }
+}
+
+impl StBody {
+    fn new(p: &nn::Path<'_>, cfg: &LamConfig) -> Self {
+        let n = cfg.patches_per_frame();
+        let values = cfg.patch * cfg.patch * cfg.channels;
+        let (enc, dec) = (cfg.encoder.dim, cfg.decoder.dim);
+        let out_per_pixel = if cfg.conv_head > 0 {
+            HEAD_FEATURES
+        } else {
+            cfg.channels
+        };
+        let h = cfg.conv_head;
+        let head = if h > 0 {
+            let conv = |name: &str, i: i64, o: i64, dilation: i64, zero: bool| {
+                let mut c = nn::ConvConfig {
+                    padding: dilation,
+                    dilation,
+                    ..Default::default()
+                };
+                if zero {
+                    // The head starts by predicting almost no change (xₜ₊₁ ≈ xₜ), small but not
+                    // zero so that gradients reach the layers below from the first step.
+                    c.ws_init = nn::Init::Randn {
+                        mean: 0.0,
+                        stdev: 1e-3,
+                    };
+                }
+                nn::conv2d(p / "head" / name, i, o, 3, c)
+            };
+            vec![
+                conv(
+                    "0",
+                    cfg.channels * (1 + i64::from(cfg.head_history))
+                        + HEAD_FEATURES
+                        + cfg.latent_dim,
+                    h,
+                    1,
+                    false,
+                ),
+                conv("1", h, h, 2, false),
+                conv("2", h, h, 2, false),
+                conv("3", h, cfg.channels, 1, true),
+            ]
+        } else {
+            Vec::new()
+        };
+        let stem = if h > 0 {
+            let c = |name: &str, i: i64, dilation: i64| {
+                let cfg = nn::ConvConfig {
+                    padding: dilation,
+                    dilation,
+                    ..Default::default()
+                };
+                nn::conv2d(p / "stem" / name, i, STEM_FEATURES, 3, cfg)
+            };
+            vec![c("0", cfg.channels, 1), c("1", STEM_FEATURES, 2)]
+        } else {
+            Vec::new()
+        };
+        let embedded = if h > 0 {
+            cfg.patch * cfg.patch * STEM_FEATURES
+        } else {
+            values
+        };
+        Self {
+            stem,
+            // Each patch's change since the previous frame (see `encode`).
+            patch_embed: nn::linear(p / "patch_embed", embedded, enc, Default::default()),
+            action_token: p.var(
+                "action_token",
+                &[enc],
+                nn::Init::Randn {
+                    mean: 0.0,
+                    stdev: 0.02,
+                },
+            ),
+            encoder: StStack::new(p / "encoder", &cfg.encoder, n + 1, cfg.context_frames),
+            to_latent: nn::linear(p / "to_latent", enc, cfg.latent_dim, Default::default()),
+            decoder_patch_embed: nn::linear(
+                p / "decoder_patch_embed",
+                values,
+                dec,
+                Default::default(),
+            ),
+            action_embed: nn::linear(p / "action_embed", cfg.latent_dim, dec, Default::default()),
+            decoder: StStack::new(p / "decoder", &cfg.decoder, n, cfg.context_frames),
+            to_pixels: nn::linear(
+                p / "to_pixels",
+                dec,
+                cfg.patch * cfg.patch * out_per_pixel,
+                Default::default(),
+            ),
+            head,
+        }
+    }
+
+    /// `frames` [B, T, H, W, C] → pre-quantization latents [B, T−1, L].
+    fn encode(&self, frames: &Tensor, cfg: &LamConfig) -> Tensor {
+        // The encoder sees only what changed since the previous frame (zero for the first), so
+        // a code can describe a motion and nothing else. Given the frames themselves (even beside
+        // their difference), the codes learned to describe the scene: the same code for all 8
+        // actions from one state, and an encoder all but blind to xₜ₊₁.
+        let mut change = frames - previous_frames(frames);
+        if !self.stem.is_empty() {
+            // Local motion features (which way an edge moved) are a nonlinear function of the
+            // change: the linear patch embedding alone gave an encoder blind to the player's
+            // step, whatever its key.
+            let (b, t, hh, ww, c) = change.size5().expect("[B, T, H, W, C]");
+            let mut x = change.view([b * t, hh, ww, c]).permute([0, 3, 1, 2]);
+            for conv in &self.stem {
+                x = x.apply(conv).gelu("none");
+            }
+            change = x
+                .permute([0, 2, 3, 1])
+                .reshape([b, t, hh, ww, STEM_FEATURES]);
+        }
+        let x = patchify(&change, cfg.patch).apply(&self.patch_embed); // [B, T, N, D]
+        let (b, t, _, d) = x.size4().expect("[B, T, N, D]");
+        let token = self
+            .action_token
+            .view([1, 1, 1, d])
+            .expand([b, t, 1, d], false);
+        let y = self.encoder.forward(&Tensor::cat(&[token, x], 2)); // [B, T, N+1, D]
+        y.narrow(1, 1, t - 1).select(2, 0).apply(&self.to_latent)
+    }
+
+    fn predict(&self, frames: &Tensor, actions: &Tensor, cfg: &LamConfig) -> Tensor {
+        let x = patchify(frames, cfg.patch).apply(&self.decoder_patch_embed); // [B, T, N, D]
+        let x = x + actions.apply(&self.action_embed).unsqueeze(2);
+        let y = self.decoder.forward(&x).apply(&self.to_pixels); // [B, T, N, p·p·F]
+        let s = cfg.image_size;
+        // The decoder predicts the change: xₜ₊₁ = xₜ + Δ. Asked for the whole next frame through
+        // its 128-wide tokens (a 768-value patch each), it spent itself on redrawing the still
+        // scene, blurred the few moving pixels, and had no use for the action.
+        if self.head.is_empty() {
+            return frames + unpatchify(&y, cfg.patch, s, s, cfg.channels);
+        }
+        let features = unpatchify(&y, cfg.patch, s, s, HEAD_FEATURES); // [B, T, H, W, F]
+        let (b, t) = (frames.size()[0], frames.size()[1]);
+        // The action also goes straight into the head, at every pixel: a short path from the
+        // code to the pixels it moves. Through the tokens alone the decoder learned to ignore it.
+        let action = actions
+            .view([b, t, 1, 1, cfg.latent_dim])
+            .expand([b, t, s, s, cfg.latent_dim], false);
+        let mut inputs = vec![frames.shallow_clone(), features, action];
+        if cfg.head_history {
+            inputs.push(previous_frames(frames));
+        }
+        // [B·T, C + F + L (+ C for xₜ₋₁), H, W]
+        let mut h = Tensor::cat(&inputs, -1).flatten(0, 1).permute([0, 3, 1, 2]);
+        let last = self.head.len() - 1;
+        for (i, conv) in self.head.iter().enumerate() {
+            h = h.apply(conv);
+            if i < last {
+                h = h.gelu("none");
+            }
+        }
+        let change = h.permute([0, 2, 3, 1]).view([b, t, s, s, cfg.channels]);
+        frames + change
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use tch::{Device, Kind, nn::VarStore};
 
-    fn tiny() -> (VarStore, Lam) {
+    fn tiny(arch: LamArch) -> (VarStore, Lam) {
         tch::manual_seed(2);
         let vs = VarStore::new(Device::Cpu);
         let cfg = LamConfig {
+            arch,
+            conv_width: 8,
             image_size: 16,
             patch: 8,
             latent_dim: 8,
@@ -505,70 +681,109 @@ mod tests {
         assert_eq!((old.conv_head, old.normalize_latents), (0, false));
         assert_eq!((old.motion_dilation, old.skip_cuts), (0, false));
         assert!(!old.head_history);
+        assert_eq!(old.arch, LamArch::Transformer);
         let new = LamConfig::default();
         assert!(new.conv_head > 0 && new.normalize_latents);
+        assert_eq!(new.arch, LamArch::Conv);
         // Without them the LAM has neither the convolutions nor the normalisation.
         let vs = VarStore::new(Device::Cpu);
         let _lam = Lam::new(vs.root(), &old);
         let names: Vec<String> = vs.variables().into_keys().collect();
         assert!(!names.iter().any(|n| n.starts_with("head.")
             || n.starts_with("stem.")
-            || n.starts_with("latent_norm.")));
+            || n.starts_with("latent_norm.")
+            || n.starts_with("conv_")));
+        assert!(names.iter().any(|n| n.starts_with("encoder.")));
+    }
+
+    #[test]
+    fn the_convolutional_lam_has_no_transformer() {
+        let (vs, lam) = tiny(LamArch::Conv);
+        let names: Vec<String> = vs.variables().into_keys().collect();
+        assert!(names.iter().any(|n| n.starts_with("conv_encoder.")));
+        assert!(names.iter().any(|n| n.starts_with("conv_decoder.")));
+        assert!(!names.iter().any(|n| n.starts_with("encoder.")
+            || n.starts_with("decoder.")
+            || n.starts_with("head.")));
+        assert_eq!(lam.config().arch, LamArch::Conv);
+        let bad = LamConfig {
+            conv_width: 0,
+            ..LamConfig::default()
+        };
+        assert!(bad.validate().is_err());
     }
 
     #[test]
     fn infers_one_of_eight_actions_per_transition() {
-        let (_vs, lam) = tiny();
-        let frames = Tensor::rand([2, 5, 16, 16, 3], (Kind::Float, Device::Cpu));
-        let ids = lam.infer_actions(&frames);
-        assert_eq!(ids.size(), [2, 4]);
-        let max = i64::try_from(ids.max()).unwrap();
-        assert!((0..8).contains(&max));
-        let next = lam.predict_next(&frames, &Tensor::zeros([2, 5], (Kind::Int64, Device::Cpu)));
-        assert_eq!(next.size(), [2, 5, 16, 16, 3]);
+        for arch in [LamArch::Transformer, LamArch::Conv] {
+            let (_vs, lam) = tiny(arch);
+            let frames = Tensor::rand([2, 5, 16, 16, 3], (Kind::Float, Device::Cpu));
+            let ids = lam.infer_actions(&frames);
+            assert_eq!(ids.size(), [2, 4]);
+            let max = i64::try_from(ids.max()).unwrap();
+            assert!((0..8).contains(&max));
+            let zeros = Tensor::zeros([2, 5], (Kind::Int64, Device::Cpu));
+            let next = lam.predict_next(&frames, &zeros);
+            assert_eq!(next.size(), [2, 5, 16, 16, 3]);
+        }
     }
 
     #[test]
     fn action_of_a_transition_ignores_later_frames() {
-        let (_vs, lam) = tiny();
-        let frames = Tensor::rand([1, 5, 16, 16, 3], (Kind::Float, Device::Cpu));
-        let changed = frames.copy();
-        let _ = changed.narrow(1, 3, 2).fill_(0.5);
-        let a = tch::no_grad(|| lam.encode_actions(&frames, false).latents);
-        let b = tch::no_grad(|| lam.encode_actions(&changed, false).latents);
-        // Transitions 0→1 and 1→2 end before frame 3.
-        assert!(
-            a.narrow(1, 0, 2)
-                .allclose(&b.narrow(1, 0, 2), 0.0, 1e-6, false)
-        );
-        assert!(
-            !a.narrow(1, 2, 1)
-                .allclose(&b.narrow(1, 2, 1), 0.0, 1e-4, false)
-        );
+        for arch in [LamArch::Transformer, LamArch::Conv] {
+            let (_vs, lam) = tiny(arch);
+            let frames = Tensor::rand([1, 5, 16, 16, 3], (Kind::Float, Device::Cpu));
+            let changed = frames.copy();
+            let _ = changed.narrow(1, 3, 2).fill_(0.5);
+            let a = tch::no_grad(|| lam.encode_actions(&frames, false).latents);
+            let b = tch::no_grad(|| lam.encode_actions(&changed, false).latents);
+            // Transitions 0→1 and 1→2 end before frame 3.
+            let (before, after) = (a.narrow(1, 0, 2), b.narrow(1, 0, 2));
+            assert!(before.allclose(&after, 0.0, 1e-6, false), "{arch:?}");
+            let (before, after) = (a.narrow(1, 2, 1), b.narrow(1, 2, 1));
+            assert!(!before.allclose(&after, 0.0, 1e-4, false), "{arch:?}");
+        }
     }
 
     #[test]
     fn loss_reaches_the_encoder() {
-        let (vs, lam) = tiny();
-        // A still scene in which a 3×3 block changes each frame (a frame of fresh noise would
-        // be a cut, which the loss leaves out).
-        let frames =
-            Tensor::rand([2, 1, 16, 16, 3], (Kind::Float, Device::Cpu)).repeat([1, 3, 1, 1, 1]);
-        frames
-            .narrow(1, 1, 2)
-            .narrow(2, 4, 3)
-            .narrow(3, 4, 3)
-            .copy_(&Tensor::rand([2, 2, 3, 3, 3], (Kind::Float, Device::Cpu)));
-        let out = lam.loss(&frames);
-        out.loss.backward();
-        for name in [
-            "patch_embed.weight",
-            "action_token",
-            "vq.codebook",
-            "decoder.blocks.1.mlp.down.weight",
-        ] {
-            let grad = f64::try_from(vs.variables()[name].grad().abs().sum(Kind::Float)).unwrap();
-            assert!(grad > 0.0, "{name} got no gradient");
+        let cases = [
+            (
+                LamArch::Transformer,
+                [
+                    "patch_embed.weight",
+                    "action_token",
+                    "vq.codebook",
+                    "decoder.blocks.1.mlp.down.weight",
+                ],
+            ),
+            (
+                LamArch::Conv,
+                [
+                    "conv_encoder.0.weight",
+                    "to_latent.weight",
+                    "vq.codebook",
+                    "conv_decoder.5.weight",
+                ],
+            ),
+        ];
+        for (arch, names) in cases {
+            let (vs, lam) = tiny(arch);
+            // A still scene in which a 3×3 block changes each frame (a frame of fresh noise
+            // would be a cut, which the loss leaves out).
+            let frames =
+                Tensor::rand([2, 1, 16, 16, 3], (Kind::Float, Device::Cpu)).repeat([1, 3, 1, 1, 1]);
+            frames
+                .narrow(1, 1, 2)
+                .narrow(2, 4, 3)
+                .narrow(3, 4, 3)
+                .copy_(&Tensor::rand([2, 2, 3, 3, 3], (Kind::Float, Device::Cpu)));
+            let out = lam.loss(&frames);
+            out.loss.backward();
+            for name in names {
+                let grad = vs.variables()[name].grad().abs().sum(Kind::Float);
+                assert!(f64::try_from(grad).unwrap() > 0.0, "{name} got no gradient");
+            }
         }
     }
 

@@ -342,14 +342,14 @@ impl StStack {
         x.apply(&self.norm)
     }
 
-    /// An empty cache for `batch` sequences, on the stack's device.
+    /// An empty cache for `batch` sequences, on the stack's device and in its weights' kind.
     pub fn new_cache(&self, batch: i64) -> StCache {
         StCache::new(
             batch,
             self.tokens_per_frame,
             &self.cfg,
             self.context,
-            self.spatial_pos.device(),
+            (self.spatial_pos.kind(), self.spatial_pos.device()),
         )
     }
 
@@ -394,9 +394,15 @@ pub struct StCache {
 }
 
 impl StCache {
-    fn new(batch: i64, tokens: i64, cfg: &StConfig, context: i64, device: tch::Device) -> Self {
+    fn new(
+        batch: i64,
+        tokens: i64,
+        cfg: &StConfig,
+        context: i64,
+        options: (Kind, tch::Device),
+    ) -> Self {
         let shape = [batch * tokens, cfg.heads, 2 * context, cfg.dim / cfg.heads];
-        let zeros = || Tensor::zeros(shape, (Kind::Float, device));
+        let zeros = || Tensor::zeros(shape, options);
         Self {
             keys: (0..cfg.layers).map(|_| zeros()).collect(),
             values: (0..cfg.layers).map(|_| zeros()).collect(),
