@@ -52,6 +52,33 @@ pub struct PlayerConfig {
     pub announce_after: Option<u64>,
     /// For tests: hold this game action from the start (as if its keys were held).
     pub scripted_action: Option<Action>,
+    /// When the program started, for the "first frame on screen" time (see
+    /// [`process_start`]).
+    pub launched: Instant,
+}
+
+/// When this process started: now minus its age from /proc on Linux (so the time the dynamic
+/// loader spends on libtorch counts), now elsewhere.
+pub fn process_start() -> Instant {
+    let now = Instant::now();
+    process_age()
+        .and_then(|age| now.checked_sub(age))
+        .unwrap_or(now)
+}
+
+fn process_age() -> Option<Duration> {
+    // Field 22 of /proc/self/stat is the start time in clock ticks after boot (Linux: 100 a
+    // second); the command name before it is in parentheses and may hold spaces.
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after_name = &stat[stat.rfind(')')? + 2..];
+    let ticks: f64 = after_name.split_whitespace().nth(19)?.parse().ok()?;
+    let uptime: f64 = std::fs::read_to_string("/proc/uptime")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs_f64((uptime - ticks / 100.0).max(0.0)))
 }
 
 /// Fails fast, before any model is loaded, where no window can be opened.
@@ -105,6 +132,7 @@ pub fn run(
         latent: None,
         message: None,
         pending_presses: 0,
+        first_frame_shown: false,
     };
     if let Some(dir) = app.config.record.clone() {
         app.start_recording(dir);
@@ -246,6 +274,8 @@ struct App {
     recorder: Option<Recorder>,
     last_step: Instant,
     shown: u64,
+    /// Whether the first model frame reached the screen (its time is logged once).
+    first_frame_shown: bool,
     fps: Fps,
     model_ms: f64,
     latent: Option<u8>,
@@ -533,6 +563,14 @@ impl App {
         gfx.queue.submit([encoder.finish()]);
         gfx.window.pre_present_notify();
         gfx.queue.present(texture);
+        if !self.first_frame_shown && self.frames.first().is_some_and(Option::is_some) {
+            self.first_frame_shown = true;
+            let ms = self.config.launched.elapsed().as_secs_f64() * 1e3;
+            tracing::info!("first frame on screen {ms:.0} ms after launch");
+            if self.config.announce_after.is_some() {
+                println!("genie: first frame on screen {ms:.0} ms after launch");
+            }
+        }
 
         if requests.reset {
             self.reset(self.config.prompt.clone());

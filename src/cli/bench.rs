@@ -163,6 +163,12 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     }
     let rss_after = rss_mb();
     drop(_guard);
+    // The same frames with the dynamics model and the tokenizer in bf16 (a copy of the weights,
+    // last, since it changes them): whether this CPU's bf16 pays at play time's small batch.
+    let mut genie = genie;
+    genie.dynamics_vs.bfloat16();
+    genie.tokenizer_vs.bfloat16();
+    let bf16_end_to_end = steady_frame_ms(&genie, &sampler, &action, args.reps, device);
 
     let upload = upload_ms(args.reps);
     let bf16 = bf16_matmul(device, args.reps);
@@ -194,11 +200,49 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
         "frames_for_rss": args.frames,
         "train_tokens_per_s": train,
         "bf16_vs_f32": bf16,
+        "ms_frame_end_to_end_bf16": bf16_end_to_end,
+        "bf16_end_to_end_speedup": end_to_end / bf16_end_to_end,
         "weights": if args.random { "random" } else { "checkpoint" },
         "load_average_1m": std::fs::read_to_string("/proc/loadavg").ok().and_then(|l| l.split(' ').next().and_then(|x| x.parse::<f64>().ok())),
     });
     println!("{report}");
     Ok(())
+}
+
+/// Median milliseconds of a played frame (sample + decode + copy out) once the window is full.
+fn steady_frame_ms(
+    genie: &Genie,
+    sampler: &genie::model::SamplerConfig,
+    action: &Tensor,
+    reps: usize,
+    device: Device,
+) -> f64 {
+    let _guard = tch::no_grad_guard();
+    let (tok, dynamics) = (&genie.tokenizer, &genie.dynamics);
+    let side = genie.config.tokenizer.image_size;
+    let mut rng = SamplerRng::seed_from_u64(0);
+    let mut cache = dynamics.new_cache(1);
+    let mut decoder = tok.new_decoder_cache(1);
+    let prompt = Tensor::rand([1, 1, side, side, 3], (Kind::Float, device));
+    let ids = tok.encode(&prompt.to_kind(genie_kind(genie))).select(1, 0);
+    dynamics.push_frame(&mut cache, &ids, None);
+    for _ in 0..genie.config.dynamics.context_frames + 2 {
+        let ids = sample_next(dynamics, &mut cache, action, sampler, &mut rng);
+        let _ = tok.decode_next(&mut decoder, &ids);
+    }
+    median_ms(reps, device, || {
+        let ids = sample_next(dynamics, &mut cache, action, sampler, &mut rng);
+        let _ = frames_to_bytes(&tok.decode_next(&mut decoder, &ids));
+    })
+}
+
+/// The kind of the tokenizer's weights (f32, or bf16 once converted).
+fn genie_kind(genie: &Genie) -> Kind {
+    genie
+        .tokenizer_vs
+        .trainable_variables()
+        .first()
+        .map_or(Kind::Float, Tensor::kind)
 }
 
 /// The primitive that dominates training and inference, a [4096, 128] × [128, 512] matmul

@@ -124,6 +124,7 @@ pub fn play(args: PlayArgs) -> anyhow::Result<()> {
         latent_meanings: info.meanings.clone(),
         announce_after: args.announce_after,
         scripted_action,
+        launched: window::process_start(),
     };
     window::run(
         config,
