@@ -7,10 +7,11 @@
 use std::ops::Deref;
 
 use serde::{Deserialize, Serialize};
-use tch::{Tensor, nn};
+use tch::{Kind, Tensor, nn};
 
 use super::ConfigError;
 use super::frames::{patchify, unpatchify};
+use super::lam::CUT_SHARE;
 use super::st::{StCache, StConfig, StStack};
 use super::vq::{CodeUsage, VectorQuantizer, VqOutput, code_usage};
 
@@ -31,6 +32,18 @@ pub struct TokenizerConfig {
     pub decoder: StConfig,
     /// β, the weight of the commitment loss.
     pub commitment: f64,
+    /// Extra weight of the reconstruction error near what moves in a clip (pixels within
+    /// `motion_dilation` of one that changes between neighbouring frames; cuts, where over
+    /// [`CUT_SHARE`] of the pixels change, do not count). The player is a 6×7 sprite, 1% of
+    /// the pixels: under a plain MSE the shipped tokenizer (27 dB) lost it in 54% of held-out
+    /// frames and drew it within a pixel of its place in 23%
+    /// (`examples/player_visibility.rs`), which caps action fidelity whatever the dynamics
+    /// learn. Absent from older genie.json files: 0 (plain MSE).
+    #[serde(default)]
+    pub motion_weight: f64,
+    /// See `motion_weight`. Absent from older genie.json files: 0.
+    #[serde(default)]
+    pub motion_dilation: i64,
 }
 
 impl Default for TokenizerConfig {
@@ -47,6 +60,8 @@ impl Default for TokenizerConfig {
             encoder: StConfig::new(128, 4, 4),
             decoder: StConfig::new(128, 4, 4),
             commitment: 0.25,
+            motion_weight: 10.0,
+            motion_dilation: 3,
         }
     }
 }
@@ -83,6 +98,10 @@ impl TokenizerConfig {
         check(
             self.context_frames >= 1,
             "context_frames must be at least 1".into(),
+        )?;
+        check(
+            self.motion_weight >= 0.0 && self.motion_dilation >= 0,
+            "motion_weight and motion_dilation must not be negative".into(),
         )?;
         super::validate_st("tokenizer.encoder", &self.encoder)?;
         super::validate_st("tokenizer.decoder", &self.decoder)
@@ -217,7 +236,14 @@ impl Tokenizer {
         let vq = self.quantize(frames);
         let recon = self.decode_codes(&vq.quantized);
         let mse = recon.mse_loss(frames, tch::Reduction::Mean);
-        let loss = &mse + &vq.codebook_loss + self.cfg.commitment * &vq.commitment_loss;
+        let reconstruction = if self.cfg.motion_weight > 0.0 {
+            let weight = motion_weight(frames, self.cfg.motion_weight, self.cfg.motion_dilation);
+            let c = self.cfg.channels as f64;
+            ((&recon - frames).square() * &weight).sum(Kind::Float) / (weight.sum(Kind::Float) * c)
+        } else {
+            mse.shallow_clone()
+        };
+        let loss = &reconstruction + &vq.codebook_loss + self.cfg.commitment * &vq.commitment_loss;
         let scalar = |t: &Tensor| f64::try_from(t.detach()).unwrap_or(f64::NAN);
         let mse_value = scalar(&mse);
         let metrics = TokenizerMetrics {
@@ -261,6 +287,39 @@ impl Tokenizer {
     }
 }
 
+/// Per-pixel loss weight `[B, T, H, W, 1]`: 1, plus `weight` within `dilation` pixels of a
+/// pixel that changes between frame t and a neighbouring frame of its clip (transitions that
+/// are cuts left out).
+pub fn motion_weight(frames: &Tensor, weight: f64, dilation: i64) -> Tensor {
+    let (b, t, h, w, _) = frames.size5().expect("[B, T, H, W, C]");
+    let options = (Kind::Float, frames.device());
+    if t < 2 {
+        return Tensor::ones([b, t, h, w, 1], options);
+    }
+    let changed = (frames.narrow(1, 1, t - 1) - frames.narrow(1, 0, t - 1))
+        .abs()
+        .sum_dim_intlist(-1, false, Kind::Float)
+        .gt(0.05)
+        .to_kind(Kind::Float); // [B, T−1, H, W]
+    let not_cut = changed
+        .mean_dim([2i64, 3].as_slice(), true, Kind::Float)
+        .le(CUT_SHARE)
+        .to_kind(Kind::Float);
+    let changed = changed * not_cut;
+    let none = Tensor::zeros([b, 1, h, w], options);
+    // Frame t moved if the step into it or out of it did.
+    let moved = Tensor::cat(&[&none, &changed], 1).maximum(&Tensor::cat(&[&changed, &none], 1));
+    let d = dilation.max(0);
+    let near = moved.view([b * t, 1, h, w]).max_pool2d(
+        [2 * d + 1, 2 * d + 1],
+        [1, 1],
+        [d, d],
+        [1, 1],
+        false,
+    );
+    (near * weight + 1.0).view([b, t, h, w, 1])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,6 +336,8 @@ mod tests {
             encoder: StConfig::new(16, 2, 2),
             decoder: StConfig::new(16, 2, 2),
             commitment: 0.25,
+            motion_weight: 10.0,
+            motion_dilation: 2,
         }
     }
 
@@ -356,5 +417,24 @@ mod tests {
             assert!(diff < 1e-4, "frame {t}: {diff}");
         }
         assert_eq!(cache.frames_seen(), 17);
+    }
+
+    #[test]
+    fn motion_weight_marks_the_neighbourhood_of_what_moves_but_not_cuts() {
+        let frames = Tensor::zeros([1, 3, 16, 16, 3], (Kind::Float, Device::Cpu));
+        // One pixel lights up in frame 1; frame 2 is a cut (everything changes).
+        let _ = frames.get(0).get(1).get(8).get(8).fill_(1.0);
+        let _ = frames.get(0).get(2).fill_(0.5);
+        let w = motion_weight(&frames, 10.0, 2);
+        let at =
+            |t: i64, y: i64, x: i64| f64::try_from(w.get(0).get(t).get(y).get(x).get(0)).unwrap();
+        // Frames 0 and 1 both touch the changed pixel: its 5×5 neighbourhood weighs 11.
+        assert_eq!((at(0, 8, 8), at(1, 10, 6), at(1, 8, 11)), (11.0, 11.0, 1.0));
+        // The cut 1→2 marks nothing, so frame 2 is all weight 1.
+        assert_eq!(f64::try_from(w.get(0).get(2).max()).unwrap(), 1.0);
+        assert_eq!(
+            motion_weight(&frames.narrow(1, 0, 1), 10.0, 2).size(),
+            [1, 1, 16, 16, 1]
+        );
     }
 }
