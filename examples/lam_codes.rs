@@ -1,8 +1,10 @@
 //! What the latent action model's codes mean: from held-out game states, (1) which code the
 //! encoder picks for each game action (controlled pairs) and (2) where each code moves the
-//! player in the LAM decoder's prediction.
+//! player in the LAM decoder's prediction; and NMI(code; action) over those pairs (actions
+//! uniform, so no action is guessed from the state).
 //!
 //! `cargo run --release --example lam_codes -- CHECKPOINT_DIR [STATES]`
+use genie::eval::measures::nmi;
 use genie::eval::run::{CALIBRATION_HISTORY, CALIBRATION_SEED_START, game_in_play};
 use genie::game::{Action, FRAME_BYTES, find_player};
 use genie::model::checkpoint::Genie;
@@ -20,6 +22,7 @@ fn main() -> anyhow::Result<()> {
     let h = CALIBRATION_HISTORY as i64;
     let mut picks = vec![vec![0u32; k as usize]; 8];
     let mut moves = vec![(0.0f64, 0.0f64, 0u32); k as usize];
+    let mut pairs: (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
     for i in 0..states {
         let (game, history) = game_in_play(CALIBRATION_SEED_START + i, CALIBRATION_HISTORY + 1, i);
         let start = history[CALIBRATION_HISTORY * FRAME_BYTES..].to_vec();
@@ -34,6 +37,8 @@ fn main() -> anyhow::Result<()> {
         let ids = Vec::<i64>::try_from(genie.lam.infer_actions(&frames).select(1, h))?;
         for (a, id) in ids.iter().enumerate() {
             picks[a][*id as usize] += 1;
+            pairs.0.push(a);
+            pairs.1.push(*id as usize);
         }
         let first = frames
             .narrow(0, 0, 1)
@@ -63,6 +68,10 @@ fn main() -> anyhow::Result<()> {
     for a in Action::ALL {
         println!("{:>10} {:?}", a.name(), picks[a as usize]);
     }
+    println!(
+        "NMI(code; action) over these controlled pairs: {:.3}",
+        nmi(&pairs.1, &pairs.0)
+    );
     println!("mean player motion (dx, dy px) the decoder draws for each code");
     for (c, (dx, dy, n)) in moves.iter().enumerate() {
         let n = (*n).max(1) as f64;
