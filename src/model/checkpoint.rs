@@ -406,6 +406,7 @@ mod tests {
                 num_actions: 8,
                 context_frames: 4,
                 st,
+                change_weight: 0.0,
             },
             calibration: Some(BTreeMap::from([
                 ("left".to_string(), 3),

@@ -33,6 +33,13 @@ pub struct DynamicsConfig {
     /// Frames the causal attention reaches: the play-time context window.
     pub context_frames: i64,
     pub st: StConfig,
+    /// Extra weight of the loss on tokens that differ from the same token of the frame before
+    /// (where something moved: the player, an enemy, the camera). About 80% of a frame's tokens
+    /// repeat, so under the plain loss the model learns to copy, and the action, which only
+    /// matters where things move, was worth 0.055 nats there (`examples/action_gain.rs`).
+    /// Absent from older genie.json files: 0 (plain MaskGIT loss).
+    #[serde(default)]
+    pub change_weight: f64,
 }
 
 impl Default for DynamicsConfig {
@@ -49,6 +56,7 @@ impl Default for DynamicsConfig {
             num_actions: 8,
             context_frames: 16,
             st: StConfig::new(128, 4, 4),
+            change_weight: 0.0,
         }
     }
 }
@@ -70,6 +78,10 @@ impl DynamicsConfig {
         check(
             self.context_frames >= 1,
             "context_frames must be at least 1",
+        )?;
+        check(
+            self.change_weight >= 0.0,
+            "change_weight must not be negative",
         )?;
         super::validate_st("dynamics.st", &self.st)
     }
@@ -213,7 +225,14 @@ impl Dynamics {
             .view([b, t, n]);
         let weight = mask.to_kind(Kind::Float);
         let masked = weight.sum(Kind::Float).clamp_min(1.0);
-        let loss = (ce * &weight).sum(Kind::Float) / &masked;
+        let loss = if self.cfg.change_weight > 0.0 {
+            let previous = Tensor::cat(&[ids.narrow(1, 0, 1), ids.narrow(1, 0, t - 1)], 1);
+            let changed = ids.ne_tensor(&previous).to_kind(Kind::Float);
+            let w = &weight * (changed * self.cfg.change_weight + 1.0);
+            (&ce * &w).sum(Kind::Float) / w.sum(Kind::Float).clamp_min(1.0)
+        } else {
+            (&ce * &weight).sum(Kind::Float) / &masked
+        };
         let metrics = tch::no_grad(|| {
             let hits = logits.argmax(-1, false).eq_tensor(ids).to_kind(Kind::Float);
             let scalar = |t: Tensor| f64::try_from(t).unwrap_or(f64::NAN);
@@ -288,6 +307,7 @@ pub(crate) mod tests {
             num_actions: 8,
             context_frames: 6,
             st: StConfig::new(16, 2, 2),
+            change_weight: 0.0,
         }
     }
 
@@ -394,5 +414,31 @@ pub(crate) mod tests {
             model.push_frame(&mut cache, &x.select(1, t), action.as_ref());
         }
         assert_eq!(cache.len(), 5);
+    }
+
+    #[test]
+    fn change_weight_reweights_only_tokens_that_changed() {
+        let (vs, plain) = tiny();
+        let cfg = DynamicsConfig {
+            change_weight: 10.0,
+            ..tiny_config()
+        };
+        let mut weighted_vs = VarStore::new(Device::Cpu);
+        let weighted = Dynamics::new(weighted_vs.root(), &cfg);
+        weighted_vs.copy(&vs).unwrap();
+        let actions = Tensor::zeros([2, 2], (tch::Kind::Int64, Device::Cpu));
+        let loss = |m: &Dynamics, ids: &Tensor| {
+            tch::manual_seed(7);
+            f64::try_from(m.loss(ids, &actions).loss).unwrap()
+        };
+        // Nothing changes: the weighting is uniform, the loss the same.
+        let still =
+            Tensor::randint(16, [2, 1, 4], (tch::Kind::Int64, Device::Cpu)).repeat([1, 3, 1]);
+        assert!((loss(&plain, &still) - loss(&weighted, &still)).abs() < 1e-5);
+        // One token changes in frames 1 and 2: it now weighs 11 times the others.
+        let moving = still.copy();
+        let mut token = moving.narrow(1, 1, 2).narrow(2, 0, 1);
+        token.copy_(&((&token + 1).remainder(16)));
+        assert!((loss(&plain, &moving) - loss(&weighted, &moving)).abs() > 1e-4);
     }
 }
