@@ -163,8 +163,8 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     }
     let rss_after = rss_mb();
     drop(_guard);
-    // The same frames with the dynamics model and the tokenizer in bf16 (a copy of the weights,
-    // last, since it changes them): whether this CPU's bf16 pays at play time's small batch.
+    // The same frames with the dynamics model and the tokenizer converted to bf16 in place (so
+    // last): whether this CPU's bf16 pays at play time's batch of one frame.
     let mut genie = genie;
     genie.dynamics_vs.bfloat16();
     genie.tokenizer_vs.bfloat16();

@@ -19,6 +19,7 @@ use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
 use super::ConfigError;
+use super::frames::previous_frames;
 use super::st::{StCache, StConfig, StStack};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -225,14 +226,15 @@ impl Dynamics {
             .view([b, t, n]);
         let weight = mask.to_kind(Kind::Float);
         let masked = weight.sum(Kind::Float).clamp_min(1.0);
-        let loss = if self.cfg.change_weight > 0.0 {
-            let previous = Tensor::cat(&[ids.narrow(1, 0, 1), ids.narrow(1, 0, t - 1)], 1);
-            let changed = ids.ne_tensor(&previous).to_kind(Kind::Float);
-            let w = &weight * (changed * self.cfg.change_weight + 1.0);
-            (&ce * &w).sum(Kind::Float) / w.sum(Kind::Float).clamp_min(1.0)
+        // With `change_weight`, tokens that differ from the frame before weigh more.
+        let loss_weight = if self.cfg.change_weight > 0.0 {
+            let changed = ids.ne_tensor(&previous_frames(ids)).to_kind(Kind::Float);
+            &weight * (changed * self.cfg.change_weight + 1.0)
         } else {
-            (&ce * &weight).sum(Kind::Float) / &masked
+            weight.shallow_clone()
         };
+        let loss =
+            (&ce * &loss_weight).sum(Kind::Float) / loss_weight.sum(Kind::Float).clamp_min(1.0);
         let metrics = tch::no_grad(|| {
             let hits = logits.argmax(-1, false).eq_tensor(ids).to_kind(Kind::Float);
             let scalar = |t: Tensor| f64::try_from(t).unwrap_or(f64::NAN);

@@ -60,6 +60,59 @@ pub fn unpatchify(patches: &Tensor, patch: i64, height: i64, width: i64, channel
         .reshape([b, t, height, width, channels])
 }
 
+/// Share of changed pixels above which a transition is a cut (a camera flip, a restart after
+/// death): what no action explains. Used by the LAM's `skip_cuts` and the tokenizer's
+/// `motion_weight`.
+pub const CUT_SHARE: f64 = 0.3;
+
+/// Each frame's predecessor along time: xₜ₋₁ at index t, x₀ itself at 0.
+///
+/// # Shapes
+/// `[B, T, …]` → the same.
+pub fn previous_frames(x: &Tensor) -> Tensor {
+    let t = x.size()[1];
+    Tensor::cat(&[x.narrow(1, 0, 1), x.narrow(1, 0, t - 1)], 1)
+}
+
+/// 1 where a pixel changes from `past` to `next` (the channels' absolute differences sum to
+/// more than 0.05), else 0.
+///
+/// # Shapes
+/// `[B, T, H, W, C]` twice → `[B, T, H, W]` f32.
+pub fn changed_pixels(past: &Tensor, next: &Tensor) -> Tensor {
+    (next - past)
+        .abs()
+        .sum_dim_intlist(-1, false, Kind::Float)
+        .gt(0.05)
+        .to_kind(Kind::Float)
+}
+
+/// A mask grown by `radius` pixels in every direction (a square neighbourhood); itself for 0.
+///
+/// # Shapes
+/// `[B, T, H, W]` → the same.
+pub fn dilate(mask: &Tensor, radius: i64) -> Tensor {
+    if radius <= 0 {
+        return mask.shallow_clone();
+    }
+    let (b, t, h, w) = mask.size4().expect("[B, T, H, W]");
+    let side = 2 * radius + 1;
+    mask.reshape([b * t, 1, h, w])
+        .max_pool2d([side, side], [1, 1], [radius, radius], [1, 1], false)
+        .view([b, t, h, w])
+}
+
+/// 1 for each transition that is not a cut (at most [`CUT_SHARE`] of its pixels changed), else 0.
+///
+/// # Shapes
+/// `changed` `[B, T, H, W]` (from [`changed_pixels`]) → `[B, T]` f32.
+pub fn not_cuts(changed: &Tensor) -> Tensor {
+    changed
+        .mean_dim([2i64, 3].as_slice(), false, Kind::Float)
+        .le(CUT_SHARE)
+        .to_kind(Kind::Float)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor, nn};
 
 use super::ConfigError;
-use super::frames::{patchify, unpatchify};
+use super::frames::{changed_pixels, dilate, not_cuts, patchify, previous_frames, unpatchify};
 use super::st::{StConfig, StStack};
 use super::vq::{CodeUsage, VectorQuantizer, VqOutput, code_usage};
 
@@ -99,8 +99,7 @@ pub struct LamConfig {
     pub head_history: bool,
 }
 
-/// Share of changed pixels above which a transition is a cut (see [`LamConfig::skip_cuts`]).
-pub const CUT_SHARE: f64 = 0.3;
+pub use super::frames::CUT_SHARE;
 
 /// Feature maps each decoder token paints per pixel for the convolutional head.
 pub const HEAD_FEATURES: i64 = 8;
@@ -147,19 +146,8 @@ impl LamConfig {
         let error = (predicted - next).square();
         let s = next.size();
         let (b, t, h, w, c) = (s[0], s[1], s[2], s[3], s[4]);
-        // Pixels that change, [B·(T−1), 1, H, W].
-        let moved = (next - past)
-            .abs()
-            .sum_dim_intlist(-1, false, Kind::Float)
-            .gt(0.05)
-            .to_kind(Kind::Float)
-            .view([b * t, 1, h, w]);
-        let d = self.motion_dilation;
-        let near = if d > 0 {
-            moved.max_pool2d([2 * d + 1, 2 * d + 1], [1, 1], [d, d], [1, 1], false)
-        } else {
-            moved.shallow_clone()
-        };
+        let moved = changed_pixels(past, next); // [B, T−1, H, W]
+        let near = dilate(&moved, self.motion_dilation);
         let weight = (near * self.motion_weight + 1.0).view([b, t, h, w, 1]);
         if !self.skip_cuts {
             return (&error * &weight).sum(Kind::Float) / (weight.sum(Kind::Float) * c);
@@ -167,11 +155,7 @@ impl LamConfig {
         let axes = [2i64, 3, 4];
         let each = (&error * &weight).sum_dim_intlist(axes.as_slice(), false, Kind::Float)
             / (weight.sum_dim_intlist(axes.as_slice(), false, Kind::Float) * c as f64); // [B, T−1]
-        let keep = moved
-            .view([b, t, h * w])
-            .mean_dim(-1, false, Kind::Float)
-            .le(CUT_SHARE)
-            .to_kind(Kind::Float);
+        let keep = not_cuts(&moved);
         (each * &keep).sum(Kind::Float) / keep.sum(Kind::Float).clamp_min(1.0)
     }
 
@@ -292,12 +276,6 @@ fn run_convs(convs: &[nn::Conv2D], x: Tensor) -> Tensor {
         let y = x.apply(conv);
         if i < last { y.gelu("none") } else { y }
     })
-}
-
-/// Each frame's predecessor: xₜ₋₁ at index t, x₀ itself at 0. `[B, T, …]`.
-fn previous_frames(frames: &Tensor) -> Tensor {
-    let t = frames.size()[1];
-    Tensor::cat(&[frames.narrow(1, 0, 1), frames.narrow(1, 0, t - 1)], 1)
 }
 
 /// `[B, T, H, W, C]` → `[B·T, C, H, W]`.
@@ -638,14 +616,10 @@ impl StBody {
             inputs.push(previous_frames(frames));
         }
         // [B·T, C + F + L (+ C for xₜ₋₁), H, W]
-        let mut h = Tensor::cat(&inputs, -1).flatten(0, 1).permute([0, 3, 1, 2]);
-        let last = self.head.len() - 1;
-        for (i, conv) in self.head.iter().enumerate() {
-            h = h.apply(conv);
-            if i < last {
-                h = h.gelu("none");
-            }
-        }
+        let h = run_convs(
+            &self.head,
+            Tensor::cat(&inputs, -1).flatten(0, 1).permute([0, 3, 1, 2]),
+        );
         let change = h.permute([0, 2, 3, 1]).view([b, t, s, s, cfg.channels]);
         frames + change
     }

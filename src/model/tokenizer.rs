@@ -10,8 +10,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor, nn};
 
 use super::ConfigError;
-use super::frames::{patchify, unpatchify};
-use super::lam::CUT_SHARE;
+use super::frames::{changed_pixels, dilate, not_cuts, patchify, unpatchify};
 use super::st::{StCache, StConfig, StStack};
 use super::vq::{CodeUsage, VectorQuantizer, VqOutput, code_usage};
 
@@ -34,12 +33,12 @@ pub struct TokenizerConfig {
     pub commitment: f64,
     /// Extra weight of the reconstruction error near what moves in a clip (pixels within
     /// `motion_dilation` of one that changes between neighbouring frames; cuts, where over
-    /// [`CUT_SHARE`] of the pixels change, do not count). The player is a 6×7 sprite, 1% of
-    /// the pixels: under a plain MSE the shipped tokenizer (27 dB) lost it in 54% of held-out
-    /// frames and drew it within a pixel of its place in 23%
-    /// (`examples/player_visibility.rs`), which caps action fidelity whatever the dynamics
-    /// learn. Off (0) by default and when absent: 1,500 more steps of plain MSE on the current
-    /// game already brought the player back in 114 of 127 frames (76 within a pixel); this
+    /// [`CUT_SHARE`](super::frames::CUT_SHARE) of the pixels change, do not count). The player
+    /// is a 6×7 sprite, 1% of the pixels: under a plain MSE the tokenizer shipped before
+    /// 2026-11-25 (27 dB) lost it in 54% of held-out frames and drew it within a pixel of its
+    /// place in 23% (`examples/player_visibility.rs`), which caps action fidelity whatever the
+    /// dynamics learn. Off (0) by default and when absent: 4,000 more steps of plain MSE on the
+    /// current game brought the player back in all 127 frames (111 within a pixel); this
     /// weighting has not been tried in a run yet.
     #[serde(default)]
     pub motion_weight: f64,
@@ -298,28 +297,12 @@ pub fn motion_weight(frames: &Tensor, weight: f64, dilation: i64) -> Tensor {
     if t < 2 {
         return Tensor::ones([b, t, h, w, 1], options);
     }
-    let changed = (frames.narrow(1, 1, t - 1) - frames.narrow(1, 0, t - 1))
-        .abs()
-        .sum_dim_intlist(-1, false, Kind::Float)
-        .gt(0.05)
-        .to_kind(Kind::Float); // [B, T−1, H, W]
-    let not_cut = changed
-        .mean_dim([2i64, 3].as_slice(), true, Kind::Float)
-        .le(CUT_SHARE)
-        .to_kind(Kind::Float);
-    let changed = changed * not_cut;
+    let changed = changed_pixels(&frames.narrow(1, 0, t - 1), &frames.narrow(1, 1, t - 1));
+    let changed = &changed * not_cuts(&changed).view([b, t - 1, 1, 1]); // [B, T−1, H, W]
     let none = Tensor::zeros([b, 1, h, w], options);
     // Frame t moved if the step into it or out of it did.
     let moved = Tensor::cat(&[&none, &changed], 1).maximum(&Tensor::cat(&[&changed, &none], 1));
-    let d = dilation.max(0);
-    let near = moved.view([b * t, 1, h, w]).max_pool2d(
-        [2 * d + 1, 2 * d + 1],
-        [1, 1],
-        [d, d],
-        [1, 1],
-        false,
-    );
-    (near * weight + 1.0).view([b, t, h, w, 1])
+    (dilate(&moved, dilation) * weight + 1.0).view([b, t, h, w, 1])
 }
 
 #[cfg(test)]
