@@ -38,7 +38,7 @@ fn tiny() -> Genie {
             num_actions: 8,
             context_frames: 5,
             st,
-            change_weight: 0.0,
+            ..Default::default()
         },
         ..Default::default()
     };

@@ -101,7 +101,7 @@ fn dynamics_loss_falls() {
         num_actions: 8,
         context_frames: 4,
         st: st(),
-        change_weight: 0.0,
+        ..Default::default()
     };
     let dynamics = Dynamics::new(vs.root(), &cfg);
     let mut opt = nn::Adam::default().build(&vs, 3e-3).unwrap();

@@ -47,7 +47,7 @@ fn tiny_checkpoint(dir: &Path) {
             num_actions: 8,
             context_frames: 8,
             st,
-            change_weight: 0.0,
+            ..Default::default()
         },
         ..Default::default()
     };

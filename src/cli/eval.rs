@@ -7,6 +7,7 @@ use anyhow::Context;
 use genie::data::EVAL_SEED_START;
 use genie::eval::run::{EvalOptions, SHEET_ACTIONS, calibrate, contact_sheet, evaluate};
 use genie::model::checkpoint::{read_config, write_config};
+use genie::model::dynamics::ActionSource;
 
 use super::world::{default_checkpoint, device, load_genie};
 
@@ -101,6 +102,12 @@ pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.states > 0, "--states must be at least 1");
     let dir = args.checkpoint.clone().unwrap_or_else(default_checkpoint);
     let genie = load_genie(&dir, device(&args.device, args.threads)?)?;
+    anyhow::ensure!(
+        genie.config.dynamics.actions == ActionSource::Latent,
+        "{}: its dynamics model is driven by the game's actions (trained with --oracle-actions), so \
+         keys already map to themselves; calibrating from the LAM would break that",
+        dir.display()
+    );
     let (map, purity, lam_nmi) = calibrate(&genie, args.states);
     let mut config = read_config(&dir)?;
     config.calibration = Some(map.clone());

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use genie::data::{ClipStream, DEFAULT_STICKINESS, Dataset, EVAL_SEED_START, generate_clip};
-use genie::game::FRAME_SIZE;
+use genie::game::{Action, FRAME_SIZE};
+use genie::model::dynamics::ActionSource;
 use genie::train::run::{Batch, Stage, TrainOptions, batch_from_u8, open_run, train};
 use genie::train::schedule::{Decay, Schedule};
 
@@ -79,6 +80,12 @@ pub struct TrainArgs {
     /// No progress bar (for logs)
     #[arg(long)]
     pub quiet: bool,
+    /// Dynamics only, a diagnostic: condition on the game's true actions instead of the LAM's
+    /// latent ones (Genie never sees labels). Shows how much control the dynamics model can learn
+    /// with perfect actions; the run's calibration becomes the identity, so keys drive it directly.
+    /// Recorded in genie.json (`dynamics.actions`), so a resumed run keeps it
+    #[arg(long)]
+    pub oracle_actions: bool,
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
@@ -92,6 +99,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         (0.0..=1.0).contains(&args.stickiness),
         "--stickiness {}: expected a probability, 0 to 1",
         args.stickiness
+    );
+    anyhow::ensure!(
+        !args.oracle_actions || args.stage == Stage::Dynamics,
+        "--oracle-actions only applies to the dynamics model"
     );
     let device = device(&args.device, args.threads)?;
     let clip_len = args.clip_len.unwrap_or(match args.stage {
@@ -147,19 +158,36 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             description["stickiness"] = serde_json::json!(stickiness)
         }
     }
+    if args.oracle_actions {
+        genie.config.dynamics.actions = ActionSource::Game;
+        anyhow::ensure!(
+            genie.config.dynamics.num_actions >= Action::ALL.len() as i64,
+            "--oracle-actions: the dynamics model has {} actions, the game {}",
+            genie.config.dynamics.num_actions,
+            Action::ALL.len()
+        );
+        // Keys drive the model with the game's own action ids.
+        genie.config.calibration = Some(
+            Action::ALL
+                .into_iter()
+                .map(|a| (a.name().to_owned(), a as i64))
+                .collect(),
+        );
+    }
     genie.config.training_data[args.stage.name()] = description;
 
     let frame = FRAME_SIZE as i64;
     let shape = |b: usize| [b as i64, clip_len as i64, frame, frame, 3];
     let held_out: Vec<Batch> = (0..args.eval_clips.div_ceil(args.batch))
         .map(|i| {
-            let clips: Vec<u8> = (0..args.batch)
-                .flat_map(|j| {
-                    let k = (i * args.batch + j) as u64;
-                    generate_clip(EVAL_SEED_START + k, clip_len, k).frames
-                })
-                .collect();
-            batch_from_u8(clips, shape(args.batch), device)
+            let (mut frames, mut actions) = (Vec::new(), Vec::new());
+            for j in 0..args.batch {
+                let k = (i * args.batch + j) as u64;
+                let clip = generate_clip(EVAL_SEED_START + k, clip_len, k);
+                frames.extend_from_slice(&clip.frames);
+                actions.extend_from_slice(&clip.actions);
+            }
+            batch_from_u8(frames, actions, shape(args.batch), device)
         })
         .collect();
 
@@ -192,6 +220,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 &mut state,
                 || {
                     let mut frames = Vec::with_capacity(batch * clip_len * frame_bytes);
+                    let mut actions = Vec::with_capacity(batch * clip_len);
                     for _ in 0..batch {
                         let clip = dataset
                             .get(rng.random_range(0..dataset.len()))
@@ -200,8 +229,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                         frames.extend_from_slice(
                             &clip.frames[start * frame_bytes..(start + clip_len) * frame_bytes],
                         );
+                        actions.extend_from_slice(&clip.actions[start..start + clip_len]);
                     }
-                    batch_from_u8(frames, shape(batch), device)
+                    batch_from_u8(frames, actions, shape(batch), device)
                 },
                 &held_out,
                 stop,
@@ -222,7 +252,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 &opts,
                 &mut genie,
                 &mut state,
-                || batch_from_u8(stream.next_batch(batch).0, shape(batch), device),
+                || {
+                    let (frames, actions) = stream.next_batch(batch);
+                    batch_from_u8(frames, actions, shape(batch), device)
+                },
                 &held_out,
                 stop,
             )?;

@@ -22,6 +22,7 @@ use tch::{Device, Kind, Tensor};
 use super::measures::{nmi, psnr_capped};
 use crate::data::{EVAL_SEED_START, ScriptedPlayer, generate_clip};
 use crate::game::{Action, FRAME_BYTES, FRAME_SIZE, Game, Status, find_player_within};
+use crate::model::dynamics::ActionSource;
 use crate::model::{Genie, SamplerConfig, SamplerRng, frames_to_bytes, frames_to_f32, sample_next};
 use crate::session::export::grid;
 
@@ -171,15 +172,28 @@ pub fn evaluate(genie: &Genie, opts: &EvalOptions) -> EvalReport {
                 truths.push(clip.actions[t] as usize);
             }
         }
+        // What the dynamics model is driven by: the LAM's actions, or the game's for a model
+        // trained on them (`ActionSource::Game`).
+        let conditioning = if genie.config.dynamics.actions == ActionSource::Game {
+            let game: Vec<i64> = clips
+                .iter()
+                .flat_map(|c| c.actions[..len - 1].iter().map(|&a| a as i64))
+                .collect();
+            Tensor::from_slice(&game)
+                .view([b as i64, len as i64 - 1])
+                .to_device(device)
+        } else {
+            inferred.shallow_clone()
+        };
         let p = opts.prompt_frames as i64;
         let prompt_ids = ids.narrow(1, 0, p);
-        let prompt_actions = inferred.narrow(1, 0, p - 1);
+        let prompt_actions = conditioning.narrow(1, 0, p - 1);
         let real_last: Vec<&[u8]> = clips
             .iter()
             .map(|c| &c.frames[(len - 1) * FRAME_BYTES..])
             .collect();
         let driven: Vec<Tensor> = (0..opts.horizon as i64)
-            .map(|k| inferred.select(1, p - 1 + k))
+            .map(|k| conditioning.select(1, p - 1 + k))
             .collect();
         let random: Vec<Tensor> = (0..opts.horizon)
             .map(|_| {
@@ -221,18 +235,34 @@ pub fn evaluate(genie: &Genie, opts: &EvalOptions) -> EvalReport {
 /// A real game partway through its level (after scripted play), with its last `frames` frames,
 /// oldest first: the last one is the game's current frame.
 pub fn game_in_play(level_seed: u64, frames: usize, case: u64) -> (Game, Vec<u8>) {
+    let (game, history, _) = game_in_play_with_actions(level_seed, frames, case);
+    (game, history)
+}
+
+/// [`game_in_play`] plus the `frames − 1` game actions between those frames (`actions[k]`
+/// produced frame k+1; Noop where a restart left fewer frames and the oldest was repeated).
+pub fn game_in_play_with_actions(
+    level_seed: u64,
+    frames: usize,
+    case: u64,
+) -> (Game, Vec<u8>, Vec<u8>) {
     assert!(frames >= 1, "game_in_play needs at least the current frame");
     let mut game = Game::new(level_seed);
     let mut player = ScriptedPlayer::new(case, 0.8);
     let warm = 8 + (case * 7919 % 120) as usize;
-    let mut history = Vec::new();
+    let (mut history, mut actions) = (Vec::new(), Vec::new());
     for tick in 0..warm + frames - 1 {
         if tick >= warm {
             history.extend(game.frame());
         }
-        if game.step(player.act(&game)) != Status::Alive {
+        let action = player.act(&game);
+        if tick >= warm {
+            actions.push(action as u8);
+        }
+        if game.step(action) != Status::Alive {
             game.restart();
             history.clear();
+            actions.clear();
         }
     }
     history.extend(game.frame());
@@ -246,9 +276,15 @@ pub fn game_in_play(level_seed: u64, frames: usize, case: u64) -> (Game, Vec<u8>
         };
         history.splice(0..0, oldest);
     }
+    // The actions between the kept frames (the frame after the last action is the current one).
+    let mut actions = actions[actions.len().saturating_sub(frames - 1)..].to_vec();
+    while actions.len() < frames - 1 {
+        actions.insert(0, Action::Noop as u8);
+    }
     (
         game,
         history[history.len() - frames * FRAME_BYTES..].to_vec(),
+        actions,
     )
 }
 
@@ -274,17 +310,30 @@ fn action_fidelity(
         let mut agree = Vec::new();
         for first in (0..opts.clips).step_by(opts.batch.max(1)) {
             let b = opts.batch.min(opts.clips - first);
-            let cases: Vec<(Game, Vec<u8>)> = (first..first + b)
-                .map(|i| game_in_play(opts.eval_seed_start + i as u64, p, i as u64))
+            let cases: Vec<(Game, Vec<u8>, Vec<u8>)> = (first..first + b)
+                .map(|i| game_in_play_with_actions(opts.eval_seed_start + i as u64, p, i as u64))
                 .collect();
-            let bytes: Vec<u8> = cases.iter().flat_map(|(_, h)| h.iter().copied()).collect();
+            let bytes: Vec<u8> = cases
+                .iter()
+                .flat_map(|(_, h, _)| h.iter().copied())
+                .collect();
             let frames = to_tensor(&bytes, b, p, device);
             let ids = genie.tokenizer.encode(&frames);
-            let prompt_actions = genie.lam.infer_actions(&frames);
+            let prompt_actions = if genie.config.dynamics.actions == ActionSource::Game {
+                let game: Vec<i64> = cases
+                    .iter()
+                    .flat_map(|(_, _, a)| a.iter().map(|&a| a as i64))
+                    .collect();
+                Tensor::from_slice(&game)
+                    .view([b as i64, p as i64 - 1])
+                    .to_device(device)
+            } else {
+                genie.lam.infer_actions(&frames)
+            };
             let latent = Tensor::full([b as i64], calibrated(genie, action), (Kind::Int64, device));
             let actions: Vec<Tensor> = (0..opts.horizon).map(|_| latent.shallow_clone()).collect();
             let dreamed = frames_to_bytes(&rollout(genie, &ids, &prompt_actions, &actions, opts));
-            for (i, (game, history)) in cases.iter().enumerate() {
+            for (i, (game, history, _)) in cases.iter().enumerate() {
                 let start_frame = &history[(p - 1) * FRAME_BYTES..];
                 let mut real = game.clone();
                 let alive = (0..opts.horizon).all(|_| real.step(action) == Status::Alive);
@@ -465,5 +514,29 @@ mod tests {
         assert_eq!(direction((10.0, 10.0), (10.5, 9.5)), (0, 0));
         assert_eq!(direction((10.0, 10.0), (13.0, 7.0)), (1, -1));
         assert!(find_player_approx(&vec![0; FRAME_BYTES]).is_none());
+    }
+
+    #[test]
+    fn a_game_in_play_comes_with_the_actions_between_its_frames() {
+        let mut seen = std::collections::BTreeSet::new();
+        for case in 0..6 {
+            let (game, frames) = game_in_play(EVAL_SEED_START + case, 5, case);
+            let (game2, frames2, actions) =
+                game_in_play_with_actions(EVAL_SEED_START + case, 5, case);
+            assert_eq!(frames, frames2);
+            assert_eq!(game.frame(), game2.frame());
+            assert_eq!(actions.len(), 4, "one action between each two of 5 frames");
+            assert!(actions.iter().all(|&a| Action::from_u8(a).is_some()));
+            seen.extend(actions);
+        }
+        assert!(
+            seen.len() > 1,
+            "the scripted player's actions vary: {seen:?}"
+        );
+        assert!(
+            game_in_play_with_actions(EVAL_SEED_START, 1, 0)
+                .2
+                .is_empty()
+        );
     }
 }

@@ -374,7 +374,7 @@ pub fn parameter_count(vs: &VarStore) -> i64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::model::st::StConfig;
 
@@ -406,7 +406,7 @@ mod tests {
                 num_actions: 8,
                 context_frames: 4,
                 st,
-                change_weight: 0.0,
+                ..Default::default()
             },
             calibration: Some(BTreeMap::from([
                 ("left".to_string(), 3),

@@ -41,6 +41,26 @@ pub struct DynamicsConfig {
     /// Absent from older genie.json files: 0 (plain MaskGIT loss).
     #[serde(default)]
     pub change_weight: f64,
+    /// Which actions the model is conditioned on. Absent from older genie.json files: latent.
+    #[serde(default)]
+    pub actions: ActionSource,
+    /// Besides adding the action's embedding to the frame's tokens (Genie), let it scale, shift
+    /// and gate every ST block's sub-layers (adaLN; `StBlock`). The modulation starts at zero, so
+    /// weights trained without it load and compute the same. Absent from older files: false.
+    #[serde(default)]
+    pub action_modulation: bool,
+}
+
+/// Where a dynamics model's actions come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionSource {
+    /// The LAM's latent actions (Genie): keys reach it through the calibration.
+    #[default]
+    Latent,
+    /// The game's own action ids, from labelled clips (`genie train dynamics --oracle-actions`):
+    /// a diagnostic of how much control the dynamics model learns when its actions are perfect.
+    Game,
 }
 
 impl Default for DynamicsConfig {
@@ -58,6 +78,8 @@ impl Default for DynamicsConfig {
             context_frames: 16,
             st: StConfig::new(128, 4, 4),
             change_weight: 0.0,
+            actions: ActionSource::Latent,
+            action_modulation: false,
         }
     }
 }
@@ -154,11 +176,12 @@ impl Dynamics {
             mask_token: p.var("mask_token", &[d], small),
             action_embed: nn::embedding(&p / "action_embed", cfg.num_actions, d, embedding),
             start_embed: p.var("start_embed", &[d], small),
-            stack: StStack::new(
+            stack: StStack::with_condition(
                 &p / "stack",
                 &cfg.st,
                 cfg.tokens_per_frame,
                 cfg.context_frames,
+                cfg.action_modulation.then_some(d),
             ),
             head: nn::linear(&p / "head", d, cfg.vocab_size, Default::default()),
             cfg: cfg.clone(),
@@ -195,7 +218,9 @@ impl Dynamics {
         let start = self.start_embed.view([1, 1, d]).expand([b, 1, d], false);
         let acts = Tensor::cat(&[start, self.action_embed.forward(actions)], 1); // [B, T, D]
         let x = self.embed_tokens(ids, mask) + acts.unsqueeze(2); // [B, T, N, D]
-        self.stack.forward(&x).apply(&self.head)
+        self.stack
+            .forward_conditioned(&x, Some(&acts))
+            .apply(&self.head)
     }
 
     /// Genie/MaskGIT loss: frames 2..T masked with a Bernoulli rate drawn per clip from
@@ -253,14 +278,22 @@ impl Dynamics {
     }
 
     /// Input of one new frame: embedded tokens plus its action embedding (`None`: the start
-    /// embedding of a first frame).
-    fn frame_input(&self, ids: &Tensor, mask: &Tensor, action: Option<&Tensor>) -> Tensor {
+    /// embedding of a first frame), and that embedding [B, D] (the blocks' condition).
+    fn frame_input(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        action: Option<&Tensor>,
+    ) -> (Tensor, Tensor) {
         let tokens = self.embed_tokens(ids, mask); // [B, N, D]
         let action = match action {
-            Some(a) => self.action_embed.forward(a).unsqueeze(1), // [B, 1, D]
-            None => self.start_embed.view([1, 1, -1]),
+            Some(a) => self.action_embed.forward(a), // [B, D]
+            None => self
+                .start_embed
+                .view([1, -1])
+                .expand([ids.size()[0], -1], false),
         };
-        tokens + action
+        (tokens + action.unsqueeze(1), action)
     }
 
     /// Logits of a draft of the next frame given the cached frames; leaves the cache as it was.
@@ -276,9 +309,9 @@ impl Dynamics {
         action: Option<&Tensor>,
     ) -> Tensor {
         tch::no_grad(|| {
-            let x = self.frame_input(ids, mask, action);
+            let (x, cond) = self.frame_input(ids, mask, action);
             self.stack
-                .forward_frame(&x, &mut cache.0, false)
+                .forward_frame_conditioned(&x, Some(&cond), &mut cache.0, false)
                 .apply(&self.head)
         })
     }
@@ -291,8 +324,10 @@ impl Dynamics {
     pub fn push_frame(&self, cache: &mut DynamicsCache, ids: &Tensor, action: Option<&Tensor>) {
         tch::no_grad(|| {
             let mask = Tensor::zeros(ids.size(), (Kind::Bool, ids.device()));
-            let x = self.frame_input(ids, &mask, action);
-            let _ = self.stack.forward_frame(&x, &mut cache.0, true);
+            let (x, cond) = self.frame_input(ids, &mask, action);
+            let _ = self
+                .stack
+                .forward_frame_conditioned(&x, Some(&cond), &mut cache.0, true);
         });
     }
 }
@@ -310,6 +345,8 @@ pub(crate) mod tests {
             context_frames: 6,
             st: StConfig::new(16, 2, 2),
             change_weight: 0.0,
+            actions: ActionSource::Latent,
+            action_modulation: false,
         }
     }
 
@@ -318,6 +355,29 @@ pub(crate) mod tests {
         let vs = VarStore::new(Device::Cpu);
         let model = Dynamics::new(vs.root(), &tiny_config());
         (vs, model)
+    }
+
+    /// With action modulation whose weights are random (trained ones are not zero).
+    fn tiny_modulated() -> (VarStore, Dynamics) {
+        tch::manual_seed(3);
+        let vs = VarStore::new(Device::Cpu);
+        let cfg = DynamicsConfig {
+            action_modulation: true,
+            ..tiny_config()
+        };
+        let model = Dynamics::new(vs.root(), &cfg);
+        tch::no_grad(|| {
+            for (name, mut var) in vs.variables() {
+                if name.contains("modulation") {
+                    var.copy_(&(Tensor::randn_like(&var) * 0.3));
+                }
+            }
+        });
+        (vs, model)
+    }
+
+    fn both() -> [(VarStore, Dynamics); 2] {
+        [tiny(), tiny_modulated()]
     }
 
     fn ids(b: i64, t: i64) -> Tensor {
@@ -333,6 +393,15 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn older_configs_are_latent_action_models_and_game_is_spelled_out() {
+        let old: DynamicsConfig = serde_json::from_str(r#"{"vocab_size": 16}"#).unwrap();
+        assert_eq!(old.actions, ActionSource::Latent);
+        let game: DynamicsConfig = serde_json::from_str(r#"{"actions": "game"}"#).unwrap();
+        assert_eq!(game.actions, ActionSource::Game);
+        assert!(serde_json::from_str::<DynamicsConfig>(r#"{"actions": "keys"}"#).is_err());
+    }
+
+    #[test]
     fn logits_over_the_codebook() {
         let (_vs, model) = tiny();
         let mask = Tensor::rand([2, 5, 4], (Kind::Float, Device::Cpu)).lt(0.5);
@@ -341,8 +410,45 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn modulation_starts_as_the_plain_model() {
+        let (_vs, plain) = tiny();
+        tch::manual_seed(3);
+        let vs = VarStore::new(Device::Cpu);
+        let cfg = DynamicsConfig {
+            action_modulation: true,
+            ..tiny_config()
+        };
+        let modulated = Dynamics::new(vs.root(), &cfg);
+        assert!(vs.variables().keys().any(|k| k.contains("modulation")));
+        let _guard = tch::no_grad_guard();
+        let (x, a) = (ids(2, 5), actions(2, 4));
+        let mask = Tensor::rand([2, 5, 4], (Kind::Float, Device::Cpu)).lt(0.5);
+        assert!(close(
+            &plain.forward(&x, &a, &mask),
+            &modulated.forward(&x, &a, &mask)
+        ));
+    }
+
+    #[test]
+    fn modulation_gets_gradients_from_the_loss() {
+        let (vs, model) = tiny_modulated();
+        model.loss(&ids(2, 4), &actions(2, 3)).loss.backward();
+        for (name, var) in vs.variables() {
+            if name.contains("modulation") {
+                let g = f64::try_from(var.grad().abs().sum(Kind::Float)).unwrap();
+                assert!(g > 0.0, "{name} got no gradient");
+            }
+        }
+    }
+
+    #[test]
     fn frame_t_plus_1_sees_action_t_and_not_action_t_plus_1() {
-        let (_vs, model) = tiny();
+        for (_vs, model) in both() {
+            action_reaches_only_its_frame(&model);
+        }
+    }
+
+    fn action_reaches_only_its_frame(model: &Dynamics) {
         let _guard = tch::no_grad_guard();
         let (x, a) = (ids(1, 5), actions(1, 4));
         let mask = Tensor::zeros([1, 5, 4], (Kind::Bool, Device::Cpu));
@@ -390,7 +496,12 @@ pub(crate) mod tests {
 
     #[test]
     fn cached_frames_equal_full_recompute_past_the_window() {
-        let (_vs, model) = tiny();
+        for (_vs, model) in both() {
+            cache_matches_recompute(&model);
+        }
+    }
+
+    fn cache_matches_recompute(model: &Dynamics) {
         let _guard = tch::no_grad_guard();
         let frames = 20; // context 6: the window slides 14 times
         let (x, a) = (ids(2, frames), actions(2, frames - 1));

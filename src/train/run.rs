@@ -20,6 +20,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::log::{LogError, MetricsLog};
 use super::schedule::Schedule;
+use crate::model::dynamics::ActionSource;
 use crate::model::{CheckpointError, Genie, GenieConfig, frames_to_f32};
 
 /// Which network a run trains.
@@ -45,6 +46,9 @@ impl Stage {
 pub struct Batch {
     /// u8 [B, T, H, W, 3].
     pub frames: Tensor,
+    /// u8 [B, T]: the game action applied at each frame (`actions[t]` produced frame t+1). Only
+    /// read by a dynamics model conditioned on [`ActionSource::Game`].
+    pub actions: Tensor,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -220,13 +224,13 @@ struct Record<'a> {
 fn stage_loss(
     genie: &Genie,
     stage: Stage,
-    frames_u8: &Tensor,
+    batch: &Batch,
 ) -> (
     Tensor,
     serde_json::Value,
     Option<crate::model::vq::VqOutput>,
 ) {
-    let frames = frames_to_f32(frames_u8);
+    let frames = frames_to_f32(&batch.frames);
     match stage {
         Stage::Tokenizer => {
             let out = genie.tokenizer.loss(&frames);
@@ -246,10 +250,13 @@ fn stage_loss(
         }
         Stage::Dynamics => {
             let (ids, actions) = tch::no_grad(|| {
-                (
-                    genie.tokenizer.encode(&frames),
-                    genie.lam.infer_actions(&frames),
-                )
+                let actions = if genie.config.dynamics.actions == ActionSource::Game {
+                    let t = batch.actions.size()[1];
+                    batch.actions.narrow(1, 0, t - 1).to_kind(Kind::Int64)
+                } else {
+                    genie.lam.infer_actions(&frames)
+                };
+                (genie.tokenizer.encode(&frames), actions)
             });
             let out = genie.dynamics.loss(&ids, &actions);
             (
@@ -322,7 +329,7 @@ pub fn train(
         let batch = batches();
         let lr = opts.schedule.lr(step);
         opt.set_lr(lr);
-        let (loss, metrics, vq) = stage_loss(genie, stage, &batch.frames);
+        let (loss, metrics, vq) = stage_loss(genie, stage, &batch);
         let loss_value = f64::try_from(loss.detach()).unwrap_or(f64::NAN);
         if !loss_value.is_finite() {
             save(genie, state, &opts.run)?;
@@ -398,7 +405,7 @@ pub fn evaluate(genie: &Genie, stage: Stage, held_out: &[Batch]) -> serde_json::
     let mut sums = serde_json::Map::new();
     tch::no_grad(|| {
         for batch in held_out {
-            let (_, metrics, _) = stage_loss(genie, stage, &batch.frames);
+            let (_, metrics, _) = stage_loss(genie, stage, batch);
             flatten_into(&mut sums, "", &metrics);
         }
     });
@@ -437,12 +444,48 @@ fn flatten_into(
     }
 }
 
-/// Keeps the u8 → f32 conversion's input kind explicit for callers building batches.
-pub fn batch_from_u8(frames: Vec<u8>, shape: [i64; 5], device: Device) -> Batch {
+/// A batch from row-major bytes: `frames` [B, T, H, W, 3] of `shape`, `actions` [B, T].
+pub fn batch_from_u8(frames: Vec<u8>, actions: Vec<u8>, shape: [i64; 5], device: Device) -> Batch {
     Batch {
         frames: Tensor::from_slice(&frames)
             .view(shape)
             .to_kind(Kind::Uint8)
             .to_device(device),
+        actions: Tensor::from_slice(&actions)
+            .view([shape[0], shape[1]])
+            .to_kind(Kind::Uint8)
+            .to_device(device),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::checkpoint::tests::tiny_config;
+
+    #[test]
+    fn a_game_action_model_trains_on_the_clips_actions_and_a_latent_one_on_the_lams() {
+        for source in [ActionSource::Latent, ActionSource::Game] {
+            let mut config = tiny_config();
+            config.dynamics.actions = source;
+            let genie = Genie::new(config, Device::Cpu).unwrap();
+            tch::manual_seed(1);
+            let frames = Tensor::randint(256, [2, 3, 16, 16, 3], (Kind::Uint8, Device::Cpu));
+            let loss = |actions: &[u8]| {
+                let batch = Batch {
+                    frames: frames.shallow_clone(),
+                    actions: Tensor::from_slice(actions).view([2, 3]),
+                };
+                tch::manual_seed(5); // the same MaskGIT mask
+                stage_loss(&genie, Stage::Dynamics, &batch).1["loss"]
+                    .as_f64()
+                    .unwrap()
+            };
+            let (a, b) = (loss(&[0, 0, 0, 0, 0, 0]), loss(&[3, 5, 0, 1, 2, 7]));
+            match source {
+                ActionSource::Latent => assert_eq!(a, b, "the clips' actions are not read"),
+                ActionSource::Game => assert_ne!(a, b, "the clips' actions condition the model"),
+            }
+        }
     }
 }
