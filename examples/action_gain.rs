@@ -78,6 +78,33 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let player = Tensor::from_slice(&near).view([b, n]);
+    // Tokens that changed although no pixel of their patch did: the tokenizer's codes of a
+    // still patch flickering (its encoder is causal in time, so a code depends on the frames
+    // before). Nothing can predict those from the action.
+    let mut still = vec![false; (b as usize) * n as usize];
+    for i in 0..b as usize {
+        let at = |k: usize| (i * t as usize + k) * FRAME_BYTES;
+        let (prev, cur) = (at(t as usize - 2), at(t as usize - 1));
+        for (j, flag) in still[i * n as usize..(i + 1) * n as usize]
+            .iter_mut()
+            .enumerate()
+        {
+            let (px, py) = ((j % side) * patch, (j / side) * patch);
+            *flag = (py..py + patch).all(|y| {
+                let row = (y * 64 + px) * 3;
+                bytes[prev + row..prev + row + patch * 3] == bytes[cur + row..cur + row + patch * 3]
+            });
+        }
+    }
+    let still = Tensor::from_slice(&still).view([b, n]);
+    let flicker = changed.logical_and(&still);
+    println!(
+        "tokens changed: {} of {} ({} of them on patches whose pixels did not change); patches with changed pixels: {}",
+        i64::try_from(changed.sum(Kind::Int64)).unwrap_or(0),
+        b * n,
+        i64::try_from(flicker.sum(Kind::Int64)).unwrap_or(0),
+        i64::try_from(still.logical_not().sum(Kind::Int64)).unwrap_or(0),
+    );
     tch::manual_seed(0);
     let random = Tensor::randint(
         genie.config.lam.num_actions,

@@ -214,12 +214,45 @@ impl Dynamics {
             [b, t - 1],
             "actions must be [B, T−1]: actions[t] produced frame t+1"
         );
+        let acts = self.action_embeddings(actions); // [B, T, D]
+        self.forward_embedded(ids, &acts, mask)
+    }
+
+    /// The start embedding then each action's: [B, T−1] ids → [B, T, D].
+    fn action_embeddings(&self, actions: &Tensor) -> Tensor {
+        let b = actions.size()[0];
         let d = self.cfg.st.dim;
         let start = self.start_embed.view([1, 1, d]).expand([b, 1, d], false);
-        let acts = Tensor::cat(&[start, self.action_embed.forward(actions)], 1); // [B, T, D]
+        Tensor::cat(&[start, self.action_embed.forward(actions)], 1)
+    }
+
+    /// The mean of the action embeddings: an action-free stand-in for a frame's action, which
+    /// the sampler's action guidance contrasts the real action with.
+    fn mean_action(&self) -> Tensor {
+        self.action_embed.ws.mean_dim(0, false, Kind::Float) // [D]
+    }
+
+    /// [`Dynamics::forward`] with the last frame's action replaced by [`Dynamics::mean_action`]:
+    /// what the model predicts for it when the action is not known.
+    pub fn forward_without_last_action(
+        &self,
+        ids: &Tensor,
+        actions: &Tensor,
+        mask: &Tensor,
+    ) -> Tensor {
+        let acts = self.action_embeddings(actions);
+        let t = acts.size()[1];
+        let _ = acts
+            .narrow(1, t - 1, 1)
+            .copy_(&self.mean_action().view([1, 1, -1]));
+        self.forward_embedded(ids, &acts, mask)
+    }
+
+    /// `acts` [B, T, D]: each frame's action embedding (start embedding first).
+    fn forward_embedded(&self, ids: &Tensor, acts: &Tensor, mask: &Tensor) -> Tensor {
         let x = self.embed_tokens(ids, mask) + acts.unsqueeze(2); // [B, T, N, D]
         self.stack
-            .forward_conditioned(&x, Some(&acts))
+            .forward_conditioned(&x, Some(acts))
             .apply(&self.head)
     }
 
@@ -285,14 +318,22 @@ impl Dynamics {
         mask: &Tensor,
         action: Option<&Tensor>,
     ) -> (Tensor, Tensor) {
-        let tokens = self.embed_tokens(ids, mask); // [B, N, D]
         let action = match action {
             Some(a) => self.action_embed.forward(a), // [B, D]
-            None => self
-                .start_embed
-                .view([1, -1])
-                .expand([ids.size()[0], -1], false),
+            None => self.start_embed.view([1, -1]),
         };
+        self.frame_input_embedded(ids, mask, action)
+    }
+
+    /// `action` [B or 1, D]: the frame's action embedding.
+    fn frame_input_embedded(
+        &self,
+        ids: &Tensor,
+        mask: &Tensor,
+        action: Tensor,
+    ) -> (Tensor, Tensor) {
+        let tokens = self.embed_tokens(ids, mask); // [B, N, D]
+        let action = action.expand([ids.size()[0], -1], false);
         (tokens + action.unsqueeze(1), action)
     }
 
@@ -310,6 +351,22 @@ impl Dynamics {
     ) -> Tensor {
         tch::no_grad(|| {
             let (x, cond) = self.frame_input(ids, mask, action);
+            self.stack
+                .forward_frame_conditioned(&x, Some(&cond), &mut cache.0, false)
+                .apply(&self.head)
+        })
+    }
+
+    /// [`Dynamics::frame_logits`] for a frame whose action is not known (the mean action
+    /// embedding in its place); leaves the cache as it was.
+    pub fn frame_logits_without_action(
+        &self,
+        cache: &mut DynamicsCache,
+        ids: &Tensor,
+        mask: &Tensor,
+    ) -> Tensor {
+        tch::no_grad(|| {
+            let (x, cond) = self.frame_input_embedded(ids, mask, self.mean_action().view([1, -1]));
             self.stack
                 .forward_frame_conditioned(&x, Some(&cond), &mut cache.0, false)
                 .apply(&self.head)

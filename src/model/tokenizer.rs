@@ -45,6 +45,13 @@ pub struct TokenizerConfig {
     /// See `motion_weight`. Absent from older genie.json files: 0.
     #[serde(default)]
     pub motion_dilation: i64,
+    /// [`Tokenizer::encode`] gives a patch whose pixels did not change since the frame before
+    /// the code it had there ([`keep_still_codes`]). The encoder attends across the frame, so a
+    /// still patch's code moves with what happens elsewhere: on held-out clips 15% of still
+    /// patches changed code from one frame to the next, three quarters of all token changes
+    /// (`examples/token_flicker.rs`), noise the dynamics model had to predict. Absent: false.
+    #[serde(default)]
+    pub keep_still_codes: bool,
 }
 
 impl Default for TokenizerConfig {
@@ -63,6 +70,7 @@ impl Default for TokenizerConfig {
             commitment: 0.25,
             motion_weight: 0.0,
             motion_dilation: 3,
+            keep_still_codes: false,
         }
     }
 }
@@ -218,7 +226,14 @@ impl Tokenizer {
     /// # Shapes
     /// `frames` [B, T, H, W, C] f32 in [0, 1] → [B, T, N] i64.
     pub fn encode(&self, frames: &Tensor) -> Tensor {
-        tch::no_grad(|| self.quantize(frames).ids)
+        tch::no_grad(|| {
+            let ids = self.quantize(frames).ids;
+            if self.cfg.keep_still_codes {
+                keep_still_codes(&ids, frames, self.cfg.patch)
+            } else {
+                ids
+            }
+        })
     }
 
     /// Token ids to frames in [0, 1] (no gradients).
@@ -288,6 +303,29 @@ impl Tokenizer {
     }
 }
 
+/// `ids` with each token whose patch has exactly the pixels it had in the frame before replaced
+/// by the token it had there (in order, so a patch still for several frames keeps one code).
+///
+/// # Shapes
+/// `ids` [B, T, N], `frames` [B, T, H, W, C] → [B, T, N].
+pub fn keep_still_codes(ids: &Tensor, frames: &Tensor, patch: i64) -> Tensor {
+    let t = ids.size()[1];
+    if t < 2 {
+        return ids.shallow_clone();
+    }
+    let patches = patchify(frames, patch); // [B, T, N, P]
+    let still = (patches.narrow(1, 1, t - 1) - patches.narrow(1, 0, t - 1))
+        .abs()
+        .amax([-1].as_slice(), false)
+        .eq(0.0); // [B, T−1, N]
+    let mut kept = vec![ids.select(1, 0)];
+    for k in 1..t {
+        let previous = kept.last().expect("the first frame");
+        kept.push(previous.where_self(&still.select(1, k - 1), &ids.select(1, k)));
+    }
+    Tensor::stack(&kept, 1)
+}
+
 /// Per-pixel loss weight `[B, T, H, W, 1]`: 1, plus `weight` within `dilation` pixels of a
 /// pixel that changes between frame t and a neighbouring frame of its clip (transitions that
 /// are cuts left out).
@@ -323,6 +361,7 @@ mod tests {
             commitment: 0.25,
             motion_weight: 10.0,
             motion_dilation: 2,
+            keep_still_codes: false,
         }
     }
 
@@ -335,6 +374,56 @@ mod tests {
 
     fn frames(b: i64, t: i64) -> Tensor {
         Tensor::rand([b, t, 16, 16, 3], (Kind::Float, Device::Cpu))
+    }
+
+    #[test]
+    fn still_patches_keep_their_codes_and_changed_ones_take_the_new_code() {
+        // 3 frames of 8×8 pixels in 4×4 patches (4 tokens): patch 0 never changes, patch 3
+        // changes between frames 1 and 2 only.
+        let frames = Tensor::zeros([1, 3, 8, 8, 3], (Kind::Float, Device::Cpu));
+        let _ = frames
+            .narrow(1, 2, 1)
+            .narrow(2, 4, 4)
+            .narrow(3, 4, 4)
+            .fill_(0.5);
+        let ids = Tensor::from_slice(&[1i64, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]).view([1, 3, 4]);
+        let kept = keep_still_codes(&ids, &frames, 4);
+        let expect = Tensor::from_slice(&[1i64, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 12]).view([1, 3, 4]);
+        assert!(kept.equal(&expect), "{kept}");
+        // One frame: nothing to keep.
+        assert!(
+            keep_still_codes(&ids.narrow(1, 0, 1), &frames.narrow(1, 0, 1), 4)
+                .equal(&ids.narrow(1, 0, 1))
+        );
+    }
+
+    #[test]
+    fn encode_keeps_still_codes_only_when_configured() {
+        tch::manual_seed(0);
+        let vs = VarStore::new(Device::Cpu);
+        let plain = Tokenizer::new(vs.root(), &tiny_config());
+        let mut vs2 = VarStore::new(Device::Cpu);
+        let cfg = TokenizerConfig {
+            keep_still_codes: true,
+            ..tiny_config()
+        };
+        let keeping = Tokenizer::new(vs2.root(), &cfg);
+        vs2.copy(&vs).unwrap();
+        // The first frame's left half changes in frame 2; the right half stays.
+        let frames = Tensor::rand([2, 4, 16, 16, 3], (Kind::Float, Device::Cpu));
+        for k in 1..4 {
+            frames.select(1, k).copy_(&frames.select(1, 0));
+        }
+        let _ = frames.narrow(1, 2, 2).narrow(3, 0, 8).fill_(0.9);
+        let raw = plain.encode(&frames);
+        let kept = keeping.encode(&frames);
+        assert!(kept.equal(&keep_still_codes(&raw, &frames, 4)));
+        // Right-half patches (columns 2, 3 of 4) keep frame 0's codes throughout.
+        let right = |ids: &Tensor| ids.view([2, 4, 4, 4]).narrow(3, 2, 2);
+        let r = right(&kept);
+        for k in 1..4 {
+            assert!(r.select(1, k).equal(&r.select(1, 0)));
+        }
     }
 
     #[test]
