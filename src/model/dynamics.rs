@@ -242,8 +242,7 @@ impl Dynamics {
     ) -> Tensor {
         let acts = self.action_embeddings(actions);
         let t = acts.size()[1];
-        let _ = acts
-            .narrow(1, t - 1, 1)
+        acts.narrow(1, t - 1, 1)
             .copy_(&self.mean_action().view([1, 1, -1]));
         self.forward_embedded(ids, &acts, mask)
     }
