@@ -49,7 +49,8 @@ pub struct TokenizerConfig {
     /// the code it had there ([`keep_still_codes`]). The encoder attends across the frame, so a
     /// still patch's code moves with what happens elsewhere: on held-out clips 15% of still
     /// patches changed code from one frame to the next, three quarters of all token changes
-    /// (`examples/token_flicker.rs`), noise the dynamics model had to predict. Absent: false.
+    /// (`examples/token_flicker.rs`), noise the dynamics model had to predict. On for new
+    /// configs; absent from older genie.json files: false (they encode as they were trained).
     #[serde(default)]
     pub keep_still_codes: bool,
 }
@@ -70,7 +71,7 @@ impl Default for TokenizerConfig {
             commitment: 0.25,
             motion_weight: 0.0,
             motion_dilation: 3,
-            keep_still_codes: false,
+            keep_still_codes: true,
         }
     }
 }
@@ -374,6 +375,13 @@ mod tests {
 
     fn frames(b: i64, t: i64) -> Tensor {
         Tensor::rand([b, t, 16, 16, 3], (Kind::Float, Device::Cpu))
+    }
+
+    #[test]
+    fn new_configs_keep_still_codes_and_older_files_do_not() {
+        assert!(TokenizerConfig::default().keep_still_codes);
+        let old: TokenizerConfig = serde_json::from_str(r#"{"patch": 8}"#).unwrap();
+        assert!(!old.keep_still_codes);
     }
 
     #[test]
