@@ -2,12 +2,16 @@
 //! hidden and predicted from the frames before it and an action: the LAM's action for that
 //! transition, or a random one. Cross-entropy and accuracy are split into the tokens that
 //! differ from the previous frame's (where the action can matter) and those that do not.
-//! A model that ignores the action scores the same with both. The game's true actions are a
-//! third row, for models trained with `genie train dynamics --oracle-actions`.
+//! A third split is the tokens the player touches. A model that ignores the action scores the
+//! same with both. The game's true actions are a third row, for models trained with
+//! `genie train dynamics --oracle-actions`.
 //!
-//! `cargo run --release --example action_gain -- [CHECKPOINT_DIR] [CLIPS] [STICKINESS]`. Shipped checkpoint
-//! (2026-11-25, 64 clips): changed tokens CE 2.472 with the LAM's actions, 2.527 with random
-//! ones (accuracy 0.273 vs 0.264): the action is worth 0.055 nats where things move.
+//! `cargo run --release --example action_gain -- [CHECKPOINT_DIR] [CLIPS] [STICKINESS]`
+//! (stickiness of the scripted player, default 0.8; at 0 the frames before do not give the
+//! action away). Checkpoint of 2026-11-25, 64 clips, stickiness 0.8: changed tokens CE 2.472
+//! with the LAM's actions, 2.527 with random ones, most of them codes flickering on still
+//! patches (`token_flicker`). Shipped 2026-11-26 (still codes kept), stickiness 0: the 248
+//! changed tokens CE 5.29 vs 5.65, the player's 2.92 vs 3.15, unchanged tokens 99% right.
 use genie::data::{EVAL_SEED_START, generate_clip_played};
 use genie::game::{DEFAULT_DIFFICULTY, FRAME_BYTES, find_player};
 use genie::model::checkpoint::Genie;

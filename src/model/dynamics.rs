@@ -37,7 +37,9 @@ pub struct DynamicsConfig {
     /// Extra weight of the loss on tokens that differ from the same token of the frame before
     /// (where something moved: the player, an enemy, the camera). About 80% of a frame's tokens
     /// repeat, so under the plain loss the model learns to copy, and the action, which only
-    /// matters where things move, was worth 0.055 nats there (`examples/action_gain.rs`).
+    /// matters where things move, was worth 0.055 nats there (`examples/action_gain.rs`, on
+    /// the tokens of 2026-11-25, most of whose changes were codes flickering on still patches:
+    /// see `TokenizerConfig::keep_still_codes`).
     /// Absent from older genie.json files: 0 (plain MaskGIT loss).
     #[serde(default)]
     pub change_weight: f64,
