@@ -231,7 +231,9 @@ impl Dynamics {
     /// The mean of the action embeddings: an action-free stand-in for a frame's action, which
     /// the sampler's action guidance contrasts the real action with.
     fn mean_action(&self) -> Tensor {
-        self.action_embed.ws.mean_dim(0, false, Kind::Float) // [D]
+        self.action_embed
+            .ws
+            .mean_dim(0, false, self.action_embed.ws.kind()) // [D], in the weights' kind
     }
 
     /// [`Dynamics::forward`] with the last frame's action replaced by [`Dynamics::mean_action`]:
@@ -485,6 +487,19 @@ pub(crate) mod tests {
             &plain.forward(&x, &a, &mask),
             &modulated.forward(&x, &a, &mask)
         ));
+    }
+
+    #[test]
+    fn the_action_free_prediction_runs_in_the_weights_kind() {
+        let (mut vs, model) = tiny();
+        vs.bfloat16();
+        let mut cache = model.new_cache(1);
+        let ids = Tensor::randint(16, [1, 4], (Kind::Int64, Device::Cpu));
+        let mask = Tensor::ones([1, 4], (Kind::Bool, Device::Cpu));
+        model.push_frame(&mut cache, &ids, None);
+        let logits = model.frame_logits_without_action(&mut cache, &ids, &mask);
+        assert_eq!(logits.kind(), Kind::BFloat16);
+        assert_eq!(logits.size(), [1, 4, 16]);
     }
 
     #[test]
