@@ -16,6 +16,7 @@ use genie::data::{EVAL_SEED_START, generate_clip_played};
 use genie::game::{DEFAULT_DIFFICULTY, FRAME_BYTES, find_player};
 use genie::model::checkpoint::Genie;
 use genie::model::frames::frames_to_f32;
+use genie::model::tokenizer::still_patches;
 use tch::{Device, Kind, Tensor};
 
 fn main() -> anyhow::Result<()> {
@@ -85,22 +86,7 @@ fn main() -> anyhow::Result<()> {
     // Tokens that changed although no pixel of their patch did: the tokenizer's codes of a
     // still patch flickering (its encoder is causal in time, so a code depends on the frames
     // before). Nothing can predict those from the action.
-    let mut still = vec![false; (b as usize) * n as usize];
-    for i in 0..b as usize {
-        let at = |k: usize| (i * t as usize + k) * FRAME_BYTES;
-        let (prev, cur) = (at(t as usize - 2), at(t as usize - 1));
-        for (j, flag) in still[i * n as usize..(i + 1) * n as usize]
-            .iter_mut()
-            .enumerate()
-        {
-            let (px, py) = ((j % side) * patch, (j / side) * patch);
-            *flag = (py..py + patch).all(|y| {
-                let row = (y * 64 + px) * 3;
-                bytes[prev + row..prev + row + patch * 3] == bytes[cur + row..cur + row + patch * 3]
-            });
-        }
-    }
-    let still = Tensor::from_slice(&still).view([b, n]);
+    let still = still_patches(&frames, genie.config.tokenizer.patch).select(1, t - 2); // [B, N]
     let flicker = changed.logical_and(&still);
     println!(
         "tokens changed: {} of {} ({} of them on patches whose pixels did not change); patches with changed pixels: {}",

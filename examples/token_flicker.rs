@@ -7,21 +7,12 @@
 //!
 //! `cargo run --release --example token_flicker -- [CHECKPOINT_DIR] [CLIPS]`.
 use genie::data::{EVAL_SEED_START, generate_clip};
+use genie::eval::measures::psnr_capped;
 use genie::game::FRAME_BYTES;
 use genie::model::checkpoint::Genie;
 use genie::model::frames::{frames_to_bytes, frames_to_f32};
-use genie::model::tokenizer::keep_still_codes;
+use genie::model::tokenizer::{keep_still_codes, still_patches};
 use tch::{Device, Kind, Tensor};
-
-fn psnr(a: &[u8], b: &[u8]) -> f64 {
-    let mse = a
-        .iter()
-        .zip(b)
-        .map(|(&x, &y)| (x as f64 - y as f64).powi(2))
-        .sum::<f64>()
-        / a.len() as f64;
-    10.0 * (255.0f64.powi(2) / mse.max(1e-10)).log10()
-}
 
 fn main() -> anyhow::Result<()> {
     let dir = std::env::args().nth(1).unwrap_or("checkpoints".into());
@@ -36,31 +27,15 @@ fn main() -> anyhow::Result<()> {
         .flat_map(|i| generate_clip(EVAL_SEED_START + i, t as usize, i).frames)
         .collect();
     let frames = frames_to_f32(&Tensor::from_slice(&bytes).view([clips, t, 64, 64, 3]));
-    let causal = genie.tokenizer.encode(&frames); // [B, T, N]
+    // The encoder's own codes: `encode` would already keep still codes where genie.json says so.
+    let causal = genie.tokenizer.quantize(&frames).ids; // [B, T, N]
     let n = causal.size()[2];
     let single = genie
         .tokenizer
         .encode(&frames.view([clips * t, 1, 64, 64, 3]))
         .view([clips, t, n]);
     let kept = keep_still_codes(&causal, &frames, genie.config.tokenizer.patch);
-    let side = (n as f64).sqrt() as usize;
-    let patch = 64 / side;
-    // still[b, k, j]: patch j has the same pixels in frames k and k+1.
-    let mut still = Vec::new();
-    for b in 0..clips as usize {
-        for k in 0..t as usize - 1 {
-            let at = |k: usize| (b * t as usize + k) * FRAME_BYTES;
-            for j in 0..n as usize {
-                let (px, py) = ((j % side) * patch, (j / side) * patch);
-                still.push((py..py + patch).all(|y| {
-                    let row = (y * 64 + px) * 3;
-                    bytes[at(k) + row..at(k) + row + patch * 3]
-                        == bytes[at(k + 1) + row..at(k + 1) + row + patch * 3]
-                }));
-            }
-        }
-    }
-    let still = Tensor::from_slice(&still).view([clips, t - 1, n]);
+    let still = still_patches(&frames, genie.config.tokenizer.patch); // [B, T−1, N]
     let moved = i64::try_from(still.logical_not().sum(Kind::Int64))?;
     println!(
         "{} token transitions, {moved} on patches whose pixels changed",
@@ -89,7 +64,7 @@ fn main() -> anyhow::Result<()> {
         let p: f64 = recon
             .chunks(FRAME_BYTES)
             .zip(bytes.chunks(FRAME_BYTES))
-            .map(|(a, b)| psnr(a, b))
+            .map(|(a, b)| psnr_capped(a, b))
             .sum::<f64>()
             / (clips * t) as f64;
         println!(

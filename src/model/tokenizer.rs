@@ -304,6 +304,19 @@ impl Tokenizer {
     }
 }
 
+/// Which patches have exactly the pixels they had in the frame before.
+///
+/// # Shapes
+/// `frames` [B, T, H, W, C], T ≥ 2 → [B, T−1, N] bool (entry t: frame t+1 against frame t).
+pub fn still_patches(frames: &Tensor, patch: i64) -> Tensor {
+    let t = frames.size()[1];
+    let patches = patchify(frames, patch); // [B, T, N, P]
+    (patches.narrow(1, 1, t - 1) - patches.narrow(1, 0, t - 1))
+        .abs()
+        .amax([-1].as_slice(), false)
+        .eq(0.0)
+}
+
 /// `ids` with each token whose patch has exactly the pixels it had in the frame before replaced
 /// by the token it had there (in order, so a patch still for several frames keeps one code).
 ///
@@ -314,11 +327,7 @@ pub fn keep_still_codes(ids: &Tensor, frames: &Tensor, patch: i64) -> Tensor {
     if t < 2 {
         return ids.shallow_clone();
     }
-    let patches = patchify(frames, patch); // [B, T, N, P]
-    let still = (patches.narrow(1, 1, t - 1) - patches.narrow(1, 0, t - 1))
-        .abs()
-        .amax([-1].as_slice(), false)
-        .eq(0.0); // [B, T−1, N]
+    let still = still_patches(frames, patch);
     let mut kept = vec![ids.select(1, 0)];
     for k in 1..t {
         let previous = kept.last().expect("the first frame");
