@@ -97,6 +97,21 @@ fn direction(from: (f32, f32), to: (f32, f32)) -> (i8, i8) {
     (sign(to.0 - from.0), sign(to.1 - from.1))
 }
 
+/// Rows of game action ids (equal lengths L) as an i64 [rows, L] tensor on `device`.
+fn action_ids<'a>(rows: impl Iterator<Item = &'a [u8]>, device: Device) -> Tensor {
+    let rows: Vec<&[u8]> = rows.collect();
+    let ids: Vec<i64> = rows
+        .iter()
+        .flat_map(|r| r.iter().map(|&a| a as i64))
+        .collect();
+    Tensor::from_slice(&ids)
+        .view([
+            rows.len() as i64,
+            rows.first().map_or(0, |r| r.len()) as i64,
+        ])
+        .to_device(device)
+}
+
 fn to_tensor(frames: &[u8], batch: usize, len: usize, device: Device) -> Tensor {
     let s = FRAME_SIZE as i64;
     frames_to_f32(
@@ -175,13 +190,7 @@ pub fn evaluate(genie: &Genie, opts: &EvalOptions) -> EvalReport {
         // What the dynamics model is driven by: the LAM's actions, or the game's for a model
         // trained on them (`ActionSource::Game`).
         let conditioning = if genie.config.dynamics.actions == ActionSource::Game {
-            let game: Vec<i64> = clips
-                .iter()
-                .flat_map(|c| c.actions[..len - 1].iter().map(|&a| a as i64))
-                .collect();
-            Tensor::from_slice(&game)
-                .view([b as i64, len as i64 - 1])
-                .to_device(device)
+            action_ids(clips.iter().map(|c| &c.actions[..len - 1]), device)
         } else {
             inferred.shallow_clone()
         };
@@ -320,13 +329,7 @@ fn action_fidelity(
             let frames = to_tensor(&bytes, b, p, device);
             let ids = genie.tokenizer.encode(&frames);
             let prompt_actions = if genie.config.dynamics.actions == ActionSource::Game {
-                let game: Vec<i64> = cases
-                    .iter()
-                    .flat_map(|(_, _, a)| a.iter().map(|&a| a as i64))
-                    .collect();
-                Tensor::from_slice(&game)
-                    .view([b as i64, p as i64 - 1])
-                    .to_device(device)
+                action_ids(cases.iter().map(|(_, _, a)| a.as_slice()), device)
             } else {
                 genie.lam.infer_actions(&frames)
             };

@@ -352,12 +352,15 @@ impl Dynamics {
         mask: &Tensor,
         action: Option<&Tensor>,
     ) -> Tensor {
-        tch::no_grad(|| {
-            let (x, cond) = self.frame_input(ids, mask, action);
-            self.stack
-                .forward_frame_conditioned(&x, Some(&cond), &mut cache.0, false)
-                .apply(&self.head)
-        })
+        tch::no_grad(|| self.draft_logits(cache, self.frame_input(ids, mask, action)))
+    }
+
+    /// Logits of a draft frame from its input and condition ([`Dynamics::frame_input`]),
+    /// leaving the cache as it was.
+    fn draft_logits(&self, cache: &mut DynamicsCache, (x, cond): (Tensor, Tensor)) -> Tensor {
+        self.stack
+            .forward_frame_conditioned(&x, Some(&cond), &mut cache.0, false)
+            .apply(&self.head)
     }
 
     /// [`Dynamics::frame_logits`] for a frame whose action is not known (the mean action
@@ -369,10 +372,8 @@ impl Dynamics {
         mask: &Tensor,
     ) -> Tensor {
         tch::no_grad(|| {
-            let (x, cond) = self.frame_input_embedded(ids, mask, self.mean_action().view([1, -1]));
-            self.stack
-                .forward_frame_conditioned(&x, Some(&cond), &mut cache.0, false)
-                .apply(&self.head)
+            let input = self.frame_input_embedded(ids, mask, self.mean_action().view([1, -1]));
+            self.draft_logits(cache, input)
         })
     }
 
