@@ -196,13 +196,12 @@ impl TemporalAttention {
         let mask = self
             .distance_bias
             .index_select(1, &distance)
-            .view([1, heads, 1, len + 1]);
+            .view([1, heads, len + 1]);
         // One query per (token, head): libtorch's CPU flash attention turns this into one tiny
         // GEMV per (token, head) and spent ~16% of a played frame there (perf, `genie dream`);
         // the same arithmetic as broadcast products and sums is a handful of vectorised kernels.
-        let dh = q.size()[3];
-        let scores = (&q * &keys).sum_dim_intlist(-1, false, None::<Kind>) / (dh as f64).sqrt()
-            + mask.squeeze_dim(2); // [B·N, H, len + 1]
+        let scale = (q.size()[3] as f64).sqrt();
+        let scores = (&q * &keys).sum_dim_intlist(-1, false, None::<Kind>) / scale + mask; // [B·N, H, len + 1]
         let weights = scores.softmax(-1, None::<Kind>).unsqueeze(-1);
         let o = (weights * &values).sum_dim_intlist(2, true, None::<Kind>); // [B·N, H, 1, Dh]
         self.attn.merge(&o).view([b, n, d])

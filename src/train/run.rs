@@ -489,11 +489,12 @@ mod tests {
             };
             // Compared without the training loss: its MaskGIT mask comes from libtorch's global
             // generator, which tests running in parallel draw from too.
-            let used = tch::no_grad(|| dynamics_actions(&genie, &batch, &frames_to_f32(&frames)));
+            let frames = frames_to_f32(&frames);
+            let used = tch::no_grad(|| dynamics_actions(&genie, &batch, &frames));
             let used = Vec::<i64>::try_from(used.flatten(0, -1)).unwrap();
             match source {
                 ActionSource::Latent => {
-                    let inferred = genie.lam.infer_actions(&frames_to_f32(&frames));
+                    let inferred = genie.lam.infer_actions(&frames);
                     let inferred = Vec::<i64>::try_from(inferred.flatten(0, -1)).unwrap();
                     assert_eq!(used, inferred, "the LAM's actions, not the clip's");
                 }
