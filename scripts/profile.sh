@@ -6,8 +6,8 @@
 #   bash scripts/profile.sh [FRAMES] [THREADS] [-- extra genie dream arguments]
 #
 # FRAMES (default 200) frames are dreamed with libtorch on THREADS threads (default 1, which
-# keeps the profile readable). The GIF the dream writes is encoded after the last frame; its
-# share (color_quant / weezl) is not part of playing and is listed apart.
+# keeps the profile readable). The GIF the dream writes is encoded after the last frame: its
+# functions (color_quant, weezl) show in the list but are not part of playing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
