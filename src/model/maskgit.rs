@@ -23,7 +23,10 @@ pub struct SamplerConfig {
     /// Softmax temperature of the sampled tokens; 0 takes the most likely token.
     pub temperature: f64,
     /// Scale of the Gumbel noise added to the confidences (MaskGIT's "choice temperature"),
-    /// annealed to 0 over the steps; 0 ranks tokens by probability alone.
+    /// annealed to 0 over the steps; 0 ranks tokens by probability alone. 4.5 is MaskGIT's
+    /// value; on the 17,500-step dynamics model it raised ΔtPSNR(t=4) from 0.69 / 0.38 to 1.00 / 1.07 dB
+    /// (two held-out clip sets) and rollout PSNR by 0.55 dB over 0 (action fidelity unchanged
+    /// within noise).
     pub confidence_noise: f64,
     /// Action guidance, as classifier-free guidance (Ho & Salimans 2022) with the action as the
     /// condition: logits `l(a) + w · (l(a) − l(ā))`, where ā is the mean action embedding, so
@@ -37,7 +40,7 @@ impl Default for SamplerConfig {
         Self {
             steps: 8,
             temperature: 1.0,
-            confidence_noise: 0.0,
+            confidence_noise: 4.5,
             action_guidance: 0.0,
         }
     }
