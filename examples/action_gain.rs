@@ -11,8 +11,9 @@
 //! action away). Checkpoint of 2026-11-25, 64 clips, stickiness 0.8: changed tokens CE 2.472
 //! with the LAM's actions, 2.527 with random ones, most of them codes flickering on still
 //! patches (`token_flicker`). Still codes kept (2026-11-26), stickiness 0: at 9,500 dynamics
-//! steps the 248 changed tokens CE 5.29 vs 5.65, the player's 2.92 vs 3.15; the shipped
-//! 17,500-step model 4.57 vs 5.14 and 2.41 vs 2.91; unchanged tokens 99% right.
+//! steps the 248 changed tokens CE 5.29 vs 5.65, the player's 2.92 vs 3.15; at 17,500 steps
+//! 4.57 vs 5.14 and 2.41 vs 2.91; at 26,000 (shipped 2026-11-26) 4.30 vs 5.14 and 2.19 vs
+//! 2.98; unchanged tokens 99% right.
 use genie::data::{EVAL_SEED_START, generate_clip_played};
 use genie::game::{DEFAULT_DIFFICULTY, FRAME_BYTES, find_player};
 use genie::model::checkpoint::Genie;
