@@ -12,8 +12,9 @@
 //! with the LAM's actions, 2.527 with random ones, most of them codes flickering on still
 //! patches (`token_flicker`). Still codes kept (2026-11-26), stickiness 0: at 9,500 dynamics
 //! steps the 248 changed tokens CE 5.29 vs 5.65, the player's 2.92 vs 3.15; at 17,500 steps
-//! 4.57 vs 5.14 and 2.41 vs 2.91; at 26,000 (shipped 2026-11-26) 4.30 vs 5.14 and 2.19 vs
-//! 2.98; unchanged tokens 99% right.
+//! 4.57 vs 5.14 and 2.41 vs 2.91; at 26,000 4.30 vs 5.14 and 2.19 vs 2.98; at 46,999 (shipped
+//! 2026-11-26, the last 15,920 steps at batch 64 on a GPU) 3.56 vs 5.03 and 1.74 vs 3.12;
+//! unchanged tokens 99% right.
 use genie::data::{EVAL_SEED_START, generate_clip_played};
 use genie::game::{DEFAULT_DIFFICULTY, FRAME_BYTES, find_player};
 use genie::model::checkpoint::Genie;
