@@ -81,8 +81,7 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     )?;
     let mut sampler = genie.config.sampler.clone();
     if let Some(s) = rec.start.sampler {
-        sampler.steps = s.steps.max(1) as usize;
-        sampler.temperature = s.temperature as f64;
+        s.apply(&mut sampler);
     }
     let mut engine = Engine::spawn(Box::new(DreamWorld::new(genie, sampler, rec.start.seed)));
     anyhow::ensure!(

@@ -88,10 +88,7 @@ impl ModelArgs {
             hash: checkpoint_hash(&dir)?,
             dir,
             context: genie.config.dynamics.context_frames as usize,
-            sampler: SamplerSettings {
-                steps: sampler.steps as u32,
-                temperature: sampler.temperature as f32,
-            },
+            sampler: SamplerSettings::of(&sampler),
             meanings,
         };
         Ok((DreamWorld::new(genie, sampler, self.seed), info))

@@ -208,7 +208,6 @@ impl World for DreamWorld {
     }
 
     fn set_sampler(&mut self, settings: SamplerSettings) {
-        self.sampler.steps = settings.steps.max(1) as usize;
-        self.sampler.temperature = settings.temperature as f64;
+        settings.apply(&mut self.sampler);
     }
 }

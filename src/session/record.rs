@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::prompt::{FRAME_SIDE, save_png};
+use crate::model::maskgit::SamplerConfig;
 
 /// Bytes of one 64×64 RGB frame.
 pub const FRAME_BYTES: usize = (FRAME_SIDE * FRAME_SIDE * 3) as usize;
@@ -50,6 +51,37 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RecordError + '_ {
 pub struct SamplerSettings {
     pub steps: u32,
     pub temperature: f32,
+    /// [`SamplerConfig::confidence_noise`]. Absent from recordings made before it was stored:
+    /// replay then keeps the checkpoint's (genie.json is covered by the checkpoint hash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confidence_noise: Option<f64>,
+    /// [`SamplerConfig::action_guidance`]; absent as above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action_guidance: Option<f64>,
+}
+
+impl SamplerSettings {
+    /// The settings of `cfg`, every field stored.
+    pub fn of(cfg: &SamplerConfig) -> Self {
+        Self {
+            steps: cfg.steps as u32,
+            temperature: cfg.temperature as f32,
+            confidence_noise: Some(cfg.confidence_noise),
+            action_guidance: Some(cfg.action_guidance),
+        }
+    }
+
+    /// Sets `cfg` to these settings; fields an older recording lacks keep `cfg`'s value.
+    pub fn apply(&self, cfg: &mut SamplerConfig) {
+        cfg.steps = self.steps.max(1) as usize;
+        cfg.temperature = self.temperature as f64;
+        if let Some(noise) = self.confidence_noise {
+            cfg.confidence_noise = noise;
+        }
+        if let Some(w) = self.action_guidance {
+            cfg.action_guidance = w;
+        }
+    }
 }
 
 /// Everything needed, besides the event log, to regenerate a session.
@@ -315,6 +347,8 @@ mod tests {
             sampler: Some(SamplerSettings {
                 steps: 8,
                 temperature: 1.0,
+                confidence_noise: Some(4.5),
+                action_guidance: None,
             }),
             seed: 7,
             level_seed: None,
@@ -333,6 +367,31 @@ mod tests {
             latent_action: Some(latent),
             sampler: None,
         }
+    }
+
+    #[test]
+    fn sampler_settings_of_older_recordings_keep_the_checkpoints_noise() {
+        // Written before confidence noise and action guidance were stored.
+        let old: SamplerSettings =
+            serde_json::from_str(r#"{"steps": 4, "temperature": 0.5}"#).unwrap();
+        assert_eq!(old.confidence_noise, None);
+        let mut cfg = SamplerConfig {
+            confidence_noise: 2.0,
+            action_guidance: 1.0,
+            ..SamplerConfig::default()
+        };
+        old.apply(&mut cfg);
+        assert_eq!((cfg.steps, cfg.temperature), (4, 0.5));
+        assert_eq!((cfg.confidence_noise, cfg.action_guidance), (2.0, 1.0));
+
+        // New recordings store every field and give it back.
+        let mut other = SamplerConfig::default();
+        let stored: SamplerSettings =
+            serde_json::from_str(&serde_json::to_string(&SamplerSettings::of(&cfg)).unwrap())
+                .unwrap();
+        stored.apply(&mut other);
+        assert_eq!(other.steps, 4);
+        assert_eq!((other.confidence_noise, other.action_guidance), (2.0, 1.0));
     }
 
     #[test]
