@@ -59,6 +59,9 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    if let Err(why) = genie::torch::load_cuda_backend() {
+        tracing::debug!("no CUDA: {why}");
+    }
     let result = run(cli.command);
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,6 +1,7 @@
-//! Thin helpers around libtorch (through tch): device choice and thread count.
+//! Thin helpers around libtorch (through tch): its CUDA backend, device choice and thread count.
 
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use tch::Device;
 
@@ -17,8 +18,8 @@ pub enum DeviceChoice {
 pub enum DeviceError {
     #[error("unknown device '{0}': expected cpu, cuda or auto")]
     Unknown(String),
-    #[error("--device cuda was asked for, but libtorch sees no CUDA device on this machine")]
-    NoCuda,
+    #[error("--device cuda was asked for, but libtorch sees no CUDA device on this machine ({0})")]
+    NoCuda(String),
 }
 
 impl FromStr for DeviceChoice {
@@ -39,11 +40,52 @@ impl DeviceChoice {
     pub fn resolve(self) -> Result<Device, DeviceError> {
         match self {
             Self::Cpu => Ok(Device::Cpu),
-            Self::Cuda if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
-            Self::Cuda => Err(DeviceError::NoCuda),
-            Self::Auto => Ok(Device::cuda_if_available()),
+            Self::Cuda => match load_cuda_backend() {
+                Ok(()) if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
+                Ok(()) => Err(DeviceError::NoCuda(
+                    "its CUDA backend is loaded but finds no device".into(),
+                )),
+                Err(why) => Err(DeviceError::NoCuda(why)),
+            },
+            Self::Auto => {
+                let _ = load_cuda_backend();
+                Ok(Device::cuda_if_available())
+            }
         }
     }
+}
+
+/// Loads libtorch's CUDA backend, `libtorch_cuda.so`, once; says why not where it cannot.
+///
+/// The link does not keep it: rustc links with `--as-needed` and no symbol of it is called, so
+/// without this libtorch would see no CUDA device even where the CUDA wheel is installed. It is
+/// loaded here rather than linked so that the same binary starts on a CPU-only machine, where
+/// scripts/setup.sh installs only the CPU part of the wheel and the library's own dependencies
+/// (cuBLAS, cuDNN, …) are missing. Its static initialisers register the backend with the
+/// libtorch already loaded; libtorch caches its first answer to "is there CUDA?", so `main` calls
+/// this before anything else touches libtorch. Found through the rpath to libtorch's lib folder
+/// that build.rs bakes in, or `LD_LIBRARY_PATH`.
+pub fn load_cuda_backend() -> Result<(), String> {
+    static LOADED: OnceLock<Result<(), String>> = OnceLock::new();
+    LOADED.get_or_init(open_cuda_library).clone()
+}
+
+#[cfg(unix)]
+#[allow(unsafe_code)] // the crate's one exception: loading a shared library cannot be safe Rust
+fn open_cuda_library() -> Result<(), String> {
+    use libloading::os::unix::{Library, RTLD_GLOBAL, RTLD_NOW};
+    // SAFETY: the library is libtorch's own, built with the libtorch this process links; its
+    // initialisers only register the CUDA backend. The handle is leaked, so the library is
+    // never unloaded while libtorch may call into it.
+    let lib = unsafe { Library::open(Some("libtorch_cuda.so"), RTLD_NOW | RTLD_GLOBAL) }
+        .map_err(|e| format!("cannot load libtorch_cuda.so: {e}"))?;
+    std::mem::forget(lib);
+    Ok(())
+}
+
+#[cfg(not(unix))]
+fn open_cuda_library() -> Result<(), String> {
+    Err("loading libtorch's CUDA backend is only implemented on Linux".into())
 }
 
 /// Sets libtorch's intra-op thread count; `None` keeps libtorch's default (one per core).
