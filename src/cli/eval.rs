@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use genie::data::EVAL_SEED_START;
-use genie::eval::run::{EvalOptions, SHEET_ACTIONS, calibrate, contact_sheet, evaluate};
+use genie::eval::run::{
+    EvalOptions, SHEET_ACTIONS, calibrate, calibrate_by_dreams, contact_sheet, evaluate,
+};
 use genie::model::checkpoint::{read_config, write_config};
 use genie::model::dynamics::ActionSource;
 
@@ -43,6 +45,12 @@ pub struct EvalArgs {
     pub threads: Option<usize>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CalibrateBy {
+    Dreams,
+    Lam,
+}
+
 #[derive(Debug, clap::Args)]
 pub struct CalibrateArgs {
     /// Checkpoint folder whose genie.json gets the map [default: the shipped checkpoints/]
@@ -51,6 +59,12 @@ pub struct CalibrateArgs {
     /// Held-out game states; from each, all 8 actions are applied once
     #[arg(long, default_value_t = 256)]
     pub states: usize,
+    /// How a game action picks its latent action: `dreams`, the latent whose dreams move the
+    /// player most like the action moves the real one (the action-fidelity measure, on
+    /// calibration levels); `lam`, the latent the LAM most often infers for the action's
+    /// transitions
+    #[arg(long, value_enum, default_value_t = CalibrateBy::Dreams)]
+    pub by: CalibrateBy,
     #[arg(long, default_value = "auto")]
     pub device: String,
     #[arg(long)]
@@ -105,16 +119,30 @@ pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
     anyhow::ensure!(
         genie.config.dynamics.actions == ActionSource::Latent,
         "{}: its dynamics model is driven by the game's actions (trained with --oracle-actions), so \
-         keys already map to themselves; calibrating from the LAM would break that",
+         keys already map to themselves; calibrating would break that",
         dir.display()
     );
-    let (map, purity, lam_nmi) = calibrate(&genie, args.states);
+    let (map, mut report) = match args.by {
+        CalibrateBy::Lam => {
+            let (map, purity, lam_nmi) = calibrate(&genie, args.states);
+            let report = serde_json::json!({ "by": "lam", "calibration": map, "share_of_transitions": purity, "lam_nmi": lam_nmi });
+            (map, report)
+        }
+        CalibrateBy::Dreams => {
+            let opts = EvalOptions {
+                sampler: genie.config.sampler.clone(),
+                ..Default::default()
+            };
+            let (map, agreement) = calibrate_by_dreams(&genie, &opts, args.states);
+            let report =
+                serde_json::json!({ "by": "dreams", "calibration": map, "agreement": agreement });
+            (map, report)
+        }
+    };
+    report["checkpoint"] = serde_json::json!(dir.display().to_string());
     let mut config = read_config(&dir)?;
-    config.calibration = Some(map.clone());
+    config.calibration = Some(map);
     write_config(&dir, &config)?;
-    println!(
-        "{}",
-        serde_json::json!({ "calibration": map, "share_of_transitions": purity, "lam_nmi": lam_nmi, "checkpoint": dir.display().to_string() })
-    );
+    println!("{report}");
     Ok(())
 }
