@@ -56,7 +56,8 @@ pub struct CalibrateArgs {
     /// Checkpoint folder whose genie.json gets the map [default: the shipped checkpoints/]
     #[arg(long, value_name = "DIR")]
     pub checkpoint: Option<PathBuf>,
-    /// Held-out game states; from each, all 8 actions are applied once
+    /// Held-out game states; from each, every game action is played (and, by dreams, every
+    /// latent action dreamed) once
     #[arg(long, default_value_t = 256)]
     pub states: usize,
     /// How a game action picks its latent action: `dreams`, the latent whose dreams move the
