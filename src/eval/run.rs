@@ -405,20 +405,24 @@ fn action_fidelity(
     genie: &Genie,
     opts: &EvalOptions,
 ) -> (BTreeMap<String, f64>, BTreeMap<String, usize>) {
-    let (mut fidelity, mut counts) = (BTreeMap::new(), BTreeMap::new());
-    let mut agree_all = Vec::new();
-    for action in Action::ALL {
-        let mut agree = Vec::new();
-        for seeds in case_batches(opts.eval_seed_start, opts.clips, opts.batch) {
-            let cases = ControlCases::new(genie, seeds.into_iter(), opts.prompt_frames);
+    // Per game action, whether each case's dream agreed; the cases of a batch are made once.
+    let mut agree = vec![Vec::new(); Action::ALL.len()];
+    for seeds in case_batches(opts.eval_seed_start, opts.clips, opts.batch) {
+        let cases = ControlCases::new(genie, seeds.into_iter(), opts.prompt_frames);
+        for action in Action::ALL {
             let want = cases.real_directions(action, opts.horizon);
             let got = cases.dreamed_directions(genie, calibrated(genie, action), opts);
             for (want, got) in want.iter().zip(&got) {
                 if let Some(want) = want {
-                    agree.push(got == &Some(*want));
+                    agree[action as usize].push(got == &Some(*want));
                 }
             }
         }
+    }
+    let (mut fidelity, mut counts) = (BTreeMap::new(), BTreeMap::new());
+    let mut agree_all = Vec::new();
+    for action in Action::ALL {
+        let agree = &agree[action as usize];
         let share = agree.iter().filter(|&&a| a).count() as f64 / agree.len().max(1) as f64;
         fidelity.insert(action.name().to_owned(), share);
         counts.insert(action.name().to_owned(), agree.len());
