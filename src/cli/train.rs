@@ -46,6 +46,11 @@ pub struct TrainArgs {
     pub lr: f64,
     #[arg(long, default_value_t = 300)]
     pub warmup: u64,
+    /// With --resume: lay the schedule (warm-up, peak, decay) anew over the steps from where the
+    /// run stands to --steps, as for a new run, e.g. after another LAM was copied into the run
+    /// folder. Without it a resumed run continues the schedule of its total --steps
+    #[arg(long, requires = "resume")]
+    pub restart_schedule: bool,
     /// Decay after warm-up: `wsd` keeps the peak until the last 20% (resumable to more steps) or `cosine`
     #[arg(long, default_value = "wsd")]
     pub decay: String,
@@ -123,13 +128,14 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         other => anyhow::bail!("--decay {other}: expected cosine or wsd"),
     };
     let config = config_or_default(args.config.as_deref())?;
-    let opts = TrainOptions {
+    let mut opts = TrainOptions {
         stage: args.stage,
         run: args.run.clone(),
         resume: args.resume,
         schedule: Schedule {
             peak: args.lr,
             warmup_steps: args.warmup,
+            start_step: 0,
             total_steps: args.steps,
             min_ratio: 0.1,
             decay,
@@ -145,6 +151,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         progress: !args.quiet,
     };
     let (mut genie, mut state) = open_run(&opts, &config)?;
+    if args.restart_schedule {
+        opts.schedule.start_step = state.steps(args.stage);
+    }
     let mut description = serde_json::json!({
         "source": if args.data.is_some() { "shards" } else { "in-memory platformer" },
         "training_levels": format!("0..{}", args.levels),

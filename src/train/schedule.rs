@@ -19,6 +19,10 @@ pub enum Decay {
 pub struct Schedule {
     pub peak: f64,
     pub warmup_steps: u64,
+    /// The step the warm-up starts from: 0, or where a resumed run stood when its schedule was
+    /// laid out anew (`genie train --restart-schedule`, e.g. after another network was swapped
+    /// in). Warm-up and decay then span `start_step..total_steps`.
+    pub start_step: u64,
     pub total_steps: u64,
     pub min_ratio: f64,
     pub decay: Decay,
@@ -29,6 +33,7 @@ impl Default for Schedule {
         Self {
             peak: 3e-4,
             warmup_steps: 500,
+            start_step: 0,
             total_steps: 20_000,
             min_ratio: 0.1,
             decay: Decay::Cosine,
@@ -37,13 +42,18 @@ impl Default for Schedule {
 }
 
 impl Schedule {
-    /// The learning rate at `step` (0-based). Past `total_steps` it stays at the floor.
+    /// The learning rate at `step` (0-based, counted from the run's start, not from
+    /// `start_step`). Past `total_steps` it stays at the floor.
     pub fn lr(&self, step: u64) -> f64 {
         let floor = self.peak * self.min_ratio;
+        let step = step.saturating_sub(self.start_step);
         if step < self.warmup_steps {
             return self.peak * (step + 1) as f64 / self.warmup_steps as f64;
         }
-        let total = self.total_steps.max(self.warmup_steps + 1);
+        let total = self
+            .total_steps
+            .saturating_sub(self.start_step)
+            .max(self.warmup_steps + 1);
         if step >= total {
             return floor;
         }
@@ -90,6 +100,7 @@ mod tests {
         let s = Schedule {
             peak: 1.0,
             warmup_steps: 10,
+            start_step: 0,
             total_steps: 110,
             min_ratio: 0.1,
             decay: Decay::Cosine,
@@ -105,6 +116,7 @@ mod tests {
         let s = Schedule {
             peak: 1.0,
             warmup_steps: 0,
+            start_step: 0,
             total_steps: 100,
             min_ratio: 0.0,
             decay: Decay::Wsd {
@@ -115,5 +127,31 @@ mod tests {
         assert_eq!(s.lr(79), 1.0);
         assert!((s.lr(90) - 0.5).abs() < 1e-12);
         assert_eq!(s.lr(100), 0.0);
+    }
+
+    #[test]
+    fn a_restarted_schedule_is_the_same_schedule_moved_to_its_start() {
+        let fresh = Schedule {
+            peak: 3e-4,
+            warmup_steps: 300,
+            start_step: 0,
+            total_steps: 6_000,
+            min_ratio: 0.1,
+            decay: Decay::Wsd {
+                decay_fraction: 0.2,
+            },
+        };
+        let moved = Schedule {
+            start_step: 46_999,
+            total_steps: 52_999,
+            ..fresh
+        };
+        for t in [
+            0, 1, 150, 299, 300, 4_000, 4_800, 5_000, 5_999, 6_000, 7_000,
+        ] {
+            assert_eq!(moved.lr(46_999 + t), fresh.lr(t), "step {t}");
+        }
+        // Steps before the restart (never asked for by a resumed run) get the first rate.
+        assert_eq!(moved.lr(10), fresh.lr(0));
     }
 }
