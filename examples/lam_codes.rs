@@ -1,7 +1,8 @@
 //! What the latent action model's codes mean: from held-out game states, (1) which code the
-//! encoder picks for each game action (controlled pairs) and (2) where each code moves the
-//! player in the LAM decoder's prediction; and NMI(code; action) over those pairs (actions
-//! uniform, so no action is guessed from the state).
+//! encoder picks for each game action (controlled pairs), (2) which way the real player moved
+//! on screen in the pairs given each code, and (3) where each code moves the player in the LAM
+//! decoder's prediction; and NMI(code; action) over those pairs (actions uniform, so no action
+//! is guessed from the state).
 //!
 //! `cargo run --release --example lam_codes -- CHECKPOINT_DIR [STATES]`
 use genie::eval::measures::nmi;
@@ -23,6 +24,9 @@ fn main() -> anyhow::Result<()> {
     let mut picks = vec![vec![0u32; k as usize]; 8];
     let mut moves = vec![(0.0f64, 0.0f64, 0u32); k as usize];
     let mut pairs: (Vec<usize>, Vec<usize>) = (Vec::new(), Vec::new());
+    // Per code: how the real player's screen position moved (left/still/right × up/still/down,
+    // a step under half a pixel counts as still; "lost" where the player is not on screen).
+    let mut real = vec![[0u32; 10]; k as usize];
     for i in 0..states {
         let (game, history) = game_in_play(CALIBRATION_SEED_START + i, CALIBRATION_HISTORY + 1, i);
         let start = history[CALIBRATION_HISTORY * FRAME_BYTES..].to_vec();
@@ -35,7 +39,18 @@ fn main() -> anyhow::Result<()> {
         }
         let frames = frames_to_f32(&Tensor::from_slice(&bytes).view([8, h + 2, 64, 64, 3]));
         let ids = Vec::<i64>::try_from(genie.lam.infer_actions(&frames).select(1, h))?;
+        let before = find_player(&start);
         for (a, id) in ids.iter().enumerate() {
+            let after_bytes =
+                &bytes[((a as i64 * (h + 2) + h + 1) as usize) * FRAME_BYTES..][..FRAME_BYTES];
+            let bin = match (before, find_player(after_bytes)) {
+                (Some((x0, y0)), Some((x1, y1))) => {
+                    let s = |d: f32| usize::from(d >= -0.5) + usize::from(d > 0.5);
+                    s(x1 - x0) * 3 + s(y1 - y0)
+                }
+                _ => 9,
+            };
+            real[*id as usize][bin] += 1;
             picks[a][*id as usize] += 1;
             pairs.0.push(a);
             pairs.1.push(*id as usize);
@@ -72,6 +87,11 @@ fn main() -> anyhow::Result<()> {
         "NMI(code; action) over these controlled pairs: {:.3}",
         nmi(&pairs.1, &pairs.0)
     );
+    println!("real player step for each code (x: left/still/right, y: up/still/down)");
+    println!("        L↑  L·  L↓  ·↑  ··  ·↓  R↑  R·  R↓ lost");
+    for (c, r) in real.iter().enumerate() {
+        println!("code {c}: {}", r.map(|n| format!("{n:3}")).join(" "));
+    }
     println!("mean player motion (dx, dy px) the decoder draws for each code");
     for (c, (dx, dy, n)) in moves.iter().enumerate() {
         let n = (*n).max(1) as f64;
