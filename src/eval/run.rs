@@ -405,14 +405,19 @@ fn action_fidelity(
     genie: &Genie,
     opts: &EvalOptions,
 ) -> (BTreeMap<String, f64>, BTreeMap<String, usize>) {
-    // Per game action, whether each case's dream agreed; the cases of a batch are made once.
+    // Per game action, whether each case's dream agreed; the cases of a batch are made once,
+    // and each latent dreamed once (a rollout is seeded per call, so game actions sharing a
+    // latent share its dream).
     let mut agree = vec![Vec::new(); Action::ALL.len()];
     for seeds in case_batches(opts.eval_seed_start, opts.clips, opts.batch) {
         let cases = ControlCases::new(genie, seeds.into_iter(), opts.prompt_frames);
+        let mut dreams = BTreeMap::new();
         for action in Action::ALL {
             let want = cases.real_directions(action, opts.horizon);
-            let got = cases.dreamed_directions(genie, calibrated(genie, action), opts);
-            for (want, got) in want.iter().zip(&got) {
+            let got = dreams
+                .entry(calibrated(genie, action))
+                .or_insert_with_key(|&latent| cases.dreamed_directions(genie, latent, opts));
+            for (want, got) in want.iter().zip(got.iter()) {
                 if let Some(want) = want {
                     agree[action as usize].push(got == &Some(*want));
                 }
