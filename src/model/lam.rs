@@ -97,6 +97,12 @@ pub struct LamConfig {
     /// genie.json files: false.
     #[serde(default)]
     pub head_history: bool,
+    /// The reconstruction loss leaves out each clip's first transition (where there are
+    /// others), whose past the decoder does not see: there it cannot extrapolate a fall, which
+    /// pays the encoder to spend its codes on vertical motion instead of the key. Absent from
+    /// older genie.json files: false.
+    #[serde(default)]
+    pub skip_first_transition: bool,
 }
 
 pub use super::frames::CUT_SHARE;
@@ -129,6 +135,7 @@ impl Default for LamConfig {
             motion_dilation: 4,
             skip_cuts: true,
             head_history: true,
+            skip_first_transition: false,
         }
     }
 }
@@ -141,8 +148,17 @@ impl LamConfig {
 
     /// The decoder's loss: squared error of `predicted` against `next` (both
     /// `[B, T−1, H, W, C]`, `past` the frames they follow), weighted by motion as this config says
-    /// (`motion_weight`, `motion_dilation`, `skip_cuts`).
+    /// (`motion_weight`, `motion_dilation`, `skip_cuts`, `skip_first_transition`).
     pub fn reconstruction_loss(&self, predicted: &Tensor, past: &Tensor, next: &Tensor) -> Tensor {
+        let t = next.size()[1];
+        if self.skip_first_transition && t > 1 {
+            let later = |x: &Tensor| x.narrow(1, 1, t - 1);
+            let cfg = Self {
+                skip_first_transition: false,
+                ..self.clone()
+            };
+            return cfg.reconstruction_loss(&later(predicted), &later(past), &later(next));
+        }
         let error = (predicted - next).square();
         let s = next.size();
         let (b, t, h, w, c) = (s[0], s[1], s[2], s[3], s[4]);
@@ -654,7 +670,7 @@ mod tests {
             serde_json::from_str(r#"{"patch": 16, "motion_weight": 20.0}"#).unwrap();
         assert_eq!((old.conv_head, old.normalize_latents), (0, false));
         assert_eq!((old.motion_dilation, old.skip_cuts), (0, false));
-        assert!(!old.head_history);
+        assert!(!old.head_history && !old.skip_first_transition);
         assert_eq!(old.arch, LamArch::Transformer);
         let new = LamConfig::default();
         assert!(new.conv_head > 0 && new.normalize_latents);
@@ -793,5 +809,33 @@ mod tests {
         let _ = cut_wrong.get(0).get(1).fill_(0.0);
         assert!(loss(old, &cut_wrong) > 0.1);
         assert_eq!(loss(new, &cut_wrong), 0.0);
+    }
+
+    #[test]
+    fn skipping_the_first_transition_makes_it_free_unless_it_is_alone() {
+        let cfg = LamConfig {
+            skip_first_transition: true,
+            ..LamConfig::default()
+        };
+        // One pixel moves in each of two transitions; predicting the first one wrong is free.
+        let past = Tensor::zeros([1, 2, 16, 16, 3], (Kind::Float, Device::Cpu));
+        let next = past.copy();
+        let _ = next.get(0).get(0).get(8).get(8).fill_(1.0);
+        let _ = next.get(0).get(1).get(3).get(3).fill_(1.0);
+        let first_wrong = next.copy();
+        let _ = first_wrong.get(0).get(0).fill_(0.0);
+        let cost = |cfg: &LamConfig| {
+            f64::try_from(cfg.reconstruction_loss(&first_wrong, &past, &next)).unwrap()
+        };
+        assert_eq!(cost(&cfg), 0.0);
+        let without = LamConfig {
+            skip_first_transition: false,
+            ..cfg.clone()
+        };
+        assert!(cost(&without) > 0.0);
+        // A lone transition is still counted.
+        let one = |x: &Tensor| x.narrow(1, 0, 1);
+        let lone = cfg.reconstruction_loss(&one(&first_wrong), &one(&past), &one(&next));
+        assert!(f64::try_from(lone).unwrap() > 0.0);
     }
 }
