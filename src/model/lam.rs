@@ -151,18 +151,13 @@ impl LamConfig {
     /// (`motion_weight`, `motion_dilation`, `skip_cuts`, `skip_first_transition`).
     pub fn reconstruction_loss(&self, predicted: &Tensor, past: &Tensor, next: &Tensor) -> Tensor {
         let t = next.size()[1];
-        if self.skip_first_transition && t > 1 {
-            let later = |x: &Tensor| x.narrow(1, 1, t - 1);
-            let cfg = Self {
-                skip_first_transition: false,
-                ..self.clone()
-            };
-            return cfg.reconstruction_loss(&later(predicted), &later(past), &later(next));
-        }
-        let error = (predicted - next).square();
+        let skip = i64::from(self.skip_first_transition && t > 1);
+        let later = |x: &Tensor| x.narrow(1, skip, t - skip);
+        let (predicted, past, next) = (later(predicted), later(past), later(next));
+        let error = (&predicted - &next).square();
         let s = next.size();
         let (b, t, h, w, c) = (s[0], s[1], s[2], s[3], s[4]);
-        let moved = changed_pixels(past, next); // [B, T−1, H, W]
+        let moved = changed_pixels(&past, &next); // [B, T−1, H, W]
         let near = dilate(&moved, self.motion_dilation);
         let weight = (near * self.motion_weight + 1.0).view([b, t, h, w, 1]);
         if !self.skip_cuts {
