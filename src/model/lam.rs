@@ -103,6 +103,13 @@ pub struct LamConfig {
     /// older genie.json files: false.
     #[serde(default)]
     pub skip_first_transition: bool,
+    /// Training mirrors a random half of each batch's clips left to right. The game is
+    /// symmetric, but a LAM can still spend its codes on one direction only (one trained
+    /// with `skip_first_transition` gave `left` the codes of `noop`); mirrored clips show it
+    /// every move both ways. Only the LAM's training batches change. Absent from older
+    /// genie.json files: false.
+    #[serde(default)]
+    pub mirror_clips: bool,
 }
 
 pub use super::frames::CUT_SHARE;
@@ -136,6 +143,7 @@ impl Default for LamConfig {
             skip_cuts: true,
             head_history: true,
             skip_first_transition: false,
+            mirror_clips: false,
         }
     }
 }

@@ -324,6 +324,11 @@ pub fn train(
     while step < total && !stop.load(Ordering::Relaxed) {
         let t0 = Instant::now();
         let batch = batches();
+        let batch = if stage == Stage::Lam && genie.config.lam.mirror_clips {
+            mirror_half(&batch)
+        } else {
+            batch
+        };
         let lr = opts.schedule.lr(step);
         opt.set_lr(lr);
         let (loss, metrics, vq) = stage_loss(genie, stage, &batch);
@@ -395,6 +400,19 @@ pub fn train(
         bar.finish();
     }
     Ok(())
+}
+
+/// The batch with a random half of its clips mirrored left to right (`lam.mirror_clips`); the
+/// actions stay as they were (the LAM never reads them).
+fn mirror_half(batch: &Batch) -> Batch {
+    let b = batch.frames.size()[0];
+    let pick = Tensor::rand([b], (Kind::Float, batch.frames.device()))
+        .lt(0.5)
+        .view([b, 1, 1, 1, 1]);
+    Batch {
+        frames: batch.frames.flip([3]).where_self(&pick, &batch.frames),
+        actions: batch.actions.shallow_clone(),
+    }
 }
 
 /// Mean of each numeric metric over the held-out batches (no gradients).
@@ -506,5 +524,34 @@ mod tests {
                 .unwrap();
             assert!(loss.is_finite());
         }
+    }
+
+    #[test]
+    fn mirroring_flips_about_half_the_clips_whole_and_leaves_the_rest() {
+        tch::manual_seed(7);
+        let (b, t, side) = (64, 3, 4);
+        let frames = Tensor::randint(256, [b, t, side, side, 3], (Kind::Uint8, Device::Cpu));
+        let batch = Batch {
+            frames: frames.shallow_clone(),
+            actions: Tensor::zeros([b, t], (Kind::Uint8, Device::Cpu)),
+        };
+        let out = mirror_half(&batch);
+        assert_eq!(out.frames.size(), frames.size());
+        let flipped = frames.flip([3]);
+        let mut mirrored = 0;
+        for i in 0..b {
+            let (got, same, flip) = (out.frames.get(i), frames.get(i), flipped.get(i));
+            if got.equal(&flip) {
+                mirrored += 1;
+                // Every frame of the clip, not some.
+                assert!(!got.equal(&same));
+            } else {
+                assert!(
+                    got.equal(&same),
+                    "clip {i} is neither itself nor its mirror"
+                );
+            }
+        }
+        assert!((16..=48).contains(&mirrored), "{mirrored} of {b} mirrored");
     }
 }
