@@ -543,7 +543,7 @@ mod tests {
             let (got, same, flip) = (out.frames.get(i), frames.get(i), flipped.get(i));
             if got.equal(&flip) {
                 mirrored += 1;
-                // Every frame of the clip, not some.
+                // Random frames are not their own mirror: this counts real flips.
                 assert!(!got.equal(&same));
             } else {
                 assert!(
