@@ -67,6 +67,8 @@ pub struct EvalReport {
     pub action_fidelity: BTreeMap<String, f64>,
     /// Cases per action in which the real player stayed alive and visible.
     pub action_fidelity_cases: BTreeMap<String, usize>,
+    /// Per game action, how the cases that did not agree went wrong.
+    pub action_fidelity_misses: BTreeMap<String, Misses>,
     pub lam_nmi: f64,
     pub clips: usize,
     pub eval_seed_start: u64,
@@ -74,6 +76,39 @@ pub struct EvalReport {
     pub prompt_frames: usize,
     pub maskgit_steps: usize,
     pub seconds: f64,
+}
+
+/// How the dreamed player failed to move the real one's way (counts of cases).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Misses {
+    /// The player was not found in the dreamed frame.
+    pub lost: usize,
+    /// Wrong horizontal direction, right vertical one.
+    pub x: usize,
+    /// Right horizontal direction, wrong vertical one.
+    pub y: usize,
+    /// Both wrong.
+    pub xy: usize,
+}
+
+impl Misses {
+    /// Counts one case that wanted `want` and got `got`; false where it agreed.
+    fn count(&mut self, want: (i8, i8), got: Option<(i8, i8)>) -> bool {
+        match got {
+            None => self.lost += 1,
+            Some(g) if g == want => return false,
+            Some((x, y)) => match (x != want.0, y != want.1) {
+                (true, false) => self.x += 1,
+                (false, true) => self.y += 1,
+                _ => self.xy += 1,
+            },
+        }
+        true
+    }
+
+    pub fn total(&self) -> usize {
+        self.lost + self.x + self.y + self.xy
+    }
 }
 
 /// Decoded colours are near, not equal, to the game's: the L1 distance within which a pixel
@@ -222,7 +257,7 @@ pub fn evaluate(genie: &Genie, opts: &EvalOptions) -> EvalReport {
             );
         }
     }
-    let (fidelity, cases) = action_fidelity(genie, opts);
+    let (fidelity, cases, misses) = action_fidelity(genie, opts);
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     EvalReport {
         tokenizer_psnr: mean(&tok_psnr),
@@ -231,6 +266,7 @@ pub fn evaluate(genie: &Genie, opts: &EvalOptions) -> EvalReport {
         delta_psnr_t4: mean(&roll) - mean(&roll_random),
         action_fidelity: fidelity,
         action_fidelity_cases: cases,
+        action_fidelity_misses: misses,
         lam_nmi: nmi(&latents, &truths),
         clips: opts.clips,
         eval_seed_start: opts.eval_seed_start,
@@ -404,11 +440,16 @@ fn case_batches(first_seed: u64, count: usize, batch: usize) -> Vec<Vec<(u64, u6
 fn action_fidelity(
     genie: &Genie,
     opts: &EvalOptions,
-) -> (BTreeMap<String, f64>, BTreeMap<String, usize>) {
+) -> (
+    BTreeMap<String, f64>,
+    BTreeMap<String, usize>,
+    BTreeMap<String, Misses>,
+) {
     // Per game action, whether each case's dream agreed; the cases of a batch are made once,
     // and each latent dreamed once (a rollout is seeded per call, so game actions sharing a
     // latent share its dream).
     let mut agree = vec![Vec::new(); Action::ALL.len()];
+    let mut misses = vec![Misses::default(); Action::ALL.len()];
     for seeds in case_batches(opts.eval_seed_start, opts.clips, opts.batch) {
         let cases = ControlCases::new(genie, seeds.into_iter(), opts.prompt_frames);
         let mut dreams = BTreeMap::new();
@@ -419,25 +460,27 @@ fn action_fidelity(
                 .or_insert_with_key(|&latent| cases.dreamed_directions(genie, latent, opts));
             for (want, got) in want.iter().zip(got.iter()) {
                 if let Some(want) = want {
-                    agree[action as usize].push(got == &Some(*want));
+                    agree[action as usize].push(!misses[action as usize].count(*want, *got));
                 }
             }
         }
     }
-    let (mut fidelity, mut counts) = (BTreeMap::new(), BTreeMap::new());
+    let (mut fidelity, mut counts, mut missed) =
+        (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
     let mut agree_all = Vec::new();
     for action in Action::ALL {
         let agree = &agree[action as usize];
         let share = agree.iter().filter(|&&a| a).count() as f64 / agree.len().max(1) as f64;
         fidelity.insert(action.name().to_owned(), share);
         counts.insert(action.name().to_owned(), agree.len());
+        missed.insert(action.name().to_owned(), misses[action as usize]);
         agree_all.push(share);
     }
     fidelity.insert(
         "mean".into(),
         agree_all.iter().sum::<f64>() / agree_all.len() as f64,
     );
-    (fidelity, counts)
+    (fidelity, counts, missed)
 }
 
 /// Maps each game action to the latent action whose dreams move the player most like the
@@ -642,6 +685,30 @@ mod tests {
     }
 
     #[test]
+    fn a_miss_is_counted_by_the_axis_that_went_wrong() {
+        let mut m = Misses::default();
+        assert!(
+            !m.count((-1, 0), Some((-1, 0))),
+            "an agreeing case is no miss"
+        );
+        assert!(m.count((-1, 0), None));
+        assert!(m.count((-1, 0), Some((0, 0))));
+        assert!(m.count((-1, 0), Some((1, 0))));
+        assert!(m.count((-1, 0), Some((-1, 1))));
+        assert!(m.count((-1, 0), Some((1, -1))));
+        assert_eq!(
+            m,
+            Misses {
+                lost: 1,
+                x: 2,
+                y: 1,
+                xy: 1
+            }
+        );
+        assert_eq!(m.total(), 5);
+    }
+
+    #[test]
     fn dream_calibration_agrees_as_often_as_the_fidelity_it_then_measures() {
         // The shipped checkpoint, so that dreams show a player to follow.
         let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints");
@@ -669,12 +736,15 @@ mod tests {
         // On the same states, fidelity with that map reads the same dreams; with any other map
         // (the identity) it cannot agree more often.
         genie.config.calibration = Some(map);
-        let (fidelity, _) = action_fidelity(&genie, &opts);
+        let (fidelity, cases, misses) = action_fidelity(&genie, &opts);
         genie.config.calibration = None;
-        let (identity, _) = action_fidelity(&genie, &opts);
+        let (identity, _, _) = action_fidelity(&genie, &opts);
         for action in Action::ALL {
             let name = action.name();
             assert_eq!(fidelity[name], agreement[name], "{name}");
+            // Every case either agreed or missed in one of the counted ways.
+            let agreed = (fidelity[name] * cases[name] as f64).round() as usize;
+            assert_eq!(agreed + misses[name].total(), cases[name], "{name}");
             assert!(
                 identity[name] <= agreement[name],
                 "{name}: the best latent was not picked"
