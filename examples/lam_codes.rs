@@ -4,7 +4,11 @@
 //! decoder's prediction; and NMI(code; action) over those pairs (actions uniform, so no action
 //! is guessed from the state).
 //!
-//! `cargo run --release --example lam_codes -- CHECKPOINT_DIR [STATES]`
+//! With `mirrored` as a third argument every frame is flipped left to right first: the states
+//! then mostly face and move left (the scripted player favours right), which tells a LAM that
+//! cannot see a key apart from one that cannot see a turn.
+//!
+//! `cargo run --release --example lam_codes -- CHECKPOINT_DIR [STATES] [mirrored]`
 use genie::eval::measures::nmi;
 use genie::eval::run::{CALIBRATION_HISTORY, CALIBRATION_SEED_START, game_in_play};
 use genie::game::{Action, FRAME_BYTES, find_player};
@@ -18,6 +22,8 @@ fn main() -> anyhow::Result<()> {
         .nth(2)
         .and_then(|s| s.parse().ok())
         .unwrap_or(64);
+    let mirrored = std::env::args().nth(3).is_some_and(|a| a == "mirrored");
+    let view = |frame: Vec<u8>| if mirrored { mirror(&frame) } else { frame };
     let genie = Genie::load(std::path::Path::new(&dir), Device::Cpu)?;
     let k = genie.config.lam.num_actions;
     let h = CALIBRATION_HISTORY as i64;
@@ -29,13 +35,17 @@ fn main() -> anyhow::Result<()> {
     let mut real = vec![[0u32; 10]; k as usize];
     for i in 0..states {
         let (game, history) = game_in_play(CALIBRATION_SEED_START + i, CALIBRATION_HISTORY + 1, i);
+        let history: Vec<u8> = history
+            .chunks(FRAME_BYTES)
+            .flat_map(|f| view(f.to_vec()))
+            .collect();
         let start = history[CALIBRATION_HISTORY * FRAME_BYTES..].to_vec();
         let mut bytes = Vec::new();
         for a in Action::ALL {
             let mut n = game.clone();
             n.step(a);
             bytes.extend(&history);
-            bytes.extend(n.frame());
+            bytes.extend(view(n.frame()));
         }
         let frames = frames_to_f32(&Tensor::from_slice(&bytes).view([8, h + 2, 64, 64, 3]));
         let ids = Vec::<i64>::try_from(genie.lam.infer_actions(&frames).select(1, h))?;
@@ -102,4 +112,12 @@ fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// A 64×64 RGB frame flipped left to right.
+fn mirror(frame: &[u8]) -> Vec<u8> {
+    frame
+        .chunks(64 * 3)
+        .flat_map(|row| row.chunks(3).rev().flatten().copied().collect::<Vec<u8>>())
+        .collect()
 }
