@@ -110,9 +110,42 @@ pub struct LamConfig {
     /// genie.json files: false.
     #[serde(default)]
     pub mirror_clips: bool,
+    /// The convolutional encoder also reads each transition mirrored left to right, with the
+    /// same weights, and hands both pooled feature vectors to the latent. A detector of a move
+    /// one way is then also one of the move the other way, in the other half: the LAMs trained
+    /// so far (with or without `mirror_clips`) learned to see the player step right but not
+    /// left (`left` got the codes of `noop`; on mirrored states the roles swapped). Costs a
+    /// second encoder pass. Absent from older genie.json files: false.
+    #[serde(default)]
+    pub mirror_features: bool,
 }
 
 pub use super::frames::CUT_SHARE;
+
+/// Copies the weights of `old`, a convolutional LAM without `mirror_features`, into `new`, the
+/// same LAM with it: the latent reads the unmirrored features as before and the mirrored half
+/// with zero weights, so the widened LAM infers exactly what `old` did until training finds a
+/// use for the mirrored half. Errors name a variable that is missing or cannot be widened.
+pub fn widen_to_mirror_features(new: &nn::VarStore, old: &nn::VarStore) -> Result<(), String> {
+    let from = old.variables();
+    tch::no_grad(|| {
+        for (name, mut var) in new.variables() {
+            let old = from
+                .get(&name)
+                .ok_or_else(|| format!("`{name}` is missing from the old LAM"))?;
+            let (n, o) = (var.size(), old.size());
+            if n == o {
+                var.copy_(old);
+            } else if name.ends_with("to_latent.weight") && n.len() == 2 && n == [o[0], 2 * o[1]] {
+                let _ = var.zero_();
+                var.narrow(1, 0, o[1]).copy_(old);
+            } else {
+                return Err(format!("`{name}`: {n:?} cannot be widened from {o:?}"));
+            }
+        }
+        Ok(())
+    })
+}
 
 /// Feature maps each decoder token paints per pixel for the convolutional head.
 pub const HEAD_FEATURES: i64 = 8;
@@ -144,6 +177,7 @@ impl Default for LamConfig {
             head_history: true,
             skip_first_transition: false,
             mirror_clips: false,
+            mirror_features: false,
         }
     }
 }
@@ -432,6 +466,18 @@ impl Lam {
         LamLoss { loss, metrics, vq }
     }
 
+    /// Pooled encoder features of each transition (convolutional LAM only; see
+    /// [`LamConfig::mirror_features`]).
+    ///
+    /// # Shapes
+    /// `frames` [B, T, H, W, C] → [B·(T−1), F].
+    pub fn encoder_features(&self, frames: &Tensor) -> Option<Tensor> {
+        match &self.body {
+            Body::Conv(conv) => Some(conv.features(frames, &self.cfg)),
+            Body::Transformer(_) => None,
+        }
+    }
+
     /// Restarts action codes unused for `idle_limit` consecutive calls (after each optimizer
     /// step). Returns how many were restarted.
     pub fn restart_idle_codes(&mut self, vq: &VqOutput, idle_limit: i64) -> i64 {
@@ -444,7 +490,12 @@ impl ConvBody {
         let (c, w) = (cfg.channels, cfg.conv_width);
         Self {
             encoder: conv_stack(p / "conv_encoder", 3 * c, w, &[1, 2, 4, 1], 2 * w),
-            to_latent: nn::linear(p / "to_latent", 2 * w, cfg.latent_dim, Default::default()),
+            to_latent: nn::linear(
+                p / "to_latent",
+                2 * w * (1 + i64::from(cfg.mirror_features)),
+                cfg.latent_dim,
+                Default::default(),
+            ),
             decoder: conv_stack(
                 p / "conv_decoder",
                 2 * c + cfg.latent_dim,
@@ -458,14 +509,26 @@ impl ConvBody {
     /// `frames` [B, T, H, W, C] → pre-quantization latents [B, T−1, L], each from xₜ and xₜ₊₁.
     fn encode(&self, frames: &Tensor, cfg: &LamConfig) -> Tensor {
         let (b, t) = (frames.size()[0], frames.size()[1]);
+        self.features(frames, cfg)
+            .apply(&self.to_latent)
+            .view([b, t - 1, cfg.latent_dim])
+    }
+
+    /// The pooled encoder features of each transition, [B·(T−1), 2·width], and with
+    /// `mirror_features` those of the mirrored transition after them, [B·(T−1), 4·width].
+    fn features(&self, frames: &Tensor, cfg: &LamConfig) -> Tensor {
+        let t = frames.size()[1];
         let cur = to_nchw(&frames.narrow(1, 0, t - 1));
         let next = to_nchw(&frames.narrow(1, 1, t - 1));
         let change = &next - &cur;
-        let features = run_convs(&self.encoder, Tensor::cat(&[cur, next, change], 1));
-        features
-            .amax([2i64, 3].as_slice(), false)
-            .apply(&self.to_latent)
-            .view([b, t - 1, cfg.latent_dim])
+        let x = Tensor::cat(&[cur, next, change], 1);
+        let pooled = |x: Tensor| run_convs(&self.encoder, x).amax([2i64, 3].as_slice(), false);
+        if cfg.mirror_features {
+            let mirrored = x.flip([3]);
+            Tensor::cat(&[pooled(x), pooled(mirrored)], 1)
+        } else {
+            pooled(x)
+        }
     }
 
     fn predict(&self, frames: &Tensor, actions: &Tensor, cfg: &LamConfig) -> Tensor {
@@ -687,6 +750,66 @@ mod tests {
             || n.starts_with("latent_norm.")
             || n.starts_with("conv_")));
         assert!(names.iter().any(|n| n.starts_with("encoder.")));
+    }
+
+    #[test]
+    fn mirrored_features_swap_halves_when_the_clip_is_mirrored() {
+        tch::manual_seed(5);
+        let vs = VarStore::new(Device::Cpu);
+        let cfg = LamConfig {
+            conv_width: 8,
+            image_size: 16,
+            latent_dim: 8,
+            mirror_features: true,
+            ..LamConfig::default()
+        };
+        let lam = Lam::new(vs.root(), &cfg);
+        let frames = Tensor::rand([2, 3, 16, 16, 3], (Kind::Float, Device::Cpu));
+        let f = lam.encoder_features(&frames).unwrap();
+        assert_eq!(f.size(), [4, 4 * 8]);
+        let g = lam.encoder_features(&frames.flip([3])).unwrap();
+        let swapped = Tensor::cat(&[f.narrow(1, 16, 16), f.narrow(1, 0, 16)], 1);
+        assert!(g.allclose(&swapped, 1e-5, 1e-5, false));
+        // Not symmetric by construction: a clip and its mirror differ in what they say.
+        assert!(!f.allclose(&g, 1e-3, 1e-3, false));
+    }
+
+    #[test]
+    fn a_widened_lam_infers_what_it_did_before_and_a_mismatch_is_named() {
+        tch::manual_seed(6);
+        let cfg = LamConfig {
+            conv_width: 8,
+            image_size: 16,
+            latent_dim: 8,
+            ..LamConfig::default()
+        };
+        let (old_vs, new_vs) = (VarStore::new(Device::Cpu), VarStore::new(Device::Cpu));
+        let old = Lam::new(old_vs.root(), &cfg);
+        let wide = LamConfig {
+            mirror_features: true,
+            ..cfg.clone()
+        };
+        let new = Lam::new(new_vs.root(), &wide);
+        let frames = Tensor::rand([3, 4, 16, 16, 3], (Kind::Float, Device::Cpu));
+        let before = old.encode_actions(&frames, false).quantized;
+        widen_to_mirror_features(&new_vs, &old_vs).unwrap();
+        let after = new.encode_actions(&frames, false).quantized;
+        assert!(after.allclose(&before, 1e-5, 1e-5, false));
+        assert!(
+            old.infer_actions(&frames)
+                .equal(&new.infer_actions(&frames))
+        );
+        // A LAM of another width cannot be widened into this one.
+        let other_vs = VarStore::new(Device::Cpu);
+        let _other = Lam::new(
+            other_vs.root(),
+            &LamConfig {
+                conv_width: 4,
+                ..cfg
+            },
+        );
+        let err = widen_to_mirror_features(&new_vs, &other_vs).unwrap_err();
+        assert!(err.contains("cannot be widened"), "{err}");
     }
 
     #[test]
