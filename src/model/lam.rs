@@ -106,8 +106,9 @@ pub struct LamConfig {
     /// Training mirrors a random half of each batch's clips left to right. The game is
     /// symmetric, but a LAM can still spend its codes on one direction only (one trained
     /// with `skip_first_transition` gave `left` the codes of `noop`); mirrored clips show it
-    /// every move both ways. Only the LAM's training batches change. Absent from older
-    /// genie.json files: false.
+    /// every move both ways. Only the LAM's training batches change. Not enough by itself: a
+    /// LAM trained with it from the start still gave `left` noop's codes at 1,900 steps (see
+    /// `mirror_features`). Absent from older genie.json files: false.
     #[serde(default)]
     pub mirror_clips: bool,
     /// The convolutional encoder also reads each transition mirrored left to right, with the
