@@ -250,6 +250,10 @@ impl LamConfig {
                 "conv_width must be positive for arch conv".into(),
             );
         }
+        check(
+            !self.mirror_features,
+            "mirror_features needs arch conv (the transformer LAM has no such encoder)".into(),
+        )?;
         super::validate_st("lam.encoder", &self.encoder)?;
         super::validate_st("lam.decoder", &self.decoder)
     }
@@ -828,6 +832,13 @@ mod tests {
             ..LamConfig::default()
         };
         assert!(bad.validate().is_err());
+        let mirrored_transformer = LamConfig {
+            arch: LamArch::Transformer,
+            mirror_features: true,
+            ..LamConfig::default()
+        };
+        let err = mirrored_transformer.validate().unwrap_err().to_string();
+        assert!(err.contains("mirror_features"), "{err}");
     }
 
     #[test]
