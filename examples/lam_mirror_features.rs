@@ -6,7 +6,7 @@
 //! `cargo run --release --example lam_mirror_features -- RUN_DIR`
 use anyhow::{Context, anyhow, bail};
 use genie::model::checkpoint::{Genie, LAM_FILE, save_network, write_config};
-use genie::model::lam::{Lam, LamArch, widen_to_mirror_features};
+use genie::model::lam::{Lam, widen_to_mirror_features};
 use std::path::PathBuf;
 use tch::{Device, nn::VarStore};
 
@@ -17,17 +17,16 @@ fn main() -> anyhow::Result<()> {
             .context("usage: lam_mirror_features RUN_DIR")?,
     );
     let old = Genie::load(&dir, Device::Cpu)?;
-    if old.config.lam.arch != LamArch::Conv {
-        bail!(
-            "{}: mirror_features needs the convolutional LAM",
-            dir.display()
-        );
-    }
     if old.config.lam.mirror_features {
         bail!("{}: lam.mirror_features is already on", dir.display());
     }
     let mut config = old.config.clone();
     config.lam.mirror_features = true;
+    // Refuses a LAM that has no convolutional encoder to widen.
+    config
+        .lam
+        .validate()
+        .with_context(|| dir.join("genie.json").display().to_string())?;
     let vs = VarStore::new(Device::Cpu);
     let _lam = Lam::new(vs.root(), &config.lam);
     widen_to_mirror_features(&vs, &old.lam_vs).map_err(|e| anyhow!("{}: {e}", dir.display()))?;

@@ -137,7 +137,7 @@ pub fn widen_to_mirror_features(new: &nn::VarStore, old: &nn::VarStore) -> Resul
             let (n, o) = (var.size(), old.size());
             if n == o {
                 var.copy_(old);
-            } else if name.ends_with("to_latent.weight") && n.len() == 2 && n == [o[0], 2 * o[1]] {
+            } else if name.ends_with("to_latent.weight") && o.len() == 2 && n == [o[0], 2 * o[1]] {
                 let _ = var.zero_();
                 var.narrow(1, 0, o[1]).copy_(old);
             } else {
