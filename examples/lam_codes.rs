@@ -8,6 +8,9 @@
 //! then mostly face and move left (the scripted player favours right), which tells a LAM that
 //! cannot see a key apart from one that cannot see a turn.
 //!
+//! Last, per pair of actions, whether the encoder's latents (before the codebook) tell them
+//! apart: a LAM whose codes share one action with another may still see it, or may not.
+//!
 //! `cargo run --release --example lam_codes -- CHECKPOINT_DIR [STATES] [mirrored]`
 use genie::eval::measures::nmi;
 use genie::eval::run::{CALIBRATION_HISTORY, CALIBRATION_SEED_START, game_in_play};
@@ -33,6 +36,9 @@ fn main() -> anyhow::Result<()> {
     // Per code: how the real player's screen position moved (left/still/right × up/still/down,
     // a step under half a pixel counts as still; "lost" where the player is not on screen).
     let mut real = vec![[0u32; 10]; k as usize];
+    // Per game action, the encoder's normalised latent of each controlled pair (before the
+    // codebook): whether the encoder tells two actions apart even where the codes do not.
+    let mut latents: Vec<Vec<Vec<f32>>> = vec![Vec::new(); 8];
     for i in 0..states {
         let (game, history) = game_in_play(CALIBRATION_SEED_START + i, CALIBRATION_HISTORY + 1, i);
         let history: Vec<u8> = history
@@ -48,7 +54,11 @@ fn main() -> anyhow::Result<()> {
             bytes.extend(view(n.frame()));
         }
         let frames = frames_to_f32(&Tensor::from_slice(&bytes).view([8, h + 2, 64, 64, 3]));
-        let ids = Vec::<i64>::try_from(genie.lam.infer_actions(&frames).select(1, h))?;
+        let vq = tch::no_grad(|| genie.lam.encode_actions(&frames, false));
+        let ids = Vec::<i64>::try_from(vq.ids.select(1, h))?;
+        for (a, row) in latents.iter_mut().enumerate() {
+            row.push(Vec::<f32>::try_from(vq.latents.get(a as i64).get(h))?);
+        }
         let before = find_player(&start);
         for (a, id) in ids.iter().enumerate() {
             let after_bytes =
@@ -111,7 +121,59 @@ fn main() -> anyhow::Result<()> {
             dy / n
         );
     }
+    println!("encoder latents before the codebook: per pair of actions, how often the nearer");
+    println!("class mean (leave-one-state-out) names each latent, and the mean cosine of the");
+    println!("two latents from the same state");
+    for (x, y) in [
+        (Action::Left, Action::Noop),
+        (Action::Right, Action::Noop),
+        (Action::Left, Action::Right),
+        (Action::Jump, Action::Noop),
+    ] {
+        let (a, b) = (&latents[x as usize], &latents[y as usize]);
+        println!(
+            "{:>6} vs {:<6} separable {:.2}  same-state cosine {:.3}",
+            x.name(),
+            y.name(),
+            nearest_mean_accuracy(a, b),
+            a.iter().zip(b).map(|(u, v)| dot(u, v)).sum::<f32>() / a.len().max(1) as f32
+        );
+    }
     Ok(())
+}
+
+fn dot(u: &[f32], v: &[f32]) -> f32 {
+    u.iter().zip(v).map(|(a, b)| a * b).sum()
+}
+
+/// Share of latents of the two classes that are nearer their own class mean than the other's,
+/// each mean taken without the latent's own state.
+fn nearest_mean_accuracy(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    let n = a.len();
+    if n < 2 {
+        return f32::NAN;
+    }
+    let sum = |c: &[Vec<f32>]| {
+        c.iter().fold(vec![0f32; c[0].len()], |mut s, v| {
+            s.iter_mut().zip(v).for_each(|(s, x)| *s += x);
+            s
+        })
+    };
+    let (sa, sb) = (sum(a), sum(b));
+    let mut right = 0;
+    for i in 0..n {
+        let mean = |s: &[f32], own: &[f32]| {
+            s.iter()
+                .zip(own)
+                .map(|(s, o)| (s - o) / (n - 1) as f32)
+                .collect::<Vec<f32>>()
+        };
+        let (ma, mb) = (mean(&sa, &a[i]), mean(&sb, &b[i]));
+        let d = |u: &[f32], m: &[f32]| u.iter().zip(m).map(|(x, y)| (x - y).powi(2)).sum::<f32>();
+        right += usize::from(d(&a[i], &ma) < d(&a[i], &mb));
+        right += usize::from(d(&b[i], &mb) < d(&b[i], &ma));
+    }
+    right as f32 / (2 * n) as f32
 }
 
 /// A 64×64 RGB frame flipped left to right.
