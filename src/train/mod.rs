@@ -1,6 +1,7 @@
 //! Training: one loop shared by the tokenizer, the latent action model and the dynamics model,
 //! with its schedule and its metrics log.
 
+pub mod adamw;
 pub mod log;
 pub mod run;
 pub mod schedule;

@@ -6,8 +6,9 @@
 //! `genie eval --checkpoint RUN` and `genie play --checkpoint RUN` work on it at any time, plus
 //! `train_state.json` (steps done per network) and `metrics.jsonl`.
 //!
-//! Resuming restores weights and step counts; AdamW's moment estimates are not saved by tch and
-//! restart from zero, which costs a few hundred steps of re-warming, not the run.
+//! Resuming restores weights, step counts and the optimizer's moment estimates
+//! (`adamw_<network>.safetensors`, see [`super::adamw`]); a run saved before those files existed,
+//! or one whose network changed shape since, resumes with fresh moments and says so.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,9 +16,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tch::nn::{self, OptimizerConfig};
 use tch::{Device, Kind, Tensor};
 
+use super::adamw::{self, AdamW};
 use super::log::{LogError, MetricsLog};
 use super::schedule::Schedule;
 use crate::model::dynamics::ActionSource;
@@ -170,13 +171,19 @@ pub fn open_run(
         what: e.to_string(),
     })?;
     let state = TrainState::default();
-    save(&genie, &state, run)?;
+    save(&genie, &state, run, None)?;
     Ok((genie, state))
 }
 
-/// Writes weights, config and state; each file is written beside its target and renamed over
-/// it, so a run killed mid-save keeps its previous checkpoint.
-pub fn save(genie: &Genie, state: &TrainState, run: &Path) -> Result<(), TrainError> {
+/// Writes weights, config and state (and, during training, the optimizer of the network being
+/// trained); each file is written beside its target and renamed over it, so a run killed
+/// mid-save keeps its previous checkpoint.
+pub fn save(
+    genie: &Genie,
+    state: &TrainState,
+    run: &Path,
+    optimizer: Option<(Stage, &AdamW)>,
+) -> Result<(), TrainError> {
     let tmp = run.join(".saving");
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp).map_err(|e| TrainError::Run {
@@ -189,6 +196,13 @@ pub fn save(genie: &Genie, state: &TrainState, run: &Path) -> Result<(), TrainEr
         path: tmp.clone(),
         what: e.to_string(),
     })?;
+    if let Some((stage, opt)) = optimizer {
+        opt.save(&tmp.join(adamw::state_file(stage.name())))
+            .map_err(|what| TrainError::Run {
+                path: tmp.clone(),
+                what,
+            })?;
+    }
     for entry in std::fs::read_dir(&tmp).map_err(|e| TrainError::Run {
         path: tmp.clone(),
         what: e.to_string(),
@@ -295,15 +309,22 @@ pub fn train(
         Stage::Lam => &genie.lam_vs,
         Stage::Dynamics => &genie.dynamics_vs,
     };
-    let mut opt = nn::AdamW {
-        wd: opts.weight_decay,
-        ..nn::AdamW::default()
+    let mut opt = AdamW::new(vs, opts.schedule.peak, opts.weight_decay);
+    let opt_file = opts.run.join(adamw::state_file(stage.name()));
+    if opts.resume && opt_file.exists() {
+        match opt.load(&opt_file) {
+            Ok(()) => eprintln!("optimizer state restored ({} steps)", opt.steps()),
+            // The weights are what matter; fresh moments cost a few hundred steps of
+            // re-warming. Say why rather than refuse the run.
+            Err(why) => eprintln!("warning: optimizer starts afresh: {why}"),
+        }
+    } else if opts.resume && *state.steps_mut(stage).0 > 0 {
+        eprintln!(
+            "warning: {} not found (a run saved before optimizer state was kept): the \
+             optimizer starts afresh",
+            opt_file.display()
+        );
     }
-    .build(vs, opts.schedule.peak)
-    .map_err(|e| TrainError::Run {
-        path: opts.run.clone(),
-        what: format!("optimizer: {e}"),
-    })?;
     let total = opts.schedule.total_steps;
     let start_step = *state.steps_mut(stage).0;
     let bar = opts.progress.then(|| {
@@ -334,7 +355,7 @@ pub fn train(
         let (loss, metrics, vq) = stage_loss(genie, stage, &batch);
         let loss_value = f64::try_from(loss.detach()).unwrap_or(f64::NAN);
         if !loss_value.is_finite() {
-            save(genie, state, &opts.run)?;
+            save(genie, state, &opts.run, Some((stage, &opt)))?;
             return Err(TrainError::Diverged {
                 stage: stage.name(),
                 step,
@@ -391,11 +412,11 @@ pub fn train(
             })?;
         }
         if last_save.elapsed() >= opts.save_every {
-            save(genie, state, &opts.run)?;
+            save(genie, state, &opts.run, Some((stage, &opt)))?;
             last_save = Instant::now();
         }
     }
-    save(genie, state, &opts.run)?;
+    save(genie, state, &opts.run, Some((stage, &opt)))?;
     if let Some(bar) = bar {
         bar.finish();
     }
