@@ -20,7 +20,7 @@ use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
 use super::measures::{nmi, psnr_capped};
-use crate::data::{EVAL_SEED_START, ScriptedPlayer, generate_clip};
+use crate::data::{DEFAULT_STICKINESS, EVAL_SEED_START, ScriptedPlayer, generate_clip};
 use crate::game::{Action, FRAME_BYTES, FRAME_SIZE, Game, Status, find_player_within};
 use crate::model::dynamics::ActionSource;
 use crate::model::{Genie, SamplerConfig, SamplerRng, frames_to_bytes, frames_to_f32, sample_next};
@@ -293,7 +293,7 @@ pub fn game_in_play_with_actions(
 ) -> (Game, Vec<u8>, Vec<u8>) {
     assert!(frames >= 1, "game_in_play needs at least the current frame");
     let mut game = Game::new(level_seed);
-    let mut player = ScriptedPlayer::new(case, 0.8);
+    let mut player = ScriptedPlayer::new(case, DEFAULT_STICKINESS);
     let warm = 8 + (case * 7919 % 120) as usize;
     let (mut history, mut actions) = (Vec::new(), Vec::new());
     for tick in 0..warm + frames - 1 {
