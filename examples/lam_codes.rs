@@ -8,8 +8,13 @@
 //! then mostly face and move left (the scripted player favours right), which tells a LAM that
 //! cannot see a key apart from one that cannot see a turn.
 //!
-//! Last, per pair of actions, whether the encoder's latents (before the codebook) tell them
-//! apart: a LAM whose codes share one action with another may still see it, or may not.
+//! Last, per pair of actions, whether the encoder's latents (before the codebook), and the
+//! pooled convolutional features they are read from, tell them apart from the same state: a LAM
+//! whose codes merge two actions may still see the difference, and where it is lost (features
+//! or readout) says what to change. The shipped LAM (11-27): `left` vs `noop` pairs ordered
+//! 0.89 by the features but 0.75 by the latents (same-state cosine 0.973); `right` vs `noop`
+//! 0.91 and 0.88 (cosine 0.261): the encoder sees a step left as well as one right, the
+//! readout (`to_latent`, normalisation, codebook) drops it.
 //!
 //! `cargo run --release --example lam_codes -- CHECKPOINT_DIR [STATES] [mirrored]`
 use genie::eval::measures::nmi;
@@ -39,6 +44,8 @@ fn main() -> anyhow::Result<()> {
     // Per game action, the encoder's normalised latent of each controlled pair (before the
     // codebook): whether the encoder tells two actions apart even where the codes do not.
     let mut latents: Vec<Vec<Vec<f32>>> = vec![Vec::new(); 8];
+    // And the pooled features of the convolutional encoder that the latent is read from.
+    let mut features: Vec<Vec<Vec<f32>>> = vec![Vec::new(); 8];
     for i in 0..states {
         let (game, history) = game_in_play(CALIBRATION_SEED_START + i, CALIBRATION_HISTORY + 1, i);
         let history: Vec<u8> = history
@@ -58,6 +65,11 @@ fn main() -> anyhow::Result<()> {
         let ids = Vec::<i64>::try_from(vq.ids.select(1, h))?;
         for (a, row) in latents.iter_mut().enumerate() {
             row.push(Vec::<f32>::try_from(vq.latents.get(a as i64).get(h))?);
+        }
+        if let Some(f) = tch::no_grad(|| genie.lam.encoder_features(&frames)) {
+            for (a, row) in features.iter_mut().enumerate() {
+                row.push(Vec::<f32>::try_from(f.get(a as i64 * (h + 1) + h))?);
+            }
         }
         let before = find_player(&start);
         for (a, id) in ids.iter().enumerate() {
@@ -121,9 +133,12 @@ fn main() -> anyhow::Result<()> {
             dy / n
         );
     }
-    println!("encoder latents before the codebook: per pair of actions, how often the nearer");
-    println!("class mean (leave-one-state-out) names each latent, and the mean cosine of the");
-    println!("two latents from the same state");
+    println!("encoder latents before the codebook (and, for the convolutional LAM, the pooled");
+    println!("features they are read from): per pair of actions, how often the nearer class mean");
+    println!(
+        "(leave-one-state-out) names each latent; the mean cosine of the two latents from the"
+    );
+    println!("same state; and how often the two from one state differ the way the means do");
     for (x, y) in [
         (Action::Left, Action::Noop),
         (Action::Right, Action::Noop),
@@ -131,12 +146,21 @@ fn main() -> anyhow::Result<()> {
         (Action::Jump, Action::Noop),
     ] {
         let (a, b) = (&latents[x as usize], &latents[y as usize]);
+        let (fa, fb) = (&features[x as usize], &features[y as usize]);
+        let features_ordered = if fa.is_empty() {
+            "-".to_string()
+        } else {
+            let (sa, sb) = standardise(fa, fb);
+            format!("{:.2}", pairs_ordered(&sa, &sb))
+        };
         println!(
-            "{:>6} vs {:<6} separable {:.2}  same-state cosine {:.3}",
+            "{:>6} vs {:<6} separable {:.2}  same-state cosine {:.3}  pairs ordered: latents {:.2}, features {}",
             x.name(),
             y.name(),
             nearest_mean_accuracy(a, b),
-            a.iter().zip(b).map(|(u, v)| dot(u, v)).sum::<f32>() / a.len().max(1) as f32
+            a.iter().zip(b).map(|(u, v)| dot(u, v)).sum::<f32>() / a.len().max(1) as f32,
+            pairs_ordered(a, b),
+            features_ordered,
         );
     }
     Ok(())
@@ -174,6 +198,50 @@ fn nearest_mean_accuracy(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
         right += usize::from(d(&b[i], &mb) < d(&b[i], &ma));
     }
     right as f32 / (2 * n) as f32
+}
+
+/// Share of states whose two vectors (one per class) differ along the difference of the class
+/// means taken without that state: whether the representation tells the two actions apart from
+/// the same state, whatever else varies between states.
+fn pairs_ordered(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
+    let n = a.len();
+    if n < 2 {
+        return f32::NAN;
+    }
+    let dim = a[0].len();
+    let diff: Vec<Vec<f32>> = a
+        .iter()
+        .zip(b)
+        .map(|(u, v)| u.iter().zip(v).map(|(x, y)| x - y).collect())
+        .collect();
+    let total: Vec<f32> = (0..dim).map(|j| diff.iter().map(|d| d[j]).sum()).collect();
+    let ordered = diff
+        .iter()
+        .filter(|d| {
+            let others: Vec<f32> = (0..dim).map(|j| total[j] - d[j]).collect();
+            dot(d, &others) > 0.0
+        })
+        .count();
+    ordered as f32 / n as f32
+}
+
+/// Both classes' vectors with each dimension scaled to zero mean and unit spread over the two.
+fn standardise(a: &[Vec<f32>], b: &[Vec<f32>]) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+    let all: Vec<&Vec<f32>> = a.iter().chain(b).collect();
+    let n = all.len() as f32;
+    let dim = all[0].len();
+    let mean: Vec<f32> = (0..dim)
+        .map(|j| all.iter().map(|v| v[j]).sum::<f32>() / n)
+        .collect();
+    let sd: Vec<f32> = (0..dim)
+        .map(|j| (all.iter().map(|v| (v[j] - mean[j]).powi(2)).sum::<f32>() / n).sqrt() + 1e-6)
+        .collect();
+    let scale = |c: &[Vec<f32>]| {
+        c.iter()
+            .map(|v| (0..dim).map(|j| (v[j] - mean[j]) / sd[j]).collect())
+            .collect()
+    };
+    (scale(a), scale(b))
 }
 
 /// A 64×64 RGB frame flipped left to right.
