@@ -8,7 +8,10 @@
 #
 # 1. Each variant of VARIANTS (name:key=value,... over the `lam` section of
 #    checkpoints/genie.json) trains a new LAM from scratch, all at once on the one GPU, for
-#    LAM_STEPS steps or LAM_SECS seconds, whichever ends first (Ctrl-C saves).
+#    LAM_STEPS steps or LAM_SECS seconds, whichever ends first (Ctrl-C saves). A variant
+#    written name@FOLDER:... instead trains on from the run folder FOLDER (carried, e.g. under
+#    .gpu/; `--resume --restart-schedule`, LAM_STEPS more steps), its config overridden the same
+#    way (`name@.gpu/lamR:-` for none).
 # 2. `genie calibrate --by lam --states STATES` on each: NMI(code; action) over controlled pairs
 #    and the code each game action gets most often.
 # 3. The best variant (highest NMI among those that give noop, left and right three different
@@ -48,22 +51,38 @@ field() { python3 -c "import json,sys;d=json.load(open('$1'));print(d$2)"; }
 
 echo "[$(el)] LAM variants: $VARIANTS"
 pids=()
+LAMARGS="--batch 32 --clip-len 6 --lr 1e-3 --stickiness 0.3 --device $DEV --threads $THREADS --eval-every 1000 --quiet"
 for v in $VARIANTS; do
   name=${v%%:*}
-  python3 - "$name" "${v#*:}" "$work/$name.json" <<'EOF'
+  from=
+  if [[ $name == *@* ]]; then
+    from=${name#*@}
+    name=${name%%@*}
+    cp -r "$from" "$work/$name"
+  fi
+  base=checkpoints/genie.json
+  [ -n "$from" ] && base=$work/$name/genie.json
+  python3 - "$base" "${v#*:}" "$work/$name.json" <<'EOF'
 import json, sys
-name, sets, out = sys.argv[1:]
-c = json.load(open("checkpoints/genie.json"))
+base, sets, out = sys.argv[1:]
+c = json.load(open(base))
 for kv in sets.split(","):
+    if kv in ("", "-"):
+        continue
     k, val = kv.split("=")
     c["lam"][k] = json.loads(val)
 c.pop("calibration", None)
 c["eval"] = None
 json.dump(c, open(out, "w"), indent=1)
 EOF
-  "$BIN" train lam --run "$work/$name" --config "$work/$name.json" --steps "$LAM_STEPS" \
-    --batch 32 --clip-len 6 --lr 1e-3 --stickiness 0.3 --device "$DEV" --threads "$THREADS" \
-    --eval-every 1000 --quiet >"$work/$name.log" 2>&1 &
+  if [ -n "$from" ]; then
+    cp "$work/$name.json" "$work/$name/genie.json"
+    "$BIN" train lam --run "$work/$name" --resume --restart-schedule --warmup 100 \
+      --steps $(($(steps "$work/$name" lam) + LAM_STEPS)) $LAMARGS >"$work/$name.log" 2>&1 &
+  else
+    "$BIN" train lam --run "$work/$name" --config "$work/$name.json" --steps "$LAM_STEPS" \
+      $LAMARGS >"$work/$name.log" 2>&1 &
+  fi
   pids+=($!)
 done
 sleep 5
@@ -77,6 +96,7 @@ wait "${pids[@]}" 2>/dev/null
 best= best_nmi=-1 best_ok=0
 for v in $VARIANTS; do
   name=${v%%:*}
+  name=${name%%@*}
   tail -2 "$work/$name.log"
   "$BIN" calibrate --by lam --states "$STATES" --checkpoint "$work/$name" --device "$DEV" \
     --threads 8 >"$work/$name.cal" 2>>"$work/$name.log" || { echo "$name: calibrate failed"; continue; }
@@ -133,7 +153,7 @@ if [ $((DEADLINE - $(el))) -gt 90 ]; then
 fi
 (cd "$work" && tar czf "$OUT/sweep.tgz" --exclude='*/tokenizer.safetensors' \
   --exclude='*/dynamics.safetensors' --exclude='*/adamw_*' ./*.json ./*.log ./*.cal \
-  $(for v in $VARIANTS; do echo "${v%%:*}"; done))
+  $(for v in $VARIANTS; do n=${v%%:*}; echo "${n%%@*}"; done))
 (cd "$work" && tar czf "$OUT/tuned.tgz" tuned/lam.safetensors tuned/dynamics.safetensors \
   tuned/genie.json tuned/metrics.jsonl tuned/train_state.json)
 echo "[$(el)] end"
