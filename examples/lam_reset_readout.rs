@@ -43,5 +43,11 @@ fn main() -> anyhow::Result<()> {
     redrawn.sort();
     save_network(&old.lam_vs, &dir.join(LAM_FILE))?;
     println!("{}: redrew {}", dir.display(), redrawn.join(", "));
+    // The optimizer's moments belong to the old readout: the next run starts them afresh.
+    let moments = dir.join(genie::train::adamw::state_file("lam"));
+    if moments.exists() {
+        std::fs::remove_file(&moments).with_context(|| moments.display().to_string())?;
+        println!("removed {}", moments.display());
+    }
     Ok(())
 }
