@@ -215,12 +215,10 @@ fn pairs_ordered(a: &[Vec<f32>], b: &[Vec<f32>]) -> f32 {
         .map(|(u, v)| u.iter().zip(v).map(|(x, y)| x - y).collect())
         .collect();
     let total: Vec<f32> = (0..dim).map(|j| diff.iter().map(|d| d[j]).sum()).collect();
+    // d · (total − d): the pair's difference against the others' summed differences.
     let ordered = diff
         .iter()
-        .filter(|d| {
-            let others: Vec<f32> = (0..dim).map(|j| total[j] - d[j]).collect();
-            dot(d, &others) > 0.0
-        })
+        .filter(|d| dot(d, &total) - dot(d, d) > 0.0)
         .count();
     ordered as f32 / n as f32
 }

@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use tch::{Device, Kind, Tensor, nn};
+use tch::{Device, Tensor, nn};
 
 /// The state file's name for a network's optimizer in a run folder.
 pub fn state_file(network: &str) -> String {
@@ -173,11 +173,7 @@ impl AdamW {
                         p.size()
                     )));
                 }
-                into.push(
-                    t.to_kind(Kind::Float)
-                        .to_device(p.device())
-                        .to_kind(p.kind()),
-                );
+                into.push(t.to_device(p.device()).to_kind(p.kind()));
             }
         }
         (self.m, self.v) = restored;
@@ -189,6 +185,7 @@ impl AdamW {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tch::Kind;
 
     /// A least-squares problem: w ← argmin ‖x·w − y‖².
     fn problem(vs: &nn::VarStore) -> (Tensor, Tensor, Tensor) {
