@@ -7,10 +7,11 @@
 //! The update is PyTorch's `torch.optim.AdamW` (the one tch wrapped, with its defaults:
 //! β = (0.9, 0.999), ε = 1e-8, decoupled weight decay on every trainable tensor).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
-use tch::{Device, Tensor, nn};
+use tch::{Kind, Tensor, nn};
+
+use crate::model::checkpoint::{CheckpointError, load_network, save_network};
 
 /// The state file's name for a network's optimizer in a run folder.
 pub fn state_file(network: &str) -> String {
@@ -23,9 +24,14 @@ const STEP: &str = "step";
 pub struct AdamW {
     /// The trainable variables, by name (sorted, so the order is the same in every run).
     params: Vec<(String, Tensor)>,
-    /// First and second moment estimates, one per parameter, zero until the first step.
+    /// The saved state: first and second moment estimates named `m.<variable>` and
+    /// `v.<variable>`, zero until the first step, and the step count. Held in a var store so
+    /// that the checkpoint code writes and checks it as it does the networks.
+    state: nn::VarStore,
+    /// The moments again, one per parameter in `params`' order (shallow: the same storage).
     m: Vec<Tensor>,
     v: Vec<Tensor>,
+    step_var: Tensor,
     /// Steps taken (the bias correction's t).
     steps: i64,
     lr: f64,
@@ -44,16 +50,28 @@ impl AdamW {
             .filter(|(_, t)| t.requires_grad())
             .collect();
         params.sort_by(|a, b| a.0.cmp(&b.0));
-        let zeros = |params: &[(String, Tensor)]| {
-            params
-                .iter()
-                .map(|(_, p)| p.zeros_like().detach())
-                .collect::<Vec<_>>()
+        let state = nn::VarStore::new(vs.device());
+        // A moment for `a.b.w` lives at path m/a/b, variable w (a var store name has no dots).
+        let moment = |prefix: &str, name: &str, p: &Tensor| {
+            let mut parts: Vec<&str> = name.split('.').collect();
+            let leaf = parts.pop().expect("split yields at least one part");
+            let path = parts
+                .into_iter()
+                .fold(state.root() / prefix, |path, part| path / part);
+            path.add(leaf, p.zeros_like().detach(), false)
         };
+        let m = params.iter().map(|(n, p)| moment("m", n, p)).collect();
+        let v = params.iter().map(|(n, p)| moment("v", n, p)).collect();
+        let step_var =
+            state
+                .root()
+                .add(STEP, Tensor::zeros([1], (Kind::Int64, vs.device())), false);
         Self {
-            m: zeros(&params),
-            v: zeros(&params),
             params,
+            state,
+            m,
+            v,
+            step_var,
             steps: 0,
             lr,
             beta1: 0.9,
@@ -127,57 +145,17 @@ impl AdamW {
     }
 
     /// Writes the moments and the step count to a safetensors file at `path`.
-    pub fn save(&self, path: &Path) -> Result<(), String> {
-        let cpu = |t: &Tensor| t.detach().to_device(Device::Cpu);
-        let mut named: Vec<(String, Tensor)> = Vec::with_capacity(2 * self.params.len() + 1);
-        for ((name, _), (m, v)) in self.params.iter().zip(self.m.iter().zip(&self.v)) {
-            named.push((format!("m.{name}"), cpu(m)));
-            named.push((format!("v.{name}"), cpu(v)));
-        }
-        named.push((STEP.into(), Tensor::from_slice(&[self.steps])));
-        Tensor::write_safetensors(&named, path).map_err(|e| format!("{}: {e}", path.display()))
+    pub fn save(&self, path: &Path) -> Result<(), CheckpointError> {
+        let _ = self.step_var.shallow_clone().fill_(self.steps);
+        save_network(&self.state, path)
     }
 
     /// Restores the moments and step count saved by [`AdamW::save`]. The file must hold exactly
     /// this optimizer's tensors with the same shapes; otherwise nothing changes and the error
     /// says which file and what is wrong.
-    pub fn load(&mut self, path: &Path) -> Result<(), String> {
-        let file = |what: String| format!("{}: {what}", path.display());
-        let tensors: BTreeMap<String, Tensor> = Tensor::read_safetensors(path)
-            .map_err(|e| file(format!("not a readable optimizer state ({e})")))?
-            .into_iter()
-            .collect();
-        let steps = tensors
-            .get(STEP)
-            .and_then(|t| i64::try_from(t).ok())
-            .ok_or_else(|| file(format!("no `{STEP}` count")))?;
-        let expected = 2 * self.params.len() + 1;
-        if tensors.len() != expected {
-            return Err(file(format!(
-                "holds {} tensors, this model's optimizer has {expected} (the model changed \
-                 since it was saved?)",
-                tensors.len()
-            )));
-        }
-        let mut restored = (Vec::new(), Vec::new());
-        for (name, p) in &self.params {
-            for (prefix, into) in [("m", &mut restored.0), ("v", &mut restored.1)] {
-                let key = format!("{prefix}.{name}");
-                let t = tensors
-                    .get(&key)
-                    .ok_or_else(|| file(format!("no `{key}`")))?;
-                if t.size() != p.size() {
-                    return Err(file(format!(
-                        "`{key}` is {:?}, the variable is {:?}",
-                        t.size(),
-                        p.size()
-                    )));
-                }
-                into.push(t.to_device(p.device()).to_kind(p.kind()));
-            }
-        }
-        (self.m, self.v) = restored;
-        self.steps = steps;
+    pub fn load(&mut self, path: &Path) -> Result<(), CheckpointError> {
+        load_network(&self.state, path)?;
+        self.steps = i64::try_from(&self.step_var).expect("a one-element step count");
         Ok(())
     }
 }
@@ -185,7 +163,7 @@ impl AdamW {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tch::Kind;
+    use tch::Device;
 
     /// A least-squares problem: w ← argmin ‖x·w − y‖².
     fn problem(vs: &nn::VarStore) -> (Tensor, Tensor, Tensor) {
@@ -277,15 +255,15 @@ mod tests {
         let other = nn::VarStore::new(Device::Cpu);
         let _ = other.root().var("w", &[4, 1], nn::Init::Const(0.0));
         let mut wrong = AdamW::new(&other, 0.05, 0.0);
-        let err = wrong.load(&path).unwrap_err();
+        let err = wrong.load(&path).unwrap_err().to_string();
         assert!(
             err.contains("adamw_lam.safetensors") && err.contains("[3, 1]"),
             "{err}"
         );
         assert_eq!(wrong.steps(), 0);
         std::fs::write(&path, b"not a tensor file").unwrap();
-        let err = opt.load(&path).unwrap_err();
-        assert!(err.contains("not a readable optimizer state"), "{err}");
+        let err = opt.load(&path).unwrap_err().to_string();
+        assert!(err.contains("not a readable safetensors file"), "{err}");
         assert_eq!(opt.steps(), 3);
     }
 }

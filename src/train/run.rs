@@ -197,11 +197,7 @@ pub fn save(
         what: e.to_string(),
     })?;
     if let Some((stage, opt)) = optimizer {
-        opt.save(&tmp.join(adamw::state_file(stage.name())))
-            .map_err(|what| TrainError::Run {
-                path: tmp.clone(),
-                what,
-            })?;
+        opt.save(&tmp.join(adamw::state_file(stage.name())))?;
     }
     for entry in std::fs::read_dir(&tmp).map_err(|e| TrainError::Run {
         path: tmp.clone(),
