@@ -134,10 +134,10 @@ pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
                 sampler: genie.config.sampler.clone(),
                 ..Default::default()
             };
-            let (map, agreement) = calibrate_by_dreams(&genie, &opts, args.states);
-            let report =
-                serde_json::json!({ "by": "dreams", "calibration": map, "agreement": agreement });
-            (map, report)
+            let found = calibrate_by_dreams(&genie, &opts, args.states);
+            let mut report = serde_json::to_value(&found).expect("serialises");
+            report["by"] = "dreams".into();
+            (found.map, report)
         }
     };
     report["checkpoint"] = serde_json::json!(dir.display().to_string());

@@ -483,20 +483,29 @@ fn action_fidelity(
     (fidelity, counts, missed)
 }
 
+/// What [`calibrate_by_dreams`] found, keyed by game action name.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DreamCalibration {
+    /// The latent action each game action is mapped to.
+    #[serde(rename = "calibration")]
+    pub map: BTreeMap<String, i64>,
+    /// How often that latent's dreams agreed with the game action's real direction.
+    pub agreement: BTreeMap<String, f64>,
+    /// The same for every latent, indexed by latent id: how near the others came.
+    #[serde(rename = "agreement_by_latent")]
+    pub by_latent: BTreeMap<String, Vec<f64>>,
+}
+
 /// Maps each game action to the latent action whose dreams move the player most like the
 /// action moves the real one: the measure of action fidelity, taken on `states` calibration
 /// levels (from [`CALIBRATION_SEED_START`], apart from the evaluation's). From each state every
 /// latent action is dreamed and every game action played for `opts.horizon` steps; each game
 /// action gets the latent whose dreamed direction agrees with its real one most often (ties go
-/// to the lower id). Returns the map and, per game action, that agreement. `jump` changes
+/// to the lower id). `jump` changes
 /// nothing in the air, so it may get the latent `noop` gets (it did on the shipped model;
 /// counting only the states where it differs from `noop` picked a latent that did worse on
 /// held-out levels).
-pub fn calibrate_by_dreams(
-    genie: &Genie,
-    opts: &EvalOptions,
-    states: usize,
-) -> (BTreeMap<String, i64>, BTreeMap<String, f64>) {
+pub fn calibrate_by_dreams(genie: &Genie, opts: &EvalOptions, states: usize) -> DreamCalibration {
     let k = genie.config.dynamics.num_actions as usize;
     let mut agree = vec![vec![0usize; k]; Action::ALL.len()];
     let mut cases_of = vec![0usize; Action::ALL.len()];
@@ -519,17 +528,23 @@ pub fn calibrate_by_dreams(
             }
         }
     }
-    let (mut map, mut share) = (BTreeMap::new(), BTreeMap::new());
+    let (mut map, mut share, mut by_latent) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
     for action in Action::ALL {
         let row = &agree[action as usize];
+        let cases = cases_of[action as usize].max(1) as f64;
         let best = (0..k).fold(0, |best, l| if row[l] > row[best] { l } else { best });
         map.insert(action.name().to_owned(), best as i64);
-        share.insert(
+        share.insert(action.name().to_owned(), row[best] as f64 / cases);
+        by_latent.insert(
             action.name().to_owned(),
-            row[best] as f64 / cases_of[action as usize].max(1) as f64,
+            row.iter().map(|&n| n as f64 / cases).collect(),
         );
     }
-    (map, share)
+    DreamCalibration {
+        map,
+        agreement: share,
+        by_latent,
+    }
 }
 
 /// Frames before the controlled transition that the LAM reads with it (the velocities it needs
@@ -725,10 +740,22 @@ mod tests {
             batch: 4,
             ..Default::default()
         };
-        let (map, agreement) = calibrate_by_dreams(&genie, &opts, opts.clips);
+        let DreamCalibration {
+            map,
+            agreement,
+            by_latent,
+        } = calibrate_by_dreams(&genie, &opts, opts.clips);
         assert_eq!(map.len(), Action::ALL.len());
         let k = genie.config.dynamics.num_actions;
         assert!(map.values().all(|&l| (0..k).contains(&l)), "{map:?}");
+        for (name, latent) in &map {
+            assert_eq!(by_latent[name].len(), k as usize, "{name}");
+            assert_eq!(by_latent[name][*latent as usize], agreement[name], "{name}");
+            assert!(
+                by_latent[name].iter().all(|&a| a <= agreement[name]),
+                "{name}"
+            );
+        }
         assert!(
             agreement.values().any(|&a| a > 0.0),
             "some dreamed player moves the real one's way: {agreement:?}"
