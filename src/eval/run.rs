@@ -501,10 +501,9 @@ pub struct DreamCalibration {
 /// levels (from [`CALIBRATION_SEED_START`], apart from the evaluation's). From each state every
 /// latent action is dreamed and every game action played for `opts.horizon` steps; each game
 /// action gets the latent whose dreamed direction agrees with its real one most often (ties go
-/// to the lower id). `jump` changes
-/// nothing in the air, so it may get the latent `noop` gets (it did on the shipped model;
-/// counting only the states where it differs from `noop` picked a latent that did worse on
-/// held-out levels).
+/// to the lower id). `jump` changes nothing in the air, so it may get the latent `noop` gets
+/// (it did on the shipped model; counting only the states where it differs from `noop` picked a
+/// latent that did worse on held-out levels).
 pub fn calibrate_by_dreams(genie: &Genie, opts: &EvalOptions, states: usize) -> DreamCalibration {
     let k = genie.config.dynamics.num_actions as usize;
     let mut agree = vec![vec![0usize; k]; Action::ALL.len()];
@@ -528,13 +527,14 @@ pub fn calibrate_by_dreams(genie: &Genie, opts: &EvalOptions, states: usize) -> 
             }
         }
     }
-    let (mut map, mut share, mut by_latent) = (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    let (mut map, mut agreement, mut by_latent) =
+        (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
     for action in Action::ALL {
         let row = &agree[action as usize];
         let cases = cases_of[action as usize].max(1) as f64;
         let best = (0..k).fold(0, |best, l| if row[l] > row[best] { l } else { best });
         map.insert(action.name().to_owned(), best as i64);
-        share.insert(action.name().to_owned(), row[best] as f64 / cases);
+        agreement.insert(action.name().to_owned(), row[best] as f64 / cases);
         by_latent.insert(
             action.name().to_owned(),
             row.iter().map(|&n| n as f64 / cases).collect(),
@@ -542,7 +542,7 @@ pub fn calibrate_by_dreams(genie: &Genie, opts: &EvalOptions, states: usize) -> 
     }
     DreamCalibration {
         map,
-        agreement: share,
+        agreement,
         by_latent,
     }
 }
