@@ -20,7 +20,10 @@ pub type SamplerRng = rand_chacha::ChaCha8Rng;
 pub struct SamplerConfig {
     /// MaskGIT steps per frame (Genie uses 25; 8 keeps play real-time on a CPU).
     pub steps: usize,
-    /// Softmax temperature of the sampled tokens; 0 takes the most likely token.
+    /// Softmax temperature of the sampled tokens; 0 takes the most likely token. 0.5: on the
+    /// checkpoint shipped 11-27, over three held-out sets of 64 clips, against 1.0: action
+    /// fidelity 51.5% against 48.2%, ΔtPSNR(t=4) 2.27 against 2.02 dB, rollout PSNR 26.0
+    /// against 25.5 dB (0.8: 50.1%, 2.21 dB; on one set 0.25 and 0 did worse: 48%, 50%).
     pub temperature: f64,
     /// Scale of the Gumbel noise added to the confidences (MaskGIT's "choice temperature"),
     /// annealed to 0 over the steps; 0 ranks tokens by probability alone. 4.5 is MaskGIT's
@@ -39,7 +42,7 @@ impl Default for SamplerConfig {
     fn default() -> Self {
         Self {
             steps: 8,
-            temperature: 1.0,
+            temperature: 0.5,
             confidence_noise: 4.5,
             action_guidance: 0.0,
         }

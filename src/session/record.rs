@@ -373,7 +373,7 @@ mod tests {
     fn sampler_settings_of_older_recordings_keep_the_checkpoints_noise() {
         // Written before confidence noise and action guidance were stored.
         let old: SamplerSettings =
-            serde_json::from_str(r#"{"steps": 4, "temperature": 0.5}"#).unwrap();
+            serde_json::from_str(r#"{"steps": 4, "temperature": 0.25}"#).unwrap();
         assert_eq!(old.confidence_noise, None);
         let mut cfg = SamplerConfig {
             confidence_noise: 2.0,
@@ -381,7 +381,7 @@ mod tests {
             ..SamplerConfig::default()
         };
         old.apply(&mut cfg);
-        assert_eq!((cfg.steps, cfg.temperature), (4, 0.5));
+        assert_eq!((cfg.steps, cfg.temperature), (4, 0.25));
         assert_eq!((cfg.confidence_noise, cfg.action_guidance), (2.0, 1.0));
 
         // New recordings store every field and give it back.
@@ -390,7 +390,7 @@ mod tests {
             serde_json::from_str(&serde_json::to_string(&SamplerSettings::of(&cfg)).unwrap())
                 .unwrap();
         stored.apply(&mut other);
-        assert_eq!(other.steps, 4);
+        assert_eq!((other.steps, other.temperature), (4, 0.25));
         assert_eq!((other.confidence_noise, other.action_guidance), (2.0, 1.0));
     }
 
