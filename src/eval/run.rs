@@ -343,11 +343,14 @@ pub fn calibrated(genie: &Genie, action: Action) -> i64 {
         .unwrap_or(action as i64)
 }
 
-/// Held-out game states for action fidelity and dream calibration: the game, its last
-/// `prompt_frames` frames, and the prompt's tokens and conditioning actions.
+/// Held-out game states for action fidelity and dream calibration: the game, the player's place
+/// in the prompt's last frame (real and decoded), and the prompt's tokens and conditioning
+/// actions.
 struct ControlCases {
     games: Vec<Game>,
-    last_frames: Vec<Vec<u8>>,
+    /// Per case, the player's place in the prompt's last real frame: where the real game starts
+    /// from.
+    real_starts: Vec<Option<(f32, f32)>>,
     /// Per case, the player's place in the tokenizer's decoding of the prompt's last frame:
     /// where a dream starts from. The dream's motion is measured from there, decoded frame to
     /// decoded frame as a player sees it, so the tokenizer's error in placing the player (more
@@ -385,13 +388,13 @@ impl ControlCases {
             .chunks(FRAME_BYTES)
             .map(find_player_approx)
             .collect();
-        let last_frames = cases
+        let real_starts = cases
             .iter()
-            .map(|(_, h, _)| h[(p - 1) * FRAME_BYTES..].to_vec())
+            .map(|(_, h, _)| find_player_approx(&h[(p - 1) * FRAME_BYTES..]))
             .collect();
         Self {
             games: cases.into_iter().map(|(g, _, _)| g).collect(),
-            last_frames,
+            real_starts,
             dream_starts,
             ids,
             prompt_actions,
@@ -403,11 +406,11 @@ impl ControlCases {
     fn real_directions(&self, action: Action, horizon: usize) -> Vec<Option<(i8, i8)>> {
         self.games
             .iter()
-            .zip(&self.last_frames)
-            .map(|(game, start)| {
+            .zip(&self.real_starts)
+            .map(|(game, &from)| {
                 let mut real = game.clone();
                 let alive = (0..horizon).all(|_| real.step(action) == Status::Alive);
-                let from = find_player_approx(start)?;
+                let from = from?;
                 let to = find_player_approx(&real.frame())?;
                 alive.then(|| direction(from, to))
             })
