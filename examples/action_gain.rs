@@ -15,7 +15,7 @@
 //! 4.57 vs 5.14 and 2.41 vs 2.91; at 26,000 4.30 vs 5.14 and 2.19 vs 2.98; at 46,999 (shipped
 //! 2026-11-26, the last 15,920 steps at batch 64 on a GPU) 3.56 vs 5.03 and 1.74 vs 3.12;
 //! unchanged tokens 99% right.
-use genie::data::{EVAL_SEED_START, generate_clip_played};
+use genie::data::{EVAL_SEED_START, PlayStyle, generate_clip_played};
 use genie::game::{DEFAULT_DIFFICULTY, FRAME_BYTES, find_player};
 use genie::model::checkpoint::Genie;
 use genie::model::frames::frames_to_f32;
@@ -44,7 +44,7 @@ fn main() -> anyhow::Result<()> {
             DEFAULT_DIFFICULTY,
             t as usize,
             i,
-            stickiness,
+            PlayStyle::with_stickiness(stickiness),
         );
         bytes.extend_from_slice(&clip.frames);
         game.extend(clip.actions[..t as usize - 1].iter().map(|&a| a as i64));

@@ -17,7 +17,7 @@
 //! Longer (`-- 3000 1`, one thread): NMI(code; key) 0.055 at 900 steps, 0.10 at 1,350, a
 //! plateau of 0.09–0.10 to 1,950; NMI(code; step) 0.21–0.23 — where the shipped-architecture
 //! LAM had none after 3,500.
-use genie::data::ClipStream;
+use genie::data::{ClipStream, PlayStyle};
 use genie::eval::measures::nmi;
 use genie::game::{FRAME_BYTES, find_player};
 use genie::model::frames::frames_to_f32;
@@ -83,7 +83,7 @@ fn main() {
     ));
     let cfg = LamConfig::default();
     let mut opt = nn::AdamW::default().build(&vs, lr).expect("optimizer");
-    let stream = ClipStream::with_stickiness(0..100_000, 3, 1, 1, stick);
+    let stream = ClipStream::with_style(0..100_000, 3, 1, 1, PlayStyle::with_stickiness(stick));
     let b = 32i64;
     let (mut losses, mut codes, mut truth, mut moves) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());

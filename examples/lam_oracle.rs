@@ -9,7 +9,7 @@
 //! `old` weights the error as the LAM did before `motion_dilation` and `skip_cuts` (only the
 //! changed pixels, averaged over the whole batch); `new` (default) as `LamConfig::default()`.
 //! STICKINESS is the scripted player's while recording (default: the data's).
-use genie::data::ClipStream;
+use genie::data::{ClipStream, PlayStyle};
 use genie::model::frames::frames_to_f32;
 use genie::model::lam::{Lam, LamConfig};
 use tch::{Device, Kind, Tensor, nn, nn::OptimizerConfig};
@@ -39,7 +39,8 @@ fn main() {
         .get(5)
         .and_then(|s| s.parse().ok())
         .unwrap_or(genie::data::DEFAULT_STICKINESS);
-    let stream = ClipStream::with_stickiness(0..100_000, 4, 1, 1, stickiness);
+    let stream =
+        ClipStream::with_style(0..100_000, 4, 1, 1, PlayStyle::with_stickiness(stickiness));
     let (b, t) = (16i64, 4i64);
     let mut recent = Vec::new();
     for step in 1..=steps {

@@ -8,7 +8,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use genie::data::{ClipStream, DEFAULT_STICKINESS, Dataset, EVAL_SEED_START, generate_clip};
+use genie::data::{
+    ClipStream, DEFAULT_ODDS, DEFAULT_STICKINESS, Dataset, EVAL_SEED_START, PlayStyle,
+    generate_clip,
+};
 use genie::game::{Action, FRAME_SIZE};
 use genie::model::dynamics::ActionSource;
 use genie::train::run::{Batch, Stage, TrainOptions, batch_from_u8, open_run, train};
@@ -75,6 +78,11 @@ pub struct TrainArgs {
     /// recording (lower: less of each action can be guessed from the frames before it)
     #[arg(long, default_value_t = DEFAULT_STICKINESS)]
     pub stickiness: f32,
+    /// For in-memory clips: how often the scripted player draws each action, as `name=weight`
+    /// pairs replacing the default weights (noop 0.08, left 0.10, right 0.28, jump 0.10,
+    /// left_jump 0.06, right_jump 0.20, down 0.08, dash 0.10), e.g. `jump=0.3`
+    #[arg(long, value_name = "ACTION=WEIGHT,...", value_parser = PlayStyle::parse_odds)]
+    pub odds: Option<[f32; 8]>,
     #[arg(long, default_value = "auto")]
     pub device: String,
     /// libtorch threads [default: one per core]
@@ -104,6 +112,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         (0.0..=1.0).contains(&args.stickiness),
         "--stickiness {}: expected a probability, 0 to 1",
         args.stickiness
+    );
+    anyhow::ensure!(
+        args.odds.is_none() || args.data.is_none(),
+        "--odds sets how the scripted player plays in-memory clips; shards from --data were \
+         played already"
     );
     anyhow::ensure!(
         !args.oracle_actions || args.stage == Stage::Dynamics,
@@ -163,8 +176,20 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         Some(dir) => description["shards"] = serde_json::json!(dir.display().to_string()),
         None => {
             // Through its shortest decimal form: genie.json says 0.3, not 0.30000001192092896.
-            let stickiness: f64 = args.stickiness.to_string().parse().expect("a float parses");
-            description["stickiness"] = serde_json::json!(stickiness)
+            let shortest = |x: f32| -> f64 { x.to_string().parse().expect("a float parses") };
+            description["stickiness"] = serde_json::json!(shortest(args.stickiness));
+            if let Some(odds) = &args.odds {
+                let odds: serde_json::Map<String, serde_json::Value> = Action::ALL
+                    .iter()
+                    .map(|a| {
+                        (
+                            a.name().to_owned(),
+                            serde_json::json!(shortest(odds[*a as usize])),
+                        )
+                    })
+                    .collect();
+                description["odds"] = serde_json::Value::Object(odds);
+            }
         }
     }
     if args.oracle_actions {
@@ -250,12 +275,16 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             let workers = std::thread::available_parallelism()
                 .map_or(1, |n| n.get())
                 .min(2);
-            let stream = ClipStream::with_stickiness(
+            let style = PlayStyle {
+                stickiness: args.stickiness,
+                odds: args.odds.unwrap_or(DEFAULT_ODDS),
+            };
+            let stream = ClipStream::with_style(
                 0..args.levels,
                 clip_len,
                 args.seed ^ state_seed(&state),
                 workers,
-                args.stickiness,
+                style,
             );
             train(
                 &opts,
@@ -284,4 +313,39 @@ fn state_seed(state: &genie::train::run::TrainState) -> u64 {
     state.tokenizer_steps.wrapping_mul(31)
         ^ state.lam_steps.wrapping_mul(131)
         ^ state.dynamics_steps.wrapping_mul(1031)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        train: TrainArgs,
+    }
+
+    #[test]
+    fn odds_replace_the_named_actions_weights_and_bad_ones_are_refused() {
+        let args = Cli::try_parse_from(["genie", "lam", "--odds", "jump=0.3, noop=0"])
+            .unwrap()
+            .train;
+        let mut want = DEFAULT_ODDS;
+        want[Action::Jump as usize] = 0.3;
+        want[Action::Noop as usize] = 0.0;
+        assert_eq!(args.odds, Some(want));
+        assert_eq!(
+            Cli::try_parse_from(["genie", "lam"]).unwrap().train.odds,
+            None
+        );
+        let err = Cli::try_parse_from(["genie", "lam", "--odds", "hop=1"])
+            .err()
+            .expect("an unknown action is refused")
+            .to_string();
+        assert!(
+            err.contains("hop") && err.contains("not an action"),
+            "{err}"
+        );
+    }
 }

@@ -14,7 +14,7 @@ use std::thread::JoinHandle;
 
 use crossbeam::channel::{Receiver, Sender, bounded};
 
-use super::player::{DEFAULT_STICKINESS, ScriptedPlayer};
+use super::player::{DEFAULT_STICKINESS, PlayStyle, ScriptedPlayer};
 use crate::game::rng::Rng;
 use crate::game::{DEFAULT_DIFFICULTY, FRAME_BYTES, Game, Status};
 
@@ -58,22 +58,28 @@ pub fn generate_clip(level_seed: u64, len: usize, player_seed: u64) -> Clip {
 
 /// [`generate_clip`] at a given difficulty.
 pub fn generate_clip_with(level_seed: u64, difficulty: f32, len: usize, player_seed: u64) -> Clip {
-    generate_clip_played(level_seed, difficulty, len, player_seed, DEFAULT_STICKINESS)
+    generate_clip_played(
+        level_seed,
+        difficulty,
+        len,
+        player_seed,
+        PlayStyle::default(),
+    )
 }
 
-/// [`generate_clip_with`], the scripted player repeating its last action with probability
-/// `stickiness` while recording (the warm-up, which only places the clip in the level, keeps
-/// [`DEFAULT_STICKINESS`]). The lower it is, the less of an action can be guessed from the
-/// frames before it, so the more a model must read it from the frame after.
+/// [`generate_clip_with`], the scripted player playing in `style` while recording (the
+/// warm-up, which only places the clip in the level, keeps the default style). The lower the
+/// stickiness, the less of an action can be guessed from the frames before it, so the more a
+/// model must read it from the frame after; the odds set how often each action is drawn.
 pub fn generate_clip_played(
     level_seed: u64,
     difficulty: f32,
     len: usize,
     player_seed: u64,
-    stickiness: f32,
+    style: PlayStyle,
 ) -> Clip {
     let (mut game, mut player) = warmed_up(level_seed, difficulty, player_seed);
-    player.set_stickiness(stickiness);
+    player.set_style(style);
     let mut frames = vec![0; len * FRAME_BYTES];
     let mut actions = Vec::with_capacity(len);
     for frame in frames.chunks_exact_mut(FRAME_BYTES) {
@@ -121,17 +127,17 @@ pub struct ClipStream {
 impl ClipStream {
     /// Starts `workers` threads (at least one). Panics if `levels` is empty or `clip_len` is 0.
     pub fn new(levels: Range<u64>, clip_len: usize, seed: u64, workers: usize) -> ClipStream {
-        ClipStream::with_stickiness(levels, clip_len, seed, workers, DEFAULT_STICKINESS)
+        ClipStream::with_style(levels, clip_len, seed, workers, PlayStyle::default())
     }
 
-    /// [`ClipStream::new`] with clips recorded at a given stickiness (see
+    /// [`ClipStream::new`] with clips recorded in a given play style (see
     /// [`generate_clip_played`]).
-    pub fn with_stickiness(
+    pub fn with_style(
         levels: Range<u64>,
         clip_len: usize,
         seed: u64,
         workers: usize,
-        stickiness: f32,
+        style: PlayStyle,
     ) -> ClipStream {
         assert!(!levels.is_empty(), "ClipStream: empty level range");
         assert!(clip_len > 0, "ClipStream: clip length 0");
@@ -144,7 +150,7 @@ impl ClipStream {
             let levels = levels.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("clip-stream-{w}"))
-                .spawn(move || produce(tx, levels, clip_len, seed, w, n, stickiness))
+                .spawn(move || produce(tx, levels, clip_len, seed, w, n, style))
                 .expect("spawn a clip stream worker");
             handles.push(handle);
         }
@@ -183,12 +189,12 @@ fn produce(
     seed: u64,
     w: usize,
     n: usize,
-    stickiness: f32,
+    style: PlayStyle,
 ) {
     for k in (w..).step_by(n) {
         let mut rng = Rng::derive(seed, k as u64);
         let level = levels.start + rng.below(levels.end - levels.start);
-        let clip = generate_clip_played(level, DEFAULT_DIFFICULTY, len, rng.next_u64(), stickiness);
+        let clip = generate_clip_played(level, DEFAULT_DIFFICULTY, len, rng.next_u64(), style);
         if tx.send(clip).is_err() {
             return;
         }
@@ -256,7 +262,8 @@ mod tests {
         let changes = |stickiness: f32| -> usize {
             (0..20)
                 .map(|i| {
-                    let c = generate_clip_played(i, DEFAULT_DIFFICULTY, 40, i, stickiness);
+                    let style = PlayStyle::with_stickiness(stickiness);
+                    let c = generate_clip_played(i, DEFAULT_DIFFICULTY, 40, i, style);
                     c.actions.windows(2).filter(|w| w[0] != w[1]).count()
                 })
                 .sum()
@@ -264,7 +271,7 @@ mod tests {
         let (loose, sticky) = (changes(0.0), changes(DEFAULT_STICKINESS));
         assert!(loose > 2 * sticky, "{loose} vs {sticky} action changes");
         // The warm-up, which places the clip, is the same whatever the stickiness.
-        let a = generate_clip_played(5, DEFAULT_DIFFICULTY, 3, 9, 0.0);
+        let a = generate_clip_played(5, DEFAULT_DIFFICULTY, 3, 9, PlayStyle::with_stickiness(0.0));
         assert_eq!(a.frame(0), generate_clip(5, 3, 9).frame(0));
     }
 

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 pub use cli::{DataArgs, run};
 pub use clip::{Clip, ClipStream, generate_clip, generate_clip_played, generate_clip_with};
 pub use dataset::Dataset;
-pub use player::{DEFAULT_STICKINESS, ScriptedPlayer};
+pub use player::{DEFAULT_ODDS, DEFAULT_STICKINESS, PlayStyle, ScriptedPlayer};
 pub use spec::{DataSpec, Manifest, ShardEntry};
 pub use write::write_dataset;
 

@@ -14,7 +14,65 @@ pub const DEFAULT_STICKINESS: f32 = 0.8;
 
 /// Relative odds of each fresh action, in `Action::ALL` order
 /// (noop, left, right, jump, left_jump, right_jump, down, dash).
-const ODDS: [f32; 8] = [0.08, 0.10, 0.28, 0.10, 0.06, 0.20, 0.08, 0.10];
+pub const DEFAULT_ODDS: [f32; 8] = [0.08, 0.10, 0.28, 0.10, 0.06, 0.20, 0.08, 0.10];
+
+/// How the scripted player chooses while a clip is recorded.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PlayStyle {
+    /// Probability of repeating the last action (0 to 1).
+    pub stickiness: f32,
+    /// Relative odds of each fresh action, in `Action::ALL` order (not negative, not all 0).
+    pub odds: [f32; 8],
+}
+
+impl Default for PlayStyle {
+    fn default() -> Self {
+        PlayStyle {
+            stickiness: DEFAULT_STICKINESS,
+            odds: DEFAULT_ODDS,
+        }
+    }
+}
+
+impl PlayStyle {
+    /// The default odds at a given stickiness.
+    pub fn with_stickiness(stickiness: f32) -> Self {
+        PlayStyle {
+            stickiness,
+            ..PlayStyle::default()
+        }
+    }
+
+    /// The default odds with some actions' replaced, from `name=weight` pairs separated by commas
+    /// (`jump=0.3,noop=0.05`; names as [`Action::name`]).
+    pub fn parse_odds(spec: &str) -> Result<[f32; 8], String> {
+        let mut odds = DEFAULT_ODDS;
+        for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (name, weight) = pair
+                .split_once('=')
+                .ok_or_else(|| format!("`{pair}`: expected action=weight"))?;
+            let action = Action::ALL
+                .iter()
+                .find(|a| a.name() == name.trim())
+                .ok_or_else(|| {
+                    let names: Vec<&str> = Action::ALL.iter().map(|a| a.name()).collect();
+                    format!("`{name}`: not an action ({})", names.join(", "))
+                })?;
+            let weight: f32 = weight
+                .trim()
+                .parse()
+                .map_err(|_| format!("`{pair}`: the weight is not a number"))?;
+            if !(weight.is_finite() && weight >= 0.0) {
+                return Err(format!("`{pair}`: a weight must be 0 or more"));
+            }
+            odds[*action as usize] = weight;
+        }
+        if odds.iter().sum::<f32>() <= 0.0 {
+            return Err("every action's weight is 0".into());
+        }
+        Ok(odds)
+    }
+}
 
 /// Probability, per tick, of jumping over a wall or enemy just seen ahead, and over a pit.
 const REACT: f32 = 0.35;
@@ -26,6 +84,7 @@ const STEER: f32 = 0.8;
 pub struct ScriptedPlayer {
     rng: Rng,
     stickiness: f32,
+    odds: [f32; 8],
     last: Action,
 }
 
@@ -36,8 +95,15 @@ impl ScriptedPlayer {
         ScriptedPlayer {
             rng: Rng::new(seed),
             stickiness: stickiness.clamp(0.0, 1.0),
+            odds: DEFAULT_ODDS,
             last: Action::Right,
         }
+    }
+
+    /// From now on play in `style` (stickiness clamped to 0..=1).
+    pub fn set_style(&mut self, style: PlayStyle) {
+        self.set_stickiness(style.stickiness);
+        self.odds = style.odds;
     }
 
     /// From now on repeat the last action with probability `stickiness` (clamped to 0..=1).
@@ -65,7 +131,7 @@ impl ScriptedPlayer {
         } else if !s.on_ground && s.over_pit && self.rng.chance(STEER) {
             self.last = if forward { Action::Right } else { Action::Left };
         } else if !self.rng.chance(self.stickiness) {
-            self.last = Action::ALL[self.rng.weighted(&ODDS)];
+            self.last = Action::ALL[self.rng.weighted(&self.odds)];
         }
         self.last
     }
@@ -94,6 +160,53 @@ mod tests {
         }
         assert!(counts.iter().all(|&c| c > 50), "{counts:?}");
         assert!(repeats > 3500, "{repeats} repeats of 5000");
+    }
+
+    #[test]
+    fn fresh_actions_follow_the_odds() {
+        // Jump-rich odds at stickiness 0: jump is drawn about as often as all the rest together
+        // (reactions to walls and pits aside), where the default odds draw it one time in ten.
+        let count_jumps = |odds: [f32; 8]| {
+            let mut g = Game::new(5);
+            let mut p = ScriptedPlayer::new(2, 0.0);
+            p.set_style(PlayStyle {
+                stickiness: 0.0,
+                odds,
+            });
+            let mut jumps = 0;
+            for _ in 0..4000 {
+                let a = p.act(&g);
+                jumps += usize::from(a == Action::Jump);
+                if g.step(a) != Status::Alive {
+                    g.restart();
+                }
+            }
+            jumps
+        };
+        let rich = PlayStyle::parse_odds("jump=0.9").unwrap();
+        assert_eq!(rich[Action::Jump as usize], 0.9);
+        assert_eq!(
+            rich[Action::Right as usize],
+            DEFAULT_ODDS[Action::Right as usize]
+        );
+        let (plain, rich) = (count_jumps(DEFAULT_ODDS), count_jumps(rich));
+        assert!((250..550).contains(&plain), "{plain} jumps of 4000");
+        assert!(rich > 1600, "{rich} jumps of 4000");
+    }
+
+    #[test]
+    fn odds_that_do_not_parse_say_why() {
+        let err = |s: &str| PlayStyle::parse_odds(s).unwrap_err();
+        assert!(err("jump").contains("action=weight"));
+        assert!(err("hop=1").contains("not an action"));
+        assert!(err("jump=x").contains("not a number"));
+        assert!(err("jump=-1").contains("0 or more"));
+        let all_zero: Vec<String> = Action::ALL
+            .iter()
+            .map(|a| format!("{}=0", a.name()))
+            .collect();
+        assert!(err(&all_zero.join(",")).contains("every action"));
+        assert_eq!(PlayStyle::parse_odds("").unwrap(), DEFAULT_ODDS);
     }
 
     #[test]
