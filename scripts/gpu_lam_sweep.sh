@@ -23,7 +23,9 @@
 # `genie eval --json` each set; `examples/lam_codes DIR 128 [mirrored]` says what each LAM sees.
 #
 # Knobs (environment): BIN (.gpu/genie), DEV (cuda), VARIANTS, LAM_STEPS (6000), LAM_SECS
-# (200), STATES (256), DEADLINE (540), THREADS (per training process, 3).
+# (200), STATES (256), DEADLINE (540), THREADS (per training process, 3), ODDS (the scripted
+# player's `--odds` for the LAM and dynamics clips, e.g. jump=0.3; unset: the defaults; needs a
+# .gpu/genie built at or after the commit that added `genie train --odds`).
 set -u
 OUT=${OUT:?set OUT to the folder that comes back}
 BIN=${BIN:-.gpu/genie}
@@ -33,6 +35,7 @@ LAM_SECS=${LAM_SECS:-200}
 STATES=${STATES:-256}
 DEADLINE=${DEADLINE:-540}
 THREADS=${THREADS:-3}
+ODDS=${ODDS:-}
 VARIANTS=${VARIANTS:-"skip:skip_first_transition=true all:skip_first_transition=false,mirror_clips=true symskip:skip_first_transition=true,mirror_clips=true,mirror_features=true symall:skip_first_transition=false,mirror_clips=true,mirror_features=true"}
 T0=$(date +%s)
 el() { echo $(($(date +%s) - T0)); }
@@ -51,7 +54,7 @@ field() { python3 -c "import json,sys;d=json.load(open('$1'));print(d$2)"; }
 
 echo "[$(el)] LAM variants: $VARIANTS"
 pids=()
-LAMARGS="--batch 32 --clip-len 6 --lr 1e-3 --stickiness 0.3 --device $DEV --threads $THREADS --eval-every 1000 --quiet"
+LAMARGS="--batch 32 --clip-len 6 --lr 1e-3 --stickiness 0.3 ${ODDS:+--odds $ODDS} --device $DEV --threads $THREADS --eval-every 1000 --quiet"
 for v in $VARIANTS; do
   name=${v%%:*}
   from=
@@ -132,7 +135,7 @@ for name, keys in [("genie.json", ["lam"]), ("train_state.json", ["lam_steps", "
 EOF
 # Dynamics: 30 s at the peak rate to time the steps, then a schedule (warm-up 1, cosine decay)
 # laid anew over the steps the time left allows, as scripts from earlier GPU sessions did.
-DYN="--batch 64 --lr 3e-4 --stickiness 0.3 --device $DEV --threads 8 --eval-every 2000 --quiet"
+DYN="--batch 64 --lr 3e-4 --stickiness 0.3 ${ODDS:+--odds $ODDS} --device $DEV --threads 8 --eval-every 2000 --quiet"
 train_for() { # SECS ARGS...: train dynamics in $D with ARGS, Ctrl-C after SECS
   local secs=$1; shift
   "$BIN" train dynamics --run "$D" --resume --restart-schedule "$@" $DYN >>"$work/tuned.log" 2>&1 &
