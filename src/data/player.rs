@@ -44,20 +44,14 @@ impl PlayStyle {
     }
 
     /// The default odds with some actions' replaced, from `name=weight` pairs separated by commas
-    /// (`jump=0.3,noop=0.05`; names as [`Action::name`]).
+    /// (`jump=0.3,noop=0.05`; names as `Action`'s `FromStr` reads them).
     pub fn parse_odds(spec: &str) -> Result<[f32; 8], String> {
         let mut odds = DEFAULT_ODDS;
         for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
             let (name, weight) = pair
                 .split_once('=')
                 .ok_or_else(|| format!("`{pair}`: expected action=weight"))?;
-            let action = Action::ALL
-                .iter()
-                .find(|a| a.name() == name.trim())
-                .ok_or_else(|| {
-                    let names: Vec<&str> = Action::ALL.iter().map(|a| a.name()).collect();
-                    format!("`{name}`: not an action ({})", names.join(", "))
-                })?;
+            let action: Action = name.parse().map_err(|e| format!("`{pair}`: {e}"))?;
             let weight: f32 = weight
                 .trim()
                 .parse()
@@ -65,7 +59,7 @@ impl PlayStyle {
             if !(weight.is_finite() && weight >= 0.0) {
                 return Err(format!("`{pair}`: a weight must be 0 or more"));
             }
-            odds[*action as usize] = weight;
+            odds[action as usize] = weight;
         }
         if odds.iter().sum::<f32>() <= 0.0 {
             return Err("every action's weight is 0".into());
@@ -83,8 +77,7 @@ const STEER: f32 = 0.8;
 #[derive(Debug, Clone)]
 pub struct ScriptedPlayer {
     rng: Rng,
-    stickiness: f32,
-    odds: [f32; 8],
+    style: PlayStyle,
     last: Action,
 }
 
@@ -92,23 +85,21 @@ impl ScriptedPlayer {
     /// A player drawing from `seed`, repeating its last action with probability `stickiness`
     /// (clamped to 0..=1).
     pub fn new(seed: u64, stickiness: f32) -> ScriptedPlayer {
-        ScriptedPlayer {
+        let mut player = ScriptedPlayer {
             rng: Rng::new(seed),
-            stickiness: stickiness.clamp(0.0, 1.0),
-            odds: DEFAULT_ODDS,
+            style: PlayStyle::default(),
             last: Action::Right,
-        }
+        };
+        player.set_style(PlayStyle::with_stickiness(stickiness));
+        player
     }
 
     /// From now on play in `style` (stickiness clamped to 0..=1).
     pub fn set_style(&mut self, style: PlayStyle) {
-        self.set_stickiness(style.stickiness);
-        self.odds = style.odds;
-    }
-
-    /// From now on repeat the last action with probability `stickiness` (clamped to 0..=1).
-    pub fn set_stickiness(&mut self, stickiness: f32) {
-        self.stickiness = stickiness.clamp(0.0, 1.0);
+        self.style = PlayStyle {
+            stickiness: style.stickiness.clamp(0.0, 1.0),
+            ..style
+        };
     }
 
     /// The action for the current state of `game`.
@@ -130,8 +121,8 @@ impl ScriptedPlayer {
             };
         } else if !s.on_ground && s.over_pit && self.rng.chance(STEER) {
             self.last = if forward { Action::Right } else { Action::Left };
-        } else if !self.rng.chance(self.stickiness) {
-            self.last = Action::ALL[self.rng.weighted(&self.odds)];
+        } else if !self.rng.chance(self.style.stickiness) {
+            self.last = Action::ALL[self.rng.weighted(&self.style.odds)];
         }
         self.last
     }
@@ -198,7 +189,7 @@ mod tests {
     fn odds_that_do_not_parse_say_why() {
         let err = |s: &str| PlayStyle::parse_odds(s).unwrap_err();
         assert!(err("jump").contains("action=weight"));
-        assert!(err("hop=1").contains("not an action"));
+        assert!(err("hop=1").contains("unknown action \"hop\""));
         assert!(err("jump=x").contains("not a number"));
         assert!(err("jump=-1").contains("0 or more"));
         let all_zero: Vec<String> = Action::ALL
