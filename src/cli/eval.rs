@@ -62,8 +62,9 @@ pub struct CalibrateArgs {
     pub states: usize,
     /// How a game action picks its latent action: `dreams`, the latent whose dreams move the
     /// player most like the action moves the real one (the action-fidelity measure, on
-    /// calibration levels); `lam`, the latent the LAM most often infers for the action's
-    /// transitions
+    /// calibration levels), then the latent for a key's first frame that, followed by that
+    /// one, does better still (`press_calibration`); `lam`, the latent the LAM most often infers
+    /// for the action's transitions (no press latents)
     #[arg(long, value_enum, default_value_t = CalibrateBy::Dreams)]
     pub by: CalibrateBy,
     #[arg(long, default_value = "auto")]
@@ -123,26 +124,34 @@ pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
          keys already map to themselves; calibrating would break that",
         dir.display()
     );
-    let (map, mut report) = match args.by {
+    let (map, press, mut report) = match args.by {
         CalibrateBy::Lam => {
             let (map, purity, lam_nmi) = calibrate(&genie, args.states);
             let report = serde_json::json!({ "by": "lam", "calibration": map, "share_of_transitions": purity, "lam_nmi": lam_nmi });
-            (map, report)
+            (map, None, report)
         }
         CalibrateBy::Dreams => {
             let opts = EvalOptions {
                 sampler: genie.config.sampler.clone(),
                 ..Default::default()
             };
-            let found = calibrate_by_dreams(&genie, &opts, args.states);
+            let bar = indicatif::ProgressBar::new(0);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "calibrate [{elapsed_precise}] {wide_bar} {pos}/{len} dreams, eta {eta} ({msg})",
+                )
+                .expect("template"),
+            );
+            let found = calibrate_by_dreams(&genie, &opts, args.states, &bar);
             let mut report = serde_json::to_value(&found).expect("serialises");
             report["by"] = "dreams".into();
-            (found.map, report)
+            (found.map, Some(found.press), report)
         }
     };
     report["checkpoint"] = serde_json::json!(dir.display().to_string());
     let mut config = read_config(&dir)?;
     config.calibration = Some(map);
+    config.press_calibration = press;
     write_config(&dir, &config)?;
     println!("{report}");
     Ok(())

@@ -207,6 +207,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 .map(|a| (a.name().to_owned(), a as i64))
                 .collect(),
         );
+        genie.config.press_calibration = None;
     }
     genie.config.training_data[args.stage.name()] = description;
 

@@ -106,13 +106,22 @@ pub struct LoadedInfo {
 
 fn latent_meanings(genie: &Genie) -> [Option<String>; 8] {
     let mut out: [Option<String>; 8] = Default::default();
+    let mut add = |latent: i64, name: String| {
+        if let Some(slot) = out.get_mut(latent as usize) {
+            *slot = Some(match slot.take() {
+                Some(prev) => format!("{prev}, {name}"),
+                None => name,
+            });
+        }
+    };
     if let Some(map) = &genie.config.calibration {
         for (name, &latent) in map {
-            if let Some(slot) = out.get_mut(latent as usize) {
-                *slot = Some(match slot.take() {
-                    Some(prev) => format!("{prev}, {name}"),
-                    None => name.clone(),
-                });
+            add(latent, name.clone());
+        }
+        // A key's first frame, where it gets a latent of its own.
+        for (name, &latent) in genie.config.press_calibration.iter().flatten() {
+            if map.get(name) != Some(&latent) {
+                add(latent, format!("{name} (press)"));
             }
         }
     }

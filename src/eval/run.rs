@@ -9,8 +9,9 @@
 //!   latent actions the LAM infers from the real clip; PSNR of the last one against the real
 //!   frame. `delta_psnr_t4` subtracts the same with uniformly random latent actions (Genie §3.2).
 //! - `action_fidelity`: from a real game state, the real game and the dream get the same game
-//!   action (through the calibration) for `horizon` steps; a case agrees when the player, found
-//!   by its unique colour, moves the same way in both (sign of Δx and of Δy, 1 px dead band).
+//!   action (through the calibration: a key pressed, then held) for `horizon` steps; a case
+//!   agrees when the player, found by its unique colour, moves the same way in both (sign of Δx
+//!   and of Δy, 1 px dead band).
 //! - `lam_nmi`: normalised mutual information between inferred latent and true actions.
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ use crate::game::{Action, FRAME_BYTES, FRAME_SIZE, Game, Status, find_player_wit
 use crate::model::dynamics::ActionSource;
 use crate::model::{Genie, SamplerConfig, SamplerRng, frames_to_bytes, frames_to_f32, sample_next};
 use crate::session::export::grid;
+use crate::session::keys::KeyMap;
 
 /// Seeds for calibration start here, apart from the evaluation's own.
 pub const CALIBRATION_SEED_START: u64 = EVAL_SEED_START + 500_000;
@@ -333,16 +335,6 @@ pub fn game_in_play_with_actions(
     )
 }
 
-/// Game action → latent action from the checkpoint's calibration (identity without one).
-pub fn calibrated(genie: &Genie, action: Action) -> i64 {
-    genie
-        .config
-        .calibration
-        .as_ref()
-        .and_then(|m| m.get(action.name()).copied())
-        .unwrap_or(action as i64)
-}
-
 /// Held-out game states for action fidelity and dream calibration: the game, the player's place
 /// in the prompt's last frame (real and decoded), and the prompt's tokens and conditioning
 /// actions.
@@ -426,9 +418,22 @@ impl ControlCases {
         latent: i64,
         opts: &EvalOptions,
     ) -> Vec<Option<(i8, i8)>> {
+        self.dreamed_directions_of(genie, &vec![latent; opts.horizon], opts)
+    }
+
+    /// [`Self::dreamed_directions`] for a latent action per dreamed frame (`schedule`, one per
+    /// frame of the horizon).
+    fn dreamed_directions_of(
+        &self,
+        genie: &Genie,
+        schedule: &[i64],
+        opts: &EvalOptions,
+    ) -> Vec<Option<(i8, i8)>> {
         let b = self.games.len() as i64;
-        let latent = Tensor::full([b], latent, (Kind::Int64, self.ids.device()));
-        let actions: Vec<Tensor> = (0..opts.horizon).map(|_| latent.shallow_clone()).collect();
+        let actions: Vec<Tensor> = schedule
+            .iter()
+            .map(|&l| Tensor::full([b], l, (Kind::Int64, self.ids.device())))
+            .collect();
         let dreamed = frames_to_bytes(&rollout(
             genie,
             &self.ids,
@@ -459,8 +464,9 @@ fn action_fidelity(
     BTreeMap<String, Misses>,
 ) {
     // Per game action, whether each case's dream agreed; the cases of a batch are made once,
-    // and each latent dreamed once (a rollout is seeded per call, so game actions sharing a
-    // latent share its dream).
+    // and each schedule of latents dreamed once (a rollout is seeded per call, so game actions
+    // sharing a schedule share its dream).
+    let keys = KeyMap::new(&genie.config);
     let mut agree = vec![Vec::new(); Action::ALL.len()];
     let mut misses = vec![Misses::default(); Action::ALL.len()];
     for seeds in case_batches(opts.eval_seed_start, opts.clips, opts.batch) {
@@ -469,8 +475,8 @@ fn action_fidelity(
         for action in Action::ALL {
             let want = cases.real_directions(action, opts.horizon);
             let got = dreams
-                .entry(calibrated(genie, action))
-                .or_insert_with_key(|&latent| cases.dreamed_directions(genie, latent, opts));
+                .entry(keys.schedule(action, opts.horizon))
+                .or_insert_with_key(|s| cases.dreamed_directions_of(genie, s, opts));
             for (want, got) in want.iter().zip(got.iter()) {
                 if let Some(want) = want {
                     agree[action as usize].push(!misses[action as usize].count(*want, *got));
@@ -499,7 +505,7 @@ fn action_fidelity(
 /// What [`calibrate_by_dreams`] found, keyed by game action name.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DreamCalibration {
-    /// The latent action each game action is mapped to.
+    /// The latent action each game action is mapped to while its key is held.
     #[serde(rename = "calibration")]
     pub map: BTreeMap<String, i64>,
     /// How often that latent's dreams agreed with the game action's real direction.
@@ -507,6 +513,12 @@ pub struct DreamCalibration {
     /// The same for every latent, indexed by latent id: how near the others came.
     #[serde(rename = "agreement_by_latent")]
     pub by_latent: BTreeMap<String, Vec<f64>>,
+    /// The latent for the first frame of a key press, the hold latent after it.
+    #[serde(rename = "press_calibration")]
+    pub press: BTreeMap<String, i64>,
+    /// How often dreams of that press, then the hold, agreed: the action fidelity this
+    /// calibration gives on its states.
+    pub press_agreement: BTreeMap<String, f64>,
 }
 
 /// Maps each game action to the latent action whose dreams move the player most like the
@@ -517,14 +529,34 @@ pub struct DreamCalibration {
 /// to the lower id). `jump` changes nothing in the air, so it may get the latent `noop` gets
 /// (it did on the shipped model; counting only the states where it differs from `noop` picked a
 /// latent that did worse on held-out levels).
-pub fn calibrate_by_dreams(genie: &Genie, opts: &EvalOptions, states: usize) -> DreamCalibration {
+///
+/// Then, with each action's hold latent fixed, every latent is tried on the first frame (the
+/// key's press) and kept where its dreams agree more often than the hold alone: a jump takes
+/// off once, then the held key changes nothing in the air. This pass dreams `k` schedules per
+/// distinct hold latent, so it takes a few times the first's time.
+///
+/// `progress` (hidden where stderr is no terminal) counts dreamed batches; its length grows
+/// when the press pass starts.
+pub fn calibrate_by_dreams(
+    genie: &Genie,
+    opts: &EvalOptions,
+    states: usize,
+    progress: &indicatif::ProgressBar,
+) -> DreamCalibration {
     let k = genie.config.dynamics.num_actions as usize;
     let mut agree = vec![vec![0usize; k]; Action::ALL.len()];
     let mut cases_of = vec![0usize; Action::ALL.len()];
-    for seeds in case_batches(CALIBRATION_SEED_START, states, opts.batch) {
+    let batches = case_batches(CALIBRATION_SEED_START, states, opts.batch);
+    progress.set_length((batches.len() * k) as u64);
+    progress.set_message("hold latents");
+    for seeds in batches {
         let cases = ControlCases::new(genie, seeds.into_iter(), opts.prompt_frames);
         let dreamed: Vec<_> = (0..k as i64)
-            .map(|latent| cases.dreamed_directions(genie, latent, opts))
+            .map(|latent| {
+                let d = cases.dreamed_directions(genie, latent, opts);
+                progress.inc(1);
+                d
+            })
             .collect();
         for action in Action::ALL {
             for (i, want) in cases
@@ -553,11 +585,117 @@ pub fn calibrate_by_dreams(genie: &Genie, opts: &EvalOptions, states: usize) -> 
             row.iter().map(|&n| n as f64 / cases).collect(),
         );
     }
+    let (press, press_agreement) =
+        calibrate_presses(genie, opts, states, &map, &agreement, progress);
+    progress.finish_and_clear();
     DreamCalibration {
         map,
         agreement,
         by_latent,
+        press,
+        press_agreement,
     }
+}
+
+/// The press pass of [`calibrate_by_dreams`]: per game action, the first-frame latent that,
+/// followed by its hold latent (`holds`), agrees most often (the hold itself unless another
+/// does strictly better), and that agreement. Over a horizon of one frame there is no hold to
+/// follow a press, so the press is the hold.
+fn calibrate_presses(
+    genie: &Genie,
+    opts: &EvalOptions,
+    states: usize,
+    holds: &BTreeMap<String, i64>,
+    hold_agreement: &BTreeMap<String, f64>,
+    progress: &indicatif::ProgressBar,
+) -> (BTreeMap<String, i64>, BTreeMap<String, f64>) {
+    if opts.horizon < 2 {
+        return (holds.clone(), hold_agreement.clone());
+    }
+    let k = genie.config.dynamics.num_actions;
+    let distinct: std::collections::BTreeSet<i64> = holds.values().copied().collect();
+    let schedules: Vec<Vec<i64>> = distinct
+        .iter()
+        .flat_map(|&hold| {
+            (0..k).filter(move |&p| p != hold).map(move |p| {
+                let mut s = vec![hold; opts.horizon];
+                s[0] = p;
+                s
+            })
+        })
+        .collect();
+    progress.inc_length((states.div_ceil(opts.batch.max(1)) * schedules.len()) as u64);
+    progress.set_message("press latents");
+    let agreement = schedule_agreement(
+        genie,
+        opts,
+        CALIBRATION_SEED_START,
+        states,
+        &schedules,
+        progress,
+    );
+    let (mut press, mut press_agreement) = (BTreeMap::new(), BTreeMap::new());
+    for action in Action::ALL {
+        let name = action.name();
+        let (mut best, mut best_agreement) = (holds[name], hold_agreement[name]);
+        for (s, a) in schedules.iter().zip(&agreement) {
+            if s[1] == holds[name] && a[action as usize] > best_agreement {
+                (best, best_agreement) = (s[0], a[action as usize]);
+            }
+        }
+        press.insert(name.to_owned(), best);
+        press_agreement.insert(name.to_owned(), best_agreement);
+    }
+    (press, press_agreement)
+}
+
+/// Per latent schedule (one latent per frame of `opts.horizon`), per game action (in
+/// [`Action::ALL`] order), how often the schedule's dreams moved the player as `horizon` steps of
+/// the action moved the real one, on `states` states from the levels `first_seed` on.
+/// `progress` advances by one per schedule dreamed over a batch of states.
+pub fn schedule_agreement(
+    genie: &Genie,
+    opts: &EvalOptions,
+    first_seed: u64,
+    states: usize,
+    schedules: &[Vec<i64>],
+    progress: &indicatif::ProgressBar,
+) -> Vec<Vec<f64>> {
+    let mut agree = vec![vec![0usize; Action::ALL.len()]; schedules.len()];
+    let mut cases_of = vec![0usize; Action::ALL.len()];
+    for seeds in case_batches(first_seed, states, opts.batch) {
+        let cases = ControlCases::new(genie, seeds.into_iter(), opts.prompt_frames);
+        let dreamed: Vec<_> = schedules
+            .iter()
+            .map(|s| {
+                let d = cases.dreamed_directions_of(genie, s, opts);
+                progress.inc(1);
+                d
+            })
+            .collect();
+        for action in Action::ALL {
+            for (i, want) in cases
+                .real_directions(action, opts.horizon)
+                .iter()
+                .enumerate()
+            {
+                let Some(want) = want else { continue };
+                cases_of[action as usize] += 1;
+                for (s, got) in dreamed.iter().enumerate() {
+                    agree[s][action as usize] += usize::from(got[i] == Some(*want));
+                }
+            }
+        }
+    }
+    agree
+        .iter()
+        .map(|row| {
+            row.iter()
+                .zip(&cases_of)
+                .map(|(&n, &c)| n as f64 / c.max(1) as f64)
+                .collect()
+        })
+        .collect()
 }
 
 /// Frames before the controlled transition that the LAM reads with it (the velocities it needs
@@ -677,8 +815,8 @@ pub fn contact_sheet(
             dream.push(frames_to_bytes(
                 &genie.tokenizer.decode_next(&mut decoder, &ids),
             ));
-            for &a in actions {
-                let latent = Tensor::full([1], calibrated(genie, a), (Kind::Int64, device));
+            for latent in KeyMap::new(&genie.config).latents(actions) {
+                let latent = Tensor::full([1], latent, (Kind::Int64, device));
                 let ids = sample_next(
                     &genie.dynamics,
                     &mut cache,
@@ -757,7 +895,9 @@ mod tests {
             map,
             agreement,
             by_latent,
-        } = calibrate_by_dreams(&genie, &opts, opts.clips);
+            press,
+            press_agreement,
+        } = calibrate_by_dreams(&genie, &opts, opts.clips, &indicatif::ProgressBar::hidden());
         assert_eq!(map.len(), Action::ALL.len());
         let k = genie.config.dynamics.num_actions;
         assert!(map.values().all(|&l| (0..k).contains(&l)), "{map:?}");
@@ -773,15 +913,27 @@ mod tests {
             agreement.values().any(|&a| a > 0.0),
             "some dreamed player moves the real one's way: {agreement:?}"
         );
-        // On the same states, fidelity with that map reads the same dreams; with any other map
-        // (the identity) it cannot agree more often.
+        // A press latent is kept only where it beats holding alone.
+        for (name, latent) in &press {
+            assert!(press_agreement[name] >= agreement[name], "{name}");
+            if *latent != map[name] {
+                assert!(press_agreement[name] > agreement[name], "{name}");
+            }
+        }
+        // On the same states, fidelity with those maps reads the same dreams; with the hold map
+        // alone it reads the first pass's, and with any other map (the identity) it cannot
+        // agree more often.
         genie.config.calibration = Some(map);
+        genie.config.press_calibration = Some(press);
         let (fidelity, cases, misses) = action_fidelity(&genie, &opts);
+        genie.config.press_calibration = None;
+        let (held, _, _) = action_fidelity(&genie, &opts);
         genie.config.calibration = None;
         let (identity, _, _) = action_fidelity(&genie, &opts);
         for action in Action::ALL {
             let name = action.name();
-            assert_eq!(fidelity[name], agreement[name], "{name}");
+            assert_eq!(fidelity[name], press_agreement[name], "{name}");
+            assert_eq!(held[name], agreement[name], "{name}");
             // Every case either agreed or missed in one of the counted ways.
             let agreed = (fidelity[name] * cases[name] as f64).round() as usize;
             assert_eq!(agreed + misses[name].total(), cases[name], "{name}");

@@ -35,6 +35,10 @@ pub struct GenieConfig {
     pub sampler: SamplerConfig,
     /// Game action name → latent action id, once `genie calibrate` has run.
     pub calibration: Option<BTreeMap<String, i64>>,
+    /// Game action name → latent action id for the first frame of a key press, where a key held
+    /// gets `calibration`'s on the frames after (`genie calibrate`, by dreams).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub press_calibration: Option<BTreeMap<String, i64>>,
     /// Free-form description of the training data (seeds, clip count, frames, ...).
     pub training_data: serde_json::Value,
     /// Free-form evaluation figures the checkpoint was committed with.
@@ -50,6 +54,7 @@ impl Default for GenieConfig {
             dynamics: DynamicsConfig::default(),
             sampler: SamplerConfig::default(),
             calibration: None,
+            press_calibration: None,
             training_data: serde_json::Value::Null,
             eval: serde_json::Value::Null,
         }

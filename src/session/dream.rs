@@ -1,6 +1,7 @@
 //! The dream: a [`World`] driven by the world model. The prompt is tokenized (and, for a clip,
 //! the actions between its frames inferred by the latent action model); each step maps the
-//! player's action through the checkpoint's calibration to a latent action, samples the next
+//! player's action through the checkpoint's calibration to a latent action (a key's first frame
+//! may get another latent than the frames it is held, see [`KeyMap`]), samples the next
 //! frame's tokens with MaskGIT over the cached context, and decodes only that frame.
 //!
 //! Sampling is seeded per step from the session seed and a step counter, so a recording's event
@@ -9,6 +10,7 @@
 use rand::SeedableRng;
 use tch::{Device, Tensor};
 
+use super::keys::KeyMap;
 use super::prompt::Prompt;
 use super::record::SamplerSettings;
 use super::{Control, Frame, Step, World, WorldError};
@@ -22,8 +24,11 @@ pub struct DreamWorld {
     genie: Genie,
     sampler: SamplerConfig,
     seed: u64,
-    /// Game action index → latent action (identity until `genie calibrate` has run).
-    calibration: [i64; 8],
+    /// Game action → latent action (identity until `genie calibrate` has run).
+    keys: KeyMap,
+    /// The game action of the step before, while the same key stays down (a press is a step
+    /// whose game action differs from it).
+    held: Option<Action>,
     /// Token frames in the context window, oldest first, each [1, N].
     tokens: Vec<Tensor>,
     /// `actions[i]` is the latent action that produced `tokens[i + 1]`; `None` for a start frame.
@@ -37,21 +42,15 @@ pub struct DreamWorld {
 
 impl DreamWorld {
     pub fn new(genie: Genie, sampler: SamplerConfig, seed: u64) -> Self {
-        let mut calibration: [i64; 8] = std::array::from_fn(|i| i as i64);
-        if let Some(map) = &genie.config.calibration {
-            for (i, action) in Action::ALL.iter().enumerate() {
-                if let Some(&latent) = map.get(action.name()) {
-                    calibration[i] = latent;
-                }
-            }
-        }
+        let keys = KeyMap::new(&genie.config);
         let dynamics_cache = genie.dynamics.new_cache(1);
         let decoder_cache = genie.tokenizer.new_decoder_cache(1);
         Self {
             genie,
             sampler,
             seed,
-            calibration,
+            keys,
+            held: None,
             tokens: Vec::new(),
             actions: Vec::new(),
             frames: Vec::new(),
@@ -124,6 +123,7 @@ impl DreamWorld {
 
 impl World for DreamWorld {
     fn reset(&mut self, prompt: &Prompt) -> Result<Frame, WorldError> {
+        self.held = None;
         self.tokens.clear();
         self.actions.clear();
         self.frames.clear();
@@ -164,10 +164,17 @@ impl World for DreamWorld {
         if self.tokens.is_empty() {
             return Err(WorldError::NotStarted);
         }
-        let latent = match control {
-            Control::Latent(a) => a as i64,
-            Control::Game(g) => self.calibration[g as usize % 8],
+        let (latent, held) = match control {
+            Control::Latent(a) => (a as i64, None),
+            Control::Game(g) => {
+                let action = Action::from_u8(g).unwrap_or(Action::Noop);
+                (
+                    self.keys.latent(action, self.held != Some(action)),
+                    Some(action),
+                )
+            }
         };
+        self.held = held;
         let seed = self.seed
             ^ self
                 .steps
@@ -200,6 +207,8 @@ impl World for DreamWorld {
             return Err(WorldError::NotStarted);
         }
         let keep = self.tokens.len().saturating_sub(frames).max(1);
+        // A key still down after a rewind presses anew.
+        self.held = None;
         self.tokens.truncate(keep);
         self.actions.truncate(keep);
         self.frames.truncate(keep);
@@ -209,5 +218,46 @@ impl World for DreamWorld {
 
     fn set_sampler(&mut self, settings: SamplerSettings) {
         settings.apply(&mut self.sampler);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::model::checkpoint::tests::tiny_config;
+
+    #[test]
+    fn a_key_gets_its_press_latent_on_its_first_frame_and_after_a_rewind() {
+        let mut config = tiny_config();
+        config.calibration = Some(BTreeMap::from([
+            ("noop".to_owned(), 3),
+            ("jump".to_owned(), 3),
+        ]));
+        config.press_calibration = Some(BTreeMap::from([("jump".to_owned(), 6)]));
+        let side = config.tokenizer.image_size as usize;
+        let genie = Genie::new(config, Device::Cpu).unwrap();
+        let mut world = DreamWorld::new(genie, SamplerConfig::default(), 1);
+        let prompt = Prompt {
+            frames: vec![vec![0; side * side * 3]],
+        };
+        world.reset(&prompt).unwrap();
+        let (noop, jump) = (
+            Control::Game(Action::Noop as u8),
+            Control::Game(Action::Jump as u8),
+        );
+        let mut latents = Vec::new();
+        let mut step = |world: &mut DreamWorld, c| {
+            latents.push(world.step(c).unwrap().latent_action.unwrap());
+        };
+        for c in [noop, jump, jump, Control::Latent(2), jump, jump] {
+            step(&mut world, c);
+        }
+        world.rewind(1).unwrap();
+        step(&mut world, jump);
+        world.reset(&prompt).unwrap();
+        step(&mut world, jump);
+        assert_eq!(latents, [3, 6, 3, 2, 6, 3, 6, 6]);
     }
 }
