@@ -409,21 +409,10 @@ impl ControlCases {
             .collect()
     }
 
-    /// Per case, where the dreamed player heads after `opts.horizon` frames of latent action
-    /// `latent`, from its place in the decoded start frame (`None` where it is not found in
-    /// either).
+    /// Per case, where the dreamed player heads after the frames dreamed with `schedule` (a
+    /// latent action per frame), from its place in the decoded start frame (`None` where it is
+    /// not found in either).
     fn dreamed_directions(
-        &self,
-        genie: &Genie,
-        latent: i64,
-        opts: &EvalOptions,
-    ) -> Vec<Option<(i8, i8)>> {
-        self.dreamed_directions_of(genie, &vec![latent; opts.horizon], opts)
-    }
-
-    /// [`Self::dreamed_directions`] for a latent action per dreamed frame (`schedule`, one per
-    /// frame of the horizon).
-    fn dreamed_directions_of(
         &self,
         genie: &Genie,
         schedule: &[i64],
@@ -476,7 +465,7 @@ fn action_fidelity(
             let want = cases.real_directions(action, opts.horizon);
             let got = dreams
                 .entry(keys.schedule(action, opts.horizon))
-                .or_insert_with_key(|s| cases.dreamed_directions_of(genie, s, opts));
+                .or_insert_with_key(|s| cases.dreamed_directions(genie, s, opts));
             for (want, got) in want.iter().zip(got.iter()) {
                 if let Some(want) = want {
                     agree[action as usize].push(!misses[action as usize].count(*want, *got));
@@ -544,46 +533,19 @@ pub fn calibrate_by_dreams(
     progress: &indicatif::ProgressBar,
 ) -> DreamCalibration {
     let k = genie.config.dynamics.num_actions as usize;
-    let mut agree = vec![vec![0usize; k]; Action::ALL.len()];
-    let mut cases_of = vec![0usize; Action::ALL.len()];
-    let batches = case_batches(CALIBRATION_SEED_START, states, opts.batch);
-    progress.set_length((batches.len() * k) as u64);
+    progress.set_length((states.div_ceil(opts.batch.max(1)) * k) as u64);
     progress.set_message("hold latents");
-    for seeds in batches {
-        let cases = ControlCases::new(genie, seeds.into_iter(), opts.prompt_frames);
-        let dreamed: Vec<_> = (0..k as i64)
-            .map(|latent| {
-                let d = cases.dreamed_directions(genie, latent, opts);
-                progress.inc(1);
-                d
-            })
-            .collect();
-        for action in Action::ALL {
-            for (i, want) in cases
-                .real_directions(action, opts.horizon)
-                .iter()
-                .enumerate()
-            {
-                let Some(want) = want else { continue };
-                cases_of[action as usize] += 1;
-                for (latent, got) in dreamed.iter().enumerate() {
-                    agree[action as usize][latent] += usize::from(got[i] == Some(*want));
-                }
-            }
-        }
-    }
+    let held: Vec<Vec<i64>> = (0..k as i64).map(|l| vec![l; opts.horizon]).collect();
+    let by_schedule =
+        schedule_agreement(genie, opts, CALIBRATION_SEED_START, states, &held, progress);
     let (mut map, mut agreement, mut by_latent) =
         (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
     for action in Action::ALL {
-        let row = &agree[action as usize];
-        let cases = cases_of[action as usize].max(1) as f64;
+        let row: Vec<f64> = by_schedule.iter().map(|a| a[action as usize]).collect();
         let best = (0..k).fold(0, |best, l| if row[l] > row[best] { l } else { best });
         map.insert(action.name().to_owned(), best as i64);
-        agreement.insert(action.name().to_owned(), row[best] as f64 / cases);
-        by_latent.insert(
-            action.name().to_owned(),
-            row.iter().map(|&n| n as f64 / cases).collect(),
-        );
+        agreement.insert(action.name().to_owned(), row[best]);
+        by_latent.insert(action.name().to_owned(), row);
     }
     let (press, press_agreement) =
         calibrate_presses(genie, opts, states, &map, &agreement, progress);
@@ -668,7 +630,7 @@ pub fn schedule_agreement(
         let dreamed: Vec<_> = schedules
             .iter()
             .map(|s| {
-                let d = cases.dreamed_directions_of(genie, s, opts);
+                let d = cases.dreamed_directions(genie, s, opts);
                 progress.inc(1);
                 d
             })
@@ -964,7 +926,7 @@ mod tests {
             "the decoded player is found in most states: {found} of 6"
         );
         for latent in [0, 3] {
-            let got = cases.dreamed_directions(&genie, latent, &opts);
+            let got = cases.dreamed_directions(&genie, &vec![latent; opts.horizon], &opts);
             assert_eq!(got.iter().flatten().count(), found);
             assert!(got.iter().flatten().all(|&d| d == (0, 0)), "{got:?}");
         }
