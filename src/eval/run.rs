@@ -758,6 +758,7 @@ pub fn contact_sheet(
     let device = genie.tokenizer_vs.device();
     let mut rows: Vec<Vec<Vec<u8>>> = Vec::new();
     let mut rng = SamplerRng::seed_from_u64(seed);
+    let latents = KeyMap::new(&genie.config).latents(actions);
     for &level in levels {
         let mut game = Game::new(level);
         let mut real = vec![game.frame()];
@@ -777,7 +778,7 @@ pub fn contact_sheet(
             dream.push(frames_to_bytes(
                 &genie.tokenizer.decode_next(&mut decoder, &ids),
             ));
-            for latent in KeyMap::new(&genie.config).latents(actions) {
+            for &latent in &latents {
                 let latent = Tensor::full([1], latent, (Kind::Int64, device));
                 let ids = sample_next(
                     &genie.dynamics,
