@@ -30,6 +30,12 @@ def main():
         sys.exit(__doc__)
     out, runs = sys.argv[1], sys.argv[2:]
     rows = [r for run in runs for r in load(run)]
+    # `genie train decoder` (the tokenizer's decoder alone, on frozen codes) counts its own steps
+    # from 0: drawn on the tokenizer's axes, after the tokenizer's last step.
+    offset = max((r["step"] for r in rows if r["stage"] == "tokenizer"), default=0)
+    for r in rows:
+        if r["stage"] == "decoder":
+            r["step"] += offset
     stages = [s for s in ("tokenizer", "lam", "dynamics") if any(r["stage"] == s for r in rows)]
     fig, axes = plt.subplots(1, len(stages) + 1, figsize=(4.2 * (len(stages) + 1), 3.4))
     for ax, stage in zip(axes, stages):
@@ -37,6 +43,11 @@ def main():
             pts = [(r["step"], r["loss"]) for r in rows if r["stage"] == stage and r["split"] == split]
             if pts:
                 ax.plot(*zip(*pts), style, ms=3, lw=1, label=split.replace("_", "-"))
+            if stage == "tokenizer":
+                pts = [(r["step"], r["loss"]) for r in rows if r["stage"] == "decoder" and r["split"] == split]
+                if pts:
+                    label = "decoder alone, " + split.replace("_", "-")
+                    ax.plot(*zip(*pts), style, ms=3, lw=1, label=label)
         ax.set_yscale("log")
         ax.set_title(f"{stage} loss")
         ax.set_xlabel("step")
@@ -45,6 +56,9 @@ def main():
     pts = [(r["step"], r["psnr"]) for r in rows if r["stage"] == "tokenizer" and r["split"] == "held_out"]
     if pts:
         ax.plot(*zip(*pts), "o-", ms=3, label="tokenizer PSNR (held-out), dB")
+    pts = [(r["step"], r["psnr"]) for r in rows if r["stage"] == "decoder" and r["split"] == "held_out"]
+    if pts:
+        ax.plot(*zip(*pts), "o-", ms=3, label="decoder alone on frozen codes (8-frame clips), dB")
     pts = [(r["step"], r["accuracy"] * 40) for r in rows if r["stage"] == "dynamics" and r["split"] == "held_out"]
     if pts:
         ax.plot(*zip(*pts), "s-", ms=3, label="dynamics masked-token accuracy × 40")

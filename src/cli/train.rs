@@ -1,6 +1,6 @@
-//! `genie train tokenizer|lam|dynamics`: one network at a time into a run folder, on clips the
-//! platformer generates in memory (or read from `genie data` shards), with held-out evaluation on
-//! levels from seed 1,000,000 up.
+//! `genie train tokenizer|lam|dynamics|decoder`: one network at a time into a run folder, on
+//! clips the platformer generates in memory (or read from `genie data` shards), with held-out
+//! evaluation on levels from seed 1,000,000 up.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,7 +22,9 @@ use rand::{Rng, SeedableRng};
 
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
-    /// Which network to train (the dynamics model needs a run with a trained tokenizer and LAM)
+    /// Which network to train (the dynamics model needs a run with a trained tokenizer and LAM;
+    /// `decoder` trains the tokenizer's decoder alone on its frozen codes, so a run's LAM and
+    /// dynamics model stay valid)
     #[arg(value_enum)]
     pub stage: Stage,
     /// Run folder: a checkpoint folder plus train_state.json and metrics.jsonl
@@ -40,8 +42,8 @@ pub struct TrainArgs {
     /// Clips per batch
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
-    /// Frames per clip [default: 4 for the tokenizer and the LAM (it infers each transition from
-    /// the frames up to it), 8 for the dynamics]
+    /// Frames per clip [default: 4 for the tokenizer, its decoder and the LAM (it infers each
+    /// transition from the frames up to it), 8 for the dynamics]
     #[arg(long)]
     pub clip_len: Option<usize>,
     /// Peak learning rate
@@ -124,12 +126,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     );
     let device = device(&args.device, args.threads)?;
     let clip_len = args.clip_len.unwrap_or(match args.stage {
-        Stage::Tokenizer => 4,
+        Stage::Tokenizer | Stage::Decoder => 4,
         Stage::Lam => 4,
         Stage::Dynamics => 8,
     });
     anyhow::ensure!(
-        clip_len >= 2 || args.stage == Stage::Tokenizer,
+        clip_len >= 2 || matches!(args.stage, Stage::Tokenizer | Stage::Decoder),
         "--clip-len must be at least 2 for the {:?}",
         args.stage
     );
@@ -314,6 +316,7 @@ fn state_seed(state: &genie::train::run::TrainState) -> u64 {
     state.tokenizer_steps.wrapping_mul(31)
         ^ state.lam_steps.wrapping_mul(131)
         ^ state.dynamics_steps.wrapping_mul(1031)
+        ^ state.decoder_steps.wrapping_mul(10037)
 }
 
 #[cfg(test)]

@@ -274,6 +274,39 @@ impl Tokenizer {
         TokenizerLoss { loss, metrics, vq }
     }
 
+    /// The decoder's loss alone, for training it on frozen codes: reconstruction MSE of the
+    /// frames decoded from their token ids as [`Tokenizer::encode`] gives them (still patches
+    /// keeping their codes, as in play). Gradients reach only the decoder's variables
+    /// ([`Tokenizer::is_decoder_variable`]); the ids, and so the LAM's and the dynamics model's
+    /// inputs, stay as they were. The metrics' codebook and commitment terms are 0.
+    ///
+    /// # Shapes
+    /// `frames` [B, T, H, W, C] f32 in [0, 1].
+    pub fn decoder_loss(&self, frames: &Tensor) -> (Tensor, TokenizerMetrics) {
+        let ids = self.encode(frames);
+        let codes = tch::no_grad(|| self.vq.lookup(&ids));
+        let mse = self
+            .decode_codes(&codes)
+            .mse_loss(frames, tch::Reduction::Mean);
+        let value = f64::try_from(mse.detach()).unwrap_or(f64::NAN);
+        let metrics = TokenizerMetrics {
+            loss: value,
+            mse: value,
+            psnr: -10.0 * value.max(1e-10).log10(),
+            codebook: 0.0,
+            commitment: 0.0,
+            usage: code_usage(&ids, self.cfg.codebook_size),
+        };
+        (mse, metrics)
+    }
+
+    /// Whether the variable `name` (as a tokenizer's var store names it) belongs to the decoder:
+    /// what reads codes and draws pixels, not the encoder or the codebook.
+    pub fn is_decoder_variable(name: &str) -> bool {
+        let part = name.split('.').next().unwrap_or(name);
+        ["from_latent", "decoder", "to_pixels"].contains(&part)
+    }
+
     /// Restarts codes unused for `idle_limit` consecutive calls with encoder outputs of `vq`
     /// (call after each optimizer step). Returns how many were restarted.
     pub fn restart_idle_codes(&mut self, vq: &VqOutput, idle_limit: i64) -> i64 {
@@ -494,6 +527,36 @@ mod tests {
             let grad = f64::try_from(vs.variables()[name].grad().abs().sum(Kind::Float)).unwrap();
             assert!(grad > 0.0, "{name} got no gradient");
         }
+    }
+
+    #[test]
+    fn the_decoder_loss_reaches_the_decoder_only() {
+        let (vs, tok) = tiny();
+        let x = frames(2, 3);
+        let (loss, metrics) = tok.decoder_loss(&x);
+        loss.backward();
+        let mut decoder = 0;
+        for (name, var) in vs.variables() {
+            let grad = var.grad();
+            let reached =
+                grad.defined() && f64::try_from(grad.abs().sum(Kind::Float)).unwrap() > 0.0;
+            if Tokenizer::is_decoder_variable(&name) {
+                decoder += 1;
+                assert!(reached, "{name} got no gradient");
+            } else {
+                assert!(!reached, "{name} is not the decoder's but got a gradient");
+            }
+        }
+        assert!(decoder >= 4, "{decoder} decoder variables");
+        // The loss is the reconstruction error of the frames decoded from encode's ids.
+        let decoded = tch::no_grad(|| tok.decode_codes(&tok.quantizer().lookup(&tok.encode(&x))));
+        let mse = f64::try_from(decoded.mse_loss(&x, tch::Reduction::Mean)).unwrap();
+        assert!(
+            (metrics.mse - mse).abs() < 1e-9,
+            "{} against {mse}",
+            metrics.mse
+        );
+        assert_eq!((metrics.codebook, metrics.commitment), (0.0, 0.0));
     }
 
     #[test]

@@ -22,6 +22,7 @@ use super::adamw::{self, AdamW};
 use super::log::{LogError, MetricsLog};
 use super::schedule::Schedule;
 use crate::model::dynamics::ActionSource;
+use crate::model::tokenizer::Tokenizer;
 use crate::model::{CheckpointError, Genie, GenieConfig, frames_to_f32};
 
 /// Which network a run trains.
@@ -31,6 +32,9 @@ pub enum Stage {
     Tokenizer,
     Lam,
     Dynamics,
+    /// The tokenizer's decoder alone, on the codes of its frozen encoder and codebook: sharper
+    /// frames without changing a token, so a trained LAM and dynamics model stay valid.
+    Decoder,
 }
 
 impl Stage {
@@ -39,6 +43,7 @@ impl Stage {
             Self::Tokenizer => "tokenizer",
             Self::Lam => "lam",
             Self::Dynamics => "dynamics",
+            Self::Decoder => "decoder",
         }
     }
 }
@@ -75,10 +80,14 @@ pub struct TrainState {
     pub tokenizer_steps: u64,
     pub lam_steps: u64,
     pub dynamics_steps: u64,
+    /// Steps that trained the tokenizer's decoder alone ([`Stage::Decoder`]), after its
+    /// `tokenizer_steps`.
+    pub decoder_steps: u64,
     /// Seconds of training per network.
     pub tokenizer_seconds: f64,
     pub lam_seconds: f64,
     pub dynamics_seconds: f64,
+    pub decoder_seconds: f64,
 }
 
 impl TrainState {
@@ -88,6 +97,7 @@ impl TrainState {
             Stage::Tokenizer => self.tokenizer_steps,
             Stage::Lam => self.lam_steps,
             Stage::Dynamics => self.dynamics_steps,
+            Stage::Decoder => self.decoder_steps,
         }
     }
 
@@ -96,6 +106,7 @@ impl TrainState {
             Stage::Tokenizer => (&mut self.tokenizer_steps, &mut self.tokenizer_seconds),
             Stage::Lam => (&mut self.lam_steps, &mut self.lam_seconds),
             Stage::Dynamics => (&mut self.dynamics_steps, &mut self.dynamics_seconds),
+            Stage::Decoder => (&mut self.decoder_steps, &mut self.decoder_seconds),
         }
     }
 }
@@ -149,11 +160,16 @@ pub fn open_run(
         };
         return Ok((genie, state));
     }
-    if opts.stage != Stage::Tokenizer && opts.stage != Stage::Lam {
-        return Err(TrainError::Run {
+    match opts.stage {
+        Stage::Tokenizer | Stage::Lam => {}
+        Stage::Dynamics => return Err(TrainError::Run {
             path: run.clone(),
             what: "the dynamics model trains on a trained tokenizer and LAM: pass --resume on their run folder".into(),
-        });
+        }),
+        Stage::Decoder => return Err(TrainError::Run {
+            path: run.clone(),
+            what: "the decoder trains on a trained tokenizer's codes: pass --resume on its run folder".into(),
+        }),
     }
     if has_checkpoint {
         return Err(TrainError::Run {
@@ -258,6 +274,10 @@ fn stage_loss(
                 Some(out.vq),
             )
         }
+        Stage::Decoder => {
+            let (loss, metrics) = genie.tokenizer.decoder_loss(&frames);
+            (loss, serde_json::to_value(metrics).expect("metrics"), None)
+        }
         Stage::Dynamics => {
             let (ids, actions) = tch::no_grad(|| {
                 (
@@ -279,7 +299,7 @@ fn stage_loss(
 fn batch_tokens(genie: &Genie, stage: Stage, frames: &Tensor) -> f64 {
     let (b, t) = (frames.size()[0], frames.size()[1]);
     let per_frame = match stage {
-        Stage::Tokenizer => genie.config.tokenizer.tokens_per_frame(),
+        Stage::Tokenizer | Stage::Decoder => genie.config.tokenizer.tokens_per_frame(),
         Stage::Lam => genie.config.lam.patches_per_frame(),
         Stage::Dynamics => genie.config.dynamics.tokens_per_frame,
     };
@@ -301,10 +321,19 @@ pub fn train(
     let stage = opts.stage;
     let mut log = MetricsLog::append(&opts.run.join(METRICS_FILE))?;
     let vs = match stage {
-        Stage::Tokenizer => &genie.tokenizer_vs,
+        Stage::Tokenizer | Stage::Decoder => &genie.tokenizer_vs,
         Stage::Lam => &genie.lam_vs,
         Stage::Dynamics => &genie.dynamics_vs,
     };
+    if stage == Stage::Decoder {
+        // The optimizer takes the trainable variables: the encoder and codebook are left out,
+        // so weight decay cannot move them either.
+        for (name, var) in vs.variables() {
+            if !Tokenizer::is_decoder_variable(&name) {
+                let _ = var.set_requires_grad(false);
+            }
+        }
+    }
     let mut opt = AdamW::new(vs, opts.schedule.peak, opts.weight_decay);
     let opt_file = opts.run.join(adamw::state_file(stage.name()));
     if opts.resume && opt_file.exists() {
@@ -541,6 +570,82 @@ mod tests {
                 .unwrap();
             assert!(loss.is_finite());
         }
+    }
+
+    #[test]
+    fn a_decoder_run_changes_the_decoder_and_no_token() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = TrainOptions {
+            stage: Stage::Tokenizer,
+            run: dir.path().join("run"),
+            resume: false,
+            schedule: Schedule {
+                peak: 1e-2,
+                warmup_steps: 1,
+                total_steps: 3,
+                ..Schedule::default()
+            },
+            weight_decay: 0.05,
+            clip_norm: 1.0,
+            save_every: Duration::from_secs(3600),
+            eval_every: 0,
+            log_every: 1,
+            idle_code_limit: 200,
+            device: Device::Cpu,
+            seed: 3,
+            progress: false,
+        };
+        tch::manual_seed(5);
+        let frames = Tensor::randint(256, [2, 3, 16, 16, 3], (Kind::Uint8, Device::Cpu));
+        let batch = || Batch {
+            frames: frames.shallow_clone(),
+            actions: Tensor::zeros([2, 3], (Kind::Uint8, Device::Cpu)),
+        };
+        let never = || Arc::new(AtomicBool::new(false));
+        // A decoder run needs a trained tokenizer to resume.
+        assert!(
+            open_run(
+                &TrainOptions {
+                    stage: Stage::Decoder,
+                    ..opts.clone()
+                },
+                &tiny_config()
+            )
+            .is_err()
+        );
+        let (mut genie, mut state) = open_run(&opts, &tiny_config()).unwrap();
+        train(&opts, &mut genie, &mut state, batch, &[], never()).unwrap();
+        let before = Genie::load(&opts.run, Device::Cpu).unwrap();
+        let x = frames_to_f32(&frames);
+        let ids = before.tokenizer.encode(&x);
+
+        opts.stage = Stage::Decoder;
+        opts.resume = true;
+        let (mut genie, mut state) = open_run(&opts, &tiny_config()).unwrap();
+        let first = genie.tokenizer.decoder_loss(&x).1.mse;
+        opts.schedule.total_steps = 20;
+        train(&opts, &mut genie, &mut state, batch, &[], never()).unwrap();
+        let after = Genie::load(&opts.run, Device::Cpu).unwrap();
+        assert!(after.tokenizer.encode(&x).equal(&ids), "the tokens changed");
+        let (old, new) = (
+            before.tokenizer_vs.variables(),
+            after.tokenizer_vs.variables(),
+        );
+        for (name, var) in &old {
+            let same = var.equal(&new[name]);
+            assert_eq!(
+                same,
+                !Tokenizer::is_decoder_variable(name),
+                "{name}: changed {}",
+                !same
+            );
+        }
+        let last = after.tokenizer.decoder_loss(&x).1.mse;
+        assert!(last < first, "decoder loss {first} -> {last}");
+        let saved: TrainState =
+            serde_json::from_slice(&std::fs::read(opts.run.join(STATE_FILE)).unwrap()).unwrap();
+        assert_eq!((saved.tokenizer_steps, saved.decoder_steps), (3, 20));
+        assert!(opts.run.join(adamw::state_file("decoder")).exists());
     }
 
     #[test]
