@@ -25,6 +25,13 @@ def load(run):
     return rows
 
 
+def curve(ax, rows, stage, split, key, style, label, scale=1.0, **kw):
+    """Plots `key` (times `scale`) against step for one stage's rows of one split, if it has any."""
+    pts = [(r["step"], r[key] * scale) for r in rows if r["stage"] == stage and r["split"] == split]
+    if pts:
+        ax.plot(*zip(*pts), style, ms=3, label=label, **kw)
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
@@ -40,28 +47,20 @@ def main():
     fig, axes = plt.subplots(1, len(stages) + 1, figsize=(4.2 * (len(stages) + 1), 3.4))
     for ax, stage in zip(axes, stages):
         for split, style in (("train", "-"), ("held_out", "o-")):
-            pts = [(r["step"], r["loss"]) for r in rows if r["stage"] == stage and r["split"] == split]
-            if pts:
-                ax.plot(*zip(*pts), style, ms=3, lw=1, label=split.replace("_", "-"))
+            name = split.replace("_", "-")
+            curve(ax, rows, stage, split, "loss", style, name, lw=1)
             if stage == "tokenizer":
-                pts = [(r["step"], r["loss"]) for r in rows if r["stage"] == "decoder" and r["split"] == split]
-                if pts:
-                    label = "decoder alone, " + split.replace("_", "-")
-                    ax.plot(*zip(*pts), style, ms=3, lw=1, label=label)
+                curve(ax, rows, "decoder", split, "loss", style, "decoder alone, " + name, lw=1)
         ax.set_yscale("log")
         ax.set_title(f"{stage} loss")
         ax.set_xlabel("step")
         ax.legend()
     ax = axes[-1]
-    pts = [(r["step"], r["psnr"]) for r in rows if r["stage"] == "tokenizer" and r["split"] == "held_out"]
-    if pts:
-        ax.plot(*zip(*pts), "o-", ms=3, label="tokenizer PSNR (held-out), dB")
-    pts = [(r["step"], r["psnr"]) for r in rows if r["stage"] == "decoder" and r["split"] == "held_out"]
-    if pts:
-        ax.plot(*zip(*pts), "o-", ms=3, label="decoder alone on frozen codes (8-frame clips), dB")
-    pts = [(r["step"], r["accuracy"] * 40) for r in rows if r["stage"] == "dynamics" and r["split"] == "held_out"]
-    if pts:
-        ax.plot(*zip(*pts), "s-", ms=3, label="dynamics masked-token accuracy × 40")
+    curve(ax, rows, "tokenizer", "held_out", "psnr", "o-", "tokenizer PSNR (held-out), dB")
+    curve(ax, rows, "decoder", "held_out", "psnr", "o-",
+          "decoder alone on frozen codes (8-frame clips), dB")
+    curve(ax, rows, "dynamics", "held_out", "accuracy", "s-",
+          "dynamics masked-token accuracy × 40", scale=40)
     ax.set_xlabel("step")
     ax.set_title("held-out quality")
     ax.legend(fontsize=7)
