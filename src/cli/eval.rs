@@ -67,6 +67,11 @@ pub struct CalibrateArgs {
     /// for the action's transitions (no press latents)
     #[arg(long, value_enum, default_value_t = CalibrateBy::Dreams)]
     pub by: CalibrateBy,
+    /// By dreams: how much more often (a share of the states, 0.02 = 2 points) a press latent's
+    /// dreams must agree than the hold latent's alone before the key gets it; smaller gains
+    /// are within the noise of a few hundred states
+    #[arg(long, default_value_t = 0.02, value_name = "SHARE")]
+    pub press_margin: f64,
     #[arg(long, default_value = "auto")]
     pub device: String,
     #[arg(long)]
@@ -116,6 +121,11 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
 
 pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.states > 0, "--states must be at least 1");
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&args.press_margin),
+        "--press-margin {}: a share of the states, from 0 to 1",
+        args.press_margin
+    );
     let dir = args.checkpoint.clone().unwrap_or_else(default_checkpoint);
     let genie = load_genie(&dir, device(&args.device, args.threads)?)?;
     anyhow::ensure!(
@@ -142,7 +152,7 @@ pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
                 )
                 .expect("template"),
             );
-            let found = calibrate_by_dreams(&genie, &opts, args.states, &bar);
+            let found = calibrate_by_dreams(&genie, &opts, args.states, args.press_margin, &bar);
             let mut report = serde_json::to_value(&found).expect("serialises");
             report["by"] = "dreams".into();
             (found.map, Some(found.press), report)

@@ -520,8 +520,9 @@ pub struct DreamCalibration {
 /// latent that did worse on held-out levels).
 ///
 /// Then, with each action's hold latent fixed, every latent is tried on the first frame (the
-/// key's press) and kept where its dreams agree more often than the hold alone: a jump takes
-/// off once, then the held key changes nothing in the air. This pass dreams `k` schedules per
+/// key's press) and the best kept where its dreams agree more often than the hold alone by at
+/// least `press_margin` (a share of the cases; a gain of a few cases of 256 is noise): a jump
+/// takes off once, then the held key changes nothing in the air. This pass dreams `k` schedules per
 /// distinct hold latent, so it takes a few times the first's time.
 ///
 /// `progress` (hidden where stderr is no terminal) counts dreamed batches; its length grows
@@ -530,6 +531,7 @@ pub fn calibrate_by_dreams(
     genie: &Genie,
     opts: &EvalOptions,
     states: usize,
+    press_margin: f64,
     progress: &indicatif::ProgressBar,
 ) -> DreamCalibration {
     let k = genie.config.dynamics.num_actions as usize;
@@ -547,8 +549,15 @@ pub fn calibrate_by_dreams(
         agreement.insert(action.name().to_owned(), row[best]);
         by_latent.insert(action.name().to_owned(), row);
     }
-    let (press, press_agreement) =
-        calibrate_presses(genie, opts, states, &map, &agreement, progress);
+    let (press, press_agreement) = calibrate_presses(
+        genie,
+        opts,
+        states,
+        &map,
+        &agreement,
+        press_margin,
+        progress,
+    );
     progress.finish_and_clear();
     DreamCalibration {
         map,
@@ -561,7 +570,7 @@ pub fn calibrate_by_dreams(
 
 /// The press pass of [`calibrate_by_dreams`]: per game action, the first-frame latent that,
 /// followed by its hold latent (`holds`), agrees most often (the hold itself unless another
-/// does strictly better), and that agreement. Over a horizon of one frame there is no hold to
+/// does better by at least `press_margin`), and that agreement. Over a horizon of one frame there is no hold to
 /// follow a press, so the press is the hold.
 fn calibrate_presses(
     genie: &Genie,
@@ -569,6 +578,7 @@ fn calibrate_presses(
     states: usize,
     holds: &BTreeMap<String, i64>,
     hold_agreement: &BTreeMap<String, f64>,
+    press_margin: f64,
     progress: &indicatif::ProgressBar,
 ) -> (BTreeMap<String, i64>, BTreeMap<String, f64>) {
     if opts.horizon < 2 {
@@ -599,16 +609,36 @@ fn calibrate_presses(
     let (mut press, mut press_agreement) = (BTreeMap::new(), BTreeMap::new());
     for action in Action::ALL {
         let name = action.name();
-        let (mut best, mut best_agreement) = (holds[name], hold_agreement[name]);
-        for (s, a) in schedules.iter().zip(&agreement) {
-            if s[1] == holds[name] && a[action as usize] > best_agreement {
-                (best, best_agreement) = (s[0], a[action as usize]);
-            }
-        }
+        let tried = schedules
+            .iter()
+            .zip(&agreement)
+            .filter(|(s, _)| s[1] == holds[name])
+            .map(|(s, a)| (s[0], a[action as usize]));
+        let (best, best_agreement) =
+            pick_press((holds[name], hold_agreement[name]), tried, press_margin);
         press.insert(name.to_owned(), best);
         press_agreement.insert(name.to_owned(), best_agreement);
     }
     (press, press_agreement)
+}
+
+/// Of the (press latent, agreement) pairs `tried`, the one that agrees most often, if it beats
+/// `hold` (the hold latent and its agreement alone) by at least `margin`; else `hold`. Ties go
+/// to the first tried.
+fn pick_press(
+    hold: (i64, f64),
+    tried: impl Iterator<Item = (i64, f64)>,
+    margin: f64,
+) -> (i64, f64) {
+    let best = tried.fold(None::<(i64, f64)>, |best, (p, a)| match best {
+        Some((_, b)) if b >= a => best,
+        _ => Some((p, a)),
+    });
+    match best {
+        // A small tolerance, so that a gain of exactly `margin` cases counts despite rounding.
+        Some((p, a)) if a > hold.1 && a - hold.1 >= margin - 1e-9 => (p, a),
+        _ => hold,
+    }
 }
 
 /// Per latent schedule (one latent per frame of `opts.horizon`), per game action (in
@@ -838,6 +868,25 @@ mod tests {
     }
 
     #[test]
+    fn a_press_latent_must_beat_the_hold_by_the_margin() {
+        let tried = [(1, 0.50), (4, 0.56), (6, 0.56), (2, 0.30)];
+        // The best tried (the first of a tie) where it gains at least the margin.
+        assert_eq!(pick_press((3, 0.50), tried.into_iter(), 0.0), (4, 0.56));
+        assert_eq!(pick_press((3, 0.50), tried.into_iter(), 0.06), (4, 0.56));
+        // The hold where the gain is smaller, or none.
+        assert_eq!(pick_press((3, 0.50), tried.into_iter(), 0.07), (3, 0.50));
+        assert_eq!(pick_press((3, 0.56), tried.into_iter(), 0.0), (3, 0.56));
+        assert_eq!(pick_press((3, 0.60), tried.into_iter(), 0.0), (3, 0.60));
+        assert_eq!(pick_press((3, 0.50), std::iter::empty(), 0.0), (3, 0.50));
+        // A gain of exactly the margin counts, whatever the rounding of the shares.
+        let (hold, press) = (193.0 / 253.0, 198.0 / 253.0);
+        assert_eq!(
+            pick_press((3, hold), [(7, press)].into_iter(), 5.0 / 253.0),
+            (7, press)
+        );
+    }
+
+    #[test]
     fn dream_calibration_agrees_as_often_as_the_fidelity_it_then_measures() {
         // The shipped checkpoint, so that dreams show a player to follow.
         let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints");
@@ -860,7 +909,13 @@ mod tests {
             by_latent,
             press,
             press_agreement,
-        } = calibrate_by_dreams(&genie, &opts, opts.clips, &indicatif::ProgressBar::hidden());
+        } = calibrate_by_dreams(
+            &genie,
+            &opts,
+            opts.clips,
+            0.0,
+            &indicatif::ProgressBar::hidden(),
+        );
         assert_eq!(map.len(), Action::ALL.len());
         let k = genie.config.dynamics.num_actions;
         assert!(map.values().all(|&l| (0..k).contains(&l)), "{map:?}");
