@@ -151,6 +151,20 @@ pub struct TokenizerMetrics {
     pub usage: CodeUsage,
 }
 
+impl TokenizerMetrics {
+    /// The metrics of a batch whose reconstruction MSE is `mse`; PSNR follows from it.
+    fn new(loss: f64, mse: f64, codebook: f64, commitment: f64, usage: CodeUsage) -> Self {
+        Self {
+            loss,
+            mse,
+            psnr: -10.0 * mse.max(1e-10).log10(),
+            codebook,
+            commitment,
+            usage,
+        }
+    }
+}
+
 /// Per-layer temporal keys and values of the decoder for frame-by-frame decoding.
 #[derive(Debug)]
 pub struct DecoderCache(StCache);
@@ -262,15 +276,13 @@ impl Tokenizer {
         };
         let loss = &reconstruction + &vq.codebook_loss + self.cfg.commitment * &vq.commitment_loss;
         let scalar = |t: &Tensor| f64::try_from(t.detach()).unwrap_or(f64::NAN);
-        let mse_value = scalar(&mse);
-        let metrics = TokenizerMetrics {
-            loss: scalar(&loss),
-            mse: mse_value,
-            psnr: -10.0 * mse_value.max(1e-10).log10(),
-            codebook: scalar(&vq.codebook_loss),
-            commitment: scalar(&vq.commitment_loss),
-            usage: code_usage(&vq.ids, self.cfg.codebook_size),
-        };
+        let metrics = TokenizerMetrics::new(
+            scalar(&loss),
+            scalar(&mse),
+            scalar(&vq.codebook_loss),
+            scalar(&vq.commitment_loss),
+            code_usage(&vq.ids, self.cfg.codebook_size),
+        );
         TokenizerLoss { loss, metrics, vq }
     }
 
@@ -289,14 +301,13 @@ impl Tokenizer {
             .decode_codes(&codes)
             .mse_loss(frames, tch::Reduction::Mean);
         let value = f64::try_from(mse.detach()).unwrap_or(f64::NAN);
-        let metrics = TokenizerMetrics {
-            loss: value,
-            mse: value,
-            psnr: -10.0 * value.max(1e-10).log10(),
-            codebook: 0.0,
-            commitment: 0.0,
-            usage: code_usage(&ids, self.cfg.codebook_size),
-        };
+        let metrics = TokenizerMetrics::new(
+            value,
+            value,
+            0.0,
+            0.0,
+            code_usage(&ids, self.cfg.codebook_size),
+        );
         (mse, metrics)
     }
 

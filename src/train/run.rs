@@ -396,7 +396,10 @@ pub fn train(
                 Stage::Tokenizer => genie
                     .tokenizer
                     .restart_idle_codes(&vq, opts.idle_code_limit),
-                _ => genie.lam.restart_idle_codes(&vq, opts.idle_code_limit),
+                Stage::Lam => genie.lam.restart_idle_codes(&vq, opts.idle_code_limit),
+                // Their losses quantize nothing (`stage_loss` gives them no `vq`): no codes
+                // of theirs to restart (the decoder's are frozen).
+                Stage::Dynamics | Stage::Decoder => 0,
             };
         }
         step += 1;
