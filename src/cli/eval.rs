@@ -63,8 +63,8 @@ pub struct CalibrateArgs {
     /// How a game action picks its latent action: `dreams`, the latent whose dreams move the
     /// player most like the action moves the real one (the action-fidelity measure, on
     /// calibration levels), then the latent for a key's first frame that, followed by that
-    /// one, does better still by `--press-margin` (`press_calibration`); `lam`, the latent the LAM most often infers
-    /// for the action's transitions (no press latents)
+    /// one, does better still by `--press-margin` (`press_calibration`); `lam`, the latent the
+    /// LAM most often infers for the action's transitions (no press latents)
     #[arg(long, value_enum, default_value_t = CalibrateBy::Dreams)]
     pub by: CalibrateBy,
     /// By dreams: how much more often (a share of the states, 0.02 = 2 points) a press latent's

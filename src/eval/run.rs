@@ -522,8 +522,8 @@ pub struct DreamCalibration {
 /// Then, with each action's hold latent fixed, every latent is tried on the first frame (the
 /// key's press) and the best kept where its dreams agree more often than the hold alone by at
 /// least `press_margin` (a share of the cases; a gain of a few cases of 256 is noise): a jump
-/// takes off once, then the held key changes nothing in the air. This pass dreams `k` schedules per
-/// distinct hold latent, so it takes a few times the first's time.
+/// takes off once, then the held key changes nothing in the air. This pass dreams `k`
+/// schedules per distinct hold latent, so it takes a few times the first's time.
 ///
 /// `progress` (hidden where stderr is no terminal) counts dreamed batches; its length grows
 /// when the press pass starts.
@@ -570,8 +570,8 @@ pub fn calibrate_by_dreams(
 
 /// The press pass of [`calibrate_by_dreams`]: per game action, the first-frame latent that,
 /// followed by its hold latent (`holds`), agrees most often (the hold itself unless another
-/// does better by at least `press_margin`), and that agreement. Over a horizon of one frame there is no hold to
-/// follow a press, so the press is the hold.
+/// does better by at least `press_margin`), and that agreement. Over a horizon of one frame
+/// there is no hold to follow a press, so the press is the hold.
 fn calibrate_presses(
     genie: &Genie,
     opts: &EvalOptions,
@@ -635,7 +635,7 @@ fn pick_press(
         _ => Some((p, a)),
     });
     match best {
-        // A small tolerance, so that a gain of exactly `margin` cases counts despite rounding.
+        // A small tolerance, so that a gain of exactly `margin` counts despite rounding.
         Some((p, a)) if a > hold.1 && a - hold.1 >= margin - 1e-9 => (p, a),
         _ => hold,
     }
