@@ -17,23 +17,29 @@
 # the start. Then `genie eval --json` on three held-out sets (1,000,000 / 1,000,064 / 1,000,128,
 # the shipped key map) until EVAL_END, then `genie calibrate` (by dreams) until DEADLINE; each
 # step is cut off where its time is up and the next begins.
-# $OUT/NAME/ gets the variant's logs, its eval JSONs, its calibration and NAME.tgz (lam,
-# dynamics, genie.json, train_state.json, metrics.jsonl) as soon as its training ends. Back on
-# the CPU: untar over a copy of checkpoints/ and `genie eval --json` each set with the map
-# calibrated here (or `genie calibrate` there if it was cut off).
+# $OUT gets tune.log and one NAME.tgz a variant (the device tool brings back 8 files at most,
+# 16 MiB each), written as soon as its training ends and again after each evaluation and the
+# calibration: NAME/ with lam, dynamics, genie.json (the calibrated map once calibrated),
+# train_state.json and metrics.jsonl, and out/ with its logs, eval JSONs and calibrate.json.
+# Back on the CPU: untar, copy the folder over a copy of checkpoints/ and `genie eval --json`
+# each set there (or `genie calibrate` first if it was cut off).
 #
 # Knobs (environment): BIN (.gpu/genie), DEV (cuda), VARIANTS, LAM_STEPS (700), TRAIN_END (360),
-# EVAL_END (450), DEADLINE (565), THREADS (per process, 5), BATCH (dynamics, 64), LR (3e-4).
+# EVAL_END (450), DEADLINE (565), THREADS (per process; 15 shared out), BATCH (dynamics, 64),
+# LR (3e-4). On 11-27 (H200), VARIANTS="base j@.gpu/lamJ:--odds,jump=0.3 jodds:--odds,jump=0.3"
+# trained about 10 dynamics steps a second each, three at once (one alone: about 22); see
+# docs/experiments.md.
 set -u
 OUT=${OUT:?set OUT to the folder that comes back}
 BIN=${BIN:-.gpu/genie}
 DEV=${DEV:-cuda}
-VARIANTS=${VARIANTS:-"base j@.gpu/lamJ:--odds,jump=0.3 jodds:--odds,jump=0.3"}
+VARIANTS=${VARIANTS:-"base"}
 LAM_STEPS=${LAM_STEPS:-700}
 TRAIN_END=${TRAIN_END:-360}
 EVAL_END=${EVAL_END:-450}
 DEADLINE=${DEADLINE:-565}
-THREADS=${THREADS:-5}
+n_variants=$(wc -w <<<"$VARIANTS")
+THREADS=${THREADS:-$((15 / n_variants > 0 ? 15 / n_variants : 1))}
 BATCH=${BATCH:-64}
 LR=${LR:-3e-4}
 T0=$(date +%s)
@@ -65,10 +71,15 @@ until_el() {
   wait $p
 }
 
+pack() { # NAME: $OUT/NAME.tgz from the variant's folder, written whole and then moved
+  (cd "$work" && tar czf "$OUT/.$1.tgz" "$1/lam.safetensors" "$1/dynamics.safetensors" \
+    "$1/genie.json" "$1/train_state.json" "$1/metrics.jsonl" "$1/out" && mv "$OUT/.$1.tgz" "$OUT/$1.tgz")
+}
+
 tune() { # NAME LAMDIR ARGS
-  local name=$1 lamdir=$2 args=$3 D=$work/$1 o=$OUT/$1
-  mkdir -p "$o"
+  local name=$1 lamdir=$2 args=$3 D=$work/$1 o=$work/$1/out
   cp -r checkpoints "$D"
+  mkdir -p "$o"
   if [ -n "$lamdir" ]; then
     cp "$lamdir/lam.safetensors" "$D/"
     python3 - "$D/genie.json" "$lamdir/genie.json" <<'EOF'
@@ -99,17 +110,17 @@ EOF
   until_el "$TRAIN_END" "$BIN" train dynamics --run "$D" --resume --restart-schedule \
     --steps "$target" --warmup 1 $dyn >>"$o/train.log" 2>&1
   echo "[$(el)] $name: dynamics at $(steps "$D" dynamics)"
-  (cd "$D" && tar czf "$o/$name.tgz" lam.safetensors dynamics.safetensors genie.json \
-    train_state.json metrics.jsonl)
+  pack "$name"
   for s in 1000000 1000064 1000128; do
     [ "$(el)" -lt "$EVAL_END" ] || break
     until_el "$EVAL_END" "$BIN" eval --checkpoint "$D" --json --device "$DEV" --threads "$THREADS" \
       --eval-seed-start $s >"$o/eval_$s.json" 2>>"$o/eval.log"
+    pack "$name"
     echo "[$(el)] $name: eval $s: $(python3 -c "import json;d=json.load(open('$o/eval_$s.json'));f=d['action_fidelity'];print('fidelity', f['mean'], 'left', f['left'], 'right', f['right'], 'jump', f['jump'], 'dtpsnr', d['delta_psnr_t4'], 'rollout', d['rollout_psnr_t4'])" 2>&1 | tail -1)"
   done
   until_el "$DEADLINE" "$BIN" calibrate --checkpoint "$D" --device "$DEV" --threads "$THREADS" \
     >"$o/calibrate.json" 2>"$o/calibrate.err"
-  cp "$D/genie.json" "$o/genie_calibrated.json"
+  pack "$name"
   echo "[$(el)] $name: calibrate: $(tail -c 600 "$o/calibrate.json")"
 }
 
