@@ -36,9 +36,9 @@ pub struct TrainArgs {
     /// Model sizes for a new run (a genie.json); default: the built-in sizes
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Total optimizer steps for this network (a resumed run continues up to it)
-    #[arg(long, default_value_t = 20_000)]
-    pub steps: u64,
+    /// Total optimizer steps for this network [default: 20000; a resumed run keeps its own]
+    #[arg(long)]
+    pub steps: Option<u64>,
     /// Clips per batch
     #[arg(long, default_value_t = 8)]
     pub batch: usize,
@@ -46,19 +46,22 @@ pub struct TrainArgs {
     /// transition from the frames up to it), 8 for the dynamics]
     #[arg(long)]
     pub clip_len: Option<usize>,
-    /// Peak learning rate
-    #[arg(long, default_value_t = 3e-4)]
-    pub lr: f64,
-    #[arg(long, default_value_t = 300)]
-    pub warmup: u64,
+    /// Peak learning rate [default: 3e-4; a resumed run keeps its own]
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Warm-up steps [default: 300; a resumed run keeps its own]
+    #[arg(long)]
+    pub warmup: Option<u64>,
     /// With --resume: lay the schedule (warm-up, peak, decay) anew over the steps from where the
     /// run stands to --steps, as for a new run, e.g. after another LAM was copied into the run
-    /// folder. Without it a resumed run continues the schedule of its total --steps
+    /// folder. Without it a resumed run continues its schedule (train_state.json records it; the
+    /// flags given change it, e.g. --steps to extend a WSD run)
     #[arg(long, requires = "resume")]
     pub restart_schedule: bool,
-    /// Decay after warm-up: `wsd` keeps the peak until the last 20% (resumable to more steps) or `cosine`
-    #[arg(long, default_value = "wsd")]
-    pub decay: String,
+    /// Decay after warm-up: `wsd` keeps the peak until the last 20% (resumable to more steps) or
+    /// `cosine` [default: wsd; a resumed run keeps its own]
+    #[arg(long)]
+    pub decay: Option<String>,
     #[arg(long, default_value_t = 0.05)]
     pub weight_decay: f64,
     /// Minutes between checkpoints (one is always written at exit)
@@ -135,26 +138,20 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         "--clip-len must be at least 2 for the {:?}",
         args.stage
     );
-    let decay = match args.decay.as_str() {
-        "cosine" => Decay::Cosine,
-        "wsd" => Decay::Wsd {
+    let decay = match args.decay.as_deref() {
+        None => None,
+        Some("cosine") => Some(Decay::Cosine),
+        Some("wsd") => Some(Decay::Wsd {
             decay_fraction: 0.2,
-        },
-        other => anyhow::bail!("--decay {other}: expected cosine or wsd"),
+        }),
+        Some(other) => anyhow::bail!("--decay {other}: expected cosine or wsd"),
     };
     let config = config_or_default(args.config.as_deref())?;
     let mut opts = TrainOptions {
         stage: args.stage,
         run: args.run.clone(),
         resume: args.resume,
-        schedule: Schedule {
-            peak: args.lr,
-            warmup_steps: args.warmup,
-            start_step: 0,
-            total_steps: args.steps,
-            min_ratio: 0.1,
-            decay,
-        },
+        schedule: Schedule::default(),
         weight_decay: args.weight_decay,
         clip_norm: 1.0,
         save_every: Duration::from_secs_f64(args.save_minutes.max(0.1) * 60.0),
@@ -166,9 +163,33 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         progress: !args.quiet,
     };
     let (mut genie, mut state) = open_run(&opts, &config)?;
-    if args.restart_schedule {
-        opts.schedule.start_step = state.steps(args.stage);
-    }
+    let recorded = state
+        .schedules
+        .get(args.stage.name())
+        .filter(|_| args.resume);
+    let flags = ScheduleFlags {
+        steps: args.steps,
+        lr: args.lr,
+        warmup: args.warmup,
+        decay,
+    };
+    opts.schedule = flags.schedule(recorded, args.restart_schedule, state.steps(args.stage))?;
+    let s = &opts.schedule;
+    eprintln!(
+        "schedule: peak {}, warm-up {} steps from step {}, {} to step {}{}",
+        s.peak,
+        s.warmup_steps,
+        s.start_step,
+        match s.decay {
+            Decay::Cosine => "cosine",
+            Decay::Wsd { .. } => "wsd",
+        },
+        s.total_steps,
+        match recorded {
+            Some(_) if !flags.all_given() => " (what the flags leave out is kept from the run)",
+            _ => "",
+        }
+    );
     let mut description = serde_json::json!({
         "source": if args.data.is_some() { "shards" } else { "in-memory platformer" },
         "training_levels": format!("0..{}", args.levels),
@@ -311,6 +332,61 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The schedule flags of `genie train`, each left out unless given.
+struct ScheduleFlags {
+    steps: Option<u64>,
+    lr: Option<f64>,
+    warmup: Option<u64>,
+    decay: Option<Decay>,
+}
+
+impl ScheduleFlags {
+    fn all_given(&self) -> bool {
+        self.steps.is_some() && self.lr.is_some() && self.warmup.is_some() && self.decay.is_some()
+    }
+
+    /// What the flags say, else what the resumed run last trained under (`recorded`), else the
+    /// defaults. `restart` (`--restart-schedule`) lays the warm-up and decay anew from
+    /// `steps_done`, which needs a total beyond it.
+    fn schedule(
+        &self,
+        recorded: Option<&Schedule>,
+        restart: bool,
+        steps_done: u64,
+    ) -> anyhow::Result<Schedule> {
+        let base = recorded.copied().unwrap_or(Schedule {
+            peak: 3e-4,
+            warmup_steps: 300,
+            start_step: 0,
+            total_steps: 20_000,
+            min_ratio: 0.1,
+            decay: Decay::Wsd {
+                decay_fraction: 0.2,
+            },
+        });
+        let schedule = Schedule {
+            peak: self.lr.unwrap_or(base.peak),
+            warmup_steps: self.warmup.unwrap_or(base.warmup_steps),
+            start_step: if restart { steps_done } else { base.start_step },
+            total_steps: self.steps.unwrap_or(base.total_steps),
+            min_ratio: base.min_ratio,
+            decay: self.decay.unwrap_or(base.decay),
+        };
+        anyhow::ensure!(
+            !restart || schedule.total_steps > steps_done,
+            "--restart-schedule: the run stands at step {steps_done} and its schedule ends at {}; \
+             pass --steps beyond it",
+            schedule.total_steps
+        );
+        anyhow::ensure!(
+            schedule.peak > 0.0 && schedule.peak.is_finite(),
+            "--lr {}: expected a positive learning rate",
+            schedule.peak
+        );
+        Ok(schedule)
+    }
+}
+
 /// A resumed run must not replay the clips it has already seen.
 fn state_seed(state: &genie::train::run::TrainState) -> u64 {
     state.tokenizer_steps.wrapping_mul(31)
@@ -348,5 +424,69 @@ mod tests {
             .expect("an unknown action is refused")
             .to_string();
         assert!(err.contains("unknown action \"hop\""), "{err}");
+    }
+
+    #[test]
+    fn a_resumed_run_keeps_its_schedule_where_no_flag_changes_it() {
+        let none = ScheduleFlags {
+            steps: None,
+            lr: None,
+            warmup: None,
+            decay: None,
+        };
+        // A new run (or one saved before schedules were recorded): the defaults.
+        let fresh = none.schedule(None, false, 0).unwrap();
+        assert_eq!(
+            (
+                fresh.peak,
+                fresh.warmup_steps,
+                fresh.start_step,
+                fresh.total_steps
+            ),
+            (3e-4, 300, 0, 20_000)
+        );
+        assert_eq!(
+            fresh.decay,
+            Decay::Wsd {
+                decay_fraction: 0.2
+            }
+        );
+        let recorded = Schedule {
+            peak: 2e-4,
+            warmup_steps: 50,
+            start_step: 12_500,
+            total_steps: 20_500,
+            min_ratio: 0.1,
+            decay: Decay::Cosine,
+        };
+        assert_eq!(
+            none.schedule(Some(&recorded), false, 13_000).unwrap(),
+            recorded
+        );
+        // A flag changes only its own part: --steps extends the same schedule.
+        let longer = ScheduleFlags {
+            steps: Some(30_000),
+            ..none
+        };
+        assert_eq!(
+            longer.schedule(Some(&recorded), false, 13_000).unwrap(),
+            Schedule {
+                total_steps: 30_000,
+                ..recorded
+            }
+        );
+        // --restart-schedule lays it anew from where the run stands, which needs steps left.
+        let restarted = longer.schedule(Some(&recorded), true, 13_000).unwrap();
+        assert_eq!((restarted.start_step, restarted.peak), (13_000, 2e-4));
+        let err = none
+            .schedule(Some(&recorded), true, 20_500)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pass --steps beyond it"), "{err}");
+        let zero = ScheduleFlags {
+            lr: Some(0.0),
+            ..none
+        };
+        assert!(zero.schedule(None, false, 0).is_err());
     }
 }

@@ -10,6 +10,7 @@
 //! (`adamw_<network>.safetensors`, see [`super::adamw`]); a run saved before those files existed,
 //! or one whose network changed shape since, resumes with fresh moments and says so.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -88,6 +89,10 @@ pub struct TrainState {
     pub lam_seconds: f64,
     pub dynamics_seconds: f64,
     pub decoder_seconds: f64,
+    /// The learning-rate schedule each network last trained under, by stage name, so that a
+    /// resumed run continues it (`genie train --resume` without schedule flags).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub schedules: BTreeMap<String, Schedule>,
 }
 
 impl TrainState {
@@ -350,6 +355,9 @@ pub fn train(
             opt_file.display()
         );
     }
+    state
+        .schedules
+        .insert(stage.name().to_owned(), opts.schedule);
     let total = opts.schedule.total_steps;
     let start_step = *state.steps_mut(stage).0;
     let bar = opts.progress.then(|| {
@@ -648,6 +656,9 @@ mod tests {
         let saved: TrainState =
             serde_json::from_slice(&std::fs::read(opts.run.join(STATE_FILE)).unwrap()).unwrap();
         assert_eq!((saved.tokenizer_steps, saved.decoder_steps), (3, 20));
+        // Each network's schedule is kept, so `--resume` can continue it.
+        assert_eq!(saved.schedules["tokenizer"].total_steps, 3);
+        assert_eq!(saved.schedules["decoder"], opts.schedule);
         assert!(opts.run.join(adamw::state_file("decoder")).exists());
     }
 
