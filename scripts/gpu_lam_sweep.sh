@@ -37,19 +37,7 @@ DEADLINE=${DEADLINE:-540}
 THREADS=${THREADS:-3}
 ODDS=${ODDS:-}
 VARIANTS=${VARIANTS:-"skip:skip_first_transition=true all:skip_first_transition=false,mirror_clips=true symskip:skip_first_transition=true,mirror_clips=true,mirror_features=true symall:skip_first_transition=false,mirror_clips=true,mirror_features=true"}
-T0=$(date +%s)
-el() { echo $(($(date +%s) - T0)); }
-exec > >(tee -a "$OUT/sweep.log") 2>&1
-cd "$(dirname "$0")/.."
-
-BIN=$(realpath "$BIN")
-if [ "$DEV" != cpu ]; then
-  TL=$(python3 -c "import torch,os;print(os.path.dirname(torch.__file__))")/lib
-  export LD_LIBRARY_PATH=$TL:$(dirname "$BIN")/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  nvidia-smi -L || true
-fi
-work=$(mktemp -d)
-steps() { python3 -c "import json;print(json.load(open('$1/train_state.json'))['$2_steps'])"; }
+source "$(dirname "$0")/gpu_common.sh" sweep.log
 field() { python3 -c "import json,sys;d=json.load(open('$1'));print(d$2)"; }
 
 echo "[$(el)] LAM variants: $VARIANTS"

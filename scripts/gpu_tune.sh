@@ -42,19 +42,7 @@ n_variants=$(wc -w <<<"$VARIANTS")
 THREADS=${THREADS:-$((15 / n_variants > 0 ? 15 / n_variants : 1))}
 BATCH=${BATCH:-64}
 LR=${LR:-3e-4}
-T0=$(date +%s)
-el() { echo $(($(date +%s) - T0)); }
-exec > >(tee -a "$OUT/tune.log") 2>&1
-cd "$(dirname "$0")/.."
-
-BIN=$(realpath "$BIN")
-if [ "$DEV" != cpu ]; then
-  TL=$(python3 -c "import torch,os;print(os.path.dirname(torch.__file__))")/lib
-  export LD_LIBRARY_PATH=$TL:$(dirname "$BIN")/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
-  nvidia-smi -L || true
-fi
-work=$(mktemp -d)
-steps() { python3 -c "import json;print(json.load(open('$1/train_state.json'))['$2_steps'])"; }
+source "$(dirname "$0")/gpu_common.sh" tune.log
 
 # Runs "$@" until $1 seconds after the start, then Ctrl-C (trainings save at it) or kill.
 until_el() {
