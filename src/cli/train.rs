@@ -151,6 +151,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         stage: args.stage,
         run: args.run.clone(),
         resume: args.resume,
+        // Laid out below, once a resumed run's own schedule has been read.
         schedule: Schedule::default(),
         weight_decay: args.weight_decay,
         clip_norm: 1.0,
