@@ -141,9 +141,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let decay = match args.decay.as_deref() {
         None => None,
         Some("cosine") => Some(Decay::Cosine),
-        Some("wsd") => Some(Decay::Wsd {
-            decay_fraction: 0.2,
-        }),
+        Some("wsd") => Some(WSD),
         Some(other) => anyhow::bail!("--decay {other}: expected cosine or wsd"),
     };
     let config = config_or_default(args.config.as_deref())?;
@@ -164,10 +162,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         progress: !args.quiet,
     };
     let (mut genie, mut state) = open_run(&opts, &config)?;
-    let recorded = state
-        .schedules
-        .get(args.stage.name())
-        .filter(|_| args.resume);
+    // A new run's state is fresh (open_run refuses a folder that holds one), so this is a
+    // resumed run's own.
+    let recorded = state.schedules.get(args.stage.name());
     let flags = ScheduleFlags {
         steps: args.steps,
         lr: args.lr,
@@ -333,6 +330,21 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--decay wsd`: the peak until the last 20% of the steps.
+const WSD: Decay = Decay::Wsd {
+    decay_fraction: 0.2,
+};
+
+/// What a new run trains under where no flag says otherwise.
+const DEFAULT_SCHEDULE: Schedule = Schedule {
+    peak: 3e-4,
+    warmup_steps: 300,
+    start_step: 0,
+    total_steps: 20_000,
+    min_ratio: 0.1,
+    decay: WSD,
+};
+
 /// The schedule flags of `genie train`, each left out unless given.
 struct ScheduleFlags {
     steps: Option<u64>,
@@ -355,16 +367,7 @@ impl ScheduleFlags {
         restart: bool,
         steps_done: u64,
     ) -> anyhow::Result<Schedule> {
-        let base = recorded.copied().unwrap_or(Schedule {
-            peak: 3e-4,
-            warmup_steps: 300,
-            start_step: 0,
-            total_steps: 20_000,
-            min_ratio: 0.1,
-            decay: Decay::Wsd {
-                decay_fraction: 0.2,
-            },
-        });
+        let base = recorded.copied().unwrap_or(DEFAULT_SCHEDULE);
         let schedule = Schedule {
             peak: self.lr.unwrap_or(base.peak),
             warmup_steps: self.warmup.unwrap_or(base.warmup_steps),
