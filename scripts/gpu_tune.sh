@@ -12,7 +12,8 @@
 # `examples/lam_reset_readout` redrew; only those two files need to travel), trained there first
 # for LAM_STEPS more LAM steps (`--resume --restart-schedule`, batch 8 × 6 frames, lr 1e-3, as
 # the shipped LAM's CPU stretches); ARGs (commas for spaces, e.g. `--odds,jump=0.3`) go to both
-# trainings. Then the dynamics model: 30 s at the peak rate to time the steps, then a schedule
+# trainings (a `--batch` or `--lr` among them replaces BATCH's or LR's for the dynamics model).
+# Then the dynamics model: 30 s at the peak rate to time the steps, then a schedule
 # (warm-up 1, WSD) laid anew over the steps the time left allows, until TRAIN_END seconds after
 # the start. Then `genie eval --json` on three held-out sets (1,000,000 / 1,000,064 / 1,000,128,
 # the shipped key map) until EVAL_END, then `genie calibrate` (by dreams) until DEADLINE; each
@@ -86,7 +87,11 @@ EOF
       echo "[$(el)] $name: LAM at $(steps "$D" lam)"
     fi
   fi
-  local dyn="--batch $BATCH --lr $LR --stickiness 0.3 $args --device $DEV --threads $THREADS --eval-every 2000 --quiet"
+  local batch="--batch $BATCH" # a variant's own --batch (or --lr) stands in for the knob's
+  [[ " $args " == *" --batch "* ]] && batch=
+  local lr="--lr $LR"
+  [[ " $args " == *" --lr "* ]] && lr=
+  local dyn="$batch $lr --stickiness 0.3 $args --device $DEV --threads $THREADS --eval-every 2000 --quiet"
   local s0 s1 target
   s0=$(steps "$D" dynamics)
   echo "[$(el)] $name: dynamics from $s0"
