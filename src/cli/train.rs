@@ -83,10 +83,9 @@ pub struct TrainArgs {
     /// recording (lower: less of each action can be guessed from the frames before it)
     #[arg(long, default_value_t = DEFAULT_STICKINESS)]
     pub stickiness: f32,
-    /// For in-memory clips: how often the scripted player draws each action, as `name=weight`
-    /// pairs replacing the default weights (noop 0.08, left 0.10, right 0.28, jump 0.10,
-    /// left_jump 0.06, right_jump 0.20, down 0.08, dash 0.10), e.g. `jump=0.3`
-    #[arg(long, value_name = "ACTION=WEIGHT,...", value_parser = PlayStyle::parse_odds)]
+    // For in-memory clips: how often the scripted player draws each action (`odds_help`)
+    #[arg(long, value_name = "ACTION=WEIGHT,...", value_parser = PlayStyle::parse_odds,
+          help = odds_help())]
     pub odds: Option<[f32; 8]>,
     #[arg(long, default_value = "auto")]
     pub device: String,
@@ -104,6 +103,20 @@ pub struct TrainArgs {
     /// Recorded in genie.json (`dynamics.actions`), so a resumed run keeps it
     #[arg(long)]
     pub oracle_actions: bool,
+}
+
+/// `--odds`'s help, naming the default weights from `DEFAULT_ODDS` so the two cannot drift apart.
+fn odds_help() -> String {
+    let defaults: Vec<String> = Action::ALL
+        .iter()
+        .zip(DEFAULT_ODDS)
+        .map(|(action, weight)| format!("{action} {weight:.2}"))
+        .collect();
+    format!(
+        "For in-memory clips: how often the scripted player draws each action, as `name=weight` \
+         pairs replacing the default weights ({}), e.g. `jump=0.3`",
+        defaults.join(", ")
+    )
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
@@ -428,6 +441,14 @@ mod tests {
             .expect("an unknown action is refused")
             .to_string();
         assert!(err.contains("unknown action \"hop\""), "{err}");
+        let help = Cli::try_parse_from(["genie", "lam", "--help"])
+            .err()
+            .expect("--help stops the parse")
+            .to_string();
+        assert!(
+            help.contains("noop 0.08, left 0.10, right 0.28, jump 0.10, left_jump 0.06"),
+            "{help}"
+        );
     }
 
     #[test]
