@@ -277,11 +277,13 @@ fn upload_ms(reps: usize) -> Result<(f64, String), String> {
 }
 
 /// Tokens per second of a training step (forward, backward, AdamW) for each network at the
-/// clip lengths `genie train` uses by default, batch 8.
+/// clip lengths `genie train` uses by default, batch 8, in f32 and (`bf16_autocast`) with the
+/// forward pass under bf16 autocast, with the speed-up (f32 time over autocast time).
 fn train_tokens_per_s(cfg: &GenieConfig, device: Device) -> anyhow::Result<serde_json::Value> {
     let genie = Genie::new(cfg.clone(), device)?;
     let side = cfg.tokenizer.image_size;
     let mut out = serde_json::Map::new();
+    let mut autocast = serde_json::Map::new();
     for (name, clip, per_frame) in [
         ("tokenizer", 4, cfg.tokenizer.tokens_per_frame()),
         ("lam", 2, cfg.lam.patches_per_frame()),
@@ -300,20 +302,52 @@ fn train_tokens_per_s(cfg: &GenieConfig, device: Device) -> anyhow::Result<serde
         ));
         let ids = genie.tokenizer.encode(&frames);
         let actions = genie.lam.infer_actions(&frames);
-        let ms = median_ms(5, device, || {
-            let loss = match name {
-                "tokenizer" => genie.tokenizer.loss(&frames).loss,
-                "lam" => genie.lam.loss(&frames).loss,
-                _ => genie.dynamics.loss(&ids, &actions).loss,
+        let loss = || match name {
+            "tokenizer" => genie.tokenizer.loss(&frames).loss,
+            "lam" => genie.lam.loss(&frames).loss,
+            _ => genie.dynamics.loss(&ids, &actions).loss,
+        };
+        let mut step = |autocast: bool| {
+            let loss = if autocast {
+                genie::torch::autocast_bf16(device, loss)
+            } else {
+                loss()
             };
             opt.zero_grad();
             loss.backward();
             opt.clip_grad_norm(1.0);
             opt.step();
-        });
-        out.insert(
+        };
+        // f32 and bf16 autocast (the forward pass only, as `genie train --bf16-autocast`) in turns, so
+        // both see the same machine; a median of each.
+        let mut timed = |autocast: bool| {
+            let start = Instant::now();
+            step(autocast);
+            if let Device::Cuda(i) = device {
+                tch::Cuda::synchronize(i as i64);
+            }
+            start.elapsed().as_secs_f64() * 1e3
+        };
+        timed(false);
+        timed(true);
+        let (mut f32_ms, mut bf16_ms) = (Vec::new(), Vec::new());
+        for _ in 0..5 {
+            f32_ms.push(timed(false));
+            bf16_ms.push(timed(true));
+        }
+        let median = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let (ms, ms_bf16) = (median(&mut f32_ms), median(&mut bf16_ms));
+        let tokens = 8.0 * clip as f64 * per_frame as f64;
+        out.insert(name.into(), serde_json::json!(tokens / (ms / 1e3)));
+        autocast.insert(
             name.into(),
-            serde_json::json!(8.0 * clip as f64 * per_frame as f64 / (ms / 1e3)),
+            serde_json::json!({
+                "tokens_per_s": tokens / (ms_bf16 / 1e3),
+                "speedup": ms / ms_bf16,
+            }),
         );
         if name == "dynamics" {
             // The update alone (gradients in place from the last step), ours against the
@@ -327,5 +361,6 @@ fn train_tokens_per_s(cfg: &GenieConfig, device: Device) -> anyhow::Result<serde
             );
         }
     }
+    out.insert("bf16_autocast".into(), serde_json::Value::Object(autocast));
     Ok(serde_json::Value::Object(out))
 }

@@ -138,6 +138,9 @@ pub struct TrainOptions {
     pub device: Device,
     pub seed: i64,
     pub progress: bool,
+    /// Each step's forward pass (the loss) under bf16 autocast (`crate::torch::autocast_bf16`);
+    /// backward and the optimizer outside it, the weights and their moments f32.
+    pub bf16_autocast: bool,
 }
 
 /// Opens (resume) or creates (fresh, with `config`) the run folder.
@@ -385,7 +388,11 @@ pub fn train(
         };
         let lr = opts.schedule.lr(step);
         opt.set_lr(lr);
-        let (loss, metrics, vq) = stage_loss(genie, stage, &batch);
+        let (loss, metrics, vq) = if opts.bf16_autocast {
+            crate::torch::autocast_bf16(opts.device, || stage_loss(genie, stage, &batch))
+        } else {
+            stage_loss(genie, stage, &batch)
+        };
         let loss_value = f64::try_from(loss.detach()).unwrap_or(f64::NAN);
         if !loss_value.is_finite() {
             save(genie, state, &opts.run, Some((stage, &opt)))?;
@@ -605,6 +612,7 @@ mod tests {
             device: Device::Cpu,
             seed: 3,
             progress: false,
+            bf16_autocast: false,
         };
         tch::manual_seed(5);
         let frames = Tensor::randint(256, [2, 3, 16, 16, 3], (Kind::Uint8, Device::Cpu));
@@ -660,6 +668,79 @@ mod tests {
         assert_eq!(saved.schedules["tokenizer"].total_steps, 3);
         assert_eq!(saved.schedules["decoder"], opts.schedule);
         assert!(opts.run.join(adamw::state_file("decoder")).exists());
+    }
+
+    #[test]
+    fn a_bf16_autocast_lam_run_learns_and_keeps_its_weights_f32() {
+        let dir = tempfile::tempdir().unwrap();
+        let opts = TrainOptions {
+            stage: Stage::Lam,
+            run: dir.path().join("run"),
+            resume: false,
+            schedule: Schedule {
+                peak: 3e-3,
+                warmup_steps: 1,
+                total_steps: 30,
+                ..Schedule::default()
+            },
+            weight_decay: 0.0,
+            clip_norm: 1.0,
+            save_every: Duration::from_secs(3600),
+            eval_every: 0,
+            log_every: 10,
+            idle_code_limit: 200,
+            device: Device::Cpu,
+            seed: 3,
+            progress: false,
+            bf16_autocast: true,
+        };
+        tch::manual_seed(5);
+        // Still clips (each frame the one before): the next frame is learnable.
+        let frames = Tensor::randint(256, [2, 1, 16, 16, 3], (Kind::Uint8, Device::Cpu))
+            .repeat([1, 3, 1, 1, 1]);
+        let batch = || Batch {
+            frames: frames.shallow_clone(),
+            actions: Tensor::zeros([2, 3], (Kind::Uint8, Device::Cpu)),
+        };
+        let (mut genie, mut state) = open_run(&opts, &tiny_config()).unwrap();
+        let x = frames_to_f32(&frames);
+        let mse = |genie: &Genie| tch::no_grad(|| genie.lam.loss(&x).metrics.mse);
+        let first = mse(&genie);
+        train(
+            &opts,
+            &mut genie,
+            &mut state,
+            batch,
+            &[],
+            Arc::new(AtomicBool::new(false)),
+        )
+        .unwrap();
+        let last = mse(&genie);
+        assert!(last < first, "LAM reconstruction {first} -> {last}");
+        assert!(!crate::torch::autocast_enabled(Device::Cpu));
+        for (name, var) in genie.lam_vs.variables() {
+            assert_eq!(var.kind(), Kind::Float, "{name}");
+        }
+        // The same run in f32 ends elsewhere: autocast did act on the steps.
+        let f32_opts = TrainOptions {
+            run: dir.path().join("f32"),
+            bf16_autocast: false,
+            ..opts
+        };
+        tch::manual_seed(5);
+        let _ = Tensor::randint(256, [2, 1, 16, 16, 3], (Kind::Uint8, Device::Cpu));
+        let (mut plain, mut state) = open_run(&f32_opts, &tiny_config()).unwrap();
+        assert_eq!(mse(&plain), first, "the two runs start alike");
+        train(
+            &f32_opts,
+            &mut plain,
+            &mut state,
+            batch,
+            &[],
+            Arc::new(AtomicBool::new(false)),
+        )
+        .unwrap();
+        assert_ne!(mse(&plain), last);
     }
 
     #[test]
