@@ -28,7 +28,8 @@
 # Knobs (environment): BIN (.gpu/genie), DEV (cuda), VARIANTS, LAM_STEPS (700), TRAIN_END (360),
 # EVAL_END (450), DEADLINE (565), THREADS (per process; 15 shared out), BATCH (dynamics, 64),
 # LR (3e-4). On 11-27 (H200), VARIANTS="base j@.gpu/lamJ:--odds,jump=0.3 jodds:--odds,jump=0.3"
-# trained about 10 dynamics steps a second each, three at once (one alone: about 22); see
+# trained about 10 dynamics steps a second each, three at once (one alone: about 22); on 11-28
+# VARIANTS="base b128:--batch,128" about 13 and 7 (batch 128), two at once; see
 # docs/experiments.md.
 set -u
 OUT=${OUT:?set OUT to the folder that comes back}
