@@ -318,8 +318,8 @@ fn train_tokens_per_s(cfg: &GenieConfig, device: Device) -> anyhow::Result<serde
             opt.clip_grad_norm(1.0);
             opt.step();
         };
-        // f32 and bf16 autocast (the forward pass only, as `genie train --bf16-autocast`) in turns, so
-        // both see the same machine; a median of each.
+        // f32 and bf16 autocast (the forward pass only, as `genie train --bf16-autocast`) in
+        // turns, so both see the same machine; a median of each.
         let mut timed = |autocast: bool| {
             let start = Instant::now();
             step(autocast);
