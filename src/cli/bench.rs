@@ -49,18 +49,23 @@ pub struct BenchArgs {
     pub threads: Option<usize>,
 }
 
+/// The median of `reps` timings of `f` after one untimed call, in ms.
 fn median_ms(reps: usize, device: Device, mut f: impl FnMut()) -> f64 {
     f();
-    let mut times: Vec<f64> = (0..reps.max(1))
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            if let Device::Cuda(i) = device {
-                tch::Cuda::synchronize(i as i64);
-            }
-            start.elapsed().as_secs_f64() * 1e3
-        })
-        .collect();
+    median((0..reps.max(1)).map(|_| time_ms(device, &mut f)).collect())
+}
+
+/// One call of `f`, in ms (on CUDA, until the device is done).
+fn time_ms(device: Device, f: impl FnOnce()) -> f64 {
+    let start = Instant::now();
+    f();
+    if let Device::Cuda(i) = device {
+        tch::Cuda::synchronize(i as i64);
+    }
+    start.elapsed().as_secs_f64() * 1e3
+}
+
+fn median(mut times: Vec<f64>) -> f64 {
     times.sort_by(f64::total_cmp);
     times[times.len() / 2]
 }
@@ -320,26 +325,14 @@ fn train_tokens_per_s(cfg: &GenieConfig, device: Device) -> anyhow::Result<serde
         };
         // f32 and bf16 autocast (the forward pass only, as `genie train --bf16-autocast`) in
         // turns, so both see the same machine; a median of each.
-        let mut timed = |autocast: bool| {
-            let start = Instant::now();
-            step(autocast);
-            if let Device::Cuda(i) = device {
-                tch::Cuda::synchronize(i as i64);
-            }
-            start.elapsed().as_secs_f64() * 1e3
-        };
-        timed(false);
-        timed(true);
+        step(false);
+        step(true);
         let (mut f32_ms, mut bf16_ms) = (Vec::new(), Vec::new());
         for _ in 0..5 {
-            f32_ms.push(timed(false));
-            bf16_ms.push(timed(true));
+            f32_ms.push(time_ms(device, || step(false)));
+            bf16_ms.push(time_ms(device, || step(true)));
         }
-        let median = |v: &mut Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
-        let (ms, ms_bf16) = (median(&mut f32_ms), median(&mut bf16_ms));
+        let (ms, ms_bf16) = (median(f32_ms), median(bf16_ms));
         let tokens = 8.0 * clip as f64 * per_frame as f64;
         out.insert(name.into(), serde_json::json!(tokens / (ms / 1e3)));
         autocast.insert(
