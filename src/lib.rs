@@ -8,6 +8,7 @@ pub mod app;
 pub mod data;
 pub mod eval;
 pub mod game;
+pub mod json;
 pub mod model;
 pub mod session;
 pub mod torch;

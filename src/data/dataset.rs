@@ -13,6 +13,10 @@ use super::clip::Clip;
 use super::spec::{FORMAT_VERSION, MANIFEST, Manifest};
 use crate::game::{Action, FRAME_BYTES, FRAME_SIZE};
 
+/// Frames per clip a dataset may hold, far above any clip genie makes or trains on: a manifest
+/// past it is damaged, and its clip length would size every read.
+pub const MAX_CLIP_LEN: usize = 1 << 16;
+
 /// A dataset folder opened for reading; clips are read from the shards on demand.
 #[derive(Debug, Clone)]
 pub struct Dataset {
@@ -50,8 +54,8 @@ impl Dataset {
             ),
             _ => bad(format!("cannot read: {e}")),
         })?;
-        let manifest: Manifest =
-            serde_json::from_str(&text).map_err(|e| bad(format!("not a valid manifest: {e}")))?;
+        let manifest: Manifest = crate::json::parse(text.as_bytes())
+            .map_err(|e| bad(format!("not a valid manifest: {e}")))?;
         if manifest.format_version != FORMAT_VERSION {
             return Err(bad(format!(
                 "format version {} (this genie reads {FORMAT_VERSION})",
@@ -64,13 +68,20 @@ impl Dataset {
                 manifest.frame_size
             )));
         }
-        if manifest.clip_len == 0 {
-            return Err(bad("clip_len is 0".into()));
-        }
-        let listed: usize = manifest.shards.iter().map(|s| s.episodes).sum();
-        if listed != manifest.episodes {
+        if !(1..=MAX_CLIP_LEN).contains(&manifest.clip_len) {
             return Err(bad(format!(
-                "the shards list {listed} episodes but the manifest says {}",
+                "clip_len is {}, expected 1 to {MAX_CLIP_LEN}",
+                manifest.clip_len
+            )));
+        }
+        let listed = manifest
+            .shards
+            .iter()
+            .try_fold(0usize, |sum, s| sum.checked_add(s.episodes));
+        if listed != Some(manifest.episodes) {
+            return Err(bad(format!(
+                "the shards list {} episodes but the manifest says {}",
+                listed.map_or("more than 2⁶⁴".into(), |n| n.to_string()),
                 manifest.episodes
             )));
         }
@@ -190,8 +201,12 @@ impl ShardFile {
                 )));
             }
             let (a, b) = info.data_offsets;
-            let bytes = shape.iter().product::<usize>() * info.dtype.bitsize() / 8;
-            if b < a || b - a != bytes || data_at + b as u64 > file_len {
+            // Sizes come from the manifest and the header: multiplied with a check, so a huge
+            // count is refused, not wrapped around.
+            let bytes = shape
+                .iter()
+                .try_fold(info.dtype.bitsize() / 8, |n, &d| n.checked_mul(d));
+            if b < a || Some(b - a) != bytes || data_at.saturating_add(b as u64) > file_len {
                 return Err(bad(format!(
                     "tensor {name:?} data {a}..{b} does not fit its shape or the file"
                 )));

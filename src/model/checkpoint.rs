@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use safetensors::SafeTensors;
 use serde::{Deserialize, Serialize};
 use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
@@ -16,6 +17,7 @@ use super::dynamics::{Dynamics, DynamicsConfig};
 use super::lam::{Lam, LamConfig};
 use super::maskgit::SamplerConfig;
 use super::tokenizer::{Tokenizer, TokenizerConfig};
+use crate::game::Action;
 
 pub const CONFIG_FILE: &str = "genie.json";
 pub const TOKENIZER_FILE: &str = "tokenizer.safetensors";
@@ -67,6 +69,29 @@ impl GenieConfig {
         self.tokenizer.validate()?;
         self.lam.validate()?;
         self.dynamics.validate()?;
+        self.sampler.validate()?;
+        for (field, map) in [
+            ("calibration", &self.calibration),
+            ("press_calibration", &self.press_calibration),
+        ] {
+            for (name, &latent) in map.iter().flatten() {
+                if !Action::ALL.iter().any(|a| a.name() == name) {
+                    return Err(ConfigError::new(
+                        "genie",
+                        format!("{field}: {name:?} is not one of the game's 8 actions"),
+                    ));
+                }
+                if !(0..self.lam.num_actions).contains(&latent) {
+                    return Err(ConfigError::new(
+                        "genie",
+                        format!(
+                            "{field}: {name} → latent {latent}, but the LAM has {} latents",
+                            self.lam.num_actions
+                        ),
+                    ));
+                }
+            }
+        }
         let (tok, lam, dynamics) = (&self.tokenizer, &self.lam, &self.dynamics);
         let agree = |ok: bool, reason: String| {
             if ok {
@@ -117,10 +142,7 @@ pub enum CheckpointError {
         error: std::io::Error,
     },
     #[error("{path}: not a valid genie.json: {error}")]
-    Json {
-        path: PathBuf,
-        error: serde_json::Error,
-    },
+    Json { path: PathBuf, error: String },
     #[error("{path}: {error}")]
     Config { path: PathBuf, error: ConfigError },
     #[error("{path}: not a readable safetensors file: {reason}")]
@@ -153,6 +175,16 @@ pub enum CheckpointError {
         expected: Kind,
         found: String,
     },
+    #[error(
+        "{path}: genie.json's {network} config makes a network of {expected} values, but this \
+         file holds {held}: the config and the weights do not belong together"
+    )]
+    Size {
+        path: PathBuf,
+        network: String,
+        expected: u128,
+        held: u128,
+    },
     #[error("{path}: {error}")]
     Torch { path: PathBuf, error: tch::TchError },
 }
@@ -176,11 +208,50 @@ pub fn save_network(vs: &VarStore, path: &Path) -> Result<(), CheckpointError> {
 /// exactly those variables, with the same shapes and dtypes. On error nothing is copied.
 pub fn load_network(vs: &VarStore, path: &Path) -> Result<(), CheckpointError> {
     let bytes = read(path)?;
-    let file =
-        safetensors::SafeTensors::deserialize(&bytes).map_err(|e| CheckpointError::Corrupt {
+    copy_network(vs, &parse(&bytes, path)?, path)
+}
+
+/// The tensors of a safetensors file read into memory (its header and offsets checked).
+fn parse<'a>(bytes: &'a [u8], path: &Path) -> Result<SafeTensors<'a>, CheckpointError> {
+    SafeTensors::deserialize(bytes).map_err(|e| CheckpointError::Corrupt {
+        path: path.into(),
+        reason: e.to_string(),
+    })
+}
+
+/// Networks up to this many elements are built even when their config does not match the
+/// file, so the error can name the first tensor that differs; a config that makes a larger
+/// network than its file holds is refused before anything is allocated.
+const PRECISE_CHECK_ELEMENTS: u128 = 1 << 24;
+
+/// Refuses a config whose network (`expected` elements) would be larger than the weights in
+/// `file` and larger than [`PRECISE_CHECK_ELEMENTS`]: config and weights do not belong together,
+/// and building it first could take any amount of memory.
+fn check_size(
+    file: &SafeTensors<'_>,
+    path: &Path,
+    network: &str,
+    expected: u128,
+) -> Result<(), CheckpointError> {
+    let held: u128 = file
+        .tensors()
+        .iter()
+        .map(|(_, view)| view.shape().iter().map(|&d| d as u128).product::<u128>())
+        .sum();
+    if expected > held && expected > PRECISE_CHECK_ELEMENTS {
+        return Err(CheckpointError::Size {
             path: path.into(),
-            reason: e.to_string(),
-        })?;
+            network: network.into(),
+            expected,
+            held,
+        });
+    }
+    Ok(())
+}
+
+/// Copies `file`'s tensors into the variables of `vs` after checking that it holds exactly
+/// those variables, with the same shapes and dtypes. On error nothing is copied.
+fn copy_network(vs: &VarStore, file: &SafeTensors<'_>, path: &Path) -> Result<(), CheckpointError> {
     let variables = vs.variables();
     let err_path = || path.to_path_buf();
     let mut found: BTreeMap<String, (Vec<i64>, Option<Kind>, String)> = BTreeMap::new();
@@ -282,11 +353,10 @@ pub fn read_config(dir: &Path) -> Result<GenieConfig, CheckpointError> {
 pub fn read_config_file(path: &Path) -> Result<GenieConfig, CheckpointError> {
     let path = path.to_path_buf();
     let bytes = read(&path)?;
-    let cfg: GenieConfig =
-        serde_json::from_slice(&bytes).map_err(|error| CheckpointError::Json {
-            path: path.clone(),
-            error,
-        })?;
+    let cfg: GenieConfig = crate::json::parse(&bytes).map_err(|error| CheckpointError::Json {
+        path: path.clone(),
+        error,
+    })?;
     cfg.validate()
         .map_err(|error| CheckpointError::Config { path, error })?;
     Ok(cfg)
@@ -299,9 +369,9 @@ pub fn write_config(dir: &Path, cfg: &GenieConfig) -> Result<(), CheckpointError
         error,
     })?;
     let path = dir.join(CONFIG_FILE);
-    let json = serde_json::to_string_pretty(cfg).map_err(|error| CheckpointError::Json {
+    let json = serde_json::to_string_pretty(cfg).map_err(|e| CheckpointError::Json {
         path: path.clone(),
-        error,
+        error: e.to_string(),
     })?;
     std::fs::write(&path, json + "\n").map_err(|error| CheckpointError::Io { path, error })
 }
@@ -339,16 +409,35 @@ impl Genie {
         })
     }
 
-    /// Loads a checkpoint folder onto `device`.
+    /// Loads a checkpoint folder onto `device`. The config's limits and the size of each network
+    /// it makes are checked against the weights files' headers before any network is built.
     pub fn load(dir: &Path, device: Device) -> Result<Self, CheckpointError> {
         let config = read_config(dir)?;
+        let paths = [TOKENIZER_FILE, LAM_FILE, DYNAMICS_FILE].map(|name| dir.join(name));
+        let bytes = paths
+            .iter()
+            .map(|p| read(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let files = bytes
+            .iter()
+            .zip(&paths)
+            .map(|(b, p)| parse(b, p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let sizes = [
+            ("tokenizer", config.tokenizer.elements()),
+            ("lam", config.lam.elements()),
+            ("dynamics", config.dynamics.elements()),
+        ];
+        for ((file, path), (network, expected)) in files.iter().zip(&paths).zip(sizes) {
+            check_size(file, path, network, expected)?;
+        }
         let genie = Self::new(config, device).map_err(|error| CheckpointError::Config {
             path: dir.join(CONFIG_FILE),
             error,
         })?;
-        load_network(&genie.tokenizer_vs, &dir.join(TOKENIZER_FILE))?;
-        load_network(&genie.lam_vs, &dir.join(LAM_FILE))?;
-        load_network(&genie.dynamics_vs, &dir.join(DYNAMICS_FILE))?;
+        copy_network(&genie.tokenizer_vs, &files[0], &paths[0])?;
+        copy_network(&genie.lam_vs, &files[1], &paths[1])?;
+        copy_network(&genie.dynamics_vs, &files[2], &paths[2])?;
         Ok(genie)
     }
 
@@ -515,6 +604,118 @@ pub(crate) mod tests {
         assert_send::<Genie>();
         assert_send::<crate::model::DynamicsCache>();
         assert_send::<crate::model::DecoderCache>();
+    }
+
+    /// Elements of every variable of `vs`, buffers included (what a file of it holds).
+    fn elements_of(vs: &VarStore) -> u128 {
+        vs.variables().values().map(|t| t.numel() as u128).sum()
+    }
+
+    #[test]
+    fn each_config_knows_the_size_of_the_network_it_makes() {
+        use crate::model::lam::LamArch;
+        let mut configs = vec![tiny_config(), GenieConfig::default()];
+        let mut transformer = tiny_config();
+        transformer.lam.arch = LamArch::Transformer;
+        for (conv_head, head_history, normalize) in
+            [(0, false, true), (6, true, false), (6, false, true)]
+        {
+            let mut cfg = transformer.clone();
+            cfg.lam.conv_head = conv_head;
+            cfg.lam.head_history = head_history;
+            cfg.lam.normalize_latents = normalize;
+            configs.push(cfg);
+        }
+        let mut conv = tiny_config();
+        conv.lam.arch = LamArch::Conv;
+        conv.lam.conv_width = 5;
+        conv.lam.mirror_features = true;
+        conv.dynamics.action_modulation = true;
+        conv.tokenizer.decoder = StConfig {
+            dim: 12,
+            layers: 3,
+            heads: 3,
+            mlp_ratio: 2,
+        };
+        configs.push(conv);
+        for cfg in configs {
+            let genie = Genie::new(cfg.clone(), Device::Cpu).unwrap();
+            assert_eq!(
+                cfg.tokenizer.elements(),
+                elements_of(&genie.tokenizer_vs),
+                "tokenizer {:?}",
+                cfg.tokenizer
+            );
+            assert_eq!(
+                cfg.lam.elements(),
+                elements_of(&genie.lam_vs),
+                "{:?}",
+                cfg.lam
+            );
+            assert_eq!(
+                cfg.dynamics.elements(),
+                elements_of(&genie.dynamics_vs),
+                "{:?}",
+                cfg.dynamics
+            );
+        }
+    }
+
+    #[test]
+    fn a_config_far_larger_than_its_weights_is_refused_before_it_is_built() {
+        let dir = tempfile::tempdir().unwrap();
+        Genie::new(tiny_config(), Device::Cpu)
+            .unwrap()
+            .save(dir.path())
+            .unwrap();
+        // Within every limit, but some 10¹¹ values: building it would take about a terabyte.
+        let mut cfg = tiny_config();
+        cfg.dynamics.st = StConfig::new(8192, 256, 8);
+        write_config(dir.path(), &cfg).unwrap();
+        let err = Genie::load(dir.path(), Device::Cpu).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, CheckpointError::Size { .. }), "{msg}");
+        assert!(msg.contains("dynamics.safetensors"), "{msg}");
+        assert!(msg.contains("do not belong together"), "{msg}");
+
+        // Past a limit (the width of a hostile genie.json): refused by the config check alone.
+        cfg.dynamics.st = StConfig::new(1_000_000, 1_000, 8);
+        write_config(dir.path(), &cfg).unwrap();
+        let msg = Genie::load(dir.path(), Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("genie.json") && msg.contains("dim is 1000000, expected 1 to 8192"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn calibration_and_sampler_values_are_checked() {
+        let mut cfg = tiny_config();
+        cfg.calibration = Some(BTreeMap::from([("left".to_string(), 8)]));
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("left → latent 8") && err.contains("8 latents"),
+            "{err}"
+        );
+        cfg.calibration = Some(BTreeMap::from([("fly".to_string(), 1)]));
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("\"fly\" is not one of"), "{err}");
+        cfg.calibration = None;
+        cfg.sampler.temperature = f64::NAN;
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("temperature"), "{err}");
+        cfg.sampler = SamplerConfig {
+            steps: 0,
+            ..Default::default()
+        };
+        assert!(
+            cfg.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("steps is 0")
+        );
     }
 
     #[test]

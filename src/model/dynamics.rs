@@ -18,9 +18,9 @@ use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
-use super::ConfigError;
 use super::frames::previous_frames;
 use super::st::{StCache, StConfig, StStack};
+use super::{ConfigError, limits};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -108,7 +108,39 @@ impl DynamicsConfig {
             self.change_weight >= 0.0,
             "change_weight must not be negative",
         )?;
+        let within = |field: &str, value: i64, min: i64, max: i64| {
+            super::within("dynamics", field, value, min, max)
+        };
+        within("vocab_size", self.vocab_size, 1, limits::CODES)?;
+        within(
+            "tokens_per_frame",
+            self.tokens_per_frame,
+            1,
+            limits::TOKENS_PER_FRAME,
+        )?;
+        within("num_actions", self.num_actions, 1, limits::ACTIONS)?;
+        within("context_frames", self.context_frames, 1, limits::CONTEXT)?;
+        check(
+            self.change_weight.is_finite(),
+            "change_weight must be finite",
+        )?;
         super::validate_st("dynamics.st", &self.st)
+    }
+
+    /// Elements of the variables of the dynamics model this config makes ([`Dynamics::new`]).
+    pub fn elements(&self) -> u128 {
+        use super::elements::{linear, n};
+        let d = self.st.dim;
+        n(self.vocab_size) * n(d)
+            + n(d)
+            + n(self.num_actions) * n(d)
+            + n(d)
+            + self.st.elements(
+                self.tokens_per_frame,
+                self.context_frames,
+                self.action_modulation.then_some(d),
+            )
+            + linear(d, self.vocab_size)
     }
 }
 

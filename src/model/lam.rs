@@ -12,10 +12,10 @@
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor, nn};
 
-use super::ConfigError;
 use super::frames::{changed_pixels, dilate, not_cuts, patchify, previous_frames, unpatchify};
 use super::st::{StConfig, StStack};
 use super::vq::{CodeUsage, VectorQuantizer, VqOutput, code_usage};
+use super::{ConfigError, limits};
 
 /// The networks around the action bottleneck.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -244,6 +244,21 @@ impl LamConfig {
             self.context_frames >= 2,
             "context_frames must be at least 2 (one transition)".into(),
         )?;
+        let within = |field: &str, value: i64, min: i64, max: i64| {
+            super::within("lam", field, value, min, max)
+        };
+        within("image_size", self.image_size, 1, limits::IMAGE_SIZE)?;
+        within("channels", self.channels, 1, limits::CHANNELS)?;
+        within("num_actions", self.num_actions, 1, limits::ACTIONS)?;
+        within("latent_dim", self.latent_dim, 1, limits::WIDTH)?;
+        within("context_frames", self.context_frames, 2, limits::CONTEXT)?;
+        within("motion_dilation", self.motion_dilation, 0, limits::DILATION)?;
+        within("conv_head", self.conv_head, 0, limits::WIDTH)?;
+        within("conv_width", self.conv_width, 0, limits::WIDTH)?;
+        check(
+            self.motion_weight.is_finite() && self.commitment.is_finite(),
+            "motion_weight and commitment must be finite".into(),
+        )?;
         if self.arch == LamArch::Conv {
             return check(
                 self.conv_width > 0,
@@ -256,6 +271,53 @@ impl LamConfig {
         )?;
         super::validate_st("lam.encoder", &self.encoder)?;
         super::validate_st("lam.decoder", &self.decoder)
+    }
+
+    /// Elements of the variables of the LAM this config makes ([`Lam::new`]).
+    pub fn elements(&self) -> u128 {
+        use super::elements::{conv, linear, n};
+        let (c, l) = (self.channels, self.latent_dim);
+        // `conv_stack`: 3×3s `inputs` → `width` → … then a 1×1 to `out`.
+        let stack = |inputs: i64, width: i64, threes: i64, out: i64| {
+            conv(inputs, width, 3) + n(threes - 1) * conv(width, width, 3) + conv(width, out, 1)
+        };
+        let body = match self.arch {
+            LamArch::Conv => {
+                let w = self.conv_width;
+                stack(3 * c, w, 4, 2 * w)
+                    + linear(2 * w * (1 + i64::from(self.mirror_features)), l)
+                    + stack(2 * c + l, w, 5, c)
+            }
+            LamArch::Transformer => {
+                let (h, p) = (self.conv_head, self.patch);
+                let (enc, dec) = (self.encoder.dim, self.decoder.dim);
+                let patches = self.patches_per_frame();
+                let (head, stem, embedded, out_per_pixel) = if h > 0 {
+                    let head_in = c * (1 + i64::from(self.head_history)) + HEAD_FEATURES + l;
+                    (
+                        conv(head_in, h, 3) + 2 * conv(h, h, 3) + conv(h, c, 3),
+                        conv(c, STEM_FEATURES, 3) + conv(STEM_FEATURES, STEM_FEATURES, 3),
+                        p * p * STEM_FEATURES,
+                        HEAD_FEATURES,
+                    )
+                } else {
+                    (0, 0, p * p * c, c)
+                };
+                stem + linear(embedded, enc)
+                    + n(enc)
+                    + self
+                        .encoder
+                        .elements(patches + 1, self.context_frames, None)
+                    + linear(enc, l)
+                    + linear(p * p * c, dec)
+                    + linear(l, dec)
+                    + self.decoder.elements(patches, self.context_frames, None)
+                    + linear(dec, p * p * out_per_pixel)
+                    + head
+            }
+        };
+        let latent_norm = if self.normalize_latents { 2 * n(l) } else { 0 };
+        body + latent_norm + VectorQuantizer::elements(self.num_actions, l)
     }
 }
 

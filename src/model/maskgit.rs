@@ -38,6 +38,29 @@ pub struct SamplerConfig {
     pub action_guidance: f64,
 }
 
+impl SamplerConfig {
+    pub fn validate(&self) -> Result<(), super::ConfigError> {
+        let bad = |reason: String| Err(super::ConfigError::new("sampler", reason));
+        if !(1..=super::limits::SAMPLER_STEPS).contains(&self.steps) {
+            return bad(format!(
+                "steps is {}, expected 1 to {}",
+                self.steps,
+                super::limits::SAMPLER_STEPS
+            ));
+        }
+        for (field, value) in [
+            ("temperature", self.temperature),
+            ("confidence_noise", self.confidence_noise),
+            ("action_guidance", self.action_guidance),
+        ] {
+            if !value.is_finite() || value < 0.0 {
+                return bad(format!("{field} is {value}, expected a finite number ≥ 0"));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for SamplerConfig {
     fn default() -> Self {
         Self {

@@ -31,6 +31,24 @@ pub struct StConfig {
     pub mlp_ratio: i64,
 }
 
+impl StConfig {
+    /// Elements of the variables of a stack of these sizes ([`StStack::with_condition`]).
+    pub fn elements(&self, tokens_per_frame: i64, context: i64, condition: Option<i64>) -> u128 {
+        use super::elements::{layer_norm, linear, n};
+        let d = self.dim;
+        let hidden = d * self.mlp_ratio;
+        let attention = linear(d, 3 * d) + linear(d, d);
+        let block = 3 * layer_norm(d)
+            + attention
+            + attention
+            + n(self.heads) * n(context)
+            + linear(d, hidden)
+            + linear(hidden, d)
+            + condition.map_or(0, |c| linear(c, 9 * d));
+        n(tokens_per_frame) * n(d) + n(self.layers) * block + layer_norm(d)
+    }
+}
+
 impl Default for StConfig {
     fn default() -> Self {
         Self {

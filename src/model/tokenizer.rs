@@ -9,10 +9,10 @@ use std::ops::Deref;
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor, nn};
 
-use super::ConfigError;
 use super::frames::{changed_pixels, dilate, not_cuts, patchify, unpatchify};
 use super::st::{StCache, StConfig, StStack};
 use super::vq::{CodeUsage, VectorQuantizer, VqOutput, code_usage};
+use super::{ConfigError, limits};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -113,8 +113,35 @@ impl TokenizerConfig {
             self.motion_weight >= 0.0 && self.motion_dilation >= 0,
             "motion_weight and motion_dilation must not be negative".into(),
         )?;
+        let within = |field: &str, value: i64, min: i64, max: i64| {
+            super::within("tokenizer", field, value, min, max)
+        };
+        within("image_size", self.image_size, 1, limits::IMAGE_SIZE)?;
+        within("channels", self.channels, 1, limits::CHANNELS)?;
+        within("codebook_size", self.codebook_size, 1, limits::CODES)?;
+        within("latent_dim", self.latent_dim, 1, limits::WIDTH)?;
+        within("context_frames", self.context_frames, 1, limits::CONTEXT)?;
+        within("motion_dilation", self.motion_dilation, 0, limits::DILATION)?;
+        check(
+            self.motion_weight.is_finite() && self.commitment.is_finite(),
+            "motion_weight and commitment must be finite".into(),
+        )?;
         super::validate_st("tokenizer.encoder", &self.encoder)?;
         super::validate_st("tokenizer.decoder", &self.decoder)
+    }
+
+    /// Elements of the variables of the tokenizer this config makes ([`Tokenizer::new`]).
+    pub fn elements(&self) -> u128 {
+        use super::elements::linear;
+        let (n, values) = (self.tokens_per_frame(), self.patch_values());
+        let (enc, dec) = (self.encoder.dim, self.decoder.dim);
+        linear(values, enc)
+            + self.encoder.elements(n, self.context_frames, None)
+            + linear(enc, self.latent_dim)
+            + VectorQuantizer::elements(self.codebook_size, self.latent_dim)
+            + linear(self.latent_dim, dec)
+            + self.decoder.elements(n, self.context_frames, None)
+            + linear(dec, values)
     }
 }
 

@@ -58,6 +58,13 @@ impl VectorQuantizer {
         }
     }
 
+    /// Elements of the variables of a quantizer of `size` codes of `dim` (codebook and idle
+    /// counts).
+    pub fn elements(size: i64, dim: i64) -> u128 {
+        use super::elements::n;
+        n(size) * n(dim) + n(size)
+    }
+
     pub fn size(&self) -> i64 {
         self.size
     }
