@@ -151,6 +151,61 @@ fn a_recorded_dream_replays_frame_for_frame_and_exports() {
 }
 
 #[test]
+fn a_full_disk_while_recording_stops_the_recording_not_the_dream() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ckpt, prompt, rec, gif) = (
+        tmp.path().join("ckpt"),
+        tmp.path().join("p.png"),
+        tmp.path().join("rec"),
+        tmp.path().join("d.gif"),
+    );
+    tiny_checkpoint(&ckpt);
+    prompt_png(&prompt);
+    // A file-size limit (as a full disk: writes past 160 KiB fail; SIGXFSZ ignored so the write
+    // returns an error instead of killing the process) stops frames.rgb (12 KiB a frame) after
+    // about a dozen frames, long before the 40-frame dream's small GIF would reach it.
+    let script = r#"trap '' XFSZ; ulimit -f 320; exec "$@""#;
+    let out = Command::new("bash")
+        .args(["-c", script, "genie"])
+        .arg(env!("CARGO_BIN_EXE_genie"))
+        .args([
+            "dream",
+            "--threads",
+            "1",
+            "--scale",
+            "1",
+            "--actions",
+            "right*20,left*19",
+        ])
+        .arg("--checkpoint")
+        .arg(&ckpt)
+        .arg("--prompt")
+        .arg(&prompt)
+        .arg("--out")
+        .arg(&gif)
+        .arg("--record")
+        .arg(&rec)
+        .env_remove("DISPLAY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the dream went on: {stderr}");
+    assert!(stderr.contains("recording stopped after"), "{stderr}");
+    let frames = image::codecs::gif::GifDecoder::new(std::io::BufReader::new(
+        std::fs::File::open(&gif).unwrap(),
+    ))
+    .unwrap();
+    assert_eq!(image::AnimationDecoder::into_frames(frames).count(), 40);
+
+    // What was written reads back and replays frame for frame.
+    let report = run_ok(genie_bin().args(["replay".as_ref(), rec.as_os_str()]));
+    let report: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
+    let n = report["frames"].as_u64().unwrap();
+    assert!((2..40).contains(&n), "{report}");
+    assert_eq!(report["matching"], n, "{report}");
+}
+
+#[test]
 fn a_prompt_that_is_not_an_image_gets_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let ckpt = tmp.path().join("ckpt");

@@ -39,12 +39,8 @@ pub enum BindingsError {
         #[source]
         source: std::io::Error,
     },
-    #[error("bindings {path}: {source}")]
-    Parse {
-        path: PathBuf,
-        #[source]
-        source: serde_json::Error,
-    },
+    #[error("bindings {path}: {reason}")]
+    Parse { path: PathBuf, reason: String },
 }
 
 /// The editable table from inputs to buttons.
@@ -71,9 +67,9 @@ impl Bindings {
             path: path.into(),
             source,
         })?;
-        serde_json::from_str(&text).map_err(|source| BindingsError::Parse {
+        crate::json::parse(text.as_bytes()).map_err(|reason| BindingsError::Parse {
             path: path.into(),
-            source,
+            reason,
         })
     }
 
@@ -119,6 +115,44 @@ impl Held {
     /// The game action the held buttons make.
     pub fn action(&self, bindings: &Bindings) -> Action {
         action_for(&self.buttons(bindings))
+    }
+}
+
+/// What a gamepad did, by name (the window turns gilrs's events into these).
+#[derive(Debug, Clone, PartialEq)]
+pub enum PadEvent {
+    Pressed(String),
+    Released(String),
+    /// The left stick's position now.
+    Stick {
+        x: f32,
+        y: f32,
+    },
+    /// Unplugged: whatever it held is released, or a key would stay down for good.
+    Disconnected,
+}
+
+impl Held {
+    /// Applies a gamepad event; true when it pressed a button (a new press).
+    pub fn apply_pad(&mut self, event: PadEvent) -> bool {
+        match event {
+            PadEvent::Pressed(name) => {
+                self.press(Input::Pad(name));
+                return true;
+            }
+            PadEvent::Released(name) => self.release(&Input::Pad(name)),
+            PadEvent::Stick { x, y } => {
+                for (input, on) in stick_inputs(x, y) {
+                    if on {
+                        self.press(input)
+                    } else {
+                        self.release(&input)
+                    }
+                }
+            }
+            PadEvent::Disconnected => self.release_all_pad(),
+        }
+        false
     }
 }
 
@@ -201,6 +235,22 @@ mod tests {
         held.release_all_keys();
         held.press(key("KeyS"));
         assert_eq!(held.action(&b), Action::Down);
+    }
+
+    #[test]
+    fn a_gamepad_unplugged_while_a_button_is_held_releases_it() {
+        let b = Bindings::default();
+        let mut held = Held::default();
+        assert!(held.apply_pad(PadEvent::Pressed("South".into())));
+        assert!(!held.apply_pad(PadEvent::Stick { x: 0.9, y: 0.0 }));
+        held.press(key("KeyS"));
+        assert_eq!(held.action(&b), Action::Down);
+        held.release(&key("KeyS"));
+        assert_eq!(held.action(&b), Action::RightJump);
+        held.press(key("ArrowLeft"));
+        held.apply_pad(PadEvent::Disconnected);
+        // The pad's jump and stick are gone; the keyboard's left is still down.
+        assert_eq!(held.action(&b), Action::Left);
     }
 
     #[test]

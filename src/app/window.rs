@@ -13,7 +13,7 @@ use winit::keyboard::{KeyCode, PhysicalKey};
 use winit::window::{Window, WindowId};
 
 use super::blit::{Blit, Rect, clear_pass, draw_columns};
-use super::input::{Bindings, Held, Input, stick_inputs};
+use super::input::{Bindings, Held, Input, PadEvent};
 use super::overlay::{self, OverlayState};
 use crate::game::Action;
 use crate::session::engine::{Command, Engine, Output};
@@ -361,15 +361,12 @@ impl App {
     }
 
     fn record(&mut self, out: &Output) {
-        let Some(rec) = self.recorder.as_mut() else {
-            return;
-        };
         let Some(kind) = out.event() else {
             return;
         };
-        if let Err(e) = rec.push(kind, &out.frame) {
-            self.message = Some(e.to_string());
-            self.recorder = None;
+        if let Some(stopped) = Recorder::push_or_stop(&mut self.recorder, kind, &out.frame) {
+            eprintln!("genie: {stopped}");
+            self.message = Some(stopped);
         }
     }
 
@@ -398,39 +395,32 @@ impl App {
             return;
         };
         while let Some(ev) = gilrs.next_event() {
-            match ev.event {
-                gilrs::EventType::ButtonPressed(b, _) => {
-                    self.held.press(Input::Pad(format!("{b:?}")));
-                    self.pending_presses += 1;
-                }
-                gilrs::EventType::ButtonReleased(b, _) => {
-                    self.held.release(&Input::Pad(format!("{b:?}")))
-                }
+            let event = match ev.event {
+                gilrs::EventType::ButtonPressed(b, _) => PadEvent::Pressed(format!("{b:?}")),
+                gilrs::EventType::ButtonReleased(b, _) => PadEvent::Released(format!("{b:?}")),
                 gilrs::EventType::AxisChanged(
                     gilrs::Axis::LeftStickX | gilrs::Axis::LeftStickY,
                     _,
                     _,
                 ) => {
                     let pad = gilrs.gamepad(ev.id);
-                    for (input, on) in stick_inputs(
-                        pad.value(gilrs::Axis::LeftStickX),
-                        pad.value(gilrs::Axis::LeftStickY),
-                    ) {
-                        if on {
-                            self.held.press(input)
-                        } else {
-                            self.held.release(&input)
-                        }
+                    PadEvent::Stick {
+                        x: pad.value(gilrs::Axis::LeftStickX),
+                        y: pad.value(gilrs::Axis::LeftStickY),
                     }
                 }
-                gilrs::EventType::Disconnected => self.held.release_all_pad(),
+                gilrs::EventType::Disconnected => PadEvent::Disconnected,
                 gilrs::EventType::Connected => {
                     self.message = Some(format!(
                         "gamepad connected: {}",
                         gilrs.gamepad(ev.id).name()
-                    ))
+                    ));
+                    continue;
                 }
-                _ => {}
+                _ => continue,
+            };
+            if self.held.apply_pad(event) {
+                self.pending_presses += 1;
             }
         }
     }

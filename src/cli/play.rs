@@ -163,10 +163,11 @@ pub fn dream(args: DreamArgs) -> anyhow::Result<()> {
             engine.send(command);
             let out = engine.recv()?;
             if i == 0
-                && let Some(rec) = recorder.as_mut()
                 && let Some(kind) = out.event()
+                && let Some(stopped) = Recorder::push_or_stop(&mut recorder, kind, &out.frame)
             {
-                rec.push(kind, &out.frame)?;
+                // The dream and its GIF go on without the recording.
+                bar.suspend(|| eprintln!("genie: {stopped}"));
             }
             row.push(out.frame);
         }

@@ -123,6 +123,23 @@ impl DreamWorld {
 
 impl World for DreamWorld {
     fn reset(&mut self, prompt: &Prompt) -> Result<Frame, WorldError> {
+        let side = self.genie.config.tokenizer.image_size;
+        let expected = (side * side * 3) as usize;
+        if prompt.frames.is_empty() {
+            return Err(WorldError::PromptSize {
+                found: 0,
+                expected,
+                side,
+            });
+        }
+        if let Some(f) = prompt.frames.iter().find(|f| f.len() != expected) {
+            return Err(WorldError::PromptSize {
+                found: f.len(),
+                expected,
+                side,
+            });
+        }
+        // Checked before anything is cleared: a bad prompt leaves the world as it was.
         self.held = None;
         self.tokens.clear();
         self.actions.clear();
@@ -132,7 +149,6 @@ impl World for DreamWorld {
         let device = self.device();
         let keep = prompt.frames.len().min(self.context());
         let raw: Vec<u8> = prompt.frames[prompt.frames.len() - keep..].concat();
-        let side = self.genie.config.tokenizer.image_size;
         let frames = Tensor::from_slice(&raw)
             .view([1, keep as i64, side, side, 3])
             .to_device(device);
@@ -164,7 +180,11 @@ impl World for DreamWorld {
         if self.tokens.is_empty() {
             return Err(WorldError::NotStarted);
         }
+        let actions = self.genie.config.dynamics.num_actions;
         let (latent, held) = match control {
+            Control::Latent(a) if i64::from(a) >= actions => {
+                return Err(WorldError::NoSuchLatent { latent: a, actions });
+            }
             Control::Latent(a) => (a as i64, None),
             Control::Game(g) => {
                 let action = Action::from_u8(g).unwrap_or(Action::Noop);
@@ -227,6 +247,51 @@ mod tests {
 
     use super::*;
     use crate::model::checkpoint::tests::tiny_config;
+
+    #[test]
+    fn play_goes_on_when_the_checkpoint_folder_is_removed_and_bad_input_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let ckpt = dir.path().join("ckpt");
+        Genie::new(tiny_config(), Device::Cpu)
+            .unwrap()
+            .save(&ckpt)
+            .unwrap();
+        let genie = Genie::load(&ckpt, Device::Cpu).unwrap();
+        let side = genie.config.tokenizer.image_size as usize;
+        let mut world = DreamWorld::new(genie, SamplerConfig::default(), 1);
+        let prompt = Prompt {
+            frames: vec![vec![7; side * side * 3]],
+        };
+        world.reset(&prompt).unwrap();
+        std::fs::remove_dir_all(&ckpt).unwrap();
+        // The weights are in memory: steps, rewinds and resets go on.
+        for a in 0..8 {
+            world.step(Control::Latent(a)).unwrap();
+        }
+        world.rewind(3).unwrap();
+        world.reset(&prompt).unwrap();
+        let frame = world
+            .step(Control::Game(Action::Right as u8))
+            .unwrap()
+            .frame;
+
+        // A latent the model does not have, or a prompt of the wrong size, is an error that
+        // leaves the world where it was.
+        let err = world.step(Control::Latent(8)).unwrap_err().to_string();
+        assert!(
+            err.contains("latent action 8") && err.contains("has 8"),
+            "{err}"
+        );
+        let wrong = Prompt {
+            frames: vec![vec![0; 64 * 64 * 3]],
+        };
+        let err = world.reset(&wrong).unwrap_err().to_string();
+        assert!(
+            err.contains("12288 bytes") && err.contains("16×16"),
+            "{err}"
+        );
+        assert_eq!(world.rewind(0).unwrap(), frame);
+    }
 
     #[test]
     fn a_key_gets_its_press_latent_on_its_first_frame_and_after_a_rewind() {

@@ -41,6 +41,14 @@ pub enum WorldError {
     Stopped,
     #[error("{0}")]
     Model(String),
+    #[error("latent action {latent} does not exist: the model has {actions}")]
+    NoSuchLatent { latent: u8, actions: i64 },
+    #[error("a prompt frame has {found} bytes, but the model takes {expected} ({side}×{side} RGB)")]
+    PromptSize {
+        found: usize,
+        expected: usize,
+        side: i64,
+    },
 }
 
 /// Something that can be played frame by frame: the dream (the world model) or the real game.

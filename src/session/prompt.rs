@@ -4,12 +4,30 @@
 //! square, resized with a Lanczos filter, alpha flattened onto white. An animated GIF yields its
 //! last frames (up to the model's context), so a dream can extend a video.
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 
-use image::{AnimationDecoder, DynamicImage, ImageFormat, RgbaImage, imageops::FilterType};
+use image::{
+    AnimationDecoder, DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbaImage,
+    imageops::FilterType,
+};
 
 /// Side of a frame, in pixels.
 pub const FRAME_SIDE: u32 = 64;
+
+/// Frames a prompt (an animated GIF, a recording's prompt) may hold: past any model's context.
+pub const MAX_PROMPT_FRAMES: usize = 1024;
+
+/// Limits on decoding any picture genie reads, far above any prompt (16384 pixels a side, 256 MiB
+/// of pixels: an 8K photo), so a hostile header (a PNG that claims 10⁵ × 10⁵ pixels) is refused
+/// before its pixels are allocated.
+pub fn decode_limits() -> image::Limits {
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(16_384);
+    limits.max_image_height = Some(16_384);
+    limits.max_alloc = Some(256 << 20);
+    limits
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PromptError {
@@ -57,25 +75,27 @@ impl Prompt {
     }
 
     fn from_bytes(bytes: &[u8], max_frames: usize) -> Result<Self, BytesError> {
+        let not_an_image = |e: image::ImageError| BytesError::NotAnImage(e.to_string());
         let format =
             image::guess_format(bytes).map_err(|e| BytesError::NotAnImage(e.to_string()))?;
         let images: Vec<RgbaImage> = if format == ImageFormat::Gif {
-            let decoder = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(bytes))
-                .map_err(|e| BytesError::NotAnImage(e.to_string()))?;
-            let frames = decoder
-                .into_frames()
-                .collect_frames()
-                .map_err(|e| BytesError::NotAnImage(e.to_string()))?;
-            let skip = frames.len().saturating_sub(max_frames.max(1));
-            frames
-                .into_iter()
-                .skip(skip)
-                .map(|f| f.into_buffer())
-                .collect()
+            let mut decoder = image::codecs::gif::GifDecoder::new(std::io::Cursor::new(bytes))
+                .map_err(not_an_image)?;
+            decoder.set_limits(decode_limits()).map_err(not_an_image)?;
+            // Only the last frames are kept while decoding: a long GIF costs time, not memory.
+            let keep = max_frames.clamp(1, MAX_PROMPT_FRAMES);
+            let mut last = VecDeque::with_capacity(keep);
+            for frame in decoder.into_frames() {
+                if last.len() == keep {
+                    last.pop_front();
+                }
+                last.push_back(frame.map_err(not_an_image)?.into_buffer());
+            }
+            last.into()
         } else {
-            let img = image::load_from_memory_with_format(bytes, format)
-                .map_err(|e| BytesError::NotAnImage(e.to_string()))?;
-            vec![img.to_rgba8()]
+            let mut reader = ImageReader::with_format(std::io::Cursor::new(bytes), format);
+            reader.limits(decode_limits());
+            vec![reader.decode().map_err(not_an_image)?.to_rgba8()]
         };
         let first = images
             .first()
@@ -208,6 +228,40 @@ mod tests {
         assert_eq!(p.frames.len(), 3);
         assert_eq!(p.frames[2][0], 200);
         assert_eq!(p.frames[0][0], 100);
+    }
+
+    #[test]
+    fn a_picture_that_claims_to_be_huge_is_refused_before_it_is_decoded() {
+        // A real 1×1 PNG whose header then says 60000×60000 (CRC fixed, so only size is wrong).
+        let mut png = Vec::new();
+        RgbaImage::from_pixel(1, 1, Rgba([1, 2, 3, 255]))
+            .write_to(&mut std::io::Cursor::new(&mut png), ImageFormat::Png)
+            .unwrap();
+        png[16..20].copy_from_slice(&60_000u32.to_be_bytes());
+        png[20..24].copy_from_slice(&60_000u32.to_be_bytes());
+        let crc = crc32(&png[12..29]);
+        png[29..33].copy_from_slice(&crc.to_be_bytes());
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("huge.png");
+        std::fs::write(&path, &png).unwrap();
+        let err = Prompt::load(&path, 1).unwrap_err().to_string();
+        assert!(err.contains("huge.png") && err.contains("limit"), "{err}");
+    }
+
+    /// CRC-32 of PNG chunks (ISO 3309), to forge a header in a test.
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 {
+                    (crc >> 1) ^ 0xEDB8_8320
+                } else {
+                    crc >> 1
+                };
+            }
+        }
+        !crc
     }
 
     #[test]

@@ -8,22 +8,24 @@
 //! - `events.jsonl`: one [`Event`] per line, each describing how the next frame came to be;
 //! - `frames.rgb`: the frames shown, raw 64×64 RGB, one after another (frame *i* follows event *i*).
 //!
-//! Both logs are flushed at least once a second, so a killed process loses at most the last
-//! second; reading back keeps every complete frame that has its event line.
+//! Both logs are flushed after every frame (its event line is ~100 bytes), so a killed process
+//! or a full disk loses at most the frame being written: reading back keeps every complete frame
+//! that has its event line.
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::prompt::{FRAME_SIDE, save_png};
+use super::prompt::{FRAME_SIDE, MAX_PROMPT_FRAMES, decode_limits, save_png};
 use crate::model::maskgit::SamplerConfig;
 
 /// Bytes of one 64×64 RGB frame.
 pub const FRAME_BYTES: usize = (FRAME_SIDE * FRAME_SIDE * 3) as usize;
-const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// libtorch threads a recording may name (it sets replay's thread count).
+const MAX_THREADS: usize = 4096;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
@@ -71,6 +73,13 @@ impl SamplerSettings {
         }
     }
 
+    /// Settings a sampler can run with (see [`SamplerConfig::validate`]).
+    pub fn validate(&self) -> Result<(), String> {
+        let mut cfg = SamplerConfig::default();
+        self.apply(&mut cfg);
+        cfg.validate().map_err(|e| e.to_string())
+    }
+
     /// Sets `cfg` to these settings; fields an older recording lacks keep `cfg`'s value.
     pub fn apply(&self, cfg: &mut SamplerConfig) {
         cfg.steps = self.steps.max(1) as usize;
@@ -107,6 +116,28 @@ pub struct StartState {
     pub threads: Option<usize>,
 }
 
+impl StartState {
+    /// What a reader must refuse before acting on it: a prompt frame count past any context
+    /// (it names files to open) and sampler settings no sampler can run with.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.prompt_frames > MAX_PROMPT_FRAMES {
+            return Err(format!(
+                "prompt_frames is {}, expected at most {MAX_PROMPT_FRAMES}",
+                self.prompt_frames
+            ));
+        }
+        if let Some(s) = &self.sampler {
+            s.validate()?;
+        }
+        if let Some(threads) = self.threads
+            && !(1..=MAX_THREADS).contains(&threads)
+        {
+            return Err(format!("threads is {threads}, expected 1 to {MAX_THREADS}"));
+        }
+        Ok(())
+    }
+}
+
 /// What happened before a frame was shown.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -136,19 +167,34 @@ pub struct Event {
     pub kind: EventKind,
 }
 
+/// Where a recorder's bytes go: the folder's files, or in tests a writer that fails like a full
+/// disk.
+type Sink = BufWriter<Box<dyn Write + Send>>;
+
 /// Appends events and frames to a recording folder as play goes on.
 pub struct Recorder {
     dir: PathBuf,
-    events: BufWriter<File>,
-    frames: BufWriter<File>,
+    events: Sink,
+    frames: Sink,
     started: Instant,
-    last_flush: Instant,
     count: u64,
 }
 
 impl Recorder {
     /// Creates the folder (if needed) and writes the start state and prompt frames.
     pub fn create(dir: &Path, start: &StartState, prompt: &[Vec<u8>]) -> Result<Self, RecordError> {
+        Self::create_with(dir, start, prompt, &|path| {
+            File::create(path).map(|f| Box::new(f) as Box<dyn Write + Send>)
+        })
+    }
+
+    /// [`Recorder::create`] with the two logs opened by `open`.
+    fn create_with(
+        dir: &Path,
+        start: &StartState,
+        prompt: &[Vec<u8>],
+        open: &dyn Fn(&Path) -> std::io::Result<Box<dyn Write + Send>>,
+    ) -> Result<Self, RecordError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let start_path = dir.join("start.json");
         if start_path.exists() {
@@ -169,7 +215,7 @@ impl Recorder {
         std::fs::write(&start_path, json).map_err(io(&start_path))?;
         let open = |name: &str| {
             let path = dir.join(name);
-            File::create(&path).map(BufWriter::new).map_err(io(&path))
+            open(&path).map(BufWriter::new).map_err(io(&path))
         };
         let now = Instant::now();
         Ok(Self {
@@ -177,33 +223,60 @@ impl Recorder {
             events: open("events.jsonl")?,
             frames: open("frames.rgb")?,
             started: now,
-            last_flush: now,
             count: 0,
         })
     }
 
     /// Records one shown frame and the event that produced it.
     pub fn push(&mut self, kind: EventKind, frame: &[u8]) -> Result<(), RecordError> {
-        assert_eq!(frame.len(), FRAME_BYTES, "frame size");
+        if frame.len() != FRAME_BYTES {
+            return Err(RecordError::Invalid {
+                path: self.dir.join("frames.rgb"),
+                what: format!(
+                    "a frame of {} bytes; recordings hold 64×64 RGB frames ({FRAME_BYTES} bytes)",
+                    frame.len()
+                ),
+            });
+        }
         let event = Event {
             frame: self.count,
             t_ms: self.started.elapsed().as_millis() as u64,
             kind,
         };
-        // Frame first: a reader only trusts frames that also have their event line.
+        // Frame first: a reader only trusts frames that also have their event line. Each is
+        // flushed at once, so that on a full disk the events are not left behind in a buffer
+        // while the frames took the last of the space.
         self.frames
             .write_all(frame)
+            .and_then(|()| self.frames.flush())
             .map_err(io(&self.dir.join("frames.rgb")))?;
         let mut line = serde_json::to_vec(&event).expect("event serialises");
         line.push(b'\n');
         self.events
             .write_all(&line)
+            .and_then(|()| self.events.flush())
             .map_err(io(&self.dir.join("events.jsonl")))?;
         self.count += 1;
-        if self.last_flush.elapsed() >= FLUSH_EVERY {
-            self.flush()?;
-        }
         Ok(())
+    }
+
+    /// Records a frame into the recording in `slot`, if any. On a write error (a full disk, a
+    /// folder removed) the recording ends and the message to show is returned: play goes on, and
+    /// every frame written before the error reads back and replays.
+    pub fn push_or_stop(
+        slot: &mut Option<Recorder>,
+        kind: EventKind,
+        frame: &[u8],
+    ) -> Option<String> {
+        let rec = slot.as_mut()?;
+        let error = rec.push(kind, frame).err()?;
+        let rec = slot.take()?;
+        Some(format!(
+            "recording stopped after {} frames ({error}); what was written to {} is kept and \
+             replays",
+            rec.count,
+            rec.dir.display()
+        ))
     }
 
     pub fn flush(&mut self) -> Result<(), RecordError> {
@@ -213,7 +286,6 @@ impl Recorder {
         self.events
             .flush()
             .map_err(io(&self.dir.join("events.jsonl")))?;
-        self.last_flush = Instant::now();
         Ok(())
     }
 
@@ -253,17 +325,28 @@ impl Recording {
         }
         let start_path = dir.join("start.json");
         let text = std::fs::read_to_string(&start_path).map_err(io(&start_path))?;
-        let start: StartState = serde_json::from_str(&text).map_err(|e| RecordError::Invalid {
+        let start: StartState =
+            crate::json::parse(text.as_bytes()).map_err(|e| RecordError::Invalid {
+                path: start_path.clone(),
+                what: format!("bad start state: {e}"),
+            })?;
+        start.validate().map_err(|what| RecordError::Invalid {
             path: start_path.clone(),
-            what: format!("bad start state: {e}"),
+            what,
         })?;
         let prompt = (0..start.prompt_frames)
             .map(|i| {
                 let path = dir.join(format!("prompt_{i:03}.png"));
-                let img = image::open(&path).map_err(|e| RecordError::Invalid {
+                let invalid = |e: &dyn std::fmt::Display| RecordError::Invalid {
                     path: path.clone(),
                     what: e.to_string(),
-                })?;
+                };
+                let mut reader = image::ImageReader::open(&path)
+                    .map_err(|e| invalid(&e))?
+                    .with_guessed_format()
+                    .map_err(|e| invalid(&e))?;
+                reader.limits(decode_limits());
+                let img = reader.decode().map_err(|e| invalid(&e))?;
                 let rgb = img.to_rgb8();
                 if rgb.dimensions() != (FRAME_SIDE, FRAME_SIDE) {
                     return Err(RecordError::Invalid {
@@ -290,6 +373,18 @@ impl Recording {
         let last = lines.len().saturating_sub(1);
         for (i, line) in lines.iter().enumerate() {
             match serde_json::from_str::<Event>(line) {
+                Ok(Event {
+                    kind:
+                        EventKind::Step {
+                            sampler: Some(s), ..
+                        },
+                    ..
+                }) if s.validate().is_err() => {
+                    return Err(RecordError::Invalid {
+                        path: events_path,
+                        what: format!("line {}: {}", i + 1, s.validate().unwrap_err()),
+                    });
+                }
                 Ok(e) if e.frame == events.len() as u64 => events.push(e),
                 Ok(e) => {
                     return Err(RecordError::Invalid {
@@ -367,6 +462,177 @@ mod tests {
             latent_action: Some(latent),
             sampler: None,
         }
+    }
+
+    /// Writes to its file until a byte budget shared by both logs runs out, then fails as a
+    /// full disk does, after a partial write.
+    struct Quota {
+        file: File,
+        left: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    }
+
+    impl Write for Quota {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            use std::sync::atomic::Ordering;
+            let left = self.left.load(Ordering::SeqCst);
+            if left == 0 && !buf.is_empty() {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::StorageFull,
+                    "No space left on device",
+                ));
+            }
+            let n = self.file.write(&buf[..buf.len().min(left)])?;
+            self.left.fetch_sub(n, Ordering::SeqCst);
+            Ok(n)
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            self.file.flush()
+        }
+    }
+
+    /// A world model small enough to build in a test, on the 64×64 frames recordings hold.
+    fn small_dream() -> crate::session::dream::DreamWorld {
+        use crate::model::{Genie, checkpoint::tests::tiny_config};
+        let mut config = tiny_config();
+        config.tokenizer.image_size = 64;
+        config.tokenizer.patch = 16;
+        config.lam.image_size = 64;
+        config.lam.patch = 16;
+        config.dynamics.tokens_per_frame = 16;
+        tch::manual_seed(3);
+        let genie = Genie::new(config, tch::Device::Cpu).unwrap();
+        crate::session::dream::DreamWorld::new(genie, SamplerConfig::default(), 11)
+    }
+
+    #[test]
+    fn a_full_disk_ends_the_recording_play_goes_on_and_what_was_written_replays() {
+        use crate::session::prompt::Prompt;
+        use crate::session::{Control, World};
+        let dir = tempfile::tempdir().unwrap();
+        let rec_dir = dir.path().join("rec");
+        // Room for four frames and their events, and part of a fifth frame.
+        let left = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(4 * FRAME_BYTES + 5000));
+        let open = |path: &Path| {
+            File::create(path).map(|file| {
+                Box::new(Quota {
+                    file,
+                    left: left.clone(),
+                }) as Box<dyn Write + Send>
+            })
+        };
+        let prompt = Prompt {
+            frames: vec![(0..FRAME_BYTES).map(|i| (i % 251) as u8).collect()],
+        };
+        let mut slot =
+            Some(Recorder::create_with(&rec_dir, &start(), &prompt.frames, &open).unwrap());
+        let mut world = small_dream();
+        let first = world.reset(&prompt).unwrap();
+        let mut shown = vec![first.clone()];
+        let mut stopped = None;
+        assert!(Recorder::push_or_stop(&mut slot, EventKind::Reset, &first).is_none());
+        for i in 0..12u8 {
+            let step = world.step(Control::Latent(i % 8)).unwrap();
+            let kind = step_kind(step.latent_action);
+            if let Some(msg) = Recorder::push_or_stop(&mut slot, kind, &step.frame) {
+                assert!(stopped.is_none(), "stopped twice");
+                stopped = Some((i, msg));
+            }
+            shown.push(step.frame);
+        }
+        // Play went on past the error: twelve steps were made, the recording ended once.
+        assert_eq!(shown.len(), 13);
+        let (at, msg) = stopped.expect("the quota ran out");
+        assert!(slot.is_none());
+        assert!(
+            msg.contains("recording stopped") && msg.contains("No space left"),
+            "{msg}"
+        );
+
+        let rec = Recording::open(&rec_dir).unwrap();
+        assert!(rec.truncated);
+        let n = rec.frames.len();
+        assert!(
+            (3..=at as usize + 1).contains(&n),
+            "{n} frames read back, stopped at {at}"
+        );
+        assert_eq!(rec.frames, shown[..n]);
+
+        // Replay: a new world from the recorded start and events makes the same frames.
+        let mut again = small_dream();
+        for (event, stored) in rec.events.iter().zip(&rec.frames) {
+            let frame = match &event.kind {
+                EventKind::Reset => again
+                    .reset(&Prompt {
+                        frames: rec.prompt.clone(),
+                    })
+                    .unwrap(),
+                EventKind::Step { latent_action, .. } => {
+                    again
+                        .step(Control::Latent(latent_action.unwrap()))
+                        .unwrap()
+                        .frame
+                }
+                EventKind::Rewind { frames } => again.rewind(*frames).unwrap(),
+            };
+            assert_eq!(&frame, stored, "frame {}", event.frame);
+        }
+    }
+
+    fn step_kind(latent: Option<u8>) -> EventKind {
+        EventKind::Step {
+            game_action: None,
+            latent_action: latent,
+            sampler: None,
+        }
+    }
+
+    #[test]
+    fn hostile_start_states_and_events_are_refused_before_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let write = |start: &StartState, events: &str| {
+            std::fs::write(
+                dir.path().join("start.json"),
+                serde_json::to_vec(start).unwrap(),
+            )
+            .unwrap();
+            std::fs::write(dir.path().join("events.jsonl"), events).unwrap();
+            std::fs::write(dir.path().join("frames.rgb"), frame(1)).unwrap();
+            Recording::open(dir.path()).map(|_| ())
+        };
+        let ok = r#"{"frame":0,"t_ms":0,"kind":"reset"}"#.to_string() + "\n";
+        write(&start(), &ok).unwrap();
+        let huge = StartState {
+            prompt_frames: 1 << 40,
+            ..start()
+        };
+        let err = write(&huge, &ok).unwrap_err().to_string();
+        assert!(
+            err.contains("start.json") && err.contains("prompt_frames"),
+            "{err}"
+        );
+        let mut slow = start();
+        slow.sampler.as_mut().unwrap().steps = u32::MAX;
+        let err = write(&slow, &ok).unwrap_err().to_string();
+        assert!(err.contains("steps is 4294967295"), "{err}");
+        let threads = StartState {
+            threads: Some(usize::MAX),
+            ..start()
+        };
+        assert!(
+            write(&threads, &ok)
+                .unwrap_err()
+                .to_string()
+                .contains("threads")
+        );
+        let nan = r#"{"frame":0,"t_ms":0,"kind":"step","game_action":null,"latent_action":1,"sampler":{"steps":4,"temperature":-1.0}}"#;
+        let err = write(&start(), &format!("{nan}\n{ok}"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("events.jsonl") && err.contains("line 1") && err.contains("temperature"),
+            "{err}"
+        );
     }
 
     #[test]
