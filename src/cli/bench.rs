@@ -47,6 +47,10 @@ pub struct BenchArgs {
     /// libtorch threads [default: one per core]
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Instead of the benchmark: dream this many frames with keys changing every few frames and
+    /// report frame time and memory over the run (a soak; 100000 takes about half an hour)
+    #[arg(long, value_name = "FRAMES")]
+    pub soak: Option<usize>,
 }
 
 /// The median of `reps` timings of `f` after one untimed call, in ms.
@@ -98,6 +102,11 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let mut sampler = cfg.sampler.clone();
     if let Some(steps) = args.steps {
         sampler.steps = steps.max(1);
+    }
+    if let Some(frames) = args.soak {
+        let world = genie::session::dream::DreamWorld::new(genie, sampler, 0);
+        println!("{}", super::soak::soak(world, frames, rss_mb)?);
+        return Ok(());
     }
     let _guard = tch::no_grad_guard();
     let (tok, dynamics) = (&genie.tokenizer, &genie.dynamics);

@@ -4,5 +4,6 @@ pub mod bench;
 pub mod eval;
 pub mod play;
 pub mod replay;
+pub mod soak;
 pub mod train;
 pub mod world;
