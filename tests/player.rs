@@ -206,6 +206,29 @@ fn a_full_disk_while_recording_stops_the_recording_not_the_dream() {
 }
 
 #[test]
+fn a_recording_made_with_a_relative_checkpoint_replays_from_any_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    tiny_checkpoint(&tmp.path().join("ckpt"));
+    prompt_png(&tmp.path().join("p.png"));
+    run_ok(
+        genie_bin()
+            .current_dir(tmp.path())
+            .args(["dream", "--threads", "1", "--actions", "right*2,jump"])
+            .args(["--checkpoint", "ckpt", "--prompt", "p.png"])
+            .args(["--out", "d.gif", "--record", "rec"]),
+    );
+    let elsewhere = tempfile::tempdir().unwrap();
+    let report = run_ok(
+        genie_bin()
+            .current_dir(elsewhere.path())
+            .arg("replay")
+            .arg(tmp.path().join("rec")),
+    );
+    let report: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
+    assert_eq!(report["matching"], 4, "{report}");
+}
+
+#[test]
 fn a_prompt_that_is_not_an_image_gets_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
     let ckpt = tmp.path().join("ckpt");

@@ -86,7 +86,8 @@ impl ModelArgs {
         let meanings = latent_meanings(&genie);
         let info = LoadedInfo {
             hash: checkpoint_hash(&dir)?,
-            dir,
+            // Absolute, so that a recording names it from wherever it is replayed.
+            dir: std::fs::canonicalize(&dir).unwrap_or(dir),
             context: genie.config.dynamics.context_frames as usize,
             sampler: SamplerSettings::of(&sampler),
             meanings,
