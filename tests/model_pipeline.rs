@@ -1,4 +1,4 @@
-//! The play loop of DESIGN.md §1 through the public API, on tiny random networks: encode a u8
+//! The play loop of docs/design.md §1 through the public API, on tiny random networks: encode a u8
 //! prompt, dream frames with the cached dynamics and decode them with the cached decoder. The
 //! cached path must equal a full recompute over the whole history, past the window.
 

@@ -1,4 +1,4 @@
-//! The measures of DESIGN.md §5 that are plain arithmetic: PSNR between frames, and the
+//! The measures of docs/design.md §5 that are plain arithmetic: PSNR between frames, and the
 //! normalised mutual information between latent codes and true actions.
 
 /// Peak signal-to-noise ratio in dB between two u8 images of equal size (peak 255). Identical

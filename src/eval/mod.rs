@@ -1,4 +1,4 @@
-//! Evaluation: the measures that define "works" (DESIGN.md §5), computed on held-out levels.
+//! Evaluation: the measures that define "works" (docs/design.md §5), computed on held-out levels.
 
 pub mod measures;
 pub mod run;

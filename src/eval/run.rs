@@ -1,4 +1,4 @@
-//! The held-out evaluation of DESIGN.md §5 and the calibration of game actions to latent actions.
+//! The held-out evaluation of docs/design.md §5 and the calibration of game actions to latent actions.
 //!
 //! Every clip comes from a level seed at or above [`EVAL_SEED_START`], which training never
 //! uses. Batched over clips: one tokenizer pass, one LAM pass, and MaskGIT rollouts of all clips

@@ -1,4 +1,4 @@
-//! Checkpoints (DESIGN.md §4): a folder with one safetensors file per network
+//! Checkpoints (docs/design.md §4): a folder with one safetensors file per network
 //! (`tokenizer.safetensors`, `lam.safetensors`, `dynamics.safetensors`) and `genie.json`, which
 //! holds every config plus metadata (the key → latent action calibration, the training data,
 //! the evaluation figures). Loading checks every tensor's name, shape and dtype against the

@@ -3,7 +3,7 @@
 //! by a learned mask token), the frame's action embedding is added, a causal ST stack runs, and
 //! a linear head gives logits over the codebook.
 //!
-//! Action alignment (DESIGN.md §3): clips store `actions[t]`, the action applied at frame t that
+//! Action alignment (docs/design.md §3): clips store `actions[t]`, the action applied at frame t that
 //! produced frame t+1. Frame t+1's tokens receive the embedding of aₜ; frame 1 (index 0) receives
 //! a learned start embedding. So `forward` takes T−1 actions for T frames.
 //!

@@ -155,8 +155,8 @@ pub const STEM_FEATURES: i64 = 16;
 
 impl Default for LamConfig {
     /// The convolutional LAM, 32 channels, 8 codes of 16 dimensions. The transformer fields keep
-    /// DESIGN.md's start values (patch 16, width 128, 4 layers a side) for `arch: transformer`.
-    /// Only used in training and calibration.
+    /// Genie's sizes scaled to our frames (patch 16, width 128, 4 layers a side) for
+    /// `arch: transformer`. Only used in training and calibration.
     fn default() -> Self {
         Self {
             arch: LamArch::Conv,

@@ -56,8 +56,8 @@ pub struct TokenizerConfig {
 }
 
 impl Default for TokenizerConfig {
-    /// DESIGN.md's start values: 64×64 frames, patch 8 (64 tokens a frame), 1024 codes of 32,
-    /// width 128 and 4 layers a side (the decoder runs once per played frame: 64 tokens).
+    /// The sizes of docs/design.md §3: 64×64 frames, patch 8 (64 tokens a frame), 1024 codes of
+    /// 32, width 128 and 4 layers a side (the decoder runs once per played frame: 64 tokens).
     fn default() -> Self {
         Self {
             image_size: 64,
