@@ -29,11 +29,11 @@ enum Command {
     Calibrate(cli::eval::CalibrateArgs),
     /// Play a dreamed world live in a window, with keyboard or gamepad.
     Play(cli::play::PlayArgs),
-    /// Dream headlessly from a prompt and a list of actions into a GIF.
+    /// Dream headlessly from a prompt and a list of actions into a GIF or an animated PNG.
     Dream(cli::play::DreamArgs),
     /// Regenerate a recorded session and check every frame against the recording.
     Replay(cli::replay::ReplayArgs),
-    /// Export a recorded session as a GIF or a folder of PNGs.
+    /// Export a recorded session as a GIF, a lossless animated PNG or a folder of PNGs.
     Export(cli::replay::ExportArgs),
     /// Measure inference and training speed and print JSON.
     Bench(cli::bench::BenchArgs),

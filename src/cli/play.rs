@@ -62,13 +62,13 @@ pub struct DreamArgs {
     /// Actions, one per frame: "right*8,jump,right*4" (game action names, or latent:N)
     #[arg(long)]
     pub actions: String,
-    /// Output GIF
-    #[arg(long, value_name = "FILE.gif")]
+    /// Output animation: a GIF, or a lossless animated PNG when FILE ends in .png or .apng
+    #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
     /// Also record the dream as a session folder (replayable, exportable)
     #[arg(long, value_name = "DIR")]
     pub record: Option<PathBuf>,
-    /// Pixel scale of the GIF
+    /// Pixel scale of the animation
     #[arg(long, default_value_t = 4)]
     pub scale: u32,
 }
@@ -175,7 +175,7 @@ pub fn dream(args: DreamArgs) -> anyhow::Result<()> {
         bar.inc(1);
     }
     bar.finish_and_clear();
-    genie::session::export::write_gif(&args.out, &rows, args.scale, 8)?;
+    genie::session::export::write_animation(&args.out, &rows, args.scale, 8)?;
     eprintln!("wrote {} frames to {}", rows.len(), args.out.display());
     Ok(())
 }

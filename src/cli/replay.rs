@@ -7,7 +7,7 @@ use anyhow::Context;
 use genie::session::Control;
 use genie::session::dream::DreamWorld;
 use genie::session::engine::{Command, Engine};
-use genie::session::export::{write_gif, write_pngs};
+use genie::session::export::{write_apng, write_gif, write_pngs};
 use genie::session::prompt::Prompt;
 use genie::session::record::{EventKind, Recording};
 
@@ -31,20 +31,23 @@ pub struct ReplayArgs {
 }
 
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("to").required(true).args(["gif", "png"])))]
+#[command(group(clap::ArgGroup::new("to").required(true).multiple(true).args(["gif", "apng", "png"])))]
 pub struct ExportArgs {
     /// Recording folder
     pub dir: PathBuf,
-    /// Write an animated GIF
+    /// Write an animated GIF (256 colours a frame; the player's colours kept)
     #[arg(long, value_name = "FILE")]
     pub gif: Option<PathBuf>,
+    /// Write a lossless animated PNG (APNG)
+    #[arg(long, value_name = "FILE")]
+    pub apng: Option<PathBuf>,
     /// Write frame_00000.png, … into this folder
     #[arg(long, value_name = "DIR")]
     pub png: Option<PathBuf>,
-    /// Pixel scale of the GIF
+    /// Pixel scale of the GIF or APNG
     #[arg(long, default_value_t = 4)]
     pub scale: u32,
-    /// Frames per second of the GIF
+    /// Frames per second of the GIF or APNG
     #[arg(long, default_value_t = 15)]
     pub fps: u32,
 }
@@ -159,6 +162,11 @@ pub fn export(args: ExportArgs) -> anyhow::Result<()> {
     if let Some(path) = &args.gif {
         let rows: Vec<Vec<Vec<u8>>> = rec.frames.iter().map(|f| vec![f.clone()]).collect();
         write_gif(path, &rows, args.scale, args.fps)?;
+        eprintln!("wrote {} frames to {}", rows.len(), path.display());
+    }
+    if let Some(path) = &args.apng {
+        let rows: Vec<Vec<Vec<u8>>> = rec.frames.iter().map(|f| vec![f.clone()]).collect();
+        write_apng(path, &rows, args.scale, args.fps)?;
         eprintln!("wrote {} frames to {}", rows.len(), path.display());
     }
     if let Some(dir) = &args.png {

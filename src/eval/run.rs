@@ -113,9 +113,7 @@ impl Misses {
     }
 }
 
-/// Decoded colours are near, not equal, to the game's: the L1 distance within which a pixel
-/// counts as the player's.
-pub const PLAYER_TOLERANCE: u32 = 90;
+pub use crate::game::PLAYER_TOLERANCE;
 
 fn find_player_approx(frame: &[u8]) -> Option<(f32, f32)> {
     find_player_within(frame, PLAYER_TOLERANCE)

@@ -142,6 +142,15 @@ impl std::fmt::Display for Action {
     }
 }
 
+/// Decoded colours are near, not equal, to the game's: the L1 distance from [`PLAYER_COLOR`]
+/// within which a pixel of a decoded frame counts as the player's.
+pub const PLAYER_TOLERANCE: u32 = 90;
+
+/// Whether `rgb` counts as the player's colour in a decoded frame.
+pub fn is_player_colour(rgb: [u8; 3]) -> bool {
+    theme::distance(rgb, PLAYER_COLOR) <= PLAYER_TOLERANCE
+}
+
 /// Centroid `(x, y)` in pixels (mean column, mean row) of the pixels of exactly
 /// [`PLAYER_COLOR`] in a 64×64 RGB frame; `None` if there are none.
 pub fn find_player(frame: &[u8]) -> Option<(f32, f32)> {
