@@ -103,7 +103,10 @@ fn eval_prompts_measures_every_picture_and_writes_its_sheet() {
     assert_eq!(per[0]["hero"], "given");
     assert_eq!(per[0]["guess_hit"], true, "the lone figure is guessed");
     assert_eq!(per[1]["hero"], "guessed");
-    assert!(per[1]["guess_hit"].is_null(), "no given hero to judge b.jpg's guess");
+    assert!(
+        per[1]["guess_hit"].is_null(),
+        "no given hero to judge b.jpg's guess"
+    );
     assert_eq!(report["hero_guess_cases"], 1);
     assert_eq!(report["hero_guess_hits"], 1.0);
     for p in per {

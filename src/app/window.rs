@@ -626,18 +626,19 @@ impl ApplicationHandler for App {
             WindowEvent::CloseRequested => event_loop.exit(),
             WindowEvent::Resized(size) => gfx.resize(size.width, size.height),
             WindowEvent::Focused(false) => self.held.release_all_keys(),
-            WindowEvent::DroppedFile(path) => match Prompt::open(&path, 16, self.config.drop_hero)
-            {
-                Ok(opened) => {
-                    self.message = Some(format!(
-                        "new world from {} ({})",
-                        path.display(),
-                        opened.hero
-                    ));
-                    self.reset(opened.prompt);
+            WindowEvent::DroppedFile(path) => {
+                match Prompt::open(&path, 16, self.config.drop_hero) {
+                    Ok(opened) => {
+                        self.message = Some(format!(
+                            "new world from {} ({})",
+                            path.display(),
+                            opened.hero
+                        ));
+                        self.reset(opened.prompt);
+                    }
+                    Err(e) => self.message = Some(e.to_string()),
                 }
-                Err(e) => self.message = Some(e.to_string()),
-            },
+            }
             WindowEvent::KeyboardInput { event, .. } if !consumed => {
                 if let PhysicalKey::Code(code) = event.physical_key {
                     self.on_key(

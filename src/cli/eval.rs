@@ -162,7 +162,11 @@ fn eval_prompts(
     };
     let report = evaluate_prompts(genie, prompts, &opts)?;
     if let Some(dir) = &args.prompt_sheets {
-        eprintln!("wrote {} contact sheets to {}", report.prompts, dir.display());
+        eprintln!(
+            "wrote {} contact sheets to {}",
+            report.prompts,
+            dir.display()
+        );
     }
     println!("{}", serde_json::to_value(&report)?);
     Ok(())

@@ -25,7 +25,12 @@ pub struct StartArgs {
     /// The prompt's hero, redrawn as the game's player before the world starts: X,Y (its
     /// place in the picture's own pixels), auto (the game's player if the picture shows it,
     /// else the most hero-like figure) or none
-    #[arg(long, value_name = "X,Y|auto|none", default_value = "auto", conflicts_with = "level")]
+    #[arg(
+        long,
+        value_name = "X,Y|auto|none",
+        default_value = "auto",
+        conflicts_with = "level"
+    )]
     pub hero: HeroChoice,
     /// Start from a level of the platformer; the real game runs beside the dream with the same
     /// inputs

@@ -18,7 +18,9 @@
 //!   game's player colour (within [`PLAYER_TOLERANCE`]) in the reconstruction and in the
 //!   [`MOVE_FRAMES`]-th frame of each key's row; `left` passes when it moved left by more than
 //!   a pixel, `right` right by more than a pixel, `jump` up by more than a pixel; a hero lost in
-//!   either frame fails. A picture counts when all three pass; `hero_fidelity_by_key` gives
+//!   either frame fails, and so does one found farther than the game's player can go in
+//!   [`MOVE_FRAMES`] frames ([`MAX_DX`] across, [`MAX_DY`] up or down): there the dream has
+//!   dropped the picture's hero and drawn a player of its own elsewhere. A picture counts when all three pass; `hero_fidelity_by_key` gives
 //!   each key's share.
 //! - `hero_guess_hits`: for pictures whose hero `heroes.json` gives, the share where the
 //!   automatic guess lands within [`GUESS_RADIUS`] frame pixels of it.
@@ -45,6 +47,10 @@ pub const HORIZON: usize = 16;
 pub const MOVE_FRAMES: usize = 4;
 /// Pixels around the player's 6×7 box left out of `persistence`.
 pub const HERO_MARGIN: i32 = 2;
+/// Farthest the game's player goes in [`MOVE_FRAMES`] frames, across (a dash, 3.5 px a frame)
+/// and up or down (a jump's take-off, 4.5 px a frame), in frame pixels.
+pub const MAX_DX: f32 = 14.0;
+pub const MAX_DY: f32 = 18.0;
 /// How near, in frame pixels, the automatic guess must land to the hero's given place.
 pub const GUESS_RADIUS: f64 = 4.0;
 /// The keys dreamed from each prompt, in the sheet's row order.
@@ -244,6 +250,9 @@ fn moved_as_keyed(key: Action, motion: Option<[f32; 2]>) -> bool {
     let Some([dx, dy]) = motion else {
         return false;
     };
+    if dx.abs() > MAX_DX || dy.abs() > MAX_DY {
+        return false;
+    }
     match key {
         Action::Left => dx < -1.0,
         Action::Right => dx > 1.0,
@@ -277,12 +286,11 @@ fn evaluate_one(
             let auto = Prompt::open(path, 1, HeroChoice::Auto)?;
             match auto.hero {
                 HeroOutcome::Redrawn(p) => {
-                    let (w, h) = image::image_dimensions(path).map_err(|e| {
-                        PromptError::NotAnImage {
+                    let (w, h) =
+                        image::image_dimensions(path).map_err(|e| PromptError::NotAnImage {
                             path: path.into(),
                             reason: e.to_string(),
-                        }
-                    })?;
+                        })?;
                     let per_px = FRAME_SIZE as f64 / Crop::of(w, h).side as f64;
                     let d = ((p.at.0 as f64 - gx as f64).powi(2)
                         + (p.at.1 as f64 - gy as f64).powi(2))
@@ -296,7 +304,12 @@ fn evaluate_one(
         }
         None => (None, None),
     };
-    let prompt = opened.prompt.frames.last().expect("a prompt has a frame").clone();
+    let prompt = opened
+        .prompt
+        .frames
+        .last()
+        .expect("a prompt has a frame")
+        .clone();
     let (recon, rows) = dream_keys(genie, &prompt, opts.seed.wrapping_add(index), &opts.sampler);
     let reconstruction = psnr_capped(&recon, &prompt);
     let noop_end = &rows[0][HORIZON - 1];
@@ -380,7 +393,9 @@ fn dream_keys(
             let step_seed = seed ^ (t as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             let mut rng = SamplerRng::seed_from_u64(step_seed);
             let latents: Vec<i64> = schedules.iter().map(|s| s[t]).collect();
-            let action = Tensor::from_slice(&latents).to_kind(Kind::Int64).to_device(device);
+            let action = Tensor::from_slice(&latents)
+                .to_kind(Kind::Int64)
+                .to_device(device);
             let ids = sample_next(&genie.dynamics, &mut cache, &action, sampler, &mut rng);
             let decoded = frames_to_bytes(&genie.tokenizer.decode_next(&mut decoder, &ids));
             let bytes = (s * s * 3) as usize;
@@ -400,12 +415,26 @@ mod tests {
     #[test]
     fn motion_passes_only_the_way_it_was_keyed() {
         assert!(moved_as_keyed(Action::Left, Some([-2.0, 0.0])));
-        assert!(!moved_as_keyed(Action::Left, Some([-0.5, 0.0])), "dead band");
+        assert!(
+            !moved_as_keyed(Action::Left, Some([-0.5, 0.0])),
+            "dead band"
+        );
         assert!(!moved_as_keyed(Action::Left, Some([3.0, 0.0])));
         assert!(moved_as_keyed(Action::Right, Some([1.5, 4.0])));
         assert!(moved_as_keyed(Action::Jump, Some([0.0, -3.0])));
-        assert!(!moved_as_keyed(Action::Jump, Some([0.0, 3.0])), "falling is not a jump");
+        assert!(
+            !moved_as_keyed(Action::Jump, Some([0.0, 3.0])),
+            "falling is not a jump"
+        );
         assert!(!moved_as_keyed(Action::Right, None), "a lost hero fails");
+        assert!(
+            !moved_as_keyed(Action::Left, Some([-30.0, 0.0])),
+            "a player elsewhere"
+        );
+        assert!(
+            !moved_as_keyed(Action::Jump, Some([0.0, -40.0])),
+            "a player elsewhere"
+        );
     }
 
     #[test]
@@ -431,10 +460,17 @@ mod tests {
         let heroes = dir.path().join("heroes.json");
         std::fs::write(&heroes, r#"{"a.png": [1]}"#).unwrap();
         let err = read_heroes(&heroes).unwrap_err().to_string();
-        assert!(err.contains("heroes.json") && err.contains("[x, y]"), "{err}");
+        assert!(
+            err.contains("heroes.json") && err.contains("[x, y]"),
+            "{err}"
+        );
         std::fs::write(&heroes, r#"{"a.png": [1, 2]}"#).unwrap();
         assert_eq!(read_heroes(&heroes).unwrap()["a.png"], [1, 2]);
         std::fs::write(dir.path().join("b.PNG"), b"x").unwrap();
-        assert_eq!(picture_files(dir.path()).unwrap().len(), 1, "heroes.json is skipped");
+        assert_eq!(
+            picture_files(dir.path()).unwrap().len(),
+            1,
+            "heroes.json is skipped"
+        );
     }
 }

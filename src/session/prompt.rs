@@ -87,11 +87,10 @@ impl Prompt {
             Self::read_images(path, max_frames)?
         };
         let mut frames: Vec<Vec<u8>> = images.iter().map(to_frame).collect();
-        let hero =
-            hero::apply(&images, &mut frames, hero).map_err(|source| PromptError::Hero {
-                path: path.into(),
-                source,
-            })?;
+        let hero = hero::apply(&images, &mut frames, hero).map_err(|source| PromptError::Hero {
+            path: path.into(),
+            source,
+        })?;
         Ok(Opened {
             prompt: Self { frames },
             hero,
@@ -320,17 +319,26 @@ mod tests {
         };
         drop(Recorder::create(&rec_dir, &start, &opened.prompt.frames).unwrap());
         let again = Prompt::open(&rec_dir, 4, HeroChoice::Auto).unwrap();
-        assert_eq!(again.prompt, opened.prompt, "a recording replays the redrawn prompt");
+        assert_eq!(
+            again.prompt, opened.prompt,
+            "a recording replays the redrawn prompt"
+        );
         assert_eq!(again.hero, HeroOutcome::AlreadyDrawn);
 
         let err = Prompt::open(&path, 1, HeroChoice::At { x: 10, y: 70 })
             .unwrap_err()
             .to_string();
-        assert!(err.contains("scene.png") && err.contains("centred square"), "{err}");
+        assert!(
+            err.contains("scene.png") && err.contains("centred square"),
+            "{err}"
+        );
         let err = Prompt::open(&path, 1, HeroChoice::At { x: 100, y: 300 })
             .unwrap_err()
             .to_string();
-        assert!(err.contains("scene.png") && err.contains("outside the picture"), "{err}");
+        assert!(
+            err.contains("scene.png") && err.contains("outside the picture"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -156,7 +156,8 @@ mod tests {
     fn the_hero_on_the_ground_beats_a_sun_and_coins_in_the_sky() {
         let img = RgbImage::from_fn(WORK, WORK, |x, y| {
             let sun = (x as i32 - 100).pow(2) + (y as i32 - 20).pow(2) <= 64;
-            let coin = (30..34).contains(&y) && [20, 30, 40].iter().any(|c| (*c..c + 4).contains(&x));
+            let coin =
+                (30..34).contains(&y) && [20, 30, 40].iter().any(|c| (*c..c + 4).contains(&x));
             if y >= 110 {
                 Rgb([100, 70, 50])
             } else if (60..70).contains(&x) && (92..110).contains(&y) {

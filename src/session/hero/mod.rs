@@ -253,9 +253,7 @@ pub fn apply(
         HeroChoice::None => return Ok(HeroOutcome::Off),
         HeroChoice::At { x, y } => {
             let (wx, wy) = crop.to_work(x, y, width, height)?;
-            let figure = seg
-                .figure_near(wx, wy, POINT_RADIUS)
-                .ok_or(HeroError::NotAFigure { x, y })?;
+            let figure = pointed_figure(&seg, wx, wy).ok_or(HeroError::NotAFigure { x, y })?;
             (figure, false, 1.0)
         }
         HeroChoice::Auto => {
@@ -274,19 +272,26 @@ pub fn apply(
     let sprite = redraw(&mut frames[n - 1], &seg, &figure);
     for (img, frame) in images[..n - 1].iter().zip(&mut frames[..n - 1]) {
         let seg = Segmentation::new(work_image(img));
-        if let Some(figure) = seg.figure_near(cx, cy, POINT_RADIUS) {
+        if let Some(figure) = pointed_figure(&seg, cx, cy) {
             redraw(frame, &seg, &figure);
         }
     }
     Ok(HeroOutcome::Redrawn(Placement {
-        at: crop.to_picture(
-            (b.x0 + b.x1) as f64 / 2.0,
-            (b.y0 + b.y1) as f64 / 2.0,
-        ),
+        at: crop.to_picture((b.x0 + b.x1) as f64 / 2.0, (b.y0 + b.y1) as f64 / 2.0),
         sprite,
         guessed,
         score,
     }))
+}
+
+/// The figure a point names: of the figures grown from the regions near it (the point may be
+/// on an eye, an outline, or just beside a small figure), the most hero-like.
+fn pointed_figure(seg: &Segmentation, x: u32, y: u32) -> Option<Figure> {
+    seg.figures_near(x, y, POINT_RADIUS)
+        .into_iter()
+        .map(|f| (guess::score(seg, &f), f))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, f)| f)
 }
 
 /// The frame pixels a figure covers: any frame pixel holding one of its working pixels, grown
@@ -462,7 +467,10 @@ mod tests {
         assert_eq!(p.sprite, (30, 49));
         let frame = &frames[0];
         let (x, y) = find_player(frame).expect("the player is drawn");
-        assert!((x - 32.5).abs() <= 1.0 && (y - 52.0).abs() <= 1.5, "{x},{y}");
+        assert!(
+            (x - 32.5).abs() <= 1.0 && (y - 52.0).abs() <= 1.5,
+            "{x},{y}"
+        );
         // The figure is gone: no blue or skin pixel is left.
         assert!(frame.chunks(3).all(|c| c != BODY && c != [240, 200, 170]));
         // Outside the figure (grown by a pixel) and the sprite, nothing changed.
@@ -490,7 +498,10 @@ mod tests {
             panic!("{outcome:?}")
         };
         assert!(p.guessed && p.score > guess::MIN_SCORE);
-        assert!((31..=34).contains(&p.at.0) && (43..56).contains(&p.at.1), "{p:?}");
+        assert!(
+            (31..=34).contains(&p.at.0) && (43..56).contains(&p.at.1),
+            "{p:?}"
+        );
         assert!(shows_player(&frames[0]));
 
         let game = Game::new(5).frame();

@@ -24,6 +24,14 @@ const REGION_DRIFT: u32 = 120;
 /// times the game's player).
 const MAX_FIGURE_W: u32 = WORK * 3 / 10;
 const MAX_FIGURE_H: u32 = WORK * 4 / 10;
+/// Share of a part's rim that must touch the figure for it to join: none for a part within the
+/// figure's height or above it (a face between a cap and a shirt touches each with a row only),
+/// a quarter for one that reaches below its feet (legs hang from a body; a patch of textured
+/// ground under the feet touches them with a few pixels).
+const MIN_CONTACT: f32 = 0.0;
+const MIN_CONTACT_BELOW: f32 = 0.25;
+/// Regions this small are specks, not parts.
+const SPECK: u32 = 2;
 /// Largest figure area, in working pixels.
 const MAX_FIGURE_AREA: u32 = WORK * WORK / 25;
 
@@ -159,7 +167,8 @@ impl Segmentation {
                     visit(i + WORK as usize);
                 }
             }
-            let at_edge = bbox.x0 == 0 || bbox.y0 == 0 || bbox.x1 == WORK - 1 || bbox.y1 == WORK - 1;
+            let at_edge =
+                bbox.x0 == 0 || bbox.y0 == 0 || bbox.x1 == WORK - 1 || bbox.y1 == WORK - 1;
             regions.push(Region {
                 area,
                 bbox,
@@ -202,9 +211,13 @@ impl Segmentation {
     /// The figure grown from region `seed`, or `None` where the seed is too big to be one.
     ///
     /// A touching region joins when it is figure-sized, no more than 1.5× the largest part so
-    /// far (a platform beside a small figure is bigger than any of its parts) and the whole
-    /// still fits a figure; a region under the figure's feet and much wider than it is the
-    /// ground it stands on.
+    /// far (a platform beside a small figure is bigger than any of its parts), the whole still
+    /// fits a figure, and it clings to the figure: enough of its rim touches the figure (a head
+    /// on a body, an outline around it, an eye inside it; see [`MIN_CONTACT`]). Specks (up to
+    /// [`SPECK`] pixels: a thin outline broken up by resizing, noise) join when they touch and
+    /// bridge to further parts, except below the feet, so textured ground cannot carry the
+    /// figure away. A region under the figure's feet and
+    /// much wider than it is the ground it stands on, never a part of it.
     pub fn figure(&self, seed: u32) -> Option<Figure> {
         let first = &self.regions[seed as usize];
         if !first.figure_sized() {
@@ -220,21 +233,39 @@ impl Segmentation {
                 }
                 let region = &self.regions[n as usize];
                 let joined = bbox.union(&region.bbox);
-                let is_ground = region.bbox.y0 + 1 >= bbox.y1
-                    && region.bbox.width() * 2 > bbox.width() * 3 + 8;
+                let is_ground =
+                    region.bbox.y0 + 1 >= bbox.y1 && region.bbox.width() * 2 > bbox.width() * 3 + 8;
+                // Characters stand upright: a part that would make the figure much wider than
+                // tall is scenery it touches (a line of ground, a platform's edge).
+                let upright = joined.width() <= joined.height() + 6;
                 if !region.figure_sized()
                     || region.area * 2 > largest.max(8) * 3
                     || !joined.fits_a_figure()
+                    || !upright
                     || area + region.area > MAX_FIGURE_AREA
                     || is_ground
                 {
                     continue;
                 }
+                let speck = region.area <= SPECK;
+                let below = region.bbox.y1 > bbox.y1;
+                let needed = if below {
+                    MIN_CONTACT_BELOW
+                } else {
+                    MIN_CONTACT
+                };
+                if !speck && self.contact(n, &members) < needed {
+                    continue;
+                }
                 members.push(n);
                 bbox = joined;
                 area += region.area;
-                largest = largest.max(region.area);
-                frontier.push(n);
+                if !speck {
+                    largest = largest.max(region.area);
+                }
+                if !speck || !below {
+                    frontier.push(n);
+                }
             }
         }
         members.sort_unstable();
@@ -245,22 +276,67 @@ impl Segmentation {
         })
     }
 
-    /// The figure at working pixel (x, y), or at the nearest pixel within `radius` that is on
-    /// one (a point just beside a small figure still finds it).
-    pub fn figure_near(&self, x: u32, y: u32, radius: u32) -> Option<Figure> {
+    /// Share of region `r`'s rim pixels (those with a 4-neighbour outside it) that touch one
+    /// of `members`.
+    fn contact(&self, r: u32, members: &[u32]) -> f32 {
+        let b = self.regions[r as usize].bbox;
+        let (mut rim, mut touching) = (0u32, 0u32);
+        for y in b.y0..=b.y1 {
+            for x in b.x0..=b.x1 {
+                if self.label(x, y) != r {
+                    continue;
+                }
+                let around = [
+                    (x > 0).then(|| (x - 1, y)),
+                    (x + 1 < WORK).then_some((x + 1, y)),
+                    (y > 0).then(|| (x, y - 1)),
+                    (y + 1 < WORK).then_some((x, y + 1)),
+                ];
+                let labels: Vec<u32> = around
+                    .into_iter()
+                    .flatten()
+                    .map(|(nx, ny)| self.label(nx, ny))
+                    .filter(|&l| l != r)
+                    .collect();
+                if !labels.is_empty() {
+                    rim += 1;
+                    if labels.iter().any(|l| members.contains(l)) {
+                        touching += 1;
+                    }
+                }
+            }
+        }
+        touching as f32 / rim.max(1) as f32
+    }
+
+    /// The figures grown from the regions within `radius` of working pixel (x, y), nearest
+    /// first, without repeats.
+    pub fn figures_near(&self, x: u32, y: u32, radius: u32) -> Vec<Figure> {
         let r = radius as i64;
         let mut offsets: Vec<(i64, i64)> = (-r..=r)
             .flat_map(|dy| (-r..=r).map(move |dx| (dx, dy)))
             .filter(|(dx, dy)| dx * dx + dy * dy <= r * r)
             .collect();
         offsets.sort_by_key(|(dx, dy)| dx * dx + dy * dy);
-        offsets.into_iter().find_map(|(dx, dy)| {
+        let mut seeds = Vec::new();
+        for (dx, dy) in offsets {
             let (px, py) = (x as i64 + dx, y as i64 + dy);
-            if px < 0 || py < 0 || px >= WORK as i64 || py >= WORK as i64 {
-                return None;
+            if px >= 0 && py >= 0 && px < WORK as i64 && py < WORK as i64 {
+                let label = self.label(px as u32, py as u32);
+                if !seeds.contains(&label) {
+                    seeds.push(label);
+                }
             }
-            self.figure(self.label(px as u32, py as u32))
-        })
+        }
+        let mut figures: Vec<Figure> = Vec::new();
+        for seed in seeds {
+            if let Some(f) = self.figure(seed)
+                && !figures.contains(&f)
+            {
+                figures.push(f);
+            }
+        }
+        figures
     }
 
     /// Whether working pixel `i` (row-major) belongs to `figure`.
@@ -311,7 +387,7 @@ mod tests {
         assert!(seg.figure(seg.label(5, 5)).is_none());
         assert!(seg.figure(seg.label(5, 120)).is_none());
         // A point just beside the body finds it.
-        let near = seg.figure_near(78, 100, 3).unwrap();
+        let near = seg.figures_near(78, 100, 3).remove(0);
         assert_eq!(near, fig);
     }
 }
