@@ -17,6 +17,7 @@ use super::input::{Bindings, Held, Input, PadEvent};
 use super::overlay::{self, OverlayState};
 use crate::game::Action;
 use crate::session::engine::{Command, Engine, Output};
+use crate::session::hero::HeroChoice;
 use crate::session::prompt::{FRAME_SIDE, Prompt};
 use crate::session::record::{Recorder, SamplerSettings, StartState};
 use crate::session::{Control, Frame, World};
@@ -52,6 +53,8 @@ pub struct PlayerConfig {
     pub announce_after: Option<u64>,
     /// For tests: hold this game action from the start (as if its keys were held).
     pub scripted_action: Option<Action>,
+    /// The hero step of a picture dropped on the window.
+    pub drop_hero: HeroChoice,
     /// When the program started, for the "first frame on screen" time (see
     /// [`process_start`]).
     pub launched: Instant,
@@ -613,13 +616,19 @@ impl ApplicationHandler for App {
             WindowEvent::CloseRequested => event_loop.exit(),
             WindowEvent::Resized(size) => gfx.resize(size.width, size.height),
             WindowEvent::Focused(false) => self.held.release_all_keys(),
-            WindowEvent::DroppedFile(path) => match Prompt::load(&path, 16) {
-                Ok(prompt) => {
-                    self.message = Some(format!("new world from {}", path.display()));
-                    self.reset(prompt);
+            WindowEvent::DroppedFile(path) => {
+                match Prompt::open(&path, 16, self.config.drop_hero) {
+                    Ok(opened) => {
+                        self.message = Some(format!(
+                            "new world from {} ({})",
+                            path.display(),
+                            opened.hero
+                        ));
+                        self.reset(opened.prompt);
+                    }
+                    Err(e) => self.message = Some(e.to_string()),
                 }
-                Err(e) => self.message = Some(e.to_string()),
-            },
+            }
             WindowEvent::KeyboardInput { event, .. } if !consumed => {
                 if let PhysicalKey::Code(code) = event.physical_key {
                     self.on_key(

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use genie::data::EVAL_SEED_START;
+use genie::eval::prompts::{PromptEvalOptions, evaluate_prompts, read_heroes};
 use genie::eval::run::{
     EvalOptions, SHEET_ACTIONS, calibrate, calibrate_by_dreams, contact_sheet, evaluate,
 };
@@ -43,6 +44,19 @@ pub struct EvalArgs {
     pub device: String,
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Instead of held-out levels, measure on every picture in this folder: reconstruction,
+    /// persistence after 16 noop frames and hero fidelity (docs/design.md §8)
+    #[arg(long, value_name = "DIR")]
+    pub prompts: Option<PathBuf>,
+    /// With --prompts: each picture's hero, {"file": [x, y]} in its own pixels [default:
+    /// DIR/heroes.json where it exists; pictures it does not name get the automatic guess]
+    #[arg(long, value_name = "FILE", requires = "prompts")]
+    pub heroes: Option<PathBuf>,
+    /// With --prompts: write a contact sheet per picture into this folder (the picture, its
+    /// 64×64 prompt with the hero redrawn, the reconstruction; then every other frame of 16
+    /// dreamed with noop, left, right and jump held)
+    #[arg(long, value_name = "DIR", requires = "prompts")]
+    pub prompt_sheets: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -87,6 +101,9 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.clips > 0, "--clips must be at least 1");
     let dir = args.checkpoint.clone().unwrap_or_else(default_checkpoint);
     let genie = load_genie(&dir, device(&args.device, args.threads)?)?;
+    if let Some(prompts) = &args.prompts {
+        return eval_prompts(&genie, prompts, &args);
+    }
     let mut opts = EvalOptions {
         clips: args.clips,
         eval_seed_start: args.eval_seed_start,
@@ -116,6 +133,42 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
         config.eval = report;
         write_config(&dir, &config)?;
     }
+    Ok(())
+}
+
+/// `genie eval --prompts DIR`: the picture measures as one JSON object.
+fn eval_prompts(
+    genie: &genie::model::Genie,
+    prompts: &std::path::Path,
+    args: &EvalArgs,
+) -> anyhow::Result<()> {
+    let heroes_path = args
+        .heroes
+        .clone()
+        .or_else(|| Some(prompts.join("heroes.json")).filter(|p| p.exists()));
+    let heroes = match &heroes_path {
+        Some(path) => read_heroes(path)?,
+        None => Default::default(),
+    };
+    let mut sampler = genie.config.sampler.clone();
+    if let Some(steps) = args.steps {
+        sampler.steps = steps.max(1);
+    }
+    let opts = PromptEvalOptions {
+        sampler,
+        seed: args.seed,
+        heroes,
+        sheets: args.prompt_sheets.clone(),
+    };
+    let report = evaluate_prompts(genie, prompts, &opts)?;
+    if let Some(dir) = &args.prompt_sheets {
+        eprintln!(
+            "wrote {} contact sheets to {}",
+            report.prompts,
+            dir.display()
+        );
+    }
+    println!("{}", serde_json::to_value(&report)?);
     Ok(())
 }
 

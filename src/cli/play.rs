@@ -7,6 +7,7 @@ use genie::app::input::Bindings;
 use genie::app::window::{self, PlayerConfig};
 use genie::session::engine::{Command, Engine};
 use genie::session::game_world::GameWorld;
+use genie::session::hero::HeroChoice;
 use genie::session::prompt::Prompt;
 use genie::session::record::{Recorder, StartState};
 use genie::session::script::parse_actions;
@@ -21,6 +22,16 @@ pub struct StartArgs {
     /// continue [default: assets/prompt.png]
     #[arg(long, value_name = "IMAGE", conflicts_with = "level")]
     pub prompt: Option<PathBuf>,
+    /// The prompt's hero, redrawn as the game's player before the world starts: X,Y (its
+    /// place in the picture's own pixels), auto (the game's player if the picture shows it,
+    /// else the most hero-like figure) or none
+    #[arg(
+        long,
+        value_name = "X,Y|auto|none",
+        default_value = "auto",
+        conflicts_with = "level"
+    )]
+    pub hero: HeroChoice,
     /// Start from a level of the platformer; the real game runs beside the dream with the same
     /// inputs
     #[arg(long, value_name = "SEED")]
@@ -83,7 +94,7 @@ fn prompt_and_game(
         return Ok((Prompt::from_frame(game.game().frame()), Some(game)));
     }
     let path = start.prompt.clone().unwrap_or_else(default_prompt);
-    Ok((load_prompt(&path, context)?, None))
+    Ok((load_prompt(&path, context, start.hero)?, None))
 }
 
 fn start_state(info: &LoadedInfo, model: &ModelArgs, level: Option<u64>) -> StartState {
@@ -124,6 +135,11 @@ pub fn play(args: PlayArgs) -> anyhow::Result<()> {
         latent_meanings: info.meanings.clone(),
         announce_after: args.announce_after,
         scripted_action,
+        // A place pointed at belongs to the first picture; dropped ones get the guess.
+        drop_hero: match args.start.hero {
+            HeroChoice::None => HeroChoice::None,
+            _ => HeroChoice::Auto,
+        },
         launched: window::process_start(),
     };
     window::run(

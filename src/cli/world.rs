@@ -6,6 +6,7 @@ use anyhow::Context;
 use genie::model::checkpoint::read_config_file;
 use genie::model::{Genie, GenieConfig, SamplerConfig};
 use genie::session::dream::DreamWorld;
+use genie::session::hero::{HeroChoice, HeroOutcome};
 use genie::session::prompt::Prompt;
 use genie::session::record::SamplerSettings;
 use genie::torch::{DeviceChoice, set_threads};
@@ -152,20 +153,12 @@ pub fn checkpoint_hash(dir: &Path) -> anyhow::Result<String> {
         .collect())
 }
 
-/// A prompt from an image, a recorded session or a GIF; `max_frames` is the model's context.
-pub fn load_prompt(path: &Path, max_frames: usize) -> anyhow::Result<Prompt> {
-    if path.is_dir() {
-        // A recorded session: continue from its last frames.
-        let rec = genie::session::record::Recording::open(path)?;
-        let mut frames: Vec<Vec<u8>> = rec.prompt.into_iter().chain(rec.frames).collect();
-        let skip = frames.len().saturating_sub(max_frames);
-        frames.drain(..skip);
-        anyhow::ensure!(
-            !frames.is_empty(),
-            "recording {} holds no frames",
-            path.display()
-        );
-        return Ok(Prompt { frames });
+/// A prompt from an image, a recorded session or a GIF, its hero redrawn as `hero` says;
+/// `max_frames` is the model's context.
+pub fn load_prompt(path: &Path, max_frames: usize, hero: HeroChoice) -> anyhow::Result<Prompt> {
+    let opened = Prompt::open(path, max_frames, hero)?;
+    if opened.hero != HeroOutcome::AlreadyDrawn {
+        eprintln!("{}: {}", path.display(), opened.hero);
     }
-    Ok(Prompt::load(path, max_frames)?)
+    Ok(opened.prompt)
 }

@@ -5,6 +5,7 @@ pub mod dream;
 pub mod engine;
 pub mod export;
 pub mod game_world;
+pub mod hero;
 pub mod keys;
 pub mod prompt;
 pub mod record;

@@ -2,7 +2,13 @@
 //!
 //! Any PNG, JPEG, GIF, WebP or BMP of any size and aspect becomes 64×64 RGB: centre-cropped to a
 //! square, resized with a Lanczos filter, alpha flattened onto white. An animated GIF yields its
-//! last frames (up to the model's context), so a dream can extend a video.
+//! last frames (up to the model's context), so a dream can extend a video; a recording folder
+//! its last frames, so a dream can continue a session.
+//!
+//! [`Prompt::open`] is the one way players and tools read a prompt: it also redraws the
+//! picture's hero in the game's convention ([`super::hero`]), so the CLI, the window's
+//! drag-and-drop and the evaluation all tokenize the same frames, and a recording, which stores
+//! the frames it started from, replays them.
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -11,6 +17,9 @@ use image::{
     AnimationDecoder, DynamicImage, ImageDecoder, ImageFormat, ImageReader, RgbaImage,
     imageops::FilterType,
 };
+
+use super::hero::{self, HeroChoice, HeroError, HeroOutcome};
+use super::record::{RecordError, Recording};
 
 /// Side of a frame, in pixels.
 pub const FRAME_SIDE: u32 = 64;
@@ -45,6 +54,23 @@ pub enum PromptError {
         width: u32,
         height: u32,
     },
+    #[error("prompt {path}: {source}")]
+    Hero {
+        path: PathBuf,
+        #[source]
+        source: HeroError,
+    },
+    #[error(transparent)]
+    Recording(#[from] RecordError),
+    #[error("prompt {0}: the recording holds no frames")]
+    NoFrames(PathBuf),
+}
+
+/// A prompt as read by [`Prompt::open`], and what its hero step did.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    pub prompt: Prompt,
+    pub hero: HeroOutcome,
 }
 
 /// One or more 64×64 RGB frames, oldest first.
@@ -55,13 +81,58 @@ pub struct Prompt {
 }
 
 impl Prompt {
-    /// Reads an image file; an animated GIF keeps its last `max_frames` frames.
+    /// Reads a prompt the way players do: an image (an animated GIF keeps its last
+    /// `max_frames` frames) or a recording folder (its last `max_frames` frames), then the hero
+    /// step of `hero`.
+    pub fn open(path: &Path, max_frames: usize, hero: HeroChoice) -> Result<Opened, PromptError> {
+        let images = if path.is_dir() {
+            let rec = Recording::open(path)?;
+            let frames: Vec<Vec<u8>> = rec.prompt.into_iter().chain(rec.frames).collect();
+            let skip = frames.len().saturating_sub(max_frames.max(1));
+            let images: Vec<RgbaImage> = frames[skip..]
+                .iter()
+                .map(|f| {
+                    let rgba = f.chunks_exact(3).flat_map(|p| [p[0], p[1], p[2], 255]);
+                    RgbaImage::from_raw(FRAME_SIDE, FRAME_SIDE, rgba.collect())
+                        .expect("a recorded frame is 64×64 RGB")
+                })
+                .collect();
+            if images.is_empty() {
+                return Err(PromptError::NoFrames(path.into()));
+            }
+            images
+        } else {
+            Self::read_images(path, max_frames)?
+        };
+        let mut frames: Vec<Vec<u8>> = images.iter().map(to_frame).collect();
+        let hero = hero::apply(&images, &mut frames, hero).map_err(|source| PromptError::Hero {
+            path: path.into(),
+            source,
+        })?;
+        Ok(Opened {
+            prompt: Self { frames },
+            hero,
+        })
+    }
+
+    /// Reads an image file as it is, without the hero step (players use [`Prompt::open`]); an
+    /// animated GIF keeps its last `max_frames` frames.
     pub fn load(path: &Path, max_frames: usize) -> Result<Self, PromptError> {
+        Ok(Self {
+            frames: Self::read_images(path, max_frames)?
+                .iter()
+                .map(to_frame)
+                .collect(),
+        })
+    }
+
+    /// The image file's pictures at their own size.
+    fn read_images(path: &Path, max_frames: usize) -> Result<Vec<RgbaImage>, PromptError> {
         let bytes = std::fs::read(path).map_err(|source| PromptError::Io {
             path: path.into(),
             source,
         })?;
-        Self::from_bytes(&bytes, max_frames).map_err(|reason| match reason {
+        Self::images_from_bytes(&bytes, max_frames).map_err(|reason| match reason {
             BytesError::NotAnImage(reason) => PromptError::NotAnImage {
                 path: path.into(),
                 reason,
@@ -74,7 +145,7 @@ impl Prompt {
         })
     }
 
-    fn from_bytes(bytes: &[u8], max_frames: usize) -> Result<Self, BytesError> {
+    fn images_from_bytes(bytes: &[u8], max_frames: usize) -> Result<Vec<RgbaImage>, BytesError> {
         let not_an_image = |e: image::ImageError| BytesError::NotAnImage(e.to_string());
         let format =
             image::guess_format(bytes).map_err(|e| BytesError::NotAnImage(e.to_string()))?;
@@ -103,9 +174,7 @@ impl Prompt {
         if first.width() == 0 || first.height() == 0 {
             return Err(BytesError::Empty(first.width(), first.height()));
         }
-        Ok(Self {
-            frames: images.iter().map(to_frame).collect(),
-        })
+        Ok(images)
     }
 
     /// A single-frame prompt from an RGB frame already at 64×64.
@@ -262,6 +331,68 @@ mod tests {
             }
         }
         !crc
+    }
+
+    #[test]
+    fn open_redraws_the_hero_and_a_recording_keeps_the_redrawn_frames() {
+        use crate::game::find_player;
+        use crate::session::record::{Recorder, StartState};
+        // 200×100 (genie keeps x 50..149): sky, ground from y 80, a green figure on it.
+        let img = RgbaImage::from_fn(200, 100, |x, y| {
+            if y >= 80 {
+                Rgba([90, 60, 30, 255])
+            } else if (95..105).contains(&x) && (62..80).contains(&y) {
+                Rgba([20, 160, 60, 255])
+            } else {
+                Rgba([230, 240, 255, 255])
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let path = write(dir.path(), "scene.png", &img, ImageFormat::Png);
+        let plain = Prompt::load(&path, 1).unwrap();
+        assert!(find_player(&plain.frames[0]).is_none());
+        let opened = Prompt::open(&path, 1, HeroChoice::At { x: 100, y: 70 }).unwrap();
+        let HeroOutcome::Redrawn(placed) = opened.hero else {
+            panic!("{:?}", opened.hero)
+        };
+        let (x, _) = find_player(&opened.prompt.frames[0]).expect("the hero is the player now");
+        // Figure x 95..105 → frame x 28.8..35.2 (64/200 per pixel after the crop).
+        assert!((x - 32.0).abs() <= 1.5, "{x} {placed:?}");
+
+        let rec_dir = dir.path().join("rec");
+        let start = StartState {
+            version: 1,
+            world: "dream".into(),
+            checkpoint: None,
+            checkpoint_hash: None,
+            sampler: None,
+            seed: 0,
+            level_seed: None,
+            prompt_frames: 0,
+            threads: None,
+        };
+        drop(Recorder::create(&rec_dir, &start, &opened.prompt.frames).unwrap());
+        let again = Prompt::open(&rec_dir, 4, HeroChoice::Auto).unwrap();
+        assert_eq!(
+            again.prompt, opened.prompt,
+            "a recording replays the redrawn prompt"
+        );
+        assert_eq!(again.hero, HeroOutcome::AlreadyDrawn);
+
+        let err = Prompt::open(&path, 1, HeroChoice::At { x: 10, y: 70 })
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("scene.png") && err.contains("centred square"),
+            "{err}"
+        );
+        let err = Prompt::open(&path, 1, HeroChoice::At { x: 100, y: 300 })
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("scene.png") && err.contains("outside the picture"),
+            "{err}"
+        );
     }
 
     #[test]
