@@ -21,6 +21,7 @@ use genie::app::input::Bindings;
 use genie::data::{DataSpec, Dataset, write_dataset};
 use genie::model::tokenizer::TokenizerConfig;
 use genie::model::{DynamicsConfig, Genie, GenieConfig, LamConfig, StConfig};
+use genie::session::hero::HeroChoice;
 use genie::session::prompt::Prompt;
 use genie::session::record::{EventKind, Recorder, Recording, StartState};
 use image::{ImageFormat, Rgba, RgbaImage};
@@ -406,7 +407,13 @@ fn prompt_pictures_are_read_or_refused_never_a_panic() {
         let (name, bytes) = &bases[m.rng.random_range(0..bases.len())];
         let path = dir.join(name);
         std::fs::write(&path, m.bytes(bytes)).unwrap();
-        match Prompt::load(&path, 16) {
+        // Half through the player's loader, whose hero step reads the picture at its own size.
+        let loaded = if m.rng.random_bool(0.5) {
+            Prompt::load(&path, 16)
+        } else {
+            Prompt::open(&path, 16, HeroChoice::Auto).map(|o| o.prompt)
+        };
+        match loaded {
             Ok(p)
                 if !p.frames.is_empty()
                     && p.frames.len() <= 16
