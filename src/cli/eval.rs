@@ -9,9 +9,9 @@ use genie::eval::run::{
     EvalOptions, SHEET_ACTIONS, calibrate, calibrate_by_dreams, contact_sheet, evaluate,
 };
 use genie::eval::sessions::{SHEET_EVERY, SessionOptions, measure_sessions};
-use genie::session::export::grid;
 use genie::model::checkpoint::{read_config, write_config};
 use genie::model::dynamics::ActionSource;
+use genie::session::export::grid;
 
 use super::world::{default_checkpoint, device, load_genie};
 

@@ -33,9 +33,9 @@ pub fn action_fidelity_ceiling(
             let got = cases.dreamed_directions_driven(genie, &latents, opts);
             for (want, got) in want.iter().zip(&got) {
                 if let Some(want) = want {
-                    let (n, cases) = &mut agree[action as usize];
-                    *cases += 1;
-                    *n += usize::from(!misses[action as usize].count(*want, *got));
+                    let (agreed, total) = &mut agree[action as usize];
+                    *total += 1;
+                    *agreed += usize::from(!misses[action as usize].count(*want, *got));
                 }
             }
         }
@@ -43,8 +43,8 @@ pub fn action_fidelity_ceiling(
     let mut fidelity: BTreeMap<String, f64> = Action::ALL
         .iter()
         .map(|&a| {
-            let (n, cases) = agree[a as usize];
-            (a.name().to_owned(), n as f64 / cases.max(1) as f64)
+            let (agreed, total) = agree[a as usize];
+            (a.name().to_owned(), agreed as f64 / total.max(1) as f64)
         })
         .collect();
     let mean = fidelity.values().sum::<f64>() / Action::ALL.len() as f64;
@@ -91,9 +91,7 @@ fn real_latents(
             bytes.extend(real.frame());
         }
     }
-    let inferred = genie
-        .lam
-        .infer_actions(&to_tensor(&bytes, b, len, device)); // [B, len − 1]
+    let inferred = genie.lam.infer_actions(&to_tensor(&bytes, b, len, device)); // [B, len − 1]
     // Transition p − 1 → p is the first dreamed frame's.
     (0..opts.horizon as i64)
         .map(|k| inferred.select(1, p as i64 - 1 + k))
@@ -133,7 +131,11 @@ mod tests {
                         .lam
                         .infer_actions(&to_tensor(&pair, 1, 2, Device::Cpu))
                         .int64_value(&[0, 0]);
-                    assert_eq!(latents.int64_value(&[i as i64]), alone, "{action} case {i} step {k}");
+                    assert_eq!(
+                        latents.int64_value(&[i as i64]),
+                        alone,
+                        "{action} case {i} step {k}"
+                    );
                     before = after;
                 }
             }

@@ -414,11 +414,7 @@ impl ControlCases {
 
     /// Per case, where the real player heads after `horizon` steps of `action` (sign of Δx and
     /// Δy); `None` where it dies or is not found.
-    pub(super) fn real_directions(
-        &self,
-        action: Action,
-        horizon: usize,
-    ) -> Vec<Option<(i8, i8)>> {
+    pub(super) fn real_directions(&self, action: Action, horizon: usize) -> Vec<Option<(i8, i8)>> {
         self.games
             .iter()
             .zip(&self.real_starts)

@@ -151,7 +151,10 @@ mod tests {
                 assert!((3..=15).contains(&n), "seed {seed}: {key} held {n} frames");
             }
             for action in Action::ALL {
-                assert!(keys.contains(&action), "seed {seed}: {action} never pressed");
+                assert!(
+                    keys.contains(&action),
+                    "seed {seed}: {action} never pressed"
+                );
             }
             // Half the holds head right: well over a quarter of the frames.
             let right = keys
