@@ -234,7 +234,7 @@ impl DreamTrace {
         } else {
             horizontal_shift(&self.last, frame, PLAYER_TOLERANCE)
         });
-        if sheet && t % SHEET_EVERY == 0 {
+        if sheet && t.is_multiple_of(SHEET_EVERY) {
             self.sheet.push(frame.to_vec());
         }
         self.last = frame.to_vec();
