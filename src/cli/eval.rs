@@ -9,8 +9,10 @@ use genie::eval::prompts::{PromptEvalOptions, evaluate_prompts, read_heroes};
 use genie::eval::run::{
     EvalOptions, SHEET_ACTIONS, calibrate, calibrate_by_dreams, contact_sheet, evaluate,
 };
+use genie::eval::sessions::{SHEET_EVERY, SessionOptions, measure_sessions};
 use genie::model::checkpoint::{read_config, write_config};
 use genie::model::dynamics::ActionSource;
+use genie::session::export::grid;
 
 use super::world::{default_checkpoint, device, load_genie};
 
@@ -40,6 +42,21 @@ pub struct EvalArgs {
     /// the same 16 actions
     #[arg(long, value_name = "FILE.png")]
     pub sheet: Option<PathBuf>,
+    /// Whole sessions to play (0: none): from a held-out level's first frame, the real game
+    /// and the dream get the same human-like keys (each held 3-15 frames); reported under
+    /// "sessions"
+    #[arg(long, default_value_t = 32, value_name = "N")]
+    pub sessions: usize,
+    /// Frames per session after the start frame
+    #[arg(long, default_value_t = 300, value_name = "F")]
+    pub session_frames: usize,
+    /// Also play every session with the latents the LAM infers from the real frames (the
+    /// control ceiling over sessions, under "sessions.ceiling"); doubles the sessions' time
+    #[arg(long)]
+    pub session_ceiling: bool,
+    /// Also write a sheet of the first 4 sessions: every 10th frame, real row over dreamed row
+    #[arg(long, value_name = "FILE.png")]
+    pub session_sheet: Option<PathBuf>,
     #[arg(long, default_value = "auto")]
     pub device: String,
     #[arg(long)]
@@ -99,6 +116,14 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
         args.eval_seed_start
     );
     anyhow::ensure!(args.clips > 0, "--clips must be at least 1");
+    anyhow::ensure!(
+        args.sessions == 0 || args.session_frames > 0,
+        "--session-frames must be at least 1"
+    );
+    anyhow::ensure!(
+        args.session_sheet.is_none() || args.sessions > 0,
+        "--session-sheet needs sessions (--sessions 1 or more)"
+    );
     let dir = args.checkpoint.clone().unwrap_or_else(default_checkpoint);
     let genie = load_genie(&dir, device(&args.device, args.threads)?)?;
     if let Some(prompts) = &args.prompts {
@@ -126,7 +151,33 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
             SHEET_ACTIONS.map(|a| a.name())
         );
     }
-    let report = serde_json::to_value(evaluate(&genie, &opts))?;
+    let mut report = evaluate(&genie, &opts);
+    if args.sessions > 0 {
+        let sessions = measure_sessions(
+            &genie,
+            &SessionOptions {
+                sessions: args.sessions,
+                frames: args.session_frames,
+                seed_start: args.eval_seed_start,
+                seed: args.seed,
+                sampler: opts.sampler.clone(),
+                batch: opts.batch,
+                ceiling: args.session_ceiling,
+                sheet_sessions: if args.session_sheet.is_some() { 4 } else { 0 },
+            },
+        );
+        if let Some(path) = &args.session_sheet {
+            grid(&sessions.sheet_rows, 1, 0, [24, 24, 24])
+                .save(path)
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "wrote {} (per session a real row over a dreamed row, every {SHEET_EVERY}th frame from 0)",
+                path.display()
+            );
+        }
+        report.sessions = Some(sessions);
+    }
+    let report = serde_json::to_value(&report)?;
     println!("{report}");
     if args.write {
         let mut config = read_config(&dir)?;

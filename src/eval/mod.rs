@@ -1,5 +1,8 @@
-//! Evaluation: the measures that define "works" (docs/design.md §5), computed on held-out levels.
+//! Evaluation: the measures that define "works" (docs/design.md §5 and §8), computed on held-out
+//! levels.
 
+pub mod ceiling;
 pub mod measures;
 pub mod prompts;
 pub mod run;
+pub mod sessions;

@@ -12,7 +12,10 @@
 //!   action (through the calibration: a key pressed, then held) for `horizon` steps; a case
 //!   agrees when the player, found by its unique colour, moves the same way in both (sign of Δx
 //!   and of Δy, 1 px dead band).
+//! - `action_fidelity_ceiling`: the same cases, the dream given the latents the LAM infers from
+//!   the real game's own next frames ([`super::ceiling`]).
 //! - `lam_nmi`: normalised mutual information between inferred latent and true actions.
+//! - `sessions`: whole sessions of human-like play, added by the CLI ([`super::sessions`]).
 
 use std::collections::BTreeMap;
 
@@ -20,7 +23,9 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
+use super::ceiling::action_fidelity_ceiling;
 use super::measures::{nmi, psnr_capped};
+use super::sessions::SessionReport;
 use crate::data::{DEFAULT_STICKINESS, EVAL_SEED_START, ScriptedPlayer, generate_clip};
 use crate::game::{Action, FRAME_BYTES, FRAME_SIZE, Game, Status, find_player_within};
 use crate::model::dynamics::ActionSource;
@@ -71,6 +76,10 @@ pub struct EvalReport {
     pub action_fidelity_cases: BTreeMap<String, usize>,
     /// Per game action, how the cases that did not agree went wrong.
     pub action_fidelity_misses: BTreeMap<String, Misses>,
+    /// Per game action, plus `mean`: the fidelity of dreams given the latents the LAM infers
+    /// from the real next frames, on the same cases (what a perfect key → latent map reaches).
+    pub action_fidelity_ceiling: BTreeMap<String, f64>,
+    pub action_fidelity_ceiling_misses: BTreeMap<String, Misses>,
     pub lam_nmi: f64,
     pub clips: usize,
     pub eval_seed_start: u64,
@@ -78,6 +87,9 @@ pub struct EvalReport {
     pub prompt_frames: usize,
     pub maskgit_steps: usize,
     pub seconds: f64,
+    /// The session measures, where asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<SessionReport>,
 }
 
 /// How the dreamed player failed to move the real one's way (counts of cases).
@@ -95,7 +107,7 @@ pub struct Misses {
 
 impl Misses {
     /// Counts one case that wanted `want` and got `got`; false where it agreed.
-    fn count(&mut self, want: (i8, i8), got: Option<(i8, i8)>) -> bool {
+    pub(super) fn count(&mut self, want: (i8, i8), got: Option<(i8, i8)>) -> bool {
         match got {
             None => self.lost += 1,
             Some(g) if g == want => return false,
@@ -115,11 +127,11 @@ impl Misses {
 
 pub use crate::game::PLAYER_TOLERANCE;
 
-fn find_player_approx(frame: &[u8]) -> Option<(f32, f32)> {
+pub(super) fn find_player_approx(frame: &[u8]) -> Option<(f32, f32)> {
     find_player_within(frame, PLAYER_TOLERANCE)
 }
 
-fn direction(from: (f32, f32), to: (f32, f32)) -> (i8, i8) {
+pub(super) fn direction(from: (f32, f32), to: (f32, f32)) -> (i8, i8) {
     let sign = |d: f32| {
         if d > 1.0 {
             1
@@ -147,7 +159,7 @@ fn action_ids<'a>(rows: impl Iterator<Item = &'a [u8]>, device: Device) -> Tenso
         .to_device(device)
 }
 
-fn to_tensor(frames: &[u8], batch: usize, len: usize, device: Device) -> Tensor {
+pub(super) fn to_tensor(frames: &[u8], batch: usize, len: usize, device: Device) -> Tensor {
     let s = FRAME_SIZE as i64;
     frames_to_f32(
         &Tensor::from_slice(frames)
@@ -258,6 +270,7 @@ pub fn evaluate(genie: &Genie, opts: &EvalOptions) -> EvalReport {
         }
     }
     let (fidelity, cases, misses) = action_fidelity(genie, opts);
+    let (ceiling, ceiling_misses) = action_fidelity_ceiling(genie, opts);
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     EvalReport {
         tokenizer_psnr: mean(&tok_psnr),
@@ -267,6 +280,8 @@ pub fn evaluate(genie: &Genie, opts: &EvalOptions) -> EvalReport {
         action_fidelity: fidelity,
         action_fidelity_cases: cases,
         action_fidelity_misses: misses,
+        action_fidelity_ceiling: ceiling,
+        action_fidelity_ceiling_misses: ceiling_misses,
         lam_nmi: nmi(&latents, &truths),
         clips: opts.clips,
         eval_seed_start: opts.eval_seed_start,
@@ -274,6 +289,7 @@ pub fn evaluate(genie: &Genie, opts: &EvalOptions) -> EvalReport {
         prompt_frames: opts.prompt_frames,
         maskgit_steps: opts.sampler.steps,
         seconds: start.elapsed().as_secs_f64(),
+        sessions: None,
     }
 }
 
@@ -336,8 +352,10 @@ pub fn game_in_play_with_actions(
 /// Held-out game states for action fidelity and dream calibration: the game, the player's place
 /// in the prompt's last frame (real and decoded), and the prompt's tokens and conditioning
 /// actions.
-struct ControlCases {
-    games: Vec<Game>,
+pub(super) struct ControlCases {
+    pub(super) games: Vec<Game>,
+    /// The prompt frames of all cases, case after case ([B, P] frames of u8 RGB).
+    pub(super) history: Vec<u8>,
     /// Per case, the player's place in the prompt's last real frame: where the real game starts
     /// from.
     real_starts: Vec<Option<(f32, f32)>>,
@@ -352,7 +370,7 @@ struct ControlCases {
 
 impl ControlCases {
     /// States from the levels `seeds` (case index `k` for the k-th seed's scripted player).
-    fn new(genie: &Genie, seeds: impl Iterator<Item = (u64, u64)>, p: usize) -> Self {
+    pub(super) fn new(genie: &Genie, seeds: impl Iterator<Item = (u64, u64)>, p: usize) -> Self {
         let device = genie.tokenizer_vs.device();
         let cases: Vec<(Game, Vec<u8>, Vec<u8>)> = seeds
             .map(|(seed, case)| game_in_play_with_actions(seed, p, case))
@@ -384,6 +402,7 @@ impl ControlCases {
             .collect();
         Self {
             games: cases.into_iter().map(|(g, _, _)| g).collect(),
+            history: bytes,
             real_starts,
             dream_starts,
             ids,
@@ -393,7 +412,7 @@ impl ControlCases {
 
     /// Per case, where the real player heads after `horizon` steps of `action` (sign of Δx and
     /// Δy); `None` where it dies or is not found.
-    fn real_directions(&self, action: Action, horizon: usize) -> Vec<Option<(i8, i8)>> {
+    pub(super) fn real_directions(&self, action: Action, horizon: usize) -> Vec<Option<(i8, i8)>> {
         self.games
             .iter()
             .zip(&self.real_starts)
@@ -421,11 +440,22 @@ impl ControlCases {
             .iter()
             .map(|&l| Tensor::full([b], l, (Kind::Int64, self.ids.device())))
             .collect();
+        self.dreamed_directions_driven(genie, &actions, opts)
+    }
+
+    /// [`ControlCases::dreamed_directions`] with a latent per case and frame (each of
+    /// `actions` [B]).
+    pub(super) fn dreamed_directions_driven(
+        &self,
+        genie: &Genie,
+        actions: &[Tensor],
+        opts: &EvalOptions,
+    ) -> Vec<Option<(i8, i8)>> {
         let dreamed = frames_to_bytes(&rollout(
             genie,
             &self.ids,
             &self.prompt_actions,
-            &actions,
+            actions,
             opts,
         ));
         self.dream_starts
@@ -437,7 +467,7 @@ impl ControlCases {
 }
 
 /// Batches of (level seed, case) pairs: `count` levels from `first_seed`.
-fn case_batches(first_seed: u64, count: usize, batch: usize) -> Vec<Vec<(u64, u64)>> {
+pub(super) fn case_batches(first_seed: u64, count: usize, batch: usize) -> Vec<Vec<(u64, u64)>> {
     let all: Vec<(u64, u64)> = (0..count as u64).map(|i| (first_seed + i, i)).collect();
     all.chunks(batch.max(1)).map(<[_]>::to_vec).collect()
 }

@@ -1,8 +1,62 @@
 //! Action scripts for headless dreams: `"right*8,jump,right*4,latent:3*2"`: comma-separated game
-//! action names (or `latent:N` for a raw latent action 0–7), each optionally repeated with `*K`.
+//! action names (or `latent:N` for a raw latent action 0–7), each optionally repeated with `*K`;
+//! and seeded human-like key scripts for long sessions ([`human_keys`]).
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
 
 use super::Control;
 use crate::game::Action;
+
+/// The shortest and longest hold of a key in [`human_keys`], in frames.
+pub const HOLD_FRAMES: (usize, usize) = (3, 15);
+
+/// The keys [`human_keys`] deals out, a shuffled round at a time: every action once, and
+/// right and right+jump twice more, because a person exploring a level mostly heads right (and
+/// so meets the camera's moves), while every key still comes up every round.
+const HUMAN_ROUND: [Action; 12] = [
+    Action::Noop,
+    Action::Left,
+    Action::Right,
+    Action::Jump,
+    Action::LeftJump,
+    Action::RightJump,
+    Action::Down,
+    Action::Dash,
+    Action::Right,
+    Action::Right,
+    Action::RightJump,
+    Action::RightJump,
+];
+
+/// A human-like key script of `frames` frames from `seed`: keys dealt in shuffled rounds of
+/// [`HUMAN_ROUND`] (so all 8 actions come up within every 12 holds), each held for a uniform
+/// 3–15 frames ([`HOLD_FRAMES`]), never the same key twice in a row (that would be one longer
+/// hold, and no new press). The last hold is cut at `frames`.
+pub fn human_keys(seed: u64, frames: usize) -> Vec<Action> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut out = Vec::with_capacity(frames);
+    let mut round = Vec::new();
+    while out.len() < frames {
+        if round.is_empty() {
+            round = HUMAN_ROUND.to_vec();
+            // Reshuffled until no key follows itself, across the rounds' seam as well: a
+            // handful of tries at most for 12 keys with two triples.
+            loop {
+                round.shuffle(&mut rng);
+                let seam_ok = out.last() != round.first();
+                if seam_ok && round.windows(2).all(|w| w[0] != w[1]) {
+                    break;
+                }
+            }
+            round.reverse(); // dealt from the back
+        }
+        let key = round.pop().expect("refilled above");
+        let hold = rng.random_range(HOLD_FRAMES.0..=HOLD_FRAMES.1);
+        out.extend(std::iter::repeat_n(key, hold.min(frames - out.len())));
+    }
+    out
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScriptError {
@@ -73,6 +127,47 @@ fn parse_one(name: &str) -> Option<Control> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Runs of equal keys as (key, length).
+    fn holds(keys: &[Action]) -> Vec<(Action, usize)> {
+        let mut out: Vec<(Action, usize)> = Vec::new();
+        for &k in keys {
+            match out.last_mut() {
+                Some((last, n)) if *last == k => *n += 1,
+                _ => out.push((k, 1)),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn human_keys_hold_each_key_3_to_15_frames_and_press_all_eight() {
+        for seed in 0..40 {
+            let keys = human_keys(seed, 300);
+            assert_eq!(keys.len(), 300);
+            let runs = holds(&keys);
+            // The last hold may be cut by the end of the script.
+            for &(key, n) in &runs[..runs.len() - 1] {
+                assert!((3..=15).contains(&n), "seed {seed}: {key} held {n} frames");
+            }
+            for action in Action::ALL {
+                assert!(
+                    keys.contains(&action),
+                    "seed {seed}: {action} never pressed"
+                );
+            }
+            // Half the holds head right: well over a quarter of the frames.
+            let right = keys
+                .iter()
+                .filter(|&&a| a == Action::Right || a == Action::RightJump)
+                .count();
+            assert!(right > keys.len() / 4, "seed {seed}: mostly heads right");
+        }
+        assert_eq!(human_keys(7, 300), human_keys(7, 300), "seeded");
+        assert_ne!(human_keys(7, 300), human_keys(8, 300));
+        assert!(human_keys(1, 0).is_empty());
+        assert_eq!(human_keys(1, 2).len(), 2);
+    }
 
     #[test]
     fn parses_repeats_and_latents() {

@@ -1,0 +1,607 @@
+//! Whole sessions (docs/design.md §8): what a player meets over minutes, not four frames. The
+//! real game and the dream start from the same real frame (a held-out level's first, as `genie play
+//! --level` starts) and get the same keys from a seeded human-like script ([`human_keys`]), turned
+//! into latents as `genie play` turns them ([`KeyMap`]: the checkpoint's calibration, press
+//! latents on a key's first frame). Frame by frame the measures read both:
+//!
+//! - `presence`: of the frames with the real player on screen, the share in which the dreamed
+//!   player (its unique colour) is found;
+//! - `kept_player`: the share of sessions in which the dream never misses the player
+//!   [`LOSS_RUN`] frames in a row while the real one is on screen, and `median_frames_to_loss`
+//!   (frames from the start to the first missed frame of that run) over the others;
+//! - `scroll_recall` / `scroll_precision`: the real game's camera moves (read from the game)
+//!   matched by a dreamed whole-screen shift the same way within ±[`SCROLL_WINDOW`] frames, and
+//!   the dreamed shifts (read from the frames by [`horizontal_shift`]) matching a real one. A
+//!   real move that leaves the picture as it was (over even, empty ground) cannot be seen in
+//!   any frames, the dream's included: it is counted apart (`real_camera_moves_unseen`) and
+//!   left out of the recall;
+//! - `fidelity`: per key press, whether the dreamed player moved as the real one did over the
+//!   press's first [`FIDELITY_FRAMES`] frames (or fewer, for a shorter hold), both taken
+//!   relative to the world: a camera move is added back, so a scroll is not motion.
+//!
+//! When the real life ends (the player dies or wins, and the level restarts) the dream cannot
+//! know; the frames from there on are counted (`frames_after_life_lost`) but not scored.
+//! Sessions run in batches through the networks, with the dynamics and decoder caches.
+
+use std::collections::BTreeMap;
+
+use rand::SeedableRng;
+use serde::Serialize;
+use tch::{Device, Kind, Tensor};
+
+use super::measures::{
+    LOSS_RUN, Presence, ScrollMatch, horizontal_shift, match_scrolls, median, presence,
+};
+use super::run::{Misses, PLAYER_TOLERANCE, direction, find_player_approx, to_tensor};
+use crate::data::EVAL_SEED_START;
+use crate::game::{Action, FRAME_BYTES, Game, Status, find_player};
+use crate::model::dynamics::ActionSource;
+use crate::model::{Genie, SamplerConfig, SamplerRng, frames_to_bytes, sample_next};
+use crate::session::keys::KeyMap;
+use crate::session::script::human_keys;
+
+/// Frames either side within which a dreamed camera move matches a real one.
+pub const SCROLL_WINDOW: usize = 2;
+/// Frames of a key press over which the dreamed and real player's motion are compared (the
+/// horizon of `action_fidelity`).
+pub const FIDELITY_FRAMES: usize = 4;
+/// Every how many frames the session sheet shows one.
+pub const SHEET_EVERY: usize = 10;
+
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    pub sessions: usize,
+    /// Frames played after the start frame.
+    pub frames: usize,
+    /// Level of the first session; session i plays level `seed_start + i`.
+    pub seed_start: u64,
+    /// Seeds the key scripts (session i's is `seed + i`) and the sampler.
+    pub seed: u64,
+    pub sampler: SamplerConfig,
+    /// Sessions per batch through the networks.
+    pub batch: usize,
+    /// Also run every session driven by the latents the LAM infers from the real frames.
+    pub ceiling: bool,
+    /// Sessions whose frames (every [`SHEET_EVERY`]th) are kept for a sheet.
+    pub sheet_sessions: usize,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            sessions: 32,
+            frames: 300,
+            seed_start: EVAL_SEED_START,
+            seed: 0,
+            sampler: SamplerConfig::default(),
+            batch: 16,
+            ceiling: false,
+            sheet_sessions: 0,
+        }
+    }
+}
+
+/// The session measures, pooled over all sessions.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionMeasures {
+    pub presence: f64,
+    pub kept_player: f64,
+    /// `None` where every session kept the player.
+    pub median_frames_to_loss: Option<f64>,
+    /// `None` where the real camera never moved in a scored frame.
+    pub scroll_recall: Option<f64>,
+    /// `None` where the dream never shifted in a scored frame.
+    pub scroll_precision: Option<f64>,
+    pub real_camera_moves: usize,
+    /// Real moves the shift detector cannot see in the real frames themselves.
+    pub real_camera_moves_unseen: usize,
+    pub dreamed_camera_moves: usize,
+    /// Per game action, plus `mean` over the eight.
+    pub fidelity: BTreeMap<String, f64>,
+    pub fidelity_cases: BTreeMap<String, usize>,
+    pub fidelity_misses: BTreeMap<String, Misses>,
+    pub per_session: Vec<SessionSummary>,
+}
+
+/// One session's figures, to find it on the sheet.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionSummary {
+    pub level: u64,
+    /// Frames scored (before the real life ended).
+    pub scored_frames: usize,
+    pub presence: Option<f64>,
+    /// The first frame of the run in which the dream lost the player.
+    pub lost_at: Option<usize>,
+    pub real_camera_moves: usize,
+    pub dreamed_camera_moves: usize,
+    pub matched_camera_moves: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionReport {
+    pub sessions: usize,
+    pub frames: usize,
+    pub seed_start: u64,
+    /// Frames scored over all sessions.
+    pub scored_frames: usize,
+    /// Frames after the real life ended (not scored), and the sessions in which it did.
+    pub frames_after_life_lost: usize,
+    pub sessions_with_life_lost: usize,
+    #[serde(flatten)]
+    pub keyed: SessionMeasures,
+    /// The same sessions driven by the LAM's latents of the real frames, where asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ceiling: Option<SessionMeasures>,
+    pub seconds: f64,
+    /// For the sheet: per kept session, a row of real frames and a row of dreamed ones.
+    #[serde(skip)]
+    pub sheet_rows: Vec<Vec<Vec<u8>>>,
+}
+
+/// The real game's side of a session: per frame 0..=F, the player's place on screen, the
+/// camera, and the frames scored.
+struct RealSession {
+    level: u64,
+    keys: Vec<Action>,
+    player: Vec<Option<(f32, f32)>>,
+    camera: Vec<i32>,
+    /// Per frame, whether a camera move into it shows in the real frames (true where none).
+    move_seen: Vec<bool>,
+    /// Frames 0..scored are of the first life.
+    scored: usize,
+    /// Every frame, for the LAM of the ceiling and the sheet.
+    frames: Vec<Vec<u8>>,
+}
+
+impl RealSession {
+    fn play(level: u64, keys: Vec<Action>) -> Self {
+        let mut game = Game::new(level);
+        let first = game.frame();
+        let (mut player, mut camera) = (vec![find_player(&first)], vec![game.camera_px()]);
+        let mut frames = vec![first];
+        let mut move_seen = vec![true];
+        let mut scored = keys.len() + 1;
+        for (t, &key) in keys.iter().enumerate() {
+            // As the player beside the dream does: a life that ends restarts the level.
+            if game.step(key) != Status::Alive {
+                game.restart();
+                scored = scored.min(t + 1);
+            }
+            let frame = game.frame();
+            player.push(find_player(&frame));
+            let moved = game.camera_px() - camera[t];
+            move_seen.push(
+                moved == 0 || horizontal_shift(&frames[t], &frame, 0).signum() == moved.signum(),
+            );
+            camera.push(game.camera_px());
+            frames.push(frame);
+        }
+        Self {
+            level,
+            keys,
+            player,
+            camera,
+            move_seen,
+            scored,
+            frames,
+        }
+    }
+
+    /// The camera's move into each frame (0 for the first).
+    fn camera_moves(&self) -> Vec<i32> {
+        std::iter::once(0)
+            .chain(self.camera.windows(2).map(|w| w[1] - w[0]))
+            .collect()
+    }
+
+    /// [`RealSession::camera_moves`] with the moves no frames show taken out.
+    fn seen_camera_moves(&self) -> Vec<i32> {
+        self.camera_moves()
+            .iter()
+            .zip(&self.move_seen)
+            .map(|(&m, &seen)| if seen { m } else { 0 })
+            .collect()
+    }
+}
+
+/// The dream's side of a session: per frame 0..=F (0: the decoded start frame), the player's
+/// place on screen and the shift read from the frame before.
+struct DreamTrace {
+    player: Vec<Option<(f32, f32)>>,
+    shift: Vec<i32>,
+    /// Every [`SHEET_EVERY`]th frame, for sessions on the sheet.
+    sheet: Vec<Vec<u8>>,
+    last: Vec<u8>,
+}
+
+impl DreamTrace {
+    fn new() -> Self {
+        Self {
+            player: Vec::new(),
+            shift: Vec::new(),
+            sheet: Vec::new(),
+            last: Vec::new(),
+        }
+    }
+
+    /// Reads the session's next frame (the first is the start frame), keeping it for the sheet
+    /// where `sheet` and it falls on the sheet's frames.
+    fn push(&mut self, frame: &[u8], sheet: bool) {
+        let t = self.player.len();
+        self.player.push(find_player_approx(frame));
+        self.shift.push(if t == 0 {
+            0
+        } else {
+            horizontal_shift(&self.last, frame, PLAYER_TOLERANCE)
+        });
+        if sheet && t.is_multiple_of(SHEET_EVERY) {
+            self.sheet.push(frame.to_vec());
+        }
+        self.last = frame.to_vec();
+    }
+}
+
+/// Plays `opts.sessions` sessions on held-out levels and measures them.
+pub fn measure_sessions(genie: &Genie, opts: &SessionOptions) -> SessionReport {
+    let start = std::time::Instant::now();
+    let keys = KeyMap::new(&genie.config);
+    let (mut reals, mut keyed, mut lam) = (Vec::new(), Vec::new(), Vec::new());
+    let mut sheet_rows = Vec::new();
+    for (batch_index, first) in (0..opts.sessions).step_by(opts.batch.max(1)).enumerate() {
+        let batch: Vec<RealSession> = (first..(first + opts.batch.max(1)).min(opts.sessions))
+            .map(|i| {
+                let script = human_keys(opts.seed.wrapping_add(i as u64), opts.frames);
+                RealSession::play(opts.seed_start + i as u64, script)
+            })
+            .collect();
+        let sampler_seed = opts.seed ^ (batch_index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let keep = |i: usize| first + i < opts.sheet_sessions;
+        let latents: Vec<Vec<i64>> = batch
+            .iter()
+            .map(|r| match genie.config.dynamics.actions {
+                ActionSource::Game => r.keys.iter().map(|&a| a as i64).collect(),
+                ActionSource::Latent => keys.latents(&r.keys),
+            })
+            .collect();
+        let dreams = dream(genie, &batch, &latents, opts, sampler_seed, &keep);
+        for (i, (real, dreamed)) in batch.iter().zip(&dreams).enumerate() {
+            if keep(i) {
+                sheet_rows.push(real.frames.iter().step_by(SHEET_EVERY).cloned().collect());
+                sheet_rows.push(dreamed.sheet.clone());
+            }
+        }
+        keyed.extend(dreams);
+        if opts.ceiling {
+            let latents = inferred_latents(genie, &batch);
+            lam.extend(dream(genie, &batch, &latents, opts, sampler_seed, &|_| {
+                false
+            }));
+        }
+        // Only what the scores need is kept past the batch.
+        reals.extend(batch.into_iter().map(|r| RealSession {
+            frames: Vec::new(),
+            ..r
+        }));
+    }
+    let scored: usize = reals.iter().map(|r| r.scored.saturating_sub(1)).sum();
+    SessionReport {
+        sessions: opts.sessions,
+        frames: opts.frames,
+        seed_start: opts.seed_start,
+        scored_frames: scored,
+        frames_after_life_lost: reals.iter().map(|r| r.player.len() - r.scored).sum(),
+        sessions_with_life_lost: reals.iter().filter(|r| r.scored < r.player.len()).count(),
+        keyed: score(&reals, &keyed),
+        ceiling: opts.ceiling.then(|| score(&reals, &lam)),
+        seconds: start.elapsed().as_secs_f64(),
+        sheet_rows,
+    }
+}
+
+/// Dreams a batch of sessions from their real start frames, each driven by its latents (one
+/// per frame after the start), and reads every dreamed frame.
+fn dream(
+    genie: &Genie,
+    batch: &[RealSession],
+    latents: &[Vec<i64>],
+    opts: &SessionOptions,
+    seed: u64,
+    keep: &dyn Fn(usize) -> bool,
+) -> Vec<DreamTrace> {
+    let device = genie.tokenizer_vs.device();
+    let b = batch.len();
+    let starts: Vec<u8> = batch.iter().flat_map(|r| r.frames[0].clone()).collect();
+    let mut rng = SamplerRng::seed_from_u64(seed);
+    let mut traces: Vec<DreamTrace> = (0..b).map(|_| DreamTrace::new()).collect();
+    let mut read = |frames: Vec<u8>| {
+        for (i, frame) in frames.chunks(FRAME_BYTES).enumerate() {
+            traces[i].push(frame, keep(i));
+        }
+    };
+    tch::no_grad(|| {
+        let mut cache = genie.dynamics.new_cache(b as i64);
+        let mut decoder = genie.tokenizer.new_decoder_cache(b as i64);
+        let ids = genie
+            .tokenizer
+            .encode(&to_tensor(&starts, b, 1, device))
+            .select(1, 0); // [B, N]
+        genie.dynamics.push_frame(&mut cache, &ids, None);
+        read(frames_to_bytes(
+            &genie.tokenizer.decode_next(&mut decoder, &ids),
+        ));
+        for t in 0..opts.frames {
+            let step: Vec<i64> = latents.iter().map(|l| l[t]).collect();
+            let action = Tensor::from_slice(&step).to_device(device);
+            let ids = sample_next(
+                &genie.dynamics,
+                &mut cache,
+                &action,
+                &opts.sampler,
+                &mut rng,
+            );
+            read(frames_to_bytes(
+                &genie.tokenizer.decode_next(&mut decoder, &ids),
+            ));
+        }
+    });
+    traces
+}
+
+/// Transitions the LAM reads at once: enough to keep its activations small.
+const LAM_CHUNK: usize = 32;
+
+/// Per session, the latent the LAM infers for each real transition (F of them), read in chunks
+/// that each start with the frames the LAM's context reaches back to, so a long session reads
+/// as one pass would. A model driven by the game's actions gets the keys themselves.
+fn inferred_latents(genie: &Genie, batch: &[RealSession]) -> Vec<Vec<i64>> {
+    if genie.config.dynamics.actions == ActionSource::Game {
+        return batch
+            .iter()
+            .map(|r| r.keys.iter().map(|&a| a as i64).collect())
+            .collect();
+    }
+    let device = genie.tokenizer_vs.device();
+    let lead = (genie.config.lam.context_frames.max(1) - 1) as usize;
+    let transitions = batch.first().map_or(0, |r| r.frames.len() - 1);
+    let mut out = vec![Vec::with_capacity(transitions); batch.len()];
+    for from in (0..transitions).step_by(LAM_CHUNK) {
+        let to = (from + LAM_CHUNK).min(transitions);
+        let first = from.saturating_sub(lead);
+        let len = to + 1 - first;
+        let bytes: Vec<u8> = batch
+            .iter()
+            .flat_map(|r| r.frames[first..=to].concat())
+            .collect();
+        let inferred = genie
+            .lam
+            .infer_actions(&to_tensor(&bytes, batch.len(), len, device))
+            .narrow(1, (from - first) as i64, (to - from) as i64)
+            .to_device(Device::Cpu)
+            .to_kind(Kind::Int64);
+        for (i, row) in out.iter_mut().enumerate() {
+            row.extend(Vec::<i64>::try_from(inferred.get(i as i64)).expect("i64 latents"));
+        }
+    }
+    out
+}
+
+/// The measures over all sessions from both sides' traces.
+fn score(reals: &[RealSession], dreams: &[DreamTrace]) -> SessionMeasures {
+    let (mut on_screen, mut found, mut kept) = (0, 0, 0);
+    let mut losses = Vec::new();
+    let mut scrolls = ScrollMatch::default();
+    let mut unseen = 0;
+    let mut agree = vec![(0usize, 0usize); Action::ALL.len()];
+    let mut misses = vec![Misses::default(); Action::ALL.len()];
+    let mut per_session = Vec::new();
+    for (real, dream) in reals.iter().zip(dreams) {
+        // Frames 1..scored: the start frame is the same real frame on both sides.
+        let frames = 1..real.scored.min(dream.player.len());
+        let real_on: Vec<bool> = real.player[frames.clone()]
+            .iter()
+            .map(Option::is_some)
+            .collect();
+        let dream_found: Vec<bool> = dream.player[frames.clone()]
+            .iter()
+            .map(Option::is_some)
+            .collect();
+        let Presence {
+            on_screen: on,
+            found: f,
+            lost_at,
+        } = presence(&real_on, &dream_found, LOSS_RUN);
+        // As a frame number: frames 1.. of the session.
+        let lost_at = lost_at.map(|t| t + 1);
+        on_screen += on;
+        found += f;
+        match lost_at {
+            None => kept += 1,
+            Some(t) => losses.push(t as f64),
+        }
+        // Recall over the moves the real frames show; precision against every real move.
+        let seen = match_scrolls(
+            &real.seen_camera_moves()[frames.clone()],
+            &dream.shift[frames.clone()],
+            SCROLL_WINDOW,
+        );
+        let all = match_scrolls(
+            &real.camera_moves()[frames.clone()],
+            &dream.shift[frames.clone()],
+            SCROLL_WINDOW,
+        );
+        let moves = ScrollMatch {
+            real: seen.real,
+            real_matched: seen.real_matched,
+            ..all
+        };
+        unseen += all.real - seen.real;
+        scrolls.add(moves);
+        for (key, from, hold) in presses(&real.keys) {
+            let to = from + hold.min(FIDELITY_FRAMES);
+            if to >= frames.end {
+                continue;
+            }
+            let (Some(a), Some(b)) = (real.player[from], real.player[to]) else {
+                continue;
+            };
+            let camera = (real.camera[to] - real.camera[from]) as f32;
+            let want = direction(a, (b.0 + camera, b.1));
+            let got = match (dream.player[from], dream.player[to]) {
+                (Some(a), Some(b)) => {
+                    let shifted: i32 = dream.shift[from + 1..=to].iter().sum();
+                    Some(direction(a, (b.0 + shifted as f32, b.1)))
+                }
+                _ => None,
+            };
+            let (n, cases) = &mut agree[key as usize];
+            *cases += 1;
+            *n += usize::from(!misses[key as usize].count(want, got));
+        }
+        per_session.push(SessionSummary {
+            level: real.level,
+            scored_frames: frames.len(),
+            presence: (on > 0).then(|| f as f64 / on as f64),
+            lost_at,
+            real_camera_moves: all.real,
+            dreamed_camera_moves: moves.dreamed,
+            matched_camera_moves: moves.real_matched,
+        });
+    }
+    let ratio = |n: usize, d: usize| (d > 0).then(|| n as f64 / d as f64);
+    let mut fidelity: BTreeMap<String, f64> = Action::ALL
+        .iter()
+        .map(|&a| {
+            let (n, cases) = agree[a as usize];
+            (a.name().to_owned(), n as f64 / cases.max(1) as f64)
+        })
+        .collect();
+    let mean = fidelity.values().sum::<f64>() / Action::ALL.len() as f64;
+    fidelity.insert("mean".into(), mean);
+    SessionMeasures {
+        presence: ratio(found, on_screen).unwrap_or(0.0),
+        kept_player: ratio(kept, reals.len()).unwrap_or(0.0),
+        median_frames_to_loss: median(&losses),
+        scroll_recall: ratio(scrolls.real_matched, scrolls.real),
+        scroll_precision: ratio(scrolls.dreamed_matched, scrolls.dreamed),
+        real_camera_moves: scrolls.real + unseen,
+        real_camera_moves_unseen: unseen,
+        dreamed_camera_moves: scrolls.dreamed,
+        fidelity,
+        fidelity_cases: Action::ALL
+            .iter()
+            .map(|&a| (a.name().to_owned(), agree[a as usize].1))
+            .collect(),
+        fidelity_misses: Action::ALL
+            .iter()
+            .map(|&a| (a.name().to_owned(), misses[a as usize]))
+            .collect(),
+        per_session,
+    }
+}
+
+/// The key presses of a script: (key, the frame before its first step, frames held).
+fn presses(keys: &[Action]) -> Vec<(Action, usize, usize)> {
+    let mut out: Vec<(Action, usize, usize)> = Vec::new();
+    for (t, &key) in keys.iter().enumerate() {
+        match out.last_mut() {
+            Some((last, _, hold)) if *last == key => *hold += 1,
+            _ => out.push((key, t, 1)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presses_start_at_the_frame_before_their_first_step() {
+        use Action::{Jump, Left, Right};
+        assert_eq!(
+            presses(&[Right, Right, Jump, Left, Left, Left]),
+            [(Right, 0, 2), (Jump, 2, 1), (Left, 3, 3)]
+        );
+        assert!(presses(&[]).is_empty());
+    }
+
+    #[test]
+    fn a_dream_that_is_the_real_game_scores_full_marks() {
+        // The real frames read as if dreamed: every measure must find the dream perfect. This
+        // ties the camera the game reports to the shift read from the frames, and the motion
+        // relative to the world on both sides.
+        let reals: Vec<RealSession> = (0..6)
+            .map(|i| RealSession::play(EVAL_SEED_START + 20 + i, human_keys(i, 200)))
+            .collect();
+        let dreams: Vec<DreamTrace> = reals
+            .iter()
+            .map(|r| {
+                let mut d = DreamTrace::new();
+                r.frames.iter().for_each(|f| d.push(f, false));
+                d
+            })
+            .collect();
+        let m = score(&reals, &dreams);
+        assert_eq!(m.presence, 1.0);
+        assert_eq!(m.kept_player, 1.0);
+        assert_eq!(m.median_frames_to_loss, None);
+        assert!(
+            m.real_camera_moves > 0,
+            "the sessions scroll: {:?}",
+            m.per_session
+        );
+        assert_eq!(m.scroll_recall, Some(1.0));
+        assert_eq!(m.scroll_precision, Some(1.0));
+        let cases: usize = m.fidelity_cases.values().sum();
+        assert!(cases > 30, "{cases} presses scored");
+        // The player moves as in the real game, except over a camera move no frame shows (the
+        // view even ground): read as no scroll, it makes the player's step 40 px off sideways.
+        // Each such move falls in one press's frames at most.
+        let missed: Vec<Misses> = m.fidelity_misses.values().copied().collect();
+        assert!(
+            missed.iter().all(|x| x.lost + x.y + x.xy == 0),
+            "{missed:?}"
+        );
+        let off: usize = missed.iter().map(|x| x.x).sum();
+        assert!(
+            off <= m.real_camera_moves_unseen,
+            "{off} presses off: {missed:?}"
+        );
+        assert!(m.fidelity["mean"] > 0.9, "{:?}", m.fidelity);
+        // A dream that loses the player at once and never scrolls.
+        let blank = vec![0u8; FRAME_BYTES];
+        let lost: Vec<DreamTrace> = reals
+            .iter()
+            .map(|r| {
+                let mut d = DreamTrace::new();
+                r.frames.iter().for_each(|_| d.push(&blank, false));
+                d
+            })
+            .collect();
+        let m = score(&reals, &lost);
+        assert_eq!((m.presence, m.kept_player), (0.0, 0.0));
+        assert_eq!(m.median_frames_to_loss, Some(1.0));
+        assert_eq!((m.scroll_recall, m.scroll_precision), (Some(0.0), None));
+        assert_eq!(m.fidelity["mean"], 0.0);
+    }
+
+    #[test]
+    fn a_real_session_stops_scoring_where_the_life_ends() {
+        let (mut ended, mut moved) = (0, 0);
+        for i in 0..8 {
+            let level = EVAL_SEED_START + i;
+            let real = RealSession::play(level, human_keys(i, 300));
+            assert_eq!((real.player.len(), real.camera.len()), (301, 301));
+            if real.scored < 301 {
+                // The frame after the end is the level's start again.
+                ended += 1;
+                assert_eq!(real.camera[real.scored], 0);
+                assert_eq!(real.frames[real.scored], Game::new(level).frame());
+            }
+            let moves = real.camera_moves();
+            moved += usize::from(moves[1..real.scored].iter().any(|&m| m != 0));
+        }
+        assert!(ended > 0, "some of 8 human-like sessions lose a life");
+        assert!(moved > 0, "some of them move the camera before that");
+    }
+}

@@ -1,0 +1,131 @@
+//! End to end: `genie eval` on a tiny random checkpoint of the game's frame size prints the
+//! held-out measures with the control ceiling beside action fidelity and the whole-session
+//! measures under `sessions`, all in range, writes the session sheet, and skips the sessions
+//! with `--sessions 0`.
+
+use std::process::Command;
+
+use genie::model::tokenizer::TokenizerConfig;
+use genie::model::{DynamicsConfig, Genie, GenieConfig, LamConfig, StConfig};
+use tch::Device;
+
+/// A checkpoint of 64×64 frames with the smallest networks: 16 tokens a frame.
+fn tiny_checkpoint(dir: &std::path::Path) {
+    let st = StConfig::new(16, 1, 2);
+    let cfg = GenieConfig {
+        tokenizer: TokenizerConfig {
+            patch: 16,
+            codebook_size: 16,
+            latent_dim: 4,
+            context_frames: 4,
+            encoder: st.clone(),
+            decoder: st.clone(),
+            ..Default::default()
+        },
+        lam: LamConfig {
+            conv_width: 4,
+            conv_head: 4,
+            latent_dim: 4,
+            context_frames: 4,
+            encoder: st.clone(),
+            decoder: st.clone(),
+            ..Default::default()
+        },
+        dynamics: DynamicsConfig {
+            vocab_size: 16,
+            tokens_per_frame: 16,
+            num_actions: 8,
+            context_frames: 4,
+            st,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    tch::manual_seed(11);
+    Genie::new(cfg, Device::Cpu).unwrap().save(dir).unwrap();
+}
+
+fn eval(args: &[&str]) -> serde_json::Value {
+    let out = Command::new(env!("CARGO_BIN_EXE_genie"))
+        .arg("eval")
+        .args(["--threads", "1", "--clips", "2", "--steps", "1"])
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "genie eval failed: {stderr}");
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"))
+}
+
+fn share(v: &serde_json::Value, key: &str) -> f64 {
+    let x = v[key]
+        .as_f64()
+        .unwrap_or_else(|| panic!("{key} is no number: {v}"));
+    assert!((0.0..=1.0).contains(&x), "{key} = {x}");
+    x
+}
+
+#[test]
+fn eval_reports_the_ceiling_and_whole_sessions() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("ckpt");
+    tiny_checkpoint(&ckpt);
+    let sheet = dir.path().join("sheet.png");
+    let report = eval(&[
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--sessions",
+        "5",
+        "--session-frames",
+        "40",
+        "--session-ceiling",
+        "--session-sheet",
+        sheet.to_str().unwrap(),
+    ]);
+    for name in ["mean", "left", "right", "jump", "dash"] {
+        share(&report["action_fidelity"], name);
+        share(&report["action_fidelity_ceiling"], name);
+    }
+    let s = &report["sessions"];
+    assert_eq!(s["sessions"], 5);
+    assert_eq!(s["frames"], 40);
+    for measures in [s, &s["ceiling"]] {
+        share(measures, "presence");
+        share(measures, "kept_player");
+        share(&measures["fidelity"], "mean");
+        for key in ["scroll_recall", "scroll_precision", "median_frames_to_loss"] {
+            assert!(measures.get(key).is_some(), "{key} missing: {measures}");
+        }
+        let count = |key: &str| measures[key].as_u64().unwrap();
+        let seen = count("real_camera_moves") - count("real_camera_moves_unseen");
+        for (key, moves) in [
+            ("scroll_recall", seen),
+            ("scroll_precision", count("dreamed_camera_moves")),
+        ] {
+            if moves > 0 {
+                share(measures, key);
+            } else {
+                assert!(measures[key].is_null(), "{key} of no moves: {measures}");
+            }
+        }
+        assert_eq!(measures["per_session"].as_array().unwrap().len(), 5);
+    }
+    let scored = s["scored_frames"].as_u64().unwrap();
+    let after = s["frames_after_life_lost"].as_u64().unwrap();
+    assert_eq!(
+        scored + after,
+        5 * 40,
+        "every played frame is scored or counted apart"
+    );
+    // 4 sessions, a real and a dreamed row each; frames 0, 10, …, 40.
+    let img = image::open(&sheet).unwrap();
+    assert_eq!(
+        (img.width(), img.height()),
+        (5 * 66 - 2, 8 * 66 - 2),
+        "4 × (real, dream) rows of 5 frames"
+    );
+
+    let without = eval(&["--checkpoint", ckpt.to_str().unwrap(), "--sessions", "0"]);
+    assert!(without.get("sessions").is_none(), "{without}");
+    assert!(without.get("action_fidelity_ceiling").is_some());
+}
