@@ -1,8 +1,9 @@
 //! The control ceiling (docs/design.md §8): action fidelity when the dream is given, instead of
-//! the calibrated key's latents, the latents the latent action model infers from the real game's own
-//! next frames. No map from keys to latents can pick better latents than the ones that describe
-//! what really happened, so this is what a perfect key → latent map could reach with these
-//! networks; set beside `action_fidelity` it says whether the map or the networks limit control.
+//! the calibrated key's latents, the latents the latent action model infers from the real game's
+//! own next frames. No map from keys to latents can pick better latents than the ones that
+//! describe what really happened, so this is what a perfect key → latent map could reach with
+//! these networks; set beside `action_fidelity` it says whether the map or the networks limit
+//! control.
 //!
 //! Computed on exactly the cases of `action_fidelity` (the same held-out states, the same real
 //! directions, the same sampler seed per rollout), so the two differ only in the latents.
