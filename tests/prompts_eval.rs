@@ -2,50 +2,13 @@
 //! the JSON's keys and ranges, one contact sheet per picture, the hero of heroes.json used and
 //! the automatic guess judged against it, and one clear error for a hero off its picture.
 
-use std::path::Path;
 use std::process::Command;
 
-use genie::model::tokenizer::TokenizerConfig;
-use genie::model::{DynamicsConfig, Genie, GenieConfig, LamConfig, StConfig};
 use image::{Rgb, RgbImage};
-use tch::Device;
+use tiny::tiny_checkpoint;
 
-/// A random checkpoint small enough for a test, at the prompts' 64×64.
-fn tiny_checkpoint(dir: &Path) {
-    let st = StConfig::new(16, 1, 2);
-    let cfg = GenieConfig {
-        tokenizer: TokenizerConfig {
-            image_size: 64,
-            patch: 16,
-            codebook_size: 16,
-            latent_dim: 4,
-            context_frames: 4,
-            encoder: st.clone(),
-            decoder: st.clone(),
-            ..Default::default()
-        },
-        lam: LamConfig {
-            image_size: 64,
-            patch: 16,
-            latent_dim: 4,
-            context_frames: 4,
-            encoder: st.clone(),
-            decoder: st.clone(),
-            ..Default::default()
-        },
-        dynamics: DynamicsConfig {
-            vocab_size: 16,
-            tokens_per_frame: 16,
-            num_actions: 8,
-            context_frames: 4,
-            st,
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    tch::manual_seed(3);
-    Genie::new(cfg, Device::Cpu).unwrap().save(dir).unwrap();
-}
+#[path = "common/tiny.rs"]
+mod tiny;
 
 /// A side view: sky, ground, and a figure in `hero` standing on the ground at x 90..100.
 fn scene(w: u32, h: u32, sky: [u8; 3], hero: [u8; 3]) -> RgbImage {

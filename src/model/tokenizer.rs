@@ -589,8 +589,10 @@ mod tests {
         // The loss is the reconstruction error of the frames decoded from encode's ids.
         let decoded = tch::no_grad(|| tok.decode_codes(&tok.quantizer().lookup(&tok.encode(&x))));
         let mse = f64::try_from(decoded.mse_loss(&x, tch::Reduction::Mean)).unwrap();
+        // Both are f32 sums over the same values, in an order libtorch's threads may change: a
+        // fresh clone's `make test` once found them an ulp apart (2.53363156 against 2.53363132).
         assert!(
-            (metrics.mse - mse).abs() < 1e-9,
+            (metrics.mse - mse).abs() < 1e-6 * mse.max(1.0),
             "{} against {mse}",
             metrics.mse
         );
