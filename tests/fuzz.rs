@@ -295,6 +295,23 @@ fn tiny_config() -> GenieConfig {
     }
 }
 
+/// Copies the files of `base` into the case's folder `dir` and mutates one of `files`, picked
+/// at random: `json` as JSON, a safetensors file mostly in its header, anything else as bytes.
+fn mutate_one_file(m: &mut Mutator, base: &Path, dir: &Path, files: &[&str], json: &str) {
+    copy_dir(base, dir);
+    let name = files[m.rng.random_range(0..files.len())];
+    let path = dir.join(name);
+    let bytes = std::fs::read(&path).unwrap();
+    let mutated = if name == json {
+        m.json(&bytes)
+    } else if name.ends_with(".safetensors") && m.rng.random_bool(0.6) {
+        m.safetensors_header(&bytes)
+    } else {
+        m.bytes(&bytes)
+    };
+    std::fs::write(&path, mutated).unwrap();
+}
+
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
@@ -444,18 +461,7 @@ fn checkpoints_are_loaded_or_refused_never_a_panic_or_a_memory_bomb() {
         "dynamics.safetensors",
     ];
     fuzz("checkpoints", 2, 16 * MIB, |m, dir| {
-        copy_dir(base.path(), dir);
-        let name = files[m.rng.random_range(0..files.len())];
-        let path = dir.join(name);
-        let bytes = std::fs::read(&path).unwrap();
-        let mutated = if name == "genie.json" {
-            m.json(&bytes)
-        } else if m.rng.random_bool(0.6) {
-            m.safetensors_header(&bytes)
-        } else {
-            m.bytes(&bytes)
-        };
-        std::fs::write(&path, mutated).unwrap();
+        mutate_one_file(m, base.path(), dir, &files, "genie.json");
         match Genie::load(dir, tch::Device::Cpu) {
             Ok(g) => {
                 g.config
@@ -487,18 +493,7 @@ fn datasets_are_read_or_refused_never_a_panic() {
         "shard-00001.safetensors",
     ];
     fuzz("datasets", 3, 16 * MIB, |m, dir| {
-        copy_dir(base.path(), dir);
-        let name = files[m.rng.random_range(0..files.len())];
-        let path = dir.join(name);
-        let bytes = std::fs::read(&path).unwrap();
-        let mutated = if name == "manifest.json" {
-            m.json(&bytes)
-        } else if m.rng.random_bool(0.6) {
-            m.safetensors_header(&bytes)
-        } else {
-            m.bytes(&bytes)
-        };
-        std::fs::write(&path, mutated).unwrap();
+        mutate_one_file(m, base.path(), dir, &files, "manifest.json");
         match Dataset::open(dir) {
             Ok(data) => {
                 for clip in data.iter() {

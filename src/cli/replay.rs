@@ -159,13 +159,13 @@ pub fn export(args: ExportArgs) -> anyhow::Result<()> {
             rec.frames.len()
         );
     }
+    // One world: each animation frame is one recorded frame.
+    let rows: Vec<Vec<Vec<u8>>> = rec.frames.iter().map(|f| vec![f.clone()]).collect();
     if let Some(path) = &args.gif {
-        let rows: Vec<Vec<Vec<u8>>> = rec.frames.iter().map(|f| vec![f.clone()]).collect();
         write_gif(path, &rows, args.scale, args.fps)?;
         eprintln!("wrote {} frames to {}", rows.len(), path.display());
     }
     if let Some(path) = &args.apng {
-        let rows: Vec<Vec<Vec<u8>>> = rec.frames.iter().map(|f| vec![f.clone()]).collect();
         write_apng(path, &rows, args.scale, args.fps)?;
         eprintln!("wrote {} frames to {}", rows.len(), path.display());
     }

@@ -76,14 +76,19 @@ pub fn write_gif(
         .set_repeat(Repeat::Infinite)
         .map_err(|e| err(e.to_string()))?;
     let delay = Delay::from_numer_denom_ms(1000, fps.max(1));
-    for row in rows {
-        let mut img = grid(std::slice::from_ref(row), scale, 0, [0, 0, 0]);
+    for mut img in row_images(rows, scale) {
         gif_colours(&mut img);
         encoder
             .encode_frame(GifFrame::from_parts(img, 0, 0, delay))
             .map_err(|e| err(e.to_string()))?;
     }
     Ok(())
+}
+
+/// One picture per row of an animation: the row's frames side by side on black.
+fn row_images(rows: &[Vec<Vec<u8>>], scale: u32) -> impl Iterator<Item = RgbaImage> + '_ {
+    rows.iter()
+        .map(move |row| grid(std::slice::from_ref(row), scale, 0, [0, 0, 0]))
 }
 
 /// Writes a lossless animated PNG (APNG), each row's frames side by side, scaled by `scale`, at
@@ -101,10 +106,7 @@ pub fn write_apng(
         path: path.into(),
         what: e.to_string(),
     };
-    let images: Vec<RgbaImage> = rows
-        .iter()
-        .map(|row| grid(std::slice::from_ref(row), scale, 0, [0, 0, 0]))
-        .collect();
+    let images: Vec<RgbaImage> = row_images(rows, scale).collect();
     let (w, h) = images[0].dimensions();
     let mut encoder = png::Encoder::new(create(path)?, w, h);
     encoder.set_color(png::ColorType::Rgb);

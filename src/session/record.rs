@@ -13,7 +13,7 @@
 //! that has its event line.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -168,8 +168,8 @@ pub struct Event {
 }
 
 /// Where a recorder's bytes go: the folder's files, or in tests a writer that fails like a full
-/// disk.
-type Sink = BufWriter<Box<dyn Write + Send>>;
+/// disk. Unbuffered: each frame and each event line is written whole and flushed at once.
+type Sink = Box<dyn Write + Send>;
 
 /// Appends events and frames to a recording folder as play goes on.
 pub struct Recorder {
@@ -215,7 +215,7 @@ impl Recorder {
         std::fs::write(&start_path, json).map_err(io(&start_path))?;
         let open = |name: &str| {
             let path = dir.join(name);
-            open(&path).map(BufWriter::new).map_err(io(&path))
+            open(&path).map_err(io(&path))
         };
         let now = Instant::now();
         Ok(Self {
@@ -372,19 +372,21 @@ impl Recording {
             .map_err(io(&events_path))?;
         let last = lines.len().saturating_sub(1);
         for (i, line) in lines.iter().enumerate() {
-            match serde_json::from_str::<Event>(line) {
-                Ok(Event {
-                    kind:
-                        EventKind::Step {
-                            sampler: Some(s), ..
-                        },
-                    ..
-                }) if s.validate().is_err() => {
-                    return Err(RecordError::Invalid {
-                        path: events_path,
-                        what: format!("line {}: {}", i + 1, s.validate().unwrap_err()),
-                    });
-                }
+            let event = serde_json::from_str::<Event>(line);
+            if let Ok(Event {
+                kind: EventKind::Step {
+                    sampler: Some(s), ..
+                },
+                ..
+            }) = &event
+                && let Err(what) = s.validate()
+            {
+                return Err(RecordError::Invalid {
+                    path: events_path,
+                    what: format!("line {}: {what}", i + 1),
+                });
+            }
+            match event {
                 Ok(e) if e.frame == events.len() as u64 => events.push(e),
                 Ok(e) => {
                     return Err(RecordError::Invalid {
