@@ -12,6 +12,44 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     Ok(value)
 }
 
+/// A setting genie once had and no longer has: the JSON pointer to it (`/sampler/action_guidance`)
+/// and the JSON text of the value that meant "off" (`"0"`, `"false"`).
+pub struct Retired {
+    pub pointer: &'static str,
+    pub off: &'static str,
+}
+
+/// Refuses a file that turns on a retired setting: loading it without the setting would quietly
+/// compute something else than what the file was made with. A file that is not JSON passes (the
+/// typed parse that follows says what is wrong with it).
+pub fn refuse_retired(bytes: &[u8], retired: &[Retired]) -> Result<(), String> {
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Ok(());
+    };
+    for r in retired {
+        let off: serde_json::Value = serde_json::from_str(r.off).expect("a retired setting's off");
+        match value.pointer(r.pointer) {
+            Some(v) if !same(v, &off) => {
+                let key = r.pointer.trim_start_matches('/').replace('/', ".");
+                return Err(format!(
+                    "{key} is {v}, but genie no longer has this setting (it was removed because \
+                     it did not improve play); remove the key or set it to {off}"
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Equal as JSON values, numbers compared as numbers (`0` and `0.0` are both off).
+fn same(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    match (a.as_f64(), b.as_f64()) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
 fn describe(e: &serde_path_to_error::Error<serde_json::Error>) -> String {
     let path = e.path().to_string();
     if path == "." {
@@ -35,6 +73,25 @@ mod tests {
     struct Inner {
         #[allow(dead_code)]
         dim: i64,
+    }
+
+    #[test]
+    fn a_retired_setting_turned_on_is_refused_and_off_or_absent_passes() {
+        let retired = [Retired {
+            pointer: "/sampler/action_guidance",
+            off: "0",
+        }];
+        for ok in [
+            &br#"{"sampler": {"action_guidance": 0}}"#[..],
+            br#"{"sampler": {"action_guidance": 0.0}}"#,
+            br#"{"sampler": {}}"#,
+            br#"not json"#,
+        ] {
+            assert!(refuse_retired(ok, &retired).is_ok());
+        }
+        let err =
+            refuse_retired(br#"{"sampler": {"action_guidance": 2.0}}"#, &retired).unwrap_err();
+        assert!(err.starts_with("sampler.action_guidance is 2.0"), "{err}");
     }
 
     #[test]

@@ -21,7 +21,8 @@ struct Cli {
 enum Command {
     /// Generate labelled video of the procedural platformer into safetensors shards.
     Data(genie::data::DataArgs),
-    /// Train the tokenizer (or its decoder alone), the latent action model or the dynamics model.
+    /// Train the tokenizer (or its decoder alone), the latent action model or the dynamics model,
+    /// or every step of a recipe.
     Train(cli::train::TrainArgs),
     /// Evaluate a checkpoint on held-out levels and print the measures as JSON.
     Eval(cli::eval::EvalArgs),

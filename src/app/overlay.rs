@@ -78,9 +78,6 @@ pub fn show(ctx: &egui::Context, state: &OverlayState) -> OverlayRequests {
                 if let Some(noise) = s.confidence_noise {
                     ui.label(format!("confidence noise {noise}"));
                 }
-                if let Some(w) = s.action_guidance.filter(|&w| w > 0.0) {
-                    ui.label(format!("action guidance {w}"));
-                }
             }
             ui.separator();
             ui.horizontal(|ui| {

@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod eval;
 pub mod play;
+pub mod recipe;
 pub mod replay;
 pub mod soak;
 pub mod train;

@@ -87,14 +87,14 @@ pub struct DreamArgs {
 /// The prompt and, with `--level`, the real game to run beside the dream.
 fn prompt_and_game(
     start: &StartArgs,
-    context: usize,
+    info: &LoadedInfo,
 ) -> anyhow::Result<(Prompt, Option<GameWorld>)> {
     if let Some(seed) = start.level {
-        let game = GameWorld::new(seed);
+        let game = GameWorld::new(seed, info.game);
         return Ok((Prompt::from_frame(game.game().frame()), Some(game)));
     }
     let path = start.prompt.clone().unwrap_or_else(default_prompt);
-    Ok((load_prompt(&path, context, start.hero)?, None))
+    Ok((load_prompt(&path, info.context, start.hero)?, None))
 }
 
 fn start_state(info: &LoadedInfo, model: &ModelArgs, level: Option<u64>) -> StartState {
@@ -114,7 +114,7 @@ fn start_state(info: &LoadedInfo, model: &ModelArgs, level: Option<u64>) -> Star
 pub fn play(args: PlayArgs) -> anyhow::Result<()> {
     window::check_display()?;
     let (dream, info) = args.model.dream()?;
-    let (prompt, game) = prompt_and_game(&args.start, info.context)?;
+    let (prompt, game) = prompt_and_game(&args.start, &info)?;
     let bindings = match &args.bindings {
         Some(path) => Bindings::load(path)?,
         None => Bindings::default(),
@@ -153,7 +153,7 @@ pub fn play(args: PlayArgs) -> anyhow::Result<()> {
 pub fn dream(args: DreamArgs) -> anyhow::Result<()> {
     let controls = parse_actions(&args.actions)?;
     let (dream, info) = args.model.dream()?;
-    let (prompt, game) = prompt_and_game(&args.start, info.context)?;
+    let (prompt, game) = prompt_and_game(&args.start, &info)?;
     let mut recorder = match &args.record {
         Some(dir) => Some(Recorder::create(
             dir,

@@ -22,7 +22,7 @@ pub fn soak(
     frames: usize,
     rss_mb: fn() -> Option<f64>,
 ) -> anyhow::Result<serde_json::Value> {
-    let game = GameWorld::new(SOAK_LEVEL);
+    let game = GameWorld::new(SOAK_LEVEL, world.game());
     world.reset(&Prompt::from_frame(game.game().frame()))?;
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     let (mut key, mut left) = (Action::Noop, 0);

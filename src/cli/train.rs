@@ -10,9 +10,9 @@ use std::time::Duration;
 use anyhow::Context;
 use genie::data::{
     ClipStream, DEFAULT_ODDS, DEFAULT_STICKINESS, Dataset, EVAL_SEED_START, PlayStyle,
-    generate_clip,
+    generate_clip_played,
 };
-use genie::game::{Action, FRAME_SIZE};
+use genie::game::{Action, DEFAULT_DIFFICULTY, FRAME_SIZE};
 use genie::model::dynamics::ActionSource;
 use genie::train::run::{Batch, Stage, TrainOptions, batch_from_u8, open_run, train};
 use genie::train::schedule::{Decay, Schedule};
@@ -25,8 +25,16 @@ pub struct TrainArgs {
     /// Which network to train (the dynamics model needs a run with a trained tokenizer and LAM;
     /// `decoder` trains the tokenizer's decoder alone on its frozen codes, so a run's LAM and
     /// dynamics model stay valid)
-    #[arg(value_enum)]
-    pub stage: Stage,
+    #[arg(value_enum, required_unless_present = "recipe")]
+    pub stage: Option<Stage>,
+    /// Run every step of a recipe file (recipes/*.toml) into --run, in order; the same command
+    /// after a stop goes on where it stopped. Takes --run, --device, --threads, --save-minutes
+    /// and --quiet; the recipe gives the rest
+    #[arg(long, value_name = "FILE", conflicts_with_all = [
+        "stage", "resume", "config", "steps", "lr", "warmup", "restart_schedule", "decay",
+        "data", "camera", "oracle_actions", "odds", "clip_len",
+    ])]
+    pub recipe: Option<PathBuf>,
     /// Run folder: a checkpoint folder plus train_state.json and metrics.jsonl
     #[arg(long, value_name = "DIR", default_value = "runs/main")]
     pub run: PathBuf,
@@ -97,6 +105,12 @@ pub struct TrainArgs {
     /// No progress bar (for logs)
     #[arg(long)]
     pub quiet: bool,
+    /// For in-memory clips: the camera of the game played, `step` (one 8 px patch when the
+    /// player nears an edge) or `flip` (40 px jumps, the game of checkpoints before 2026-12-03)
+    /// [default: a new run's `step`, a resumed run's own]. Recorded in genie.json (`game`), which
+    /// evaluation, calibration and the real game beside the dream follow
+    #[arg(long)]
+    pub camera: Option<genie::game::Camera>,
     /// Dynamics only, a diagnostic: condition on the game's true actions instead of the LAM's
     /// latent ones (Genie never sees labels). Shows how much control the dynamics model can learn
     /// with perfect actions; the run's calibration becomes the identity, so keys drive it directly.
@@ -145,6 +159,22 @@ fn odds_help() -> String {
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
+            .context("installing the Ctrl-C handler")?;
+    }
+    match (&args.recipe, args.stage) {
+        (Some(recipe), _) => super::recipe::run(recipe, &args, stop),
+        (None, Some(stage)) => run_stage(&args, stage, stop).map(|_| ()),
+        (None, None) => anyhow::bail!("name a network to train, or pass --recipe"),
+    }
+}
+
+/// Trains `stage`'s network as `args` say until its schedule ends or `stop` is set; the step it
+/// reached.
+pub fn run_stage(args: &TrainArgs, stage: Stage, stop: Arc<AtomicBool>) -> anyhow::Result<u64> {
     anyhow::ensure!(
         args.levels <= EVAL_SEED_START,
         "--levels {}: training levels must stay below the held-out seeds ({EVAL_SEED_START} and up)",
@@ -162,19 +192,23 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
          played already"
     );
     anyhow::ensure!(
-        !args.oracle_actions || args.stage == Stage::Dynamics,
+        args.camera.is_none() || args.data.is_none(),
+        "--camera sets the game of in-memory clips; shards from --data say their own"
+    );
+    anyhow::ensure!(
+        !args.oracle_actions || stage == Stage::Dynamics,
         "--oracle-actions only applies to the dynamics model"
     );
     let device = device(&args.device, args.threads)?;
-    let clip_len = args.clip_len.unwrap_or(match args.stage {
+    let clip_len = args.clip_len.unwrap_or(match stage {
         Stage::Tokenizer | Stage::Decoder => 4,
         Stage::Lam => 4,
         Stage::Dynamics => 8,
     });
     anyhow::ensure!(
-        clip_len >= 2 || matches!(args.stage, Stage::Tokenizer | Stage::Decoder),
+        clip_len >= 2 || matches!(stage, Stage::Tokenizer | Stage::Decoder),
         "--clip-len must be at least 2 for the {:?}",
-        args.stage
+        stage
     );
     let decay = match args.decay.as_deref() {
         None => None,
@@ -184,7 +218,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     };
     let config = config_or_default(args.config.as_deref())?;
     let mut opts = TrainOptions {
-        stage: args.stage,
+        stage: stage,
         run: args.run.clone(),
         resume: args.resume,
         // Laid out below, once a resumed run's own schedule has been read.
@@ -198,19 +232,19 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         device,
         seed: args.seed as i64,
         progress: !args.quiet,
-        bf16_autocast: args.bf16_autocast.applies(args.stage, device),
+        bf16_autocast: args.bf16_autocast.applies(stage, device),
     };
     let (mut genie, mut state) = open_run(&opts, &config)?;
     // A new run's state is fresh (open_run refuses a folder that holds one), so this is a
     // resumed run's own.
-    let recorded = state.schedules.get(args.stage.name());
+    let recorded = state.schedules.get(stage.name());
     let flags = ScheduleFlags {
         steps: args.steps,
         lr: args.lr,
         warmup: args.warmup,
         decay,
     };
-    opts.schedule = flags.schedule(recorded, args.restart_schedule, state.steps(args.stage))?;
+    opts.schedule = flags.schedule(recorded, args.restart_schedule, state.steps(stage))?;
     let s = &opts.schedule;
     eprintln!(
         "schedule: peak {}, warm-up {} steps from step {}, {} to step {}{}",
@@ -272,7 +306,23 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         );
         genie.config.press_calibration = None;
     }
-    genie.config.training_data[args.stage.name()] = description;
+    if let Some(camera) = args.camera {
+        genie.config.game.camera = camera;
+    }
+    if let Some(dir) = &args.data {
+        let game = Dataset::open(dir)?.manifest().game;
+        if game != genie.config.game {
+            eprintln!(
+                "{}: the shards were played in {game:?}; the run's genie.json said {:?} and now \
+                 says the shards' game",
+                dir.display(),
+                genie.config.game
+            );
+            genie.config.game = game;
+        }
+    }
+    description["game"] = serde_json::to_value(genie.config.game)?;
+    genie.config.training_data[stage.name()] = description;
 
     let frame = FRAME_SIZE as i64;
     let shape = |b: usize| [b as i64, clip_len as i64, frame, frame, 3];
@@ -281,7 +331,15 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             let (mut frames, mut actions) = (Vec::new(), Vec::new());
             for j in 0..args.batch {
                 let k = (i * args.batch + j) as u64;
-                let clip = generate_clip(EVAL_SEED_START + k, clip_len, k);
+                let (level, style) = (EVAL_SEED_START + k, PlayStyle::default());
+                let clip = generate_clip_played(
+                    level,
+                    DEFAULT_DIFFICULTY,
+                    clip_len,
+                    k,
+                    style,
+                    genie.config.game,
+                );
                 frames.extend_from_slice(&clip.frames);
                 actions.extend_from_slice(&clip.actions);
             }
@@ -289,12 +347,6 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         })
         .collect();
 
-    let stop = Arc::new(AtomicBool::new(false));
-    {
-        let stop = stop.clone();
-        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
-            .context("installing the Ctrl-C handler")?;
-    }
     let batch = args.batch;
     match &args.data {
         Some(dir) => {
@@ -349,6 +401,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 args.seed ^ state_seed(&state),
                 workers,
                 style,
+                genie.config.game,
             );
             train(
                 &opts,
@@ -365,11 +418,11 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     }
     eprintln!(
         "{} trained to step {} in {}",
-        args.stage.name(),
-        state.steps(args.stage),
+        stage.name(),
+        state.steps(stage),
         args.run.display()
     );
-    Ok(())
+    Ok(state.steps(stage))
 }
 
 /// `--decay wsd`: the peak until the last 20% of the steps.

@@ -90,6 +90,7 @@ impl ModelArgs {
             // Absolute, so that a recording names it from wherever it is replayed.
             dir: std::fs::canonicalize(&dir).unwrap_or(dir),
             context: genie.config.dynamics.context_frames as usize,
+            game: genie.config.game,
             sampler: SamplerSettings::of(&sampler),
             meanings,
         };
@@ -101,6 +102,8 @@ pub struct LoadedInfo {
     pub dir: PathBuf,
     pub hash: String,
     pub context: usize,
+    /// The version of the game the checkpoint learned (`--level` plays it beside the dream).
+    pub game: genie::game::GameConfig,
     pub sampler: SamplerSettings,
     /// For each latent action, the game actions calibrated to it.
     pub meanings: [Option<String>; 8],

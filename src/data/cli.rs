@@ -31,6 +31,10 @@ pub struct DataArgs {
     /// Level difficulty, 0 (easy) to 1 (hard).
     #[arg(long, default_value_t = crate::game::DEFAULT_DIFFICULTY)]
     pub difficulty: f32,
+    /// Camera: `step` moves one 8 px patch when the player nears an edge; `flip` jumps 40 px
+    /// (the game of checkpoints before 2026-12-03)
+    #[arg(long, default_value = "step")]
+    pub camera: crate::game::Camera,
     /// Episodes per shard file.
     #[arg(long, default_value_t = 256)]
     pub shard_size: usize,
@@ -56,6 +60,9 @@ impl DataArgs {
             shard_size: self.shard_size,
             threads: self.threads.unwrap_or(0),
             overwrite: self.force,
+            game: crate::game::GameConfig {
+                camera: self.camera,
+            },
         }
     }
 }

@@ -15,8 +15,9 @@ use std::thread::JoinHandle;
 use crossbeam::channel::{Receiver, Sender, bounded};
 
 use super::player::{DEFAULT_STICKINESS, PlayStyle, ScriptedPlayer};
+use crate::game::level::Level;
 use crate::game::rng::Rng;
-use crate::game::{DEFAULT_DIFFICULTY, FRAME_BYTES, Game, Status};
+use crate::game::{DEFAULT_DIFFICULTY, FRAME_BYTES, Game, GameConfig, Status};
 
 /// Most ticks of play before recording starts. Deaths send the player back to the start, so
 /// with 300, half of all clips began in the first fifth of a level and almost none in its last
@@ -53,32 +54,30 @@ impl Clip {
 /// A clip of `len` frames of level `level_seed` at the default difficulty, played by a
 /// scripted player seeded with `player_seed`.
 pub fn generate_clip(level_seed: u64, len: usize, player_seed: u64) -> Clip {
-    generate_clip_with(level_seed, DEFAULT_DIFFICULTY, len, player_seed)
-}
-
-/// [`generate_clip`] at a given difficulty.
-pub fn generate_clip_with(level_seed: u64, difficulty: f32, len: usize, player_seed: u64) -> Clip {
     generate_clip_played(
         level_seed,
-        difficulty,
+        DEFAULT_DIFFICULTY,
         len,
         player_seed,
         PlayStyle::default(),
+        GameConfig::default(),
     )
 }
 
-/// [`generate_clip_with`], the scripted player playing in `style` while recording (the
+/// A clip at `difficulty`, the scripted player playing in `style` while recording (the
 /// warm-up, which only places the clip in the level, keeps the default style). The lower the
 /// stickiness, the less of an action can be guessed from the frames before it, so the more a
 /// model must read it from the frame after; the odds set how often each action is drawn.
+/// `game` is the version of the platformer played (camera, looks).
 pub fn generate_clip_played(
     level_seed: u64,
     difficulty: f32,
     len: usize,
     player_seed: u64,
     style: PlayStyle,
+    game: GameConfig,
 ) -> Clip {
-    let (mut game, mut player) = warmed_up(level_seed, difficulty, player_seed);
+    let (mut game, mut player) = warmed_up(level_seed, difficulty, player_seed, game);
     player.set_style(style);
     let mut frames = vec![0; len * FRAME_BYTES];
     let mut actions = Vec::with_capacity(len);
@@ -98,8 +97,13 @@ pub fn generate_clip_played(
 }
 
 /// The game and player at the moment recording starts.
-fn warmed_up(level_seed: u64, difficulty: f32, player_seed: u64) -> (Game, ScriptedPlayer) {
-    let mut game = Game::with_difficulty(level_seed, difficulty);
+fn warmed_up(
+    level_seed: u64,
+    difficulty: f32,
+    player_seed: u64,
+    config: GameConfig,
+) -> (Game, ScriptedPlayer) {
+    let mut game = Game::configured(Level::generate(level_seed, difficulty), config);
     let mut player = ScriptedPlayer::new(player_seed, DEFAULT_STICKINESS);
     let warmup = Rng::derive(player_seed, 1).below(MAX_WARMUP + 1);
     for _ in 0..warmup {
@@ -127,17 +131,19 @@ pub struct ClipStream {
 impl ClipStream {
     /// Starts `workers` threads (at least one). Panics if `levels` is empty or `clip_len` is 0.
     pub fn new(levels: Range<u64>, clip_len: usize, seed: u64, workers: usize) -> ClipStream {
-        ClipStream::with_style(levels, clip_len, seed, workers, PlayStyle::default())
+        let (style, game) = (PlayStyle::default(), GameConfig::default());
+        ClipStream::with_style(levels, clip_len, seed, workers, style, game)
     }
 
-    /// [`ClipStream::new`] with clips recorded in a given play style (see
-    /// [`generate_clip_played`]).
+    /// [`ClipStream::new`] with clips recorded in a given play style and version of the game
+    /// (see [`generate_clip_played`]).
     pub fn with_style(
         levels: Range<u64>,
         clip_len: usize,
         seed: u64,
         workers: usize,
         style: PlayStyle,
+        game: GameConfig,
     ) -> ClipStream {
         assert!(!levels.is_empty(), "ClipStream: empty level range");
         assert!(clip_len > 0, "ClipStream: clip length 0");
@@ -150,7 +156,7 @@ impl ClipStream {
             let levels = levels.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("clip-stream-{w}"))
-                .spawn(move || produce(tx, levels, clip_len, seed, w, n, style))
+                .spawn(move || produce(tx, levels, clip_len, seed, w, n, (style, game)))
                 .expect("spawn a clip stream worker");
             handles.push(handle);
         }
@@ -189,12 +195,13 @@ fn produce(
     seed: u64,
     w: usize,
     n: usize,
-    style: PlayStyle,
+    (style, game): (PlayStyle, GameConfig),
 ) {
     for k in (w..).step_by(n) {
         let mut rng = Rng::derive(seed, k as u64);
         let level = levels.start + rng.below(levels.end - levels.start);
-        let clip = generate_clip_played(level, DEFAULT_DIFFICULTY, len, rng.next_u64(), style);
+        let player_seed = rng.next_u64();
+        let clip = generate_clip_played(level, DEFAULT_DIFFICULTY, len, player_seed, style, game);
         if tx.send(clip).is_err() {
             return;
         }

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{DataError, EVAL_SEED_START};
+use crate::game::GameConfig;
 
 pub const FORMAT_VERSION: u32 = 1;
 pub const MANIFEST: &str = "manifest.json";
@@ -30,6 +31,8 @@ pub struct DataSpec {
     pub threads: usize,
     /// Replace a dataset already in the output folder.
     pub overwrite: bool,
+    /// The version of the game played (camera, looks).
+    pub game: GameConfig,
 }
 
 impl Default for DataSpec {
@@ -43,6 +46,7 @@ impl Default for DataSpec {
             shard_size: 256,
             threads: 0,
             overwrite: false,
+            game: GameConfig::default(),
         }
     }
 }
@@ -97,6 +101,10 @@ pub struct Manifest {
     pub seed: u64,
     pub held_out: bool,
     pub difficulty: f32,
+    /// The version of the game played; absent from datasets made before 2026-12-03:
+    /// [`GameConfig::original`].
+    #[serde(default = "GameConfig::original")]
+    pub game: GameConfig,
     /// Name of each action id, in id order.
     pub action_names: Vec<String>,
     pub shards: Vec<ShardEntry>,

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use safetensors::tensor::{Dtype, TensorView};
 
 use super::DataError;
-use super::clip::generate_clip_with;
+use super::clip::generate_clip_played;
+use super::player::PlayStyle;
 use super::spec::{DataSpec, FORMAT_VERSION, MANIFEST, Manifest, ShardEntry, shard_name};
 use crate::game::rng::Rng;
 use crate::game::{Action, FRAME_BYTES, FRAME_SIZE};
@@ -82,6 +83,7 @@ pub fn write_dataset(spec: &DataSpec, out: &Path, progress: bool) -> Result<Mani
         seed: spec.seed,
         held_out: spec.held_out,
         difficulty: spec.difficulty,
+        game: spec.game,
         action_names: Action::ALL.iter().map(|a| a.name().to_string()).collect(),
         shards: (0..n_shards)
             .map(|s| ShardEntry {
@@ -114,7 +116,9 @@ fn write_shard(
     let mut seeds = Vec::with_capacity(n * 8);
     for i in range {
         let level = spec.seed + i as u64;
-        let clip = generate_clip_with(level, spec.difficulty, len, player_seed(spec.seed, i));
+        let seed = player_seed(spec.seed, i);
+        let style = PlayStyle::default();
+        let clip = generate_clip_played(level, spec.difficulty, len, seed, style, spec.game);
         frames.extend_from_slice(&clip.frames);
         actions.extend_from_slice(&clip.actions);
         seeds.extend_from_slice(&level.to_le_bytes());

@@ -366,10 +366,11 @@ mod tests {
         // was none or the wrong way, and nearly every move seen (the rest over a view of even,
         // empty ground that looks the same after the move).
         use crate::data::{DEFAULT_STICKINESS, ScriptedPlayer};
-        use crate::game::{Game, Status};
+        use crate::game::{Game, GameConfig, Status};
         let (mut moves, mut seen, mut sized) = (0, 0, 0);
-        for seed in 0..6u64 {
-            let mut game = Game::new(1_000_000 + seed);
+        let games = [GameConfig::original(), GameConfig::default()];
+        for (seed, config) in (0..12u64).zip(games.into_iter().cycle()) {
+            let mut game = Game::with_config(1_000_000 + seed, config);
             let mut player = ScriptedPlayer::new(seed, DEFAULT_STICKINESS);
             let mut before = game.frame();
             for _ in 0..300 {

@@ -26,8 +26,10 @@ use tch::{Device, Kind, Tensor};
 use super::ceiling::action_fidelity_ceiling;
 use super::measures::{nmi, psnr_capped};
 use super::sessions::SessionReport;
-use crate::data::{DEFAULT_STICKINESS, EVAL_SEED_START, ScriptedPlayer, generate_clip};
-use crate::game::{Action, FRAME_BYTES, FRAME_SIZE, Game, Status, find_player_within};
+use crate::data::{
+    DEFAULT_STICKINESS, EVAL_SEED_START, PlayStyle, ScriptedPlayer, generate_clip_played,
+};
+use crate::game::{Action, FRAME_BYTES, FRAME_SIZE, Game, GameConfig, Status, find_player_within};
 use crate::model::dynamics::ActionSource;
 use crate::model::{Genie, SamplerConfig, SamplerRng, frames_to_bytes, frames_to_f32, sample_next};
 use crate::session::export::grid;
@@ -210,7 +212,11 @@ pub fn evaluate(genie: &Genie, opts: &EvalOptions) -> EvalReport {
     for first in (0..opts.clips).step_by(opts.batch.max(1)) {
         let b = opts.batch.min(opts.clips - first);
         let clips: Vec<_> = (first..first + b)
-            .map(|i| generate_clip(opts.eval_seed_start + i as u64, len, i as u64))
+            .map(|i| {
+                let (level, style) = (opts.eval_seed_start + i as u64, PlayStyle::default());
+                let difficulty = crate::game::DEFAULT_DIFFICULTY;
+                generate_clip_played(level, difficulty, len, i as u64, style, genie.config.game)
+            })
             .collect();
         let bytes: Vec<u8> = clips
             .iter()
@@ -295,20 +301,27 @@ pub fn evaluate(genie: &Genie, opts: &EvalOptions) -> EvalReport {
 
 /// A real game partway through its level (after scripted play), with its last `frames` frames,
 /// oldest first: the last one is the game's current frame.
-pub fn game_in_play(level_seed: u64, frames: usize, case: u64) -> (Game, Vec<u8>) {
-    let (game, history, _) = game_in_play_with_actions(level_seed, frames, case);
+/// `config` is the version of the game (a checkpoint's `game`).
+pub fn game_in_play(
+    config: GameConfig,
+    level_seed: u64,
+    frames: usize,
+    case: u64,
+) -> (Game, Vec<u8>) {
+    let (game, history, _) = game_in_play_with_actions(config, level_seed, frames, case);
     (game, history)
 }
 
 /// [`game_in_play`] plus the `frames − 1` game actions between those frames (`actions[k]`
 /// produced frame k+1; Noop where a restart left fewer frames and the oldest was repeated).
 pub fn game_in_play_with_actions(
+    config: GameConfig,
     level_seed: u64,
     frames: usize,
     case: u64,
 ) -> (Game, Vec<u8>, Vec<u8>) {
     assert!(frames >= 1, "game_in_play needs at least the current frame");
-    let mut game = Game::new(level_seed);
+    let mut game = Game::with_config(level_seed, config);
     let mut player = ScriptedPlayer::new(case, DEFAULT_STICKINESS);
     let warm = 8 + (case * 7919 % 120) as usize;
     let (mut history, mut actions) = (Vec::new(), Vec::new());
@@ -373,7 +386,7 @@ impl ControlCases {
     pub(super) fn new(genie: &Genie, seeds: impl Iterator<Item = (u64, u64)>, p: usize) -> Self {
         let device = genie.tokenizer_vs.device();
         let cases: Vec<(Game, Vec<u8>, Vec<u8>)> = seeds
-            .map(|(seed, case)| game_in_play_with_actions(seed, p, case))
+            .map(|(seed, case)| game_in_play_with_actions(genie.config.game, seed, p, case))
             .collect();
         let bytes: Vec<u8> = cases
             .iter()
@@ -741,6 +754,7 @@ pub fn calibrate(
         let mut labels = Vec::new();
         for i in first..(first + 8).min(states) {
             let (game, history) = game_in_play(
+                genie.config.game,
                 CALIBRATION_SEED_START + i as u64,
                 CALIBRATION_HISTORY,
                 i as u64,
@@ -818,7 +832,7 @@ pub fn contact_sheet(
     let mut rng = SamplerRng::seed_from_u64(seed);
     let latents = KeyMap::new(&genie.config).latents(actions);
     for &level in levels {
-        let mut game = Game::new(level);
+        let mut game = Game::with_config(level, genie.config.game);
         let mut real = vec![game.frame()];
         for &a in actions {
             if game.step(a) != Status::Alive {
@@ -1020,9 +1034,10 @@ mod tests {
     fn a_game_in_play_comes_with_the_actions_between_its_frames() {
         let mut seen = std::collections::BTreeSet::new();
         for case in 0..6 {
-            let (game, frames) = game_in_play(EVAL_SEED_START + case, 5, case);
+            let config = GameConfig::default();
+            let (game, frames) = game_in_play(config, EVAL_SEED_START + case, 5, case);
             let (game2, frames2, actions) =
-                game_in_play_with_actions(EVAL_SEED_START + case, 5, case);
+                game_in_play_with_actions(config, EVAL_SEED_START + case, 5, case);
             assert_eq!(frames, frames2);
             assert_eq!(game.frame(), game2.frame());
             assert_eq!(actions.len(), 4, "one action between each two of 5 frames");
@@ -1034,7 +1049,7 @@ mod tests {
             "the scripted player's actions vary: {seen:?}"
         );
         assert!(
-            game_in_play_with_actions(EVAL_SEED_START, 1, 0)
+            game_in_play_with_actions(GameConfig::default(), EVAL_SEED_START, 1, 0)
                 .2
                 .is_empty()
         );

@@ -34,7 +34,7 @@ use super::measures::{
 };
 use super::run::{Misses, PLAYER_TOLERANCE, direction, find_player_approx, to_tensor};
 use crate::data::EVAL_SEED_START;
-use crate::game::{Action, FRAME_BYTES, Game, Status, find_player};
+use crate::game::{Action, FRAME_BYTES, Game, GameConfig, Status, find_player};
 use crate::model::dynamics::ActionSource;
 use crate::model::{Genie, SamplerConfig, SamplerRng, frames_to_bytes, sample_next};
 use crate::session::keys::KeyMap;
@@ -154,8 +154,8 @@ struct RealSession {
 }
 
 impl RealSession {
-    fn play(level: u64, keys: Vec<Action>) -> Self {
-        let mut game = Game::new(level);
+    fn play(config: GameConfig, level: u64, keys: Vec<Action>) -> Self {
+        let mut game = Game::with_config(level, config);
         let first = game.frame();
         let (mut player, mut camera) = (vec![find_player(&first)], vec![game.camera_px()]);
         let mut frames = vec![first];
@@ -251,7 +251,7 @@ pub fn measure_sessions(genie: &Genie, opts: &SessionOptions) -> SessionReport {
         let batch: Vec<RealSession> = (first..(first + opts.batch.max(1)).min(opts.sessions))
             .map(|i| {
                 let script = human_keys(opts.seed.wrapping_add(i as u64), opts.frames);
-                RealSession::play(opts.seed_start + i as u64, script)
+                RealSession::play(genie.config.game, opts.seed_start + i as u64, script)
             })
             .collect();
         let sampler_seed = opts.seed ^ (batch_index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -527,62 +527,64 @@ mod tests {
 
     #[test]
     fn a_dream_that_is_the_real_game_scores_full_marks() {
-        // The real frames read as if dreamed: every measure must find the dream perfect. This
-        // ties the camera the game reports to the shift read from the frames, and the motion
-        // relative to the world on both sides.
-        let reals: Vec<RealSession> = (0..6)
-            .map(|i| RealSession::play(EVAL_SEED_START + 20 + i, human_keys(i, 200)))
-            .collect();
-        let dreams: Vec<DreamTrace> = reals
-            .iter()
-            .map(|r| {
-                let mut d = DreamTrace::new();
-                r.frames.iter().for_each(|f| d.push(f, false));
-                d
-            })
-            .collect();
-        let m = score(&reals, &dreams);
-        assert_eq!(m.presence, 1.0);
-        assert_eq!(m.kept_player, 1.0);
-        assert_eq!(m.median_frames_to_loss, None);
-        assert!(
-            m.real_camera_moves > 0,
-            "the sessions scroll: {:?}",
-            m.per_session
-        );
-        assert_eq!(m.scroll_recall, Some(1.0));
-        assert_eq!(m.scroll_precision, Some(1.0));
-        let cases: usize = m.fidelity_cases.values().sum();
-        assert!(cases > 30, "{cases} presses scored");
-        // The player moves as in the real game, except over a camera move no frame shows (the
-        // view even ground): read as no scroll, it makes the player's step 40 px off sideways.
-        // Each such move falls in one press's frames at most.
-        let missed: Vec<Misses> = m.fidelity_misses.values().copied().collect();
-        assert!(
-            missed.iter().all(|x| x.lost + x.y + x.xy == 0),
-            "{missed:?}"
-        );
-        let off: usize = missed.iter().map(|x| x.x).sum();
-        assert!(
-            off <= m.real_camera_moves_unseen,
-            "{off} presses off: {missed:?}"
-        );
-        assert!(m.fidelity["mean"] > 0.9, "{:?}", m.fidelity);
-        // A dream that loses the player at once and never scrolls.
-        let blank = vec![0u8; FRAME_BYTES];
-        let lost: Vec<DreamTrace> = reals
-            .iter()
-            .map(|r| {
-                let mut d = DreamTrace::new();
-                r.frames.iter().for_each(|_| d.push(&blank, false));
-                d
-            })
-            .collect();
-        let m = score(&reals, &lost);
-        assert_eq!((m.presence, m.kept_player), (0.0, 0.0));
-        assert_eq!(m.median_frames_to_loss, Some(1.0));
-        assert_eq!((m.scroll_recall, m.scroll_precision), (Some(0.0), None));
-        assert_eq!(m.fidelity["mean"], 0.0);
+        // The real frames read as if dreamed: every measure must find the dream perfect, with
+        // either camera. This ties the camera the game reports to the shift read from the
+        // frames, and the motion relative to the world on both sides.
+        for config in [GameConfig::original(), GameConfig::default()] {
+            let reals: Vec<RealSession> = (0..6)
+                .map(|i| RealSession::play(config, EVAL_SEED_START + 20 + i, human_keys(i, 200)))
+                .collect();
+            let dreams: Vec<DreamTrace> = reals
+                .iter()
+                .map(|r| {
+                    let mut d = DreamTrace::new();
+                    r.frames.iter().for_each(|f| d.push(f, false));
+                    d
+                })
+                .collect();
+            let m = score(&reals, &dreams);
+            assert_eq!(m.presence, 1.0, "{config:?}");
+            assert_eq!(m.kept_player, 1.0);
+            assert_eq!(m.median_frames_to_loss, None);
+            assert!(
+                m.real_camera_moves > 0,
+                "the sessions scroll: {:?}",
+                m.per_session
+            );
+            assert_eq!(m.scroll_recall, Some(1.0));
+            assert_eq!(m.scroll_precision, Some(1.0));
+            let cases: usize = m.fidelity_cases.values().sum();
+            assert!(cases > 30, "{cases} presses scored");
+            // The player moves as in the real game, except over a camera move no frame shows (the
+            // view even ground): read as no scroll, it makes the player's step 40 px off sideways.
+            // Each such move falls in one press's frames at most.
+            let missed: Vec<Misses> = m.fidelity_misses.values().copied().collect();
+            assert!(
+                missed.iter().all(|x| x.lost + x.y + x.xy == 0),
+                "{missed:?}"
+            );
+            let off: usize = missed.iter().map(|x| x.x).sum();
+            assert!(
+                off <= m.real_camera_moves_unseen,
+                "{off} presses off: {missed:?}"
+            );
+            assert!(m.fidelity["mean"] > 0.9, "{:?}", m.fidelity);
+            // A dream that loses the player at once and never scrolls.
+            let blank = vec![0u8; FRAME_BYTES];
+            let lost: Vec<DreamTrace> = reals
+                .iter()
+                .map(|r| {
+                    let mut d = DreamTrace::new();
+                    r.frames.iter().for_each(|_| d.push(&blank, false));
+                    d
+                })
+                .collect();
+            let m = score(&reals, &lost);
+            assert_eq!((m.presence, m.kept_player), (0.0, 0.0));
+            assert_eq!(m.median_frames_to_loss, Some(1.0));
+            assert_eq!((m.scroll_recall, m.scroll_precision), (Some(0.0), None));
+            assert_eq!(m.fidelity["mean"], 0.0);
+        }
     }
 
     #[test]
@@ -590,13 +592,16 @@ mod tests {
         let (mut ended, mut moved) = (0, 0);
         for i in 0..8 {
             let level = EVAL_SEED_START + i;
-            let real = RealSession::play(level, human_keys(i, 300));
+            let real = RealSession::play(GameConfig::original(), level, human_keys(i, 300));
             assert_eq!((real.player.len(), real.camera.len()), (301, 301));
             if real.scored < 301 {
                 // The frame after the end is the level's start again.
                 ended += 1;
                 assert_eq!(real.camera[real.scored], 0);
-                assert_eq!(real.frames[real.scored], Game::new(level).frame());
+                assert_eq!(
+                    real.frames[real.scored],
+                    Game::with_config(level, GameConfig::original()).frame()
+                );
             }
             let moves = real.camera_moves();
             moved += usize::from(moves[1..real.scored].iter().any(|&m| m != 0));

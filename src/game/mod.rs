@@ -21,14 +21,23 @@
 //! flag wins the level.
 //!
 //! # Camera
-//! The camera flips: it stays still while the player's centre is within screen columns
-//! 8..=56 and, when the player leaves them, jumps [`CAMERA_FLIP`] pixels that way in one
-//! tick. So between flips the only things that move are the player and the enemies, and the
-//! player's action is what moves the player on screen (a jump always moves it up: the level is
-//! exactly one screen tall). A smoothly scrolling camera (tried first: a dead zone with
+//! Two cameras ([`Camera`], chosen by [`GameConfig`]; a checkpoint's genie.json names the one it
+//! was trained on). Neither scrolls smoothly: a smooth camera (tried first: a dead zone with
 //! catch-up) shifted the whole frame by a pixel or two on most steps, an amount set by the
-//! player's earlier speed, not by the key just pressed; that dwarfed the player's own motion
-//! and the latent action model learned to describe the scroll instead of the action.
+//! player's earlier speed, not by the key just pressed; that dwarfed the player's own motion and
+//! the latent action model learned to describe the scroll instead of the action.
+//!
+//! - [`Camera::Step`] (new runs): when the player's centre passes screen column 40 the camera
+//!   moves [`CAMERA_STEP`] = 8 px that way in one tick (column 24 going left). That is one
+//!   tokenizer patch, so a scroll is the token columns shifted by one plus one new column;
+//!   it happens every 5 ticks while the player runs and only when the key just held moves it
+//!   on, so the model can learn it as part of what `right` does.
+//! - [`Camera::Flip`] (checkpoints before 2026-12-03): still while the player's centre is within
+//!   columns 8..=56, then a jump of [`CAMERA_FLIP`] px in one tick. Rare and large: the models
+//!   trained on it never learned it, and the dreamed player walked off the screen.
+//!
+//! Between camera moves the only things that move are the player and the enemies (a jump
+//! always moves the player up: the level is exactly one screen tall).
 
 pub mod level;
 pub mod physics;
@@ -51,10 +60,60 @@ pub const PLAYER_COLOR: [u8; 3] = [255, 0, 255];
 /// Difficulty of [`Game::new`].
 pub const DEFAULT_DIFFICULTY: f32 = 0.5;
 
-/// Screen columns the player's centre may cross before the camera flips.
+/// Screen columns the player's centre may cross before the [`Camera::Flip`] camera flips.
 pub const FLIP_ZONE: (i32, i32) = (8, 56);
-/// How far, in pixels, the camera jumps when it flips.
+/// How far, in pixels, the [`Camera::Flip`] camera jumps when it flips.
 pub const CAMERA_FLIP: i32 = 40;
+/// Screen columns the player's centre may cross before the [`Camera::Step`] camera steps.
+pub const STEP_ZONE: (i32, i32) = (24, 40);
+/// How far, in pixels, the [`Camera::Step`] camera moves in a tick: one tokenizer patch.
+pub const CAMERA_STEP: i32 = 8;
+
+/// How the view follows the player (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Camera {
+    /// One patch (8 px) at a time, kept on whole patches.
+    #[default]
+    Step,
+    /// 40 px jumps when the player nears an edge.
+    Flip,
+}
+
+/// What varies between versions of the game a world model can be trained on. Recorded in a
+/// checkpoint's genie.json (`game`), so evaluation, calibration and the real game in the player
+/// run the game the checkpoint learned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GameConfig {
+    pub camera: Camera,
+}
+
+/// A camera name that is not `step` or `flip`.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown camera {0:?}: expected step or flip")]
+pub struct ParseCameraError(String);
+
+impl std::str::FromStr for Camera {
+    type Err = ParseCameraError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "step" => Ok(Camera::Step),
+            "flip" => Ok(Camera::Flip),
+            _ => Err(ParseCameraError(s.to_string())),
+        }
+    }
+}
+
+impl GameConfig {
+    /// The game of checkpoints whose genie.json has no `game` section (before 2026-12-03).
+    pub fn original() -> Self {
+        GameConfig {
+            camera: Camera::Flip,
+        }
+    }
+}
 
 /// The eight actions, numbered 0..8 as stored in datasets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -202,14 +261,20 @@ pub struct Game {
     coins: u32,
     /// Left edge of the view, in SUB units.
     camera: i32,
+    config: GameConfig,
     status: Status,
     tick: u64,
 }
 
 impl Game {
-    /// The level of `level_seed` at the default difficulty.
+    /// The level of `level_seed` at the default difficulty, in the default game.
     pub fn new(level_seed: u64) -> Game {
         Game::with_difficulty(level_seed, DEFAULT_DIFFICULTY)
+    }
+
+    /// The level of `level_seed` at the default difficulty in the game `config`.
+    pub fn with_config(level_seed: u64, config: GameConfig) -> Game {
+        Game::configured(Level::generate(level_seed, DEFAULT_DIFFICULTY), config)
     }
 
     /// The level of `level_seed` at `difficulty` (0.0 easy … 1.0 hard; clamped).
@@ -219,6 +284,11 @@ impl Game {
 
     /// A game on a level built by hand (tests, tools).
     pub fn from_level(level: Level) -> Game {
+        Game::configured(level, GameConfig::default())
+    }
+
+    /// A game on `level` in the game `config`.
+    pub fn configured(level: Level, config: GameConfig) -> Game {
         let level = Arc::new(level);
         let mut game = Game {
             player: Player::spawn(level.start.0, level.start.1),
@@ -226,6 +296,7 @@ impl Game {
             coins_taken: vec![false; level.coins.len()],
             coins: 0,
             camera: 0,
+            config,
             status: Status::Alive,
             tick: 0,
             level,
@@ -240,6 +311,10 @@ impl Game {
 
     pub fn level(&self) -> &Level {
         &self.level
+    }
+
+    pub fn config(&self) -> GameConfig {
+        self.config
     }
 
     /// Index into [`theme::PALETTES`].
@@ -291,7 +366,14 @@ impl Game {
         // Settle onto the ground so the first frame shows the player standing.
         self.player.update(l, Intent::default());
         self.camera = 0;
-        self.follow();
+        // A stepping camera moves a patch a tick: step it to the player before the first frame.
+        for _ in 0..self.level.width_px() / CAMERA_STEP {
+            let before = self.camera;
+            self.follow();
+            if self.camera == before {
+                break;
+            }
+        }
     }
 
     /// One tick under `action`. Once the life has ended (`Died` or `Won`) nothing moves until
@@ -339,18 +421,23 @@ impl Game {
         }
     }
 
-    /// Flips the camera once the player leaves [`FLIP_ZONE`].
+    /// Moves the camera once the player leaves its zone ([`FLIP_ZONE`], [`STEP_ZONE`]).
     fn follow(&mut self) {
         let centre = self.player.x + PLAYER_W * SUB / 2 - self.camera;
-        let (lo, hi) = (FLIP_ZONE.0 * SUB, FLIP_ZONE.1 * SUB);
-        if centre > hi {
-            self.camera += CAMERA_FLIP * SUB;
-        } else if centre < lo {
-            self.camera -= CAMERA_FLIP * SUB;
+        let (zone, jump, grid) = match self.config.camera {
+            Camera::Flip => (FLIP_ZONE, CAMERA_FLIP, 1),
+            Camera::Step => (STEP_ZONE, CAMERA_STEP, CAMERA_STEP),
+        };
+        if centre > zone.1 * SUB {
+            self.camera += jump * SUB;
+        } else if centre < zone.0 * SUB {
+            self.camera -= jump * SUB;
         }
-        let max = (self.level.width_px() - FRAME_SIZE as i32) * SUB;
-        // Whole pixels only: the frame never shifts by a fraction.
-        self.camera = self.camera.clamp(0, max) / SUB * SUB;
+        // Whole pixels only (whole patches for the stepping camera): the frame never shifts by
+        // a fraction.
+        let unit = grid * SUB;
+        let max = (self.level.width_px() - FRAME_SIZE as i32) * SUB / unit * unit;
+        self.camera = self.camera.clamp(0, max) / unit * unit;
     }
 
     /// What lies ahead of the player in its facing direction.

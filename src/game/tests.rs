@@ -159,7 +159,7 @@ fn left_right_and_jump_move_the_player_on_screen() {
 
 #[test]
 fn camera_holds_still_between_flips_and_keeps_the_player_on_screen() {
-    let mut g = Game::from_level(flat_level(60, 1));
+    let mut g = Game::configured(flat_level(60, 1), GameConfig::original());
     for action in [Action::Right, Action::Left] {
         let mut flips = 0;
         for _ in 0..150 {
@@ -182,6 +182,52 @@ fn camera_holds_still_between_flips_and_keeps_the_player_on_screen() {
         }
         assert!(flips >= 3, "{action:?}: {flips} flips");
     }
+}
+
+#[test]
+fn the_stepping_camera_moves_one_patch_when_the_player_runs_on_and_never_otherwise() {
+    let mut g = Game::from_level(flat_level(60, 1));
+    assert_eq!(g.config().camera, Camera::Step);
+    for action in [Action::Right, Action::Left] {
+        let (mut steps, mut ticks) = (0, 0);
+        for _ in 0..150 {
+            let (cam, x0) = (g.camera_px(), screen_pos(&g).0);
+            g.step(action);
+            let x = screen_pos(&g).0;
+            assert!((16.0..48.0).contains(&x) || g.camera_px() == 0, "{x}");
+            assert_eq!(g.camera_px() % CAMERA_STEP, 0);
+            match g.camera_px() - cam {
+                0 => {}
+                d => {
+                    // Only the way the key moves the player, one patch, and the player is
+                    // drawn a patch back on screen.
+                    assert_eq!(d, if action == Action::Right { 8 } else { -8 });
+                    assert!((x - (x0 - d as f32)).abs() < 4.0, "{x0} -> {x}");
+                    steps += 1;
+                }
+            }
+            ticks += 1;
+        }
+        // Running at 1.6 px a tick: a step about every 5 ticks while the level lasts.
+        assert!(steps >= 10, "{action:?}: {steps} steps in {ticks} ticks");
+    }
+    // Standing still, crouching or jumping in place never moves the camera.
+    let cam = g.camera_px();
+    for action in [Action::Noop, Action::Jump, Action::Down] {
+        for _ in 0..30 {
+            g.step(action);
+            assert_eq!(g.camera_px(), cam, "{action:?}");
+        }
+    }
+}
+
+#[test]
+fn a_level_starting_far_right_opens_with_the_stepping_camera_on_the_player() {
+    let mut level = flat_level(60, 1);
+    level.start.0 = 50 * 4;
+    let g = Game::from_level(level);
+    let x = screen_pos(&g).0;
+    assert!((16.0..48.0).contains(&x), "{x}");
 }
 
 #[test]

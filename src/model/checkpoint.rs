@@ -17,7 +17,7 @@ use super::dynamics::{Dynamics, DynamicsConfig};
 use super::lam::{Lam, LamConfig};
 use super::maskgit::SamplerConfig;
 use super::tokenizer::{Tokenizer, TokenizerConfig};
-use crate::game::Action;
+use crate::game::{Action, GameConfig};
 
 pub const CONFIG_FILE: &str = "genie.json";
 pub const TOKENIZER_FILE: &str = "tokenizer.safetensors";
@@ -35,6 +35,11 @@ pub struct GenieConfig {
     pub dynamics: DynamicsConfig,
     /// Default play settings.
     pub sampler: SamplerConfig,
+    /// The version of the platformer the networks were trained on (camera, looks): evaluation,
+    /// calibration and the real game run it. Absent from genie.json files before 2026-12-03:
+    /// [`GameConfig::original`].
+    #[serde(default = "GameConfig::original")]
+    pub game: GameConfig,
     /// Game action name → latent action id, once `genie calibrate` has run.
     pub calibration: Option<BTreeMap<String, i64>>,
     /// Game action name → latent action id for the first frame of a key press, where a key held
@@ -55,6 +60,7 @@ impl Default for GenieConfig {
             lam: LamConfig::default(),
             dynamics: DynamicsConfig::default(),
             sampler: SamplerConfig::default(),
+            game: GameConfig::default(),
             calibration: None,
             press_calibration: None,
             training_data: serde_json::Value::Null,
@@ -344,6 +350,19 @@ fn read(path: &Path) -> Result<Vec<u8>, CheckpointError> {
     })
 }
 
+/// Settings genie.json files of older versions may name: action modulation of the dynamics
+/// model's blocks and action guidance in the sampler (docs/experiments.md has what they gave).
+const RETIRED: [crate::json::Retired; 2] = [
+    crate::json::Retired {
+        pointer: "/dynamics/action_modulation",
+        off: "false",
+    },
+    crate::json::Retired {
+        pointer: "/sampler/action_guidance",
+        off: "0",
+    },
+];
+
 /// Reads and validates `genie.json` of a checkpoint folder.
 pub fn read_config(dir: &Path) -> Result<GenieConfig, CheckpointError> {
     read_config_file(&dir.join(CONFIG_FILE))
@@ -353,10 +372,12 @@ pub fn read_config(dir: &Path) -> Result<GenieConfig, CheckpointError> {
 pub fn read_config_file(path: &Path) -> Result<GenieConfig, CheckpointError> {
     let path = path.to_path_buf();
     let bytes = read(&path)?;
-    let cfg: GenieConfig = crate::json::parse(&bytes).map_err(|error| CheckpointError::Json {
+    let json_error = |error| CheckpointError::Json {
         path: path.clone(),
         error,
-    })?;
+    };
+    crate::json::refuse_retired(&bytes, &RETIRED).map_err(json_error)?;
+    let cfg: GenieConfig = crate::json::parse(&bytes).map_err(json_error)?;
     cfg.validate()
         .map_err(|error| CheckpointError::Config { path, error })?;
     Ok(cfg)
@@ -630,7 +651,6 @@ pub(crate) mod tests {
         conv.lam.arch = LamArch::Conv;
         conv.lam.conv_width = 5;
         conv.lam.mirror_features = true;
-        conv.dynamics.action_modulation = true;
         conv.tokenizer.decoder = StConfig {
             dim: 12,
             layers: 3,

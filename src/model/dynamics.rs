@@ -46,11 +46,6 @@ pub struct DynamicsConfig {
     /// Which actions the model is conditioned on. Absent from older genie.json files: latent.
     #[serde(default)]
     pub actions: ActionSource,
-    /// Besides adding the action's embedding to the frame's tokens (Genie), let it scale, shift
-    /// and gate every ST block's sub-layers (adaLN; `StBlock`). The modulation starts at zero, so
-    /// weights trained without it load and compute the same. Absent from older files: false.
-    #[serde(default)]
-    pub action_modulation: bool,
 }
 
 /// Where a dynamics model's actions come from.
@@ -81,7 +76,6 @@ impl Default for DynamicsConfig {
             st: StConfig::new(128, 4, 4),
             change_weight: 0.0,
             actions: ActionSource::Latent,
-            action_modulation: false,
         }
     }
 }
@@ -135,11 +129,7 @@ impl DynamicsConfig {
             + n(d)
             + n(self.num_actions) * n(d)
             + n(d)
-            + self.st.elements(
-                self.tokens_per_frame,
-                self.context_frames,
-                self.action_modulation.then_some(d),
-            )
+            + self.st.elements(self.tokens_per_frame, self.context_frames)
             + linear(d, self.vocab_size)
     }
 }
@@ -210,12 +200,11 @@ impl Dynamics {
             mask_token: p.var("mask_token", &[d], small),
             action_embed: nn::embedding(&p / "action_embed", cfg.num_actions, d, embedding),
             start_embed: p.var("start_embed", &[d], small),
-            stack: StStack::with_condition(
+            stack: StStack::new(
                 &p / "stack",
                 &cfg.st,
                 cfg.tokens_per_frame,
                 cfg.context_frames,
-                cfg.action_modulation.then_some(d),
             ),
             head: nn::linear(&p / "head", d, cfg.vocab_size, Default::default()),
             cfg: cfg.clone(),
@@ -260,35 +249,10 @@ impl Dynamics {
         Tensor::cat(&[start, self.action_embed.forward(actions)], 1)
     }
 
-    /// The mean of the action embeddings: an action-free stand-in for a frame's action, which
-    /// the sampler's action guidance contrasts the real action with.
-    fn mean_action(&self) -> Tensor {
-        self.action_embed
-            .ws
-            .mean_dim(0, false, self.action_embed.ws.kind()) // [D], in the weights' kind
-    }
-
-    /// [`Dynamics::forward`] with the last frame's action replaced by [`Dynamics::mean_action`]:
-    /// what the model predicts for it when the action is not known.
-    pub fn forward_without_last_action(
-        &self,
-        ids: &Tensor,
-        actions: &Tensor,
-        mask: &Tensor,
-    ) -> Tensor {
-        let acts = self.action_embeddings(actions);
-        let t = acts.size()[1];
-        acts.narrow(1, t - 1, 1)
-            .copy_(&self.mean_action().view([1, 1, -1]));
-        self.forward_embedded(ids, &acts, mask)
-    }
-
     /// `acts` [B, T, D]: each frame's action embedding (start embedding first).
     fn forward_embedded(&self, ids: &Tensor, acts: &Tensor, mask: &Tensor) -> Tensor {
         let x = self.embed_tokens(ids, mask) + acts.unsqueeze(2); // [B, T, N, D]
-        self.stack
-            .forward_conditioned(&x, Some(acts))
-            .apply(&self.head)
+        self.stack.forward(&x).apply(&self.head)
     }
 
     /// Genie/MaskGIT loss: frames 2..T masked with a Bernoulli rate drawn per clip from
@@ -346,30 +310,17 @@ impl Dynamics {
     }
 
     /// Input of one new frame: embedded tokens plus its action embedding (`None`: the start
-    /// embedding of a first frame), and that embedding [B, D] (the blocks' condition).
-    fn frame_input(
-        &self,
-        ids: &Tensor,
-        mask: &Tensor,
-        action: Option<&Tensor>,
-    ) -> (Tensor, Tensor) {
+    /// embedding of a first frame).
+    ///
+    /// # Shapes
+    /// → [B, N, D].
+    fn frame_input(&self, ids: &Tensor, mask: &Tensor, action: Option<&Tensor>) -> Tensor {
         let action = match action {
             Some(a) => self.action_embed.forward(a), // [B, D]
             None => self.start_embed.view([1, -1]),
         };
-        self.frame_input_embedded(ids, mask, action)
-    }
-
-    /// `action` [B or 1, D]: the frame's action embedding.
-    fn frame_input_embedded(
-        &self,
-        ids: &Tensor,
-        mask: &Tensor,
-        action: Tensor,
-    ) -> (Tensor, Tensor) {
         let tokens = self.embed_tokens(ids, mask); // [B, N, D]
-        let action = action.expand([ids.size()[0], -1], false);
-        (tokens + action.unsqueeze(1), action)
+        tokens + action.expand([ids.size()[0], -1], false).unsqueeze(1)
     }
 
     /// Logits of a draft of the next frame given the cached frames; leaves the cache as it was.
@@ -387,26 +338,12 @@ impl Dynamics {
         tch::no_grad(|| self.draft_logits(cache, self.frame_input(ids, mask, action)))
     }
 
-    /// Logits of a draft frame from its input and condition ([`Dynamics::frame_input`]),
-    /// leaving the cache as it was.
-    fn draft_logits(&self, cache: &mut DynamicsCache, (x, cond): (Tensor, Tensor)) -> Tensor {
+    /// Logits of a draft frame from its input ([`Dynamics::frame_input`]), leaving the cache as
+    /// it was.
+    fn draft_logits(&self, cache: &mut DynamicsCache, x: Tensor) -> Tensor {
         self.stack
-            .forward_frame_conditioned(&x, Some(&cond), &mut cache.0, false)
+            .forward_frame(&x, &mut cache.0, false)
             .apply(&self.head)
-    }
-
-    /// [`Dynamics::frame_logits`] for a frame whose action is not known (the mean action
-    /// embedding in its place); leaves the cache as it was.
-    pub fn frame_logits_without_action(
-        &self,
-        cache: &mut DynamicsCache,
-        ids: &Tensor,
-        mask: &Tensor,
-    ) -> Tensor {
-        tch::no_grad(|| {
-            let input = self.frame_input_embedded(ids, mask, self.mean_action().view([1, -1]));
-            self.draft_logits(cache, input)
-        })
     }
 
     /// Adds a finished frame to the cache (the prompt with `None`, then each generated frame
@@ -417,10 +354,8 @@ impl Dynamics {
     pub fn push_frame(&self, cache: &mut DynamicsCache, ids: &Tensor, action: Option<&Tensor>) {
         tch::no_grad(|| {
             let mask = Tensor::zeros(ids.size(), (Kind::Bool, ids.device()));
-            let (x, cond) = self.frame_input(ids, &mask, action);
-            let _ = self
-                .stack
-                .forward_frame_conditioned(&x, Some(&cond), &mut cache.0, true);
+            let x = self.frame_input(ids, &mask, action);
+            let _ = self.stack.forward_frame(&x, &mut cache.0, true);
         });
     }
 }
@@ -439,7 +374,6 @@ pub(crate) mod tests {
             st: StConfig::new(16, 2, 2),
             change_weight: 0.0,
             actions: ActionSource::Latent,
-            action_modulation: false,
         }
     }
 
@@ -448,29 +382,6 @@ pub(crate) mod tests {
         let vs = VarStore::new(Device::Cpu);
         let model = Dynamics::new(vs.root(), &tiny_config());
         (vs, model)
-    }
-
-    /// With action modulation whose weights are random (trained ones are not zero).
-    fn tiny_modulated() -> (VarStore, Dynamics) {
-        tch::manual_seed(3);
-        let vs = VarStore::new(Device::Cpu);
-        let cfg = DynamicsConfig {
-            action_modulation: true,
-            ..tiny_config()
-        };
-        let model = Dynamics::new(vs.root(), &cfg);
-        tch::no_grad(|| {
-            for (name, mut var) in vs.variables() {
-                if name.contains("modulation") {
-                    var.copy_(&(Tensor::randn_like(&var) * 0.3));
-                }
-            }
-        });
-        (vs, model)
-    }
-
-    fn both() -> [(VarStore, Dynamics); 2] {
-        [tiny(), tiny_modulated()]
     }
 
     fn ids(b: i64, t: i64) -> Tensor {
@@ -503,55 +414,9 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn modulation_starts_as_the_plain_model() {
-        let (_vs, plain) = tiny();
-        tch::manual_seed(3);
-        let vs = VarStore::new(Device::Cpu);
-        let cfg = DynamicsConfig {
-            action_modulation: true,
-            ..tiny_config()
-        };
-        let modulated = Dynamics::new(vs.root(), &cfg);
-        assert!(vs.variables().keys().any(|k| k.contains("modulation")));
-        let _guard = tch::no_grad_guard();
-        let (x, a) = (ids(2, 5), actions(2, 4));
-        let mask = Tensor::rand([2, 5, 4], (Kind::Float, Device::Cpu)).lt(0.5);
-        assert!(close(
-            &plain.forward(&x, &a, &mask),
-            &modulated.forward(&x, &a, &mask)
-        ));
-    }
-
-    #[test]
-    fn the_action_free_prediction_runs_in_the_weights_kind() {
-        let (mut vs, model) = tiny();
-        vs.bfloat16();
-        let mut cache = model.new_cache(1);
-        let ids = Tensor::randint(16, [1, 4], (Kind::Int64, Device::Cpu));
-        let mask = Tensor::ones([1, 4], (Kind::Bool, Device::Cpu));
-        model.push_frame(&mut cache, &ids, None);
-        let logits = model.frame_logits_without_action(&mut cache, &ids, &mask);
-        assert_eq!(logits.kind(), Kind::BFloat16);
-        assert_eq!(logits.size(), [1, 4, 16]);
-    }
-
-    #[test]
-    fn modulation_gets_gradients_from_the_loss() {
-        let (vs, model) = tiny_modulated();
-        model.loss(&ids(2, 4), &actions(2, 3)).loss.backward();
-        for (name, var) in vs.variables() {
-            if name.contains("modulation") {
-                let g = f64::try_from(var.grad().abs().sum(Kind::Float)).unwrap();
-                assert!(g > 0.0, "{name} got no gradient");
-            }
-        }
-    }
-
-    #[test]
     fn frame_t_plus_1_sees_action_t_and_not_action_t_plus_1() {
-        for (_vs, model) in both() {
-            action_reaches_only_its_frame(&model);
-        }
+        let (_vs, model) = tiny();
+        action_reaches_only_its_frame(&model);
     }
 
     fn action_reaches_only_its_frame(model: &Dynamics) {
@@ -602,9 +467,8 @@ pub(crate) mod tests {
 
     #[test]
     fn cached_frames_equal_full_recompute_past_the_window() {
-        for (_vs, model) in both() {
-            cache_matches_recompute(&model);
-        }
+        let (_vs, model) = tiny();
+        cache_matches_recompute(&model);
     }
 
     fn cache_matches_recompute(model: &Dynamics) {

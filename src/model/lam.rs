@@ -305,13 +305,11 @@ impl LamConfig {
                 };
                 stem + linear(embedded, enc)
                     + n(enc)
-                    + self
-                        .encoder
-                        .elements(patches + 1, self.context_frames, None)
+                    + self.encoder.elements(patches + 1, self.context_frames)
                     + linear(enc, l)
                     + linear(p * p * c, dec)
                     + linear(l, dec)
-                    + self.decoder.elements(patches, self.context_frames, None)
+                    + self.decoder.elements(patches, self.context_frames)
                     + linear(dec, p * p * out_per_pixel)
                     + head
             }

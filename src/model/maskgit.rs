@@ -31,11 +31,6 @@ pub struct SamplerConfig {
     /// ΔtPSNR(t=4) 0.69 → 1.00 and 0.38 → 1.07 dB and 0.55 dB rollout PSNR; the 26,000-step one
     /// 0.2 dB rollout PSNR, the same ΔtPSNR; action fidelity was unchanged within noise in both.
     pub confidence_noise: f64,
-    /// Action guidance, as classifier-free guidance (Ho & Salimans 2022) with the action as the
-    /// condition: logits `l(a) + w · (l(a) − l(ā))`, where ā is the mean action embedding, so
-    /// what the action changes in the prediction is amplified `1 + w` times. 0 is off; on, each
-    /// MaskGIT step runs the model twice.
-    pub action_guidance: f64,
 }
 
 impl SamplerConfig {
@@ -51,7 +46,6 @@ impl SamplerConfig {
         for (field, value) in [
             ("temperature", self.temperature),
             ("confidence_noise", self.confidence_noise),
-            ("action_guidance", self.action_guidance),
         ] {
             if !value.is_finite() || value < 0.0 {
                 return bad(format!("{field} is {value}, expected a finite number ≥ 0"));
@@ -67,18 +61,7 @@ impl Default for SamplerConfig {
             steps: 8,
             temperature: 0.5,
             confidence_noise: 4.5,
-            action_guidance: 0.0,
         }
-    }
-}
-
-/// `l(a) + w · (l(a) − l(ā))` (see [`SamplerConfig::action_guidance`]).
-fn guided(with_action: Tensor, without: impl FnOnce() -> Tensor, w: f64) -> Tensor {
-    if w > 0.0 {
-        let without = without();
-        &with_action + (&with_action - without) * w
-    } else {
-        with_action
     }
 }
 
@@ -172,11 +155,7 @@ pub fn sample_next<R: Rng>(
 ) -> Tensor {
     let (batch, tokens) = (action.size()[0], model.config().tokens_per_frame);
     let ids = sample_frame(batch, tokens, action.device(), cfg, rng, |ids, mask| {
-        guided(
-            model.frame_logits(cache, ids, mask, Some(action)),
-            || model.frame_logits_without_action(cache, ids, mask),
-            cfg.action_guidance,
-        )
+        model.frame_logits(cache, ids, mask, Some(action))
     });
     model.push_frame(cache, &ids, Some(action));
     ids
@@ -204,15 +183,7 @@ pub fn sample_next_full<R: Rng>(
     sample_frame(batch, tokens, device, cfg, rng, |draft, mask| {
         let all_ids = Tensor::cat(&[ids, &draft.unsqueeze(1)], 1);
         let all_mask = Tensor::cat(&[&past_mask, &mask.unsqueeze(1)], 1);
-        guided(
-            model.forward(&all_ids, &actions, &all_mask).select(1, t),
-            || {
-                model
-                    .forward_without_last_action(&all_ids, &actions, &all_mask)
-                    .select(1, t)
-            },
-            cfg.action_guidance,
-        )
+        model.forward(&all_ids, &actions, &all_mask).select(1, t)
     })
 }
 
@@ -292,22 +263,7 @@ mod tests {
 
     #[test]
     fn rollouts_are_reproducible_from_a_seed_and_cached_equals_recompute() {
-        let guided = SamplerConfig {
-            action_guidance: 2.0,
-            ..SamplerConfig::default()
-        };
-        let mut finals = Vec::new();
-        for cfg in [SamplerConfig::default(), guided] {
-            finals.push(rollouts_under(&cfg));
-        }
-        assert!(
-            !finals[0].equal(&finals[1]),
-            "guidance changes what is drawn"
-        );
-    }
-
-    /// Checks seeding and cached-vs-recompute under `cfg`; returns the seed-11 rollout.
-    fn rollouts_under(cfg: &SamplerConfig) -> Tensor {
+        let cfg = &SamplerConfig::default();
         let (_vs, model) = tiny();
         let prompt = Tensor::randint(16, [2, 4], (Kind::Int64, Device::Cpu));
         let actions: Vec<Tensor> = (0..9)
@@ -341,6 +297,5 @@ mod tests {
             history = Tensor::cat(&[history, next.unsqueeze(1)], 1);
         }
         assert!(history.narrow(1, 1, 9).equal(&a));
-        a
     }
 }

@@ -32,8 +32,8 @@ pub struct StConfig {
 }
 
 impl StConfig {
-    /// Elements of the variables of a stack of these sizes ([`StStack::with_condition`]).
-    pub fn elements(&self, tokens_per_frame: i64, context: i64, condition: Option<i64>) -> u128 {
+    /// Elements of the variables of a stack of these sizes ([`StStack::new`]).
+    pub fn elements(&self, tokens_per_frame: i64, context: i64) -> u128 {
         use super::elements::{layer_norm, linear, n};
         let d = self.dim;
         let hidden = d * self.mlp_ratio;
@@ -43,8 +43,7 @@ impl StConfig {
             + attention
             + n(self.heads) * n(context)
             + linear(d, hidden)
-            + linear(hidden, d)
-            + condition.map_or(0, |c| linear(c, 9 * d));
+            + linear(hidden, d);
         n(tokens_per_frame) * n(d) + n(self.layers) * block + layer_norm(d)
     }
 }
@@ -247,13 +246,6 @@ impl Mlp {
 }
 
 /// One ST block: spatial attention, causal temporal attention, MLP.
-///
-/// Optionally conditioned per frame (the dynamics model's action): a linear map of the frame's
-/// condition gives, for each of the three sub-layers, a shift and a scale of its normalised
-/// input and a gate on its output (adaLN, as DiT), so the condition acts multiplicatively inside
-/// every block instead of only as an offset added to the input tokens. The map starts at zero,
-/// where the block computes exactly what it does unconditioned (gates are `1 + gate`, not DiT's
-/// zero-start `gate`, so weights trained without it keep working).
 #[derive(Debug)]
 pub struct StBlock {
     spatial_norm: nn::LayerNorm,
@@ -262,49 +254,11 @@ pub struct StBlock {
     temporal: TemporalAttention,
     mlp_norm: nn::LayerNorm,
     mlp: Mlp,
-    /// Condition [.., C] → 9 × [.., D]: (shift, scale, gate) for spatial, temporal, MLP.
-    modulation: Option<nn::Linear>,
-}
-
-/// Per-frame (shift, scale, gate) of the three sub-layers, broadcastable over a frame's tokens.
-struct Modulation(Vec<Tensor>);
-
-impl Modulation {
-    /// `norm(x)` shifted and scaled for sub-layer `i` (0 spatial, 1 temporal, 2 MLP).
-    fn input(m: Option<&Self>, i: usize, normed: Tensor) -> Tensor {
-        match m {
-            Some(Self(c)) => normed * (&c[3 * i + 1] + 1.0) + &c[3 * i],
-            None => normed,
-        }
-    }
-
-    /// Sub-layer `i`'s output gated.
-    fn output(m: Option<&Self>, i: usize, out: Tensor) -> Tensor {
-        match m {
-            Some(Self(c)) => out * (&c[3 * i + 2] + 1.0),
-            None => out,
-        }
-    }
 }
 
 impl StBlock {
     pub fn new(p: nn::Path<'_>, cfg: &StConfig, context: i64) -> Self {
-        Self::with_condition(p, cfg, context, None)
-    }
-
-    /// A block modulated by a per-frame condition of width `condition` (see [`StBlock`]).
-    pub fn with_condition(
-        p: nn::Path<'_>,
-        cfg: &StConfig,
-        context: i64,
-        condition: Option<i64>,
-    ) -> Self {
         let d = cfg.dim;
-        let zero = nn::LinearConfig {
-            ws_init: nn::Init::Const(0.0),
-            bs_init: Some(nn::Init::Const(0.0)),
-            bias: true,
-        };
         Self {
             spatial_norm: nn::layer_norm(&p / "spatial_norm", vec![d], Default::default()),
             spatial: Attention::new(&p / "spatial", d, cfg.heads),
@@ -312,63 +266,40 @@ impl StBlock {
             temporal: TemporalAttention::new(&p / "temporal", d, cfg.heads, context),
             mlp_norm: nn::layer_norm(&p / "mlp_norm", vec![d], Default::default()),
             mlp: Mlp::new(&p / "mlp", d, d * cfg.mlp_ratio),
-            modulation: condition.map(|c| nn::linear(&p / "modulation", c, 9 * d, zero)),
         }
     }
 
-    /// The modulation of frames with condition `cond` [.., C] → each [.., 1, D] (one value per
-    /// frame, broadcast over its tokens).
-    fn modulation(&self, cond: Option<&Tensor>) -> Option<Modulation> {
-        let (linear, cond) = (self.modulation.as_ref()?, cond?);
-        let m = cond.silu().apply(linear).unsqueeze(-2);
-        Some(Modulation(m.chunk(9, -1)))
-    }
-
     /// # Shapes
-    /// `x` [B, T, N, D], `cond` [B, T, C] → [B, T, N, D].
-    pub fn forward(&self, x: &Tensor, cond: Option<&Tensor>) -> Tensor {
+    /// `x` [B, T, N, D] → [B, T, N, D].
+    pub fn forward(&self, x: &Tensor) -> Tensor {
         let (b, t, n, d) = x.size4().expect("ST block input must be [B, T, N, D]");
-        let m = self.modulation(cond);
-        let m = m.as_ref();
-        let h = Modulation::input(m, 0, x.apply(&self.spatial_norm));
+        let h = x.apply(&self.spatial_norm);
         let spatial = self
             .spatial
             .forward(&h.view([b * t, n, d]))
             .view([b, t, n, d]);
-        let x = x + Modulation::output(m, 0, spatial);
-        let h = Modulation::input(m, 1, x.apply(&self.temporal_norm));
-        let x = &x + Modulation::output(m, 1, self.temporal.forward(&h));
-        let h = Modulation::input(m, 2, x.apply(&self.mlp_norm));
-        &x + Modulation::output(m, 2, self.mlp.forward(&h))
+        let x = x + spatial;
+        let x = &x + self.temporal.forward(&x.apply(&self.temporal_norm));
+        &x + self.mlp.forward(&x.apply(&self.mlp_norm))
     }
 
     /// The block applied to one new frame, with cached temporal keys and values of the frames
     /// before it (see [`StCache`]).
     ///
     /// # Shapes
-    /// `x` [B, N, D], `cond` [B, C] → [B, N, D].
+    /// `x` [B, N, D] → [B, N, D].
     fn forward_frame(
         &self,
         x: &Tensor,
-        cond: Option<&Tensor>,
         keys: &mut Tensor,
         values: &mut Tensor,
         start: i64,
         len: i64,
     ) -> Tensor {
-        let m = self.modulation(cond);
-        let m = m.as_ref();
-        let h = Modulation::input(m, 0, x.apply(&self.spatial_norm));
-        let x = x + Modulation::output(m, 0, self.spatial.forward(&h));
-        let h = Modulation::input(m, 1, x.apply(&self.temporal_norm));
-        let x = &x
-            + Modulation::output(
-                m,
-                1,
-                self.temporal.forward_frame(&h, keys, values, start, len),
-            );
-        let h = Modulation::input(m, 2, x.apply(&self.mlp_norm));
-        &x + Modulation::output(m, 2, self.mlp.forward(&h))
+        let x = x + self.spatial.forward(&x.apply(&self.spatial_norm));
+        let h = x.apply(&self.temporal_norm);
+        let x = &x + self.temporal.forward_frame(&h, keys, values, start, len);
+        &x + self.mlp.forward(&x.apply(&self.mlp_norm))
     }
 }
 
@@ -388,18 +319,6 @@ impl StStack {
     /// `tokens_per_frame` tokens per frame; temporal attention reaches `context` frames
     /// (the new one included).
     pub fn new(p: nn::Path<'_>, cfg: &StConfig, tokens_per_frame: i64, context: i64) -> Self {
-        Self::with_condition(p, cfg, tokens_per_frame, context, None)
-    }
-
-    /// A stack whose blocks are modulated by a per-frame condition of width `condition`
-    /// (see [`StBlock`]); `None` is [`StStack::new`].
-    pub fn with_condition(
-        p: nn::Path<'_>,
-        cfg: &StConfig,
-        tokens_per_frame: i64,
-        context: i64,
-        condition: Option<i64>,
-    ) -> Self {
         assert!(context >= 1, "context must hold at least one frame");
         let spatial_pos = p.var(
             "spatial_pos",
@@ -410,7 +329,7 @@ impl StStack {
             },
         );
         let blocks = (0..cfg.layers)
-            .map(|i| StBlock::with_condition(&p / "blocks" / i, cfg, context, condition))
+            .map(|i| StBlock::new(&p / "blocks" / i, cfg, context))
             .collect();
         let norm = nn::layer_norm(&p / "norm", vec![cfg.dim], Default::default());
         Self {
@@ -430,17 +349,9 @@ impl StStack {
     /// # Shapes
     /// `x` [B, T, N, D] → [B, T, N, D].
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        self.forward_conditioned(x, None)
-    }
-
-    /// [`StStack::forward`] with a per-frame condition (ignored by a stack built without one).
-    ///
-    /// # Shapes
-    /// `x` [B, T, N, D], `cond` [B, T, C] → [B, T, N, D].
-    pub fn forward_conditioned(&self, x: &Tensor, cond: Option<&Tensor>) -> Tensor {
         let mut x = x + &self.spatial_pos;
         for block in &self.blocks {
-            x = block.forward(&x, cond);
+            x = block.forward(&x);
         }
         x.apply(&self.norm)
     }
@@ -463,26 +374,11 @@ impl StStack {
     /// # Shapes
     /// `x` [B, N, D] → [B, N, D].
     pub fn forward_frame(&self, x: &Tensor, cache: &mut StCache, commit: bool) -> Tensor {
-        self.forward_frame_conditioned(x, None, cache, commit)
-    }
-
-    /// [`StStack::forward_frame`] with the new frame's condition.
-    ///
-    /// # Shapes
-    /// `x` [B, N, D], `cond` [B, C] → [B, N, D].
-    pub fn forward_frame_conditioned(
-        &self,
-        x: &Tensor,
-        cond: Option<&Tensor>,
-        cache: &mut StCache,
-        commit: bool,
-    ) -> Tensor {
         cache.make_room();
         let mut x = x + &self.spatial_pos;
         for (i, block) in self.blocks.iter().enumerate() {
             x = block.forward_frame(
                 &x,
-                cond,
                 &mut cache.keys[i],
                 &mut cache.values[i],
                 cache.start,

@@ -136,11 +136,11 @@ impl TokenizerConfig {
         let (n, values) = (self.tokens_per_frame(), self.patch_values());
         let (enc, dec) = (self.encoder.dim, self.decoder.dim);
         linear(values, enc)
-            + self.encoder.elements(n, self.context_frames, None)
+            + self.encoder.elements(n, self.context_frames)
             + linear(enc, self.latent_dim)
             + VectorQuantizer::elements(self.codebook_size, self.latent_dim)
             + linear(self.latent_dim, dec)
-            + self.decoder.elements(n, self.context_frames, None)
+            + self.decoder.elements(n, self.context_frames)
             + linear(dec, values)
     }
 }

@@ -72,6 +72,11 @@ impl DreamWorld {
         &self.sampler
     }
 
+    /// The version of the game the world model learned.
+    pub fn game(&self) -> crate::game::GameConfig {
+        self.genie.config.game
+    }
+
     /// Runs a known token frame through both caches; returns it decoded.
     fn feed(&mut self, ids: &Tensor, action: Option<i64>) -> Frame {
         let action = action.map(|a| Tensor::from_slice(&[a]).to_device(self.device()));

@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 
 use super::prompt::Prompt;
 use super::{Control, Frame, Step, World, WorldError};
-use crate::game::{Action, Game, Status};
+use crate::game::{Action, Game, GameConfig, Status};
 
 /// How many past states a rewind can go back: the dream's longest context.
 const HISTORY: usize = 16;
@@ -19,8 +19,9 @@ pub struct GameWorld {
 }
 
 impl GameWorld {
-    pub fn new(level_seed: u64) -> Self {
-        let game = Game::new(level_seed);
+    /// The level `level_seed` of the game `config` (a checkpoint's `game`).
+    pub fn new(level_seed: u64, config: GameConfig) -> Self {
+        let game = Game::with_config(level_seed, config);
         Self {
             start: game.clone(),
             game,
@@ -76,7 +77,7 @@ mod tests {
 
     #[test]
     fn rewind_returns_to_an_earlier_frame_and_replays_identically() {
-        let mut world = GameWorld::new(7);
+        let mut world = GameWorld::new(7, GameConfig::default());
         let first = world
             .reset(&Prompt::from_frame(vec![0; crate::game::FRAME_BYTES]))
             .unwrap();

@@ -57,9 +57,6 @@ pub struct SamplerSettings {
     /// replay then keeps the checkpoint's (genie.json is covered by the checkpoint hash).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confidence_noise: Option<f64>,
-    /// [`SamplerConfig::action_guidance`]; absent as above.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub action_guidance: Option<f64>,
 }
 
 impl SamplerSettings {
@@ -69,7 +66,6 @@ impl SamplerSettings {
             steps: cfg.steps as u32,
             temperature: cfg.temperature as f32,
             confidence_noise: Some(cfg.confidence_noise),
-            action_guidance: Some(cfg.action_guidance),
         }
     }
 
@@ -86,9 +82,6 @@ impl SamplerSettings {
         cfg.temperature = self.temperature as f64;
         if let Some(noise) = self.confidence_noise {
             cfg.confidence_noise = noise;
-        }
-        if let Some(w) = self.action_guidance {
-            cfg.action_guidance = w;
         }
     }
 }
@@ -325,11 +318,17 @@ impl Recording {
         }
         let start_path = dir.join("start.json");
         let text = std::fs::read_to_string(&start_path).map_err(io(&start_path))?;
-        let start: StartState =
-            crate::json::parse(text.as_bytes()).map_err(|e| RecordError::Invalid {
-                path: start_path.clone(),
-                what: format!("bad start state: {e}"),
-            })?;
+        let invalid = |e: String| RecordError::Invalid {
+            path: start_path.clone(),
+            what: format!("bad start state: {e}"),
+        };
+        // Sessions made with action guidance on replay differently without it.
+        let retired = [crate::json::Retired {
+            pointer: "/sampler/action_guidance",
+            off: "0",
+        }];
+        crate::json::refuse_retired(text.as_bytes(), &retired).map_err(invalid)?;
+        let start: StartState = crate::json::parse(text.as_bytes()).map_err(invalid)?;
         start.validate().map_err(|what| RecordError::Invalid {
             path: start_path.clone(),
             what,
@@ -445,7 +444,6 @@ mod tests {
                 steps: 8,
                 temperature: 1.0,
                 confidence_noise: Some(4.5),
-                action_guidance: None,
             }),
             seed: 7,
             level_seed: None,
@@ -639,18 +637,17 @@ mod tests {
 
     #[test]
     fn sampler_settings_of_older_recordings_keep_the_checkpoints_noise() {
-        // Written before confidence noise and action guidance were stored.
+        // Written before confidence noise was stored.
         let old: SamplerSettings =
             serde_json::from_str(r#"{"steps": 4, "temperature": 0.25}"#).unwrap();
         assert_eq!(old.confidence_noise, None);
         let mut cfg = SamplerConfig {
             confidence_noise: 2.0,
-            action_guidance: 1.0,
             ..SamplerConfig::default()
         };
         old.apply(&mut cfg);
         assert_eq!((cfg.steps, cfg.temperature), (4, 0.25));
-        assert_eq!((cfg.confidence_noise, cfg.action_guidance), (2.0, 1.0));
+        assert_eq!(cfg.confidence_noise, 2.0);
 
         // New recordings store every field and give it back.
         let mut other = SamplerConfig::default();
@@ -659,7 +656,21 @@ mod tests {
                 .unwrap();
         stored.apply(&mut other);
         assert_eq!((other.steps, other.temperature), (4, 0.25));
-        assert_eq!((other.confidence_noise, other.action_guidance), (2.0, 1.0));
+        assert_eq!(other.confidence_noise, 2.0);
+
+        // A session made with action guidance (since retired) is refused, not replayed wrong.
+        let dir = tempfile::tempdir().unwrap();
+        drop(Recorder::create(dir.path(), &start(), &[]).unwrap());
+        let path = dir.path().join("start.json");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let guided = text.replace(
+            r#""confidence_noise":4.5"#,
+            r#""confidence_noise":4.5,"action_guidance":1.0"#,
+        );
+        assert_ne!(guided, text, "{text}");
+        std::fs::write(&path, guided).unwrap();
+        let err = Recording::open(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("action_guidance is 1.0"), "{err}");
     }
 
     #[test]

@@ -3,5 +3,6 @@
 
 pub mod adamw;
 pub mod log;
+pub mod recipe;
 pub mod run;
 pub mod schedule;

@@ -1,0 +1,180 @@
+//! `genie train --recipe FILE --run DIR`: every step of a recipe ([`genie::train::recipe`]) in
+//! order, each through the same code as its own command, resumable at any point.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use anyhow::Context;
+use clap::Parser;
+use genie::model::checkpoint::{CONFIG_FILE, DYNAMICS_FILE, LAM_FILE, TOKENIZER_FILE};
+use genie::train::recipe::{Action, Current, Progress, Recipe};
+use genie::train::run::{STATE_FILE, TrainState};
+
+use super::eval::{CalibrateArgs, EvalArgs};
+use super::train::{TrainArgs, run_stage};
+
+/// A step's command line, parsed by the command's own argument parser.
+#[derive(Parser)]
+#[command(no_binary_name = true)]
+struct StepLine<T: clap::Args> {
+    #[command(flatten)]
+    args: T,
+}
+
+fn parse<T: clap::Args>(words: &[String], what: &str) -> anyhow::Result<T> {
+    StepLine::<T>::try_parse_from(words)
+        .map(|line| line.args)
+        .with_context(|| format!("recipe step `{what}`"))
+}
+
+pub fn run(path: &Path, machine: &TrainArgs, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+    let recipe = Recipe::load(path)?;
+    let run = &machine.run;
+    std::fs::create_dir_all(run).with_context(|| format!("creating {}", run.display()))?;
+    let mut progress = Progress::load(run)?;
+    let next = progress.check(&recipe, run)?;
+    if let Some(from) = &recipe.from
+        && !run.join(CONFIG_FILE).exists()
+    {
+        copy_checkpoint(from, run)?;
+    }
+    let total = recipe.steps.len();
+    eprintln!(
+        "recipe {}: {total} steps into {}, {next} done",
+        path.display(),
+        run.display()
+    );
+    for (i, step) in recipe.steps.iter().enumerate().skip(next) {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let what = step.describe();
+        eprintln!("step {}/{total}: {what}", i + 1);
+        let began = Instant::now();
+        let earlier = progress.current.filter(|c| c.index == i);
+        let earlier_seconds = earlier.map_or(0.0, |c| c.seconds);
+        let run_text = run.display().to_string();
+        let mut finished = true;
+        match step.action {
+            Action::Train(stage) => {
+                let has_run = run.join(CONFIG_FILE).exists();
+                let from_step = match earlier {
+                    Some(c) => c.from_step,
+                    None if has_run => steps_done(run)?.steps(stage),
+                    None => 0,
+                };
+                progress.current = Some(Current {
+                    index: i,
+                    from_step,
+                    seconds: earlier_seconds,
+                });
+                progress.save(run)?;
+                let target = from_step + step.steps.expect("a training step has steps");
+                let mut words: Vec<String> = vec![stage.name().into(), "--run".into(), run_text];
+                words.extend(["--steps".into(), target.to_string()]);
+                if has_run {
+                    words.push("--resume".into());
+                    // A step begun in an earlier run of the command continues its schedule.
+                    if earlier.is_none() {
+                        words.push("--restart-schedule".into());
+                    }
+                } else if let Some(config) = &recipe.config {
+                    words.extend(["--config".into(), config.display().to_string()]);
+                }
+                words.extend(step.flag_args());
+                words.extend(machine_flags(machine, true));
+                let args: TrainArgs = parse(&words, &what)?;
+                let reached = run_stage(&args, stage, stop.clone())?;
+                finished = reached >= target;
+            }
+            Action::Calibrate | Action::Eval => {
+                progress.current = Some(Current {
+                    index: i,
+                    from_step: 0,
+                    seconds: earlier_seconds,
+                });
+                progress.save(run)?;
+                let mut words: Vec<String> = vec!["--checkpoint".into(), run_text];
+                words.extend(step.flag_args());
+                words.extend(machine_flags(machine, false));
+                if step.action == Action::Calibrate {
+                    super::eval::calibrate_cmd(parse::<CalibrateArgs>(&words, &what)?)?;
+                } else {
+                    super::eval::eval(parse::<EvalArgs>(&words, &what)?)?;
+                }
+            }
+        }
+        let seconds = earlier_seconds + began.elapsed().as_secs_f64();
+        if !finished {
+            progress.current = progress.current.map(|c| Current { seconds, ..c });
+            progress.save(run)?;
+            eprintln!(
+                "stopped in step {}/{total}; the same command goes on from here",
+                i + 1
+            );
+            return Ok(());
+        }
+        progress.done.push(what);
+        progress.seconds.push(seconds);
+        progress.current = None;
+        progress.save(run)?;
+    }
+    if progress.done.len() == total {
+        let minutes = progress.seconds.iter().sum::<f64>() / 60.0;
+        eprintln!(
+            "recipe done: {} holds the checkpoint ({minutes:.1} min of steps)",
+            run.display()
+        );
+    }
+    Ok(())
+}
+
+/// The machine's settings from the command line, for a step.
+fn machine_flags(machine: &TrainArgs, training: bool) -> Vec<String> {
+    let mut words = vec!["--device".into(), machine.device.clone()];
+    if let Some(threads) = machine.threads {
+        words.extend(["--threads".into(), threads.to_string()]);
+    }
+    if training {
+        words.extend(["--save-minutes".into(), machine.save_minutes.to_string()]);
+        if machine.quiet {
+            words.push("--quiet".into());
+        }
+    }
+    words
+}
+
+/// Steps done per network in a run folder (none recorded: zero).
+fn steps_done(run: &Path) -> anyhow::Result<TrainState> {
+    let path = run.join(STATE_FILE);
+    match std::fs::read(&path) {
+        Ok(bytes) => genie::json::parse(&bytes)
+            .map_err(|e| anyhow::anyhow!("{}: bad train state: {e}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(TrainState::default()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// A checkpoint's networks, genie.json and step counts into a new run folder (its optimizer
+/// states stay behind: the run starts with fresh moments).
+fn copy_checkpoint(from: &Path, run: &Path) -> anyhow::Result<()> {
+    genie::model::checkpoint::read_config(from)?;
+    for file in [
+        CONFIG_FILE,
+        TOKENIZER_FILE,
+        LAM_FILE,
+        DYNAMICS_FILE,
+        STATE_FILE,
+    ] {
+        let source: PathBuf = from.join(file);
+        if file == STATE_FILE && !source.exists() {
+            continue;
+        }
+        std::fs::copy(&source, run.join(file))
+            .with_context(|| format!("copying {} into {}", source.display(), run.display()))?;
+    }
+    eprintln!("the run starts from {}", from.display());
+    Ok(())
+}

@@ -1,0 +1,454 @@
+//! A training recipe: every step that makes a checkpoint, in order, in one TOML file, so that one
+//! command (`genie train --recipe FILE --run DIR`) makes it and the same command after a stop goes
+//! on where it stopped.
+//!
+//! ```toml
+//! from = "checkpoints"        # optional: start from a copy of this checkpoint's networks
+//! config = "my/genie.json"    # optional, for a new run: the networks' sizes
+//!
+//! [[step]]
+//! do = "train tokenizer"      # train tokenizer|decoder|lam|dynamics, calibrate, eval
+//! steps = 8000                # optimizer steps this step adds to the network
+//! lr = 4e-4                   # any other key is that command's flag, without the dashes
+//!
+//! [[step]]
+//! do = "calibrate"
+//! ```
+//!
+//! The run folder keeps `recipe.json` ([`Progress`]): the steps done, as their command lines, and
+//! the one under way with the network's step count when it began. A step whose command line
+//! differs from the one recorded for it stops the run with an error: a changed recipe needs a new
+//! run folder. The machine's settings (`--device`, `--threads`) come from the command, not the
+//! recipe, so one recipe runs on a CPU or a GPU.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::run::Stage;
+
+/// The progress file of a recipe in its run folder.
+pub const PROGRESS_FILE: &str = "recipe.json";
+
+/// Flags the runner sets itself, which a recipe step may not.
+const RUNNER_FLAGS: [&str; 8] = [
+    "run",
+    "resume",
+    "restart-schedule",
+    "checkpoint",
+    "device",
+    "threads",
+    "quiet",
+    "recipe",
+];
+
+/// Most steps a recipe may have.
+const MAX_STEPS: usize = 256;
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Recipe {
+    /// A checkpoint folder whose networks, genie.json and train_state.json the run starts from.
+    #[serde(default)]
+    pub from: Option<PathBuf>,
+    /// A genie.json with the sizes of a new run's networks (not with `from`).
+    #[serde(default)]
+    pub config: Option<PathBuf>,
+    #[serde(rename = "step")]
+    pub steps: Vec<RecipeStep>,
+}
+
+/// What one step of a recipe does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Train(Stage),
+    Calibrate,
+    Eval,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecipeStep {
+    pub action: Action,
+    /// Optimizer steps a training step adds to its network.
+    pub steps: Option<u64>,
+    /// The command's other flags, without their dashes (`clip-len` or `clip_len`), in order.
+    pub flags: Vec<(String, String)>,
+}
+
+/// What went wrong with a recipe file.
+#[derive(Debug, thiserror::Error)]
+pub enum RecipeError {
+    #[error("{path}: {what}")]
+    Invalid { path: PathBuf, what: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl<'de> Deserialize<'de> for RecipeStep {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let table = toml::Table::deserialize(d)?;
+        let mut action = None;
+        let mut steps = None;
+        let mut flags = Vec::new();
+        for (key, value) in table {
+            let flag = key.replace('_', "-");
+            match flag.as_str() {
+                "do" => {
+                    let text = value
+                        .as_str()
+                        .ok_or_else(|| D::Error::custom("`do` must be a string"))?;
+                    action = Some(parse_action(text).map_err(D::Error::custom)?);
+                }
+                "steps" => {
+                    let n = value
+                        .as_integer()
+                        .filter(|&n| n > 0)
+                        .ok_or_else(|| D::Error::custom("`steps` must be a positive integer"))?;
+                    steps = Some(n as u64);
+                }
+                _ if RUNNER_FLAGS.contains(&flag.as_str()) => {
+                    return Err(D::Error::custom(format!(
+                        "`{key}` is set by `genie train --recipe` itself, not by a step"
+                    )));
+                }
+                _ => match value {
+                    toml::Value::Boolean(true) => flags.push((flag, String::new())),
+                    toml::Value::Boolean(false) => {}
+                    toml::Value::String(s) => flags.push((flag, s)),
+                    toml::Value::Integer(i) => flags.push((flag, i.to_string())),
+                    toml::Value::Float(x) => flags.push((flag, x.to_string())),
+                    other => {
+                        return Err(D::Error::custom(format!(
+                            "`{key}`: a flag's value is a string, number or boolean, not {}",
+                            other.type_str()
+                        )));
+                    }
+                },
+            }
+        }
+        let action = action.ok_or_else(|| D::Error::custom("a step needs `do`"))?;
+        match (action, steps) {
+            (Action::Train(_), None) => {
+                return Err(D::Error::custom("a training step needs `steps`"));
+            }
+            (Action::Calibrate | Action::Eval, Some(_)) => {
+                return Err(D::Error::custom("only a training step takes `steps`"));
+            }
+            _ => {}
+        }
+        Ok(RecipeStep {
+            action,
+            steps,
+            flags,
+        })
+    }
+}
+
+fn parse_action(text: &str) -> Result<Action, String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    Ok(match words.as_slice() {
+        ["train", network] => Action::Train(match *network {
+            "tokenizer" => Stage::Tokenizer,
+            "decoder" => Stage::Decoder,
+            "lam" => Stage::Lam,
+            "dynamics" => Stage::Dynamics,
+            other => {
+                return Err(format!(
+                    "`do = \"{text}\"`: no network {other:?} (tokenizer, decoder, lam, dynamics)"
+                ));
+            }
+        }),
+        ["calibrate"] => Action::Calibrate,
+        ["eval"] => Action::Eval,
+        _ => {
+            return Err(format!(
+                "`do = \"{text}\"`: expected `train NETWORK`, `calibrate` or `eval`"
+            ));
+        }
+    })
+}
+
+impl Recipe {
+    /// Reads and checks a recipe file.
+    pub fn load(path: &Path) -> Result<Recipe, RecipeError> {
+        let invalid = |what: String| RecipeError::Invalid {
+            path: path.into(),
+            what,
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| RecipeError::Io {
+            path: path.into(),
+            source,
+        })?;
+        let recipe: Recipe = toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        if recipe.steps.is_empty() {
+            return Err(invalid("no [[step]]: nothing to do".into()));
+        }
+        if recipe.steps.len() > MAX_STEPS {
+            return Err(invalid(format!(
+                "{} steps; at most {MAX_STEPS}",
+                recipe.steps.len()
+            )));
+        }
+        if recipe.from.is_some() && recipe.config.is_some() {
+            return Err(invalid(
+                "`from` and `config` both given: a run starts from a checkpoint or from sizes"
+                    .into(),
+            ));
+        }
+        if recipe.from.is_none() {
+            match recipe.steps[0].action {
+                Action::Train(Stage::Tokenizer | Stage::Lam) => {}
+                _ => {
+                    return Err(invalid(
+                        "a recipe without `from` starts new networks: its first step trains the \
+                         tokenizer or the LAM"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        Ok(recipe)
+    }
+}
+
+impl RecipeStep {
+    /// The step as a command line after `genie` (without the runner's own flags): what
+    /// `recipe.json` records of it.
+    pub fn describe(&self) -> String {
+        let mut words = vec![match self.action {
+            Action::Train(stage) => format!("train {}", stage.name()),
+            Action::Calibrate => "calibrate".into(),
+            Action::Eval => "eval".into(),
+        }];
+        if let Some(n) = self.steps {
+            words.push(format!("+{n} steps"));
+        }
+        words.extend(self.flag_args());
+        words.join(" ")
+    }
+
+    /// The step's flags as command-line arguments.
+    pub fn flag_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        for (flag, value) in &self.flags {
+            args.push(format!("--{flag}"));
+            if !value.is_empty() {
+                args.push(value.clone());
+            }
+        }
+        args
+    }
+}
+
+/// `recipe.json`: how far a recipe has come in its run folder.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Progress {
+    /// The steps finished, as [`RecipeStep::describe`] gives them, in order.
+    pub done: Vec<String>,
+    /// Seconds each finished step took (stops and restarts left out).
+    pub seconds: Vec<f64>,
+    /// The step under way: its index and, for a training step, the network's step count when
+    /// it began (it trains to that plus its `steps`).
+    pub current: Option<Current>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Current {
+    pub index: usize,
+    pub from_step: u64,
+    /// Seconds spent on it in earlier runs of the command.
+    pub seconds: f64,
+}
+
+impl Progress {
+    /// The progress in `run` (none yet: empty).
+    pub fn load(run: &Path) -> Result<Progress, RecipeError> {
+        let path = run.join(PROGRESS_FILE);
+        match std::fs::read(&path) {
+            Ok(bytes) => crate::json::parse(&bytes).map_err(|what| RecipeError::Invalid {
+                path: path.clone(),
+                what,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Progress::default()),
+            Err(source) => Err(RecipeError::Io { path, source }),
+        }
+    }
+
+    /// Writes it beside its target and renames it over, so a kill mid-write keeps the last.
+    pub fn save(&self, run: &Path) -> Result<(), RecipeError> {
+        let path = run.join(PROGRESS_FILE);
+        let tmp = run.join(".recipe.json.tmp");
+        let io = |source| RecipeError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec_pretty(self).expect("progress serialises"),
+        )
+        .map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)
+    }
+
+    /// Checks that the steps done are the recipe's first ones, unchanged; the index of the next.
+    pub fn check(&self, recipe: &Recipe, run: &Path) -> Result<usize, RecipeError> {
+        let path = run.join(PROGRESS_FILE);
+        if self.done.len() > recipe.steps.len() {
+            return Err(RecipeError::Invalid {
+                path,
+                what: format!(
+                    "{} steps done, but the recipe has {}: a changed recipe needs a new run folder",
+                    self.done.len(),
+                    recipe.steps.len()
+                ),
+            });
+        }
+        for (i, (done, step)) in self.done.iter().zip(&recipe.steps).enumerate() {
+            let now = step.describe();
+            if *done != now {
+                return Err(RecipeError::Invalid {
+                    path,
+                    what: format!(
+                        "step {} was done as `{done}`, the recipe now says `{now}`: a changed \
+                         recipe needs a new run folder",
+                        i + 1
+                    ),
+                });
+            }
+        }
+        if let Some(c) = self.current
+            && c.index != self.done.len()
+        {
+            return Err(RecipeError::Invalid {
+                path,
+                what: format!(
+                    "step {} is under way but {} are done",
+                    c.index + 1,
+                    self.done.len()
+                ),
+            });
+        }
+        Ok(self.done.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Recipe, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.toml");
+        std::fs::write(&path, text).unwrap();
+        Recipe::load(&path).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn steps_read_as_command_lines() {
+        let r = parse(
+            r#"
+            [[step]]
+            do = "train tokenizer"
+            steps = 8000
+            lr = 4e-4
+            clip_len = 4
+            mirror = true
+            off = false
+            camera = "step"
+
+            [[step]]
+            do = "calibrate"
+            by = "dreams"
+            "#,
+        )
+        .unwrap();
+        assert_eq!(r.steps[0].action, Action::Train(Stage::Tokenizer));
+        assert_eq!(r.steps[0].steps, Some(8000));
+        assert_eq!(
+            r.steps[0].flag_args(),
+            [
+                "--camera",
+                "step",
+                "--clip-len",
+                "4",
+                "--lr",
+                "0.0004",
+                "--mirror"
+            ]
+        );
+        assert_eq!(
+            r.steps[0].describe(),
+            "train tokenizer +8000 steps --camera step --clip-len 4 --lr 0.0004 --mirror"
+        );
+        assert_eq!(r.steps[1].describe(), "calibrate --by dreams");
+    }
+
+    #[test]
+    fn bad_recipes_say_what_is_wrong() {
+        for (text, want) in [
+            ("", "missing field `step`"),
+            ("step = []", "nothing to do"),
+            ("[[step]]\nsteps = 3", "needs `do`"),
+            (
+                "[[step]]\ndo = \"train vae\"\nsteps = 3",
+                "no network \"vae\"",
+            ),
+            ("[[step]]\ndo = \"train lam\"", "needs `steps`"),
+            (
+                "[[step]]\ndo = \"train lam\"\nsteps = -3",
+                "positive integer",
+            ),
+            (
+                "[[step]]\ndo = \"train lam\"\nsteps = 3\nrun = \"x\"",
+                "set by `genie train",
+            ),
+            (
+                "[[step]]\ndo = \"train lam\"\nsteps = 3\nodds = [1]",
+                "not array",
+            ),
+            (
+                "[[step]]\ndo = \"train dynamics\"\nsteps = 3",
+                "first step trains",
+            ),
+            (
+                "from = \"a\"\nconfig = \"b\"\n[[step]]\ndo = \"eval\"",
+                "both given",
+            ),
+            ("[[step]]\ndo = \"eval\"\nsteps = 3", "only a training step"),
+            ("wat = 1\n[[step]]\ndo = \"eval\"", "unknown field `wat`"),
+        ] {
+            let err = parse(text).unwrap_err();
+            assert!(err.contains(want), "{text:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn progress_must_match_the_recipe_it_was_made_with() {
+        let r =
+            parse("[[step]]\ndo = \"train lam\"\nsteps = 3\n[[step]]\ndo = \"eval\"\nclips = 4")
+                .unwrap();
+        let run = tempfile::tempdir().unwrap();
+        let mut p = Progress::load(run.path()).unwrap();
+        assert_eq!(p.check(&r, run.path()).unwrap(), 0);
+        p.done.push(r.steps[0].describe());
+        p.seconds.push(1.0);
+        p.save(run.path()).unwrap();
+        let p = Progress::load(run.path()).unwrap();
+        assert_eq!(p.check(&r, run.path()).unwrap(), 1);
+        let changed = parse("[[step]]\ndo = \"train lam\"\nsteps = 4").unwrap();
+        let err = p.check(&changed, run.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("step 1 was done as `train lam +3 steps`"),
+            "{err}"
+        );
+        std::fs::write(run.path().join(PROGRESS_FILE), "{\"done\": 3}").unwrap();
+        let err = Progress::load(run.path()).unwrap_err().to_string();
+        assert!(err.contains("recipe.json") && err.contains("done"), "{err}");
+    }
+}

@@ -1,0 +1,262 @@
+//! `genie train --recipe`: every step of a recipe into one run folder, and the same command after
+//! a stop going on where it stopped.
+
+#[path = "common/tiny.rs"]
+mod tiny;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn genie() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_genie"))
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn train_recipe(recipe: &Path, run: &Path) -> String {
+    let out = genie()
+        .args(["train", "--threads", "1", "--quiet", "--recipe"])
+        .arg(recipe)
+        .arg("--run")
+        .arg(run)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "genie train --recipe failed: {stderr}"
+    );
+    stderr
+}
+
+/// The tiny networks' sizes as a genie.json, and a recipe that starts from them.
+fn setup(dir: &Path, steps: &str) -> std::path::PathBuf {
+    let sizes = dir.join("sizes");
+    tiny::tiny_checkpoint(&sizes);
+    let recipe = dir.join("tiny.toml");
+    let text = format!(
+        "config = {:?}\n{steps}",
+        sizes.join("genie.json").display().to_string()
+    );
+    std::fs::write(&recipe, text).unwrap();
+    recipe
+}
+
+const EVERY_STEP: &str = r#"
+[[step]]
+do = "train tokenizer"
+steps = 3
+batch = 2
+eval_clips = 2
+
+[[step]]
+do = "train lam"
+steps = 2
+batch = 2
+clip_len = 3
+eval_clips = 2
+stickiness = 0.3
+
+[[step]]
+do = "train dynamics"
+steps = 2
+batch = 2
+clip_len = 3
+eval_clips = 2
+
+[[step]]
+do = "train decoder"
+steps = 2
+batch = 2
+eval_clips = 2
+
+[[step]]
+do = "calibrate"
+by = "lam"
+states = 8
+
+[[step]]
+do = "eval"
+clips = 2
+steps = 1
+sessions = 1
+session_frames = 8
+write = true
+"#;
+
+#[test]
+fn a_recipe_makes_a_checkpoint_step_by_step_and_a_second_run_has_nothing_left_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = setup(dir.path(), EVERY_STEP);
+    let run = dir.path().join("run");
+    let stderr = train_recipe(&recipe, &run);
+    assert!(stderr.contains("step 6/6: eval"), "{stderr}");
+    assert!(stderr.contains("recipe done"), "{stderr}");
+
+    let state = json(&run.join("train_state.json"));
+    let steps = |k: &str| state[k].as_u64().unwrap();
+    assert_eq!(
+        [
+            steps("tokenizer_steps"),
+            steps("lam_steps"),
+            steps("dynamics_steps"),
+            steps("decoder_steps")
+        ],
+        [3, 2, 2, 2]
+    );
+    let config = json(&run.join("genie.json"));
+    assert!(config["calibration"].is_object(), "calibrated: {config}");
+    assert!(config["eval"]["tokenizer_psnr"].is_number(), "evaluated");
+    assert_eq!(config["game"]["camera"], "step", "a new run's game");
+    let progress = json(&run.join("recipe.json"));
+    assert_eq!(progress["done"].as_array().unwrap().len(), 6);
+    assert_eq!(
+        progress["done"][1],
+        "train lam +2 steps --batch 2 --clip-len 3 --eval-clips 2 --stickiness 0.3"
+    );
+    assert!(progress["current"].is_null());
+
+    // Again: every step is done, nothing trains.
+    let stderr = train_recipe(&recipe, &run);
+    assert!(stderr.contains("6 done"), "{stderr}");
+    assert!(!stderr.contains("step 1/6"), "{stderr}");
+    assert_eq!(json(&run.join("train_state.json")), state);
+
+    // A changed step is refused, the run left as it was.
+    let changed = std::fs::read_to_string(&recipe)
+        .unwrap()
+        .replace("steps = 3", "steps = 4");
+    std::fs::write(&recipe, changed).unwrap();
+    let out = genie()
+        .args(["train", "--threads", "1", "--recipe"])
+        .arg(&recipe)
+        .arg("--run")
+        .arg(&run)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("step 1 was done as `train tokenizer +3 steps"),
+        "{stderr}"
+    );
+    assert_eq!(json(&run.join("train_state.json")), state);
+}
+
+/// Starts the recipe, waits until step `step` has run a while, then stops it with Ctrl-C (SIGINT);
+/// returns what it printed.
+fn interrupt_in_step(recipe: &Path, run: &Path, step: &str) -> String {
+    let mut child = genie()
+        .args([
+            "train",
+            "--threads",
+            "1",
+            "--quiet",
+            "--save-minutes",
+            "100",
+        ])
+        .arg("--recipe")
+        .arg(recipe)
+        .arg("--run")
+        .arg(run)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines() {
+            let line = line.unwrap();
+            let _ = tx.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the step starts");
+        if line.starts_with(step) {
+            break;
+        }
+    }
+    // Let it take some optimizer steps (the tiny networks take milliseconds a step).
+    while !std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap_or_default()
+        .contains("\"lam\"")
+    {
+        assert!(Instant::now() < deadline, "the LAM never logged a step");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    let all = reader.join().unwrap();
+    assert!(status.success(), "a stopped recipe exits cleanly: {all}");
+    all
+}
+
+#[test]
+fn a_stopped_recipe_goes_on_in_the_step_it_stopped_in_and_keeps_that_steps_schedule() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = setup(
+        dir.path(),
+        r#"
+[[step]]
+do = "train tokenizer"
+steps = 2
+batch = 1
+clip_len = 1
+eval_clips = 1
+
+[[step]]
+do = "train lam"
+steps = 100000000
+warmup = 5
+batch = 1
+clip_len = 2
+eval_clips = 1
+eval_every = 100000000
+"#,
+    );
+    let run = dir.path().join("run");
+    let first = interrupt_in_step(&recipe, &run, "step 2/2");
+    assert!(
+        first.contains("stopped in step 2/2; the same command goes on"),
+        "{first}"
+    );
+    let progress = json(&run.join("recipe.json"));
+    assert_eq!(progress["done"].as_array().unwrap().len(), 1);
+    assert_eq!(progress["current"]["index"], 1);
+    assert_eq!(progress["current"]["from_step"], 0);
+    let stopped_at = json(&run.join("train_state.json"))["lam_steps"]
+        .as_u64()
+        .unwrap();
+    assert!(stopped_at > 0, "{first}");
+
+    // The same command: the LAM goes on from where it stopped, in the schedule its step laid
+    // (begun at step 0), not a new one from the step it stopped at.
+    let second = interrupt_in_step(&recipe, &run, "step 2/2");
+    assert!(!second.contains("step 1/2"), "{second}");
+    assert!(
+        second.contains("from step 0, wsd to step 100000000"),
+        "{second}"
+    );
+    let now = json(&run.join("train_state.json"))["lam_steps"]
+        .as_u64()
+        .unwrap();
+    assert!(now > stopped_at, "{stopped_at} -> {now}");
+}
