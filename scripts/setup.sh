@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up everything genie needs on a fresh Debian machine, idempotently:
 #   1. Debian packages (pkg-config, libudev-dev for gilrs; Xvfb and Mesa's software Vulkan
-#      for window and rendering tests, xwd for screenshots; the X11 libraries winit loads);
+#      for window and rendering tests, xwd for screenshots; the X11 libraries winit loads;
+#      ffmpeg for `genie data import` of video files);
 #   2. a project-local virtual environment (.venv, git-ignored) holding torch 2.13.0 from PyPI,
 #      whose libtorch tch 0.26 links against (.cargo/config.toml points LIBTORCH at it).
 # Without an NVIDIA driver only what CPU libtorch needs is installed (torch --no-deps plus the
@@ -13,7 +14,7 @@ cd "$(dirname "$0")/.."
 TORCH_VERSION=2.13.0
 # Versions of the two CUDA wheels checked with torch 2.13.0 on a CPU-only machine.
 CPU_ONLY_EXTRAS=(nvidia-cuda-runtime==13.5.37 nvidia-cuda-cupti==13.5.25)
-DEBIAN_PACKAGES=(pkg-config libudev-dev xvfb xauth x11-apps mesa-vulkan-drivers libvulkan1
+DEBIAN_PACKAGES=(pkg-config libudev-dev xvfb xauth x11-apps mesa-vulkan-drivers libvulkan1 ffmpeg
   libx11-6 libxcursor1 libxrandr2 libxi6 libxkbcommon-x11-0 libgl1-mesa-dri libegl1)
 
 say() { printf '[setup] %s\n' "$*"; }

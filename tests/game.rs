@@ -224,3 +224,60 @@ fn clips_and_games_are_deterministic_across_the_public_api() {
     let differ = (78..88).filter(|&s| Game::new(s).frame() != first).count();
     assert!(differ >= 8, "{differ} of 10 levels look different");
 }
+
+#[test]
+fn a_checkpoint_names_the_game_it_learned_and_older_ones_learned_the_original() {
+    use genie::game::{Camera, GameConfig, Looks};
+    use genie::model::GenieConfig;
+    // The shipped genie.json predates the `game` key: the 40 px flips and the five themes.
+    let shipped = genie::model::checkpoint::read_config(std::path::Path::new("checkpoints"))
+        .expect("the shipped checkpoint's genie.json");
+    assert_eq!(shipped.game, GameConfig::original());
+    assert_eq!(
+        (shipped.game.camera, shipped.game.looks),
+        (Camera::Flip, Looks::Themes)
+    );
+    // New runs learn the stepping camera and mixed looks, and say so.
+    let new = GenieConfig::default();
+    assert_eq!(
+        (new.game.camera, new.game.looks),
+        (Camera::Step, Looks::Mixed)
+    );
+    let text = serde_json::to_string(&new).unwrap();
+    assert!(
+        text.contains(r#""game":{"camera":"step","looks":"mixed"}"#),
+        "{text}"
+    );
+    let back: GenieConfig = serde_json::from_str(&text).unwrap();
+    assert_eq!(back.game, new.game);
+    // A game key genie does not know is refused, not ignored.
+    let bad = text.replace(r#""looks":"mixed""#, r#""looks":"mixed","gravity":2"#);
+    assert!(serde_json::from_str::<GenieConfig>(&bad).is_err());
+}
+
+#[test]
+fn the_same_level_in_another_look_plays_the_same() {
+    use genie::game::{GameConfig, Looks};
+    let config = |looks| GameConfig {
+        looks,
+        ..GameConfig::default()
+    };
+    let mut seen_other_look = false;
+    for seed in 0..12 {
+        let mut a = Game::with_config(seed, config(Looks::Themes));
+        let mut b = Game::with_config(seed, config(Looks::Mixed));
+        seen_other_look |= a.frame() != b.frame();
+        for act in Action::ALL.iter().cycle().take(40) {
+            assert_eq!(a.step(*act), b.step(*act));
+            assert_eq!(a.player().x, b.player().x);
+            assert_eq!(a.camera_px(), b.camera_px());
+            // The player is found where it is, whatever the look.
+            assert_eq!(
+                find_player(&a.frame()),
+                find_player(&b.frame()),
+                "level {seed}"
+            );
+        }
+    }
+    assert!(seen_other_look);
+}

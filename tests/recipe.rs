@@ -187,11 +187,16 @@ fn interrupt_in_step(recipe: &Path, run: &Path, step: &str) -> String {
             break;
         }
     }
-    // Let it take some optimizer steps (the tiny networks take milliseconds a step).
-    while !std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap_or_default()
-        .contains("\"lam\"")
-    {
+    // Let it take some optimizer steps (the tiny networks take milliseconds a step): wait for
+    // the LAM's next log lines, one every 10 steps.
+    let logged = || {
+        std::fs::read_to_string(run.join("metrics.jsonl"))
+            .unwrap_or_default()
+            .matches("\"lam\"")
+            .count()
+    };
+    let before = logged();
+    while logged() < before + 2 {
         assert!(Instant::now() < deadline, "the LAM never logged a step");
         std::thread::sleep(Duration::from_millis(200));
     }

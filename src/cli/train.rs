@@ -32,7 +32,7 @@ pub struct TrainArgs {
     /// and --quiet; the recipe gives the rest
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "stage", "resume", "config", "steps", "lr", "warmup", "restart_schedule", "decay",
-        "data", "camera", "oracle_actions", "odds", "clip_len",
+        "data", "camera", "looks", "oracle_actions", "odds", "clip_len",
     ])]
     pub recipe: Option<PathBuf>,
     /// Run folder: a checkpoint folder plus train_state.json and metrics.jsonl
@@ -111,6 +111,11 @@ pub struct TrainArgs {
     /// evaluation, calibration and the real game beside the dream follow
     #[arg(long)]
     pub camera: Option<genie::game::Camera>,
+    /// For in-memory clips: how levels are drawn, `themes` (the five palettes), `mixed` (many
+    /// looks: random palettes, textures, pixel art, pencil on paper) or `held-out` [default: a
+    /// new run's `mixed`, a resumed run's own]. Recorded in genie.json (`game`)
+    #[arg(long)]
+    pub looks: Option<genie::game::Looks>,
     /// Dynamics only, a diagnostic: condition on the game's true actions instead of the LAM's
     /// latent ones (Genie never sees labels). Shows how much control the dynamics model can learn
     /// with perfect actions; the run's calibration becomes the identity, so keys drive it directly.
@@ -192,8 +197,8 @@ pub fn run_stage(args: &TrainArgs, stage: Stage, stop: Arc<AtomicBool>) -> anyho
          played already"
     );
     anyhow::ensure!(
-        args.camera.is_none() || args.data.is_none(),
-        "--camera sets the game of in-memory clips; shards from --data say their own"
+        (args.camera.is_none() && args.looks.is_none()) || args.data.is_none(),
+        "--camera and --looks set the game of in-memory clips; shards from --data say their own"
     );
     anyhow::ensure!(
         !args.oracle_actions || stage == Stage::Dynamics,
@@ -218,7 +223,7 @@ pub fn run_stage(args: &TrainArgs, stage: Stage, stop: Arc<AtomicBool>) -> anyho
     };
     let config = config_or_default(args.config.as_deref())?;
     let mut opts = TrainOptions {
-        stage: stage,
+        stage,
         run: args.run.clone(),
         resume: args.resume,
         // Laid out below, once a resumed run's own schedule has been read.
@@ -309,9 +314,18 @@ pub fn run_stage(args: &TrainArgs, stage: Stage, stop: Arc<AtomicBool>) -> anyho
     if let Some(camera) = args.camera {
         genie.config.game.camera = camera;
     }
+    if let Some(looks) = args.looks {
+        genie.config.game.looks = looks;
+    }
     if let Some(dir) = &args.data {
-        let game = Dataset::open(dir)?.manifest().game;
-        if game != genie.config.game {
+        let manifest = Dataset::open(dir)?.manifest().clone();
+        anyhow::ensure!(
+            manifest.labelled || !args.oracle_actions,
+            "{}: imported video has no actions for --oracle-actions",
+            dir.display()
+        );
+        let game = manifest.game;
+        if manifest.labelled && game != genie.config.game {
             eprintln!(
                 "{}: the shards were played in {game:?}; the run's genie.json said {:?} and now \
                  says the shards' game",

@@ -240,7 +240,7 @@ mod tests {
         assert_eq!((a.len(), a.frames.len()), (24, 24 * FRAME_BYTES));
 
         // From the state of frame t, the recorded actions[t] gives frame t + 1.
-        let (mut game, _) = warmed_up(12, DEFAULT_DIFFICULTY, 7);
+        let (mut game, _) = warmed_up(12, DEFAULT_DIFFICULTY, 7, GameConfig::default());
         for t in 0..a.len() {
             assert_eq!(game.frame(), a.frame(t), "frame {t}");
             let act = Action::from_u8(a.actions[t]).unwrap();
@@ -254,7 +254,7 @@ mod tests {
     fn clips_start_all_over_the_level() {
         let mut later_half = 0;
         for i in 0..200 {
-            let (game, _) = warmed_up(i, DEFAULT_DIFFICULTY, i + 1);
+            let (game, _) = warmed_up(i, DEFAULT_DIFFICULTY, i + 1, GameConfig::default());
             let x = game.player().x / crate::game::physics::SUB;
             later_half += usize::from(x > game.level().width_px() / 2);
         }
@@ -270,7 +270,14 @@ mod tests {
             (0..20)
                 .map(|i| {
                     let style = PlayStyle::with_stickiness(stickiness);
-                    let c = generate_clip_played(i, DEFAULT_DIFFICULTY, 40, i, style);
+                    let c = generate_clip_played(
+                        i,
+                        DEFAULT_DIFFICULTY,
+                        40,
+                        i,
+                        style,
+                        GameConfig::default(),
+                    );
                     c.actions.windows(2).filter(|w| w[0] != w[1]).count()
                 })
                 .sum()
@@ -278,7 +285,14 @@ mod tests {
         let (loose, sticky) = (changes(0.0), changes(DEFAULT_STICKINESS));
         assert!(loose > 2 * sticky, "{loose} vs {sticky} action changes");
         // The warm-up, which places the clip, is the same whatever the stickiness.
-        let a = generate_clip_played(5, DEFAULT_DIFFICULTY, 3, 9, PlayStyle::with_stickiness(0.0));
+        let a = generate_clip_played(
+            5,
+            DEFAULT_DIFFICULTY,
+            3,
+            9,
+            PlayStyle::with_stickiness(0.0),
+            GameConfig::default(),
+        );
         assert_eq!(a.frame(0), generate_clip(5, 3, 9).frame(0));
     }
 

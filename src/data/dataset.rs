@@ -224,12 +224,16 @@ impl ShardFile {
             .chunks_exact(8)
             .map(|c| u64::from_le_bytes(c.try_into().expect("8 bytes")))
             .collect();
-        // Action ids must name actions.
+        // Action ids must name actions (in unlabelled video: be the one id of none).
         let mut actions = vec![0; n * l];
         file.seek(SeekFrom::Start(actions_at))
             .and_then(|_| file.read_exact(&mut actions))
             .map_err(DataError::io(path))?;
-        if let Some(&bad_id) = actions.iter().find(|&&a| Action::from_u8(a).is_none()) {
+        let named = |a: u8| match m.labelled {
+            true => Action::from_u8(a).is_some(),
+            false => a == super::import::NO_ACTION,
+        };
+        if let Some(&bad_id) = actions.iter().find(|&&a| !named(a)) {
             return Err(bad(format!(
                 "action id {bad_id} is not one of the 8 actions"
             )));

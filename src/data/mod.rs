@@ -11,6 +11,7 @@
 pub mod cli;
 pub mod clip;
 pub mod dataset;
+pub mod import;
 pub mod player;
 pub mod spec;
 pub mod write;
@@ -58,6 +59,8 @@ pub enum DataError {
     Manifest { path: PathBuf, reason: String },
     #[error("shard {path}: {reason}")]
     Shard { path: PathBuf, reason: String },
+    #[error("genie data import: {what}")]
+    Import { what: String },
     #[error("clip {index} out of range: the dataset has {len} clips")]
     Index { index: usize, len: usize },
 }

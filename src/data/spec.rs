@@ -105,9 +105,20 @@ pub struct Manifest {
     /// [`GameConfig::original`].
     #[serde(default = "GameConfig::original")]
     pub game: GameConfig,
-    /// Name of each action id, in id order.
+    /// Whether the clips' actions are the game's (false for video imported by `genie data
+    /// import`, whose actions are all [`super::import::NO_ACTION`]). Absent: true.
+    #[serde(default = "labelled")]
+    pub labelled: bool,
+    /// The videos imported, by index (a clip's `level_seeds` entry); empty for the platformer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<String>,
+    /// Name of each action id, in id order (none for unlabelled video).
     pub action_names: Vec<String>,
     pub shards: Vec<ShardEntry>,
+}
+
+fn labelled() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -84,6 +84,8 @@ pub fn write_dataset(spec: &DataSpec, out: &Path, progress: bool) -> Result<Mani
         held_out: spec.held_out,
         difficulty: spec.difficulty,
         game: spec.game,
+        labelled: true,
+        sources: Vec::new(),
         action_names: Action::ALL.iter().map(|a| a.name().to_string()).collect(),
         shards: (0..n_shards)
             .map(|s| ShardEntry {
@@ -124,22 +126,34 @@ fn write_shard(
         seeds.extend_from_slice(&level.to_le_bytes());
         bar.inc(1);
     }
-    let path = out.join(shard_name(s));
+    write_shard_file(&out.join(shard_name(s)), n, len, &frames, &actions, &seeds)
+}
+
+/// Writes one shard of `n` clips of `len` frames: `frames` u8 [n, len, 64, 64, 3], `actions` u8
+/// [n, len], `seeds` (u64 little-endian) [n].
+pub(super) fn write_shard_file(
+    path: &Path,
+    n: usize,
+    len: usize,
+    frames: &[u8],
+    actions: &[u8],
+    seeds: &[u8],
+) -> Result<(), DataError> {
     let fail = |reason: String| DataError::Shard {
-        path: path.clone(),
+        path: path.into(),
         reason,
     };
     let f = FRAME_SIZE;
     let tensors = vec![
         (
             "frames",
-            view(Dtype::U8, vec![n, len, f, f, 3], &frames, &path)?,
+            view(Dtype::U8, vec![n, len, f, f, 3], frames, path)?,
         ),
-        ("actions", view(Dtype::U8, vec![n, len], &actions, &path)?),
-        ("level_seeds", view(Dtype::U64, vec![n], &seeds, &path)?),
+        ("actions", view(Dtype::U8, vec![n, len], actions, path)?),
+        ("level_seeds", view(Dtype::U64, vec![n], seeds, path)?),
     ];
     let meta = HashMap::from([("format".to_string(), "genie-platformer-clips".to_string())]);
-    safetensors::tensor::serialize_to_file(tensors, Some(meta), &path)
+    safetensors::tensor::serialize_to_file(tensors, Some(meta), path)
         .map_err(|e| fail(format!("cannot write: {e}")))
 }
 

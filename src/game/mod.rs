@@ -40,6 +40,7 @@
 //! always moves the player up: the level is exactly one screen tall).
 
 pub mod level;
+pub mod look;
 pub mod physics;
 mod render;
 pub mod rng;
@@ -48,6 +49,7 @@ pub mod theme;
 use std::sync::Arc;
 
 use level::Level;
+pub use look::Looks;
 use physics::{ENEMY_H, ENEMY_W, Enemy, Intent, PLAYER_H, PLAYER_W, Player, SUB, overlap};
 use theme::TILE;
 
@@ -87,6 +89,8 @@ pub enum Camera {
 #[serde(default, deny_unknown_fields)]
 pub struct GameConfig {
     pub camera: Camera,
+    /// How levels are drawn (`look`).
+    pub looks: Looks,
 }
 
 /// A camera name that is not `step` or `flip`.
@@ -111,6 +115,7 @@ impl GameConfig {
     pub fn original() -> Self {
         GameConfig {
             camera: Camera::Flip,
+            looks: Looks::Themes,
         }
     }
 }
@@ -262,6 +267,8 @@ pub struct Game {
     /// Left edge of the view, in SUB units.
     camera: i32,
     config: GameConfig,
+    /// How the level is drawn.
+    art: Arc<theme::ThemeArt>,
     status: Status,
     tick: u64,
 }
@@ -297,6 +304,7 @@ impl Game {
             coins: 0,
             camera: 0,
             config,
+            art: look::art(config.looks, level.seed, level.theme),
             status: Status::Alive,
             tick: 0,
             level,

@@ -1,13 +1,14 @@
 //! Rendering: a game state to a 64×64 RGB frame (row-major `[64][64][3]` u8).
 //!
-//! The sky is copied a whole row at a time, tiles a tile-row (8 pixels) at a time from art
-//! precomputed per theme, so a frame costs a few hundred `copy_from_slice` calls; only the
-//! small sprites (coins, enemies, the flag, the player) are drawn pixel by pixel.
+//! The background is copied a whole row at a time (two pieces where it is a picture that
+//! repeats along the world), tiles a tile-row (8 pixels) at a time from art precomputed per
+//! look, so a frame costs a few hundred `copy_from_slice` calls; only the small sprites (coins,
+//! enemies, the flag, the player) are drawn pixel by pixel.
 
 use super::Game;
 use super::level::{ROWS, Tile};
 use super::physics::SUB;
-use super::theme::{self, Art, DASH_STREAK, PLAYER_EYE, Rgb, TILE};
+use super::theme::{Art, Background, DASH_STREAK, PLAYER_EYE, Rgb, TILE};
 use super::{FRAME_SIZE, PLAYER_COLOR};
 
 const ROW_BYTES: usize = FRAME_SIZE * 3;
@@ -28,12 +29,24 @@ pub(super) fn render(game: &Game, out: &mut [u8]) {
         "frame buffer has the wrong size"
     );
     let level = &game.level;
-    let art = theme::art(level.theme);
+    let art = &*game.art;
     let p = &art.palette;
     let cx = game.camera_px();
 
     for (y, row) in out.chunks_exact_mut(ROW_BYTES).enumerate() {
-        row.copy_from_slice(&art.sky_rows[y]);
+        match &art.background {
+            Background::Rows(rows) => row.copy_from_slice(&rows[y]),
+            Background::Wide { width, pixels } => {
+                let line = &pixels[y * width * 3..(y + 1) * width * 3];
+                let mut x = 0;
+                while x < FRAME_SIZE {
+                    let from = (cx + x as i32).rem_euclid(*width as i32) as usize;
+                    let n = (width - from).min(FRAME_SIZE - x);
+                    row[x * 3..(x + n) * 3].copy_from_slice(&line[from * 3..(from + n) * 3]);
+                    x += n;
+                }
+            }
+        }
         let (ty, ry) = (y / TILE, y % TILE);
         let first = (cx / TILE as i32).max(0) as usize;
         let last = (((cx + FRAME_SIZE as i32 - 1) / TILE as i32) as usize).min(level.width - 1);
@@ -42,7 +55,9 @@ pub(super) fn render(game: &Game, out: &mut [u8]) {
             if a == Art::Empty {
                 continue;
             }
-            let Some(tex) = &art.tiles[a as usize][ry] else {
+            let variants = &art.tiles[a as usize];
+            let variant = (tx * 7 + ty * 3) % variants.len();
+            let Some(tex) = &variants[variant][ry] else {
                 continue;
             };
             let sx = tx as i32 * TILE as i32 - cx;

@@ -4,7 +4,7 @@
 //! shading so that edges read clearly at 64×64. No theme uses [`super::PLAYER_COLOR`] (or anything
 //! near it), so the player can be found in a frame by its colour alone.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 pub type Rgb = [u8; 3];
 
@@ -126,32 +126,75 @@ pub enum Art {
     Crate,
 }
 
-const ART_KINDS: usize = 5;
+pub(super) const ART_KINDS: usize = 5;
 
 /// One row of a tile: 8 RGB pixels, or `None` where the sky shows through.
 pub type TileRow = Option<[u8; TILE * 3]>;
 
-/// Everything precomputed for drawing one theme.
-#[derive(Debug)]
+/// What shows behind the tiles.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Background {
+    /// One colour per screen row (the themes' banded skies), each a full 64-pixel row ready to
+    /// copy.
+    Rows(Vec<[u8; 64 * 3]>),
+    /// A picture `width` pixels wide and 64 tall (row-major RGB), anchored to the world and
+    /// repeated along it: it scrolls with the tiles.
+    Wide { width: usize, pixels: Vec<u8> },
+}
+
+/// Everything precomputed for drawing one look (a theme, or a look of [`super::look`]).
+#[derive(Debug, Clone, PartialEq)]
 pub struct ThemeArt {
+    /// The sprites' colours (and, for a theme, the colours its tiles were built from).
     pub palette: Palette,
-    /// The sky colour of each screen row, as a full 64-pixel row ready to copy.
-    pub sky_rows: Vec<[u8; 64 * 3]>,
-    /// `tiles[art][row]`.
-    pub tiles: [[TileRow; TILE]; ART_KINDS],
+    pub background: Background,
+    /// `tiles[art][variant][row]`: a tile's variant depends on where it is.
+    pub tiles: [Vec<[TileRow; TILE]>; ART_KINDS],
+}
+
+impl ThemeArt {
+    /// Background pixel at world column `x`, row `y`.
+    pub fn background_pixel(&self, x: usize, y: usize) -> Rgb {
+        match &self.background {
+            Background::Rows(rows) => [rows[y][0], rows[y][1], rows[y][2]],
+            Background::Wide { width, pixels } => {
+                let i = (y * width + x % width) * 3;
+                [pixels[i], pixels[i + 1], pixels[i + 2]]
+            }
+        }
+    }
+
+    /// Every colour this look can put in a frame without the player.
+    pub fn colours(&self) -> Vec<Rgb> {
+        let p = &self.palette;
+        let mut all = vec![p.coin, p.enemy, p.enemy_eye, p.flag, p.pole];
+        let background: &[u8] = match &self.background {
+            Background::Rows(rows) => rows.as_flattened(),
+            Background::Wide { pixels, .. } => pixels,
+        };
+        all.extend(background.chunks(3).map(|c| [c[0], c[1], c[2]]));
+        for rows in self.tiles.iter().flatten() {
+            for row in rows.iter().flatten() {
+                all.extend(row.chunks(3).map(|c| [c[0], c[1], c[2]]));
+            }
+        }
+        all.sort();
+        all.dedup();
+        all
+    }
 }
 
 /// The art of theme `i` (`i < THEMES`), built once.
-pub fn art(i: usize) -> &'static ThemeArt {
-    static ART: OnceLock<Vec<ThemeArt>> = OnceLock::new();
-    &ART.get_or_init(|| PALETTES.iter().map(build).collect())[i]
+pub fn art(i: usize) -> Arc<ThemeArt> {
+    static ART: OnceLock<Vec<Arc<ThemeArt>>> = OnceLock::new();
+    ART.get_or_init(|| PALETTES.iter().map(|p| Arc::new(build(p))).collect())[i].clone()
 }
 
-fn shade(c: Rgb, f: f32) -> Rgb {
+pub(super) fn shade(c: Rgb, f: f32) -> Rgb {
     c.map(|v| (v as f32 * f).round().clamp(0.0, 255.0) as u8)
 }
 
-fn lerp(a: Rgb, b: Rgb, t: f32) -> Rgb {
+pub(super) fn lerp(a: Rgb, b: Rgb, t: f32) -> Rgb {
     std::array::from_fn(|k| (a[k] as f32 + (b[k] as f32 - a[k] as f32) * t).round() as u8)
 }
 
@@ -214,27 +257,20 @@ fn build(p: &Palette) -> ThemeArt {
     });
     ThemeArt {
         palette: *p,
-        sky_rows,
-        tiles: [[None; TILE], ground, ground_top, platform, crate_tile],
+        background: Background::Rows(sky_rows),
+        tiles: [
+            vec![[None; TILE]],
+            vec![ground],
+            vec![ground_top],
+            vec![platform],
+            vec![crate_tile],
+        ],
     }
 }
 
 /// Every colour theme `i` can put in a frame without the player.
 pub fn colours(i: usize) -> Vec<Rgb> {
-    let a = art(i);
-    let p = &a.palette;
-    let mut all = vec![p.coin, p.enemy, p.enemy_eye, p.flag, p.pole];
-    for row in &a.sky_rows {
-        all.push([row[0], row[1], row[2]]);
-    }
-    for rows in &a.tiles {
-        for row in rows.iter().flatten() {
-            all.extend(row.chunks(3).map(|c| [c[0], c[1], c[2]]));
-        }
-    }
-    all.sort();
-    all.dedup();
-    all
+    art(i).colours()
 }
 
 /// L1 distance between two colours.

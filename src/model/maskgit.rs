@@ -210,7 +210,6 @@ mod tests {
             steps: 5,
             temperature: 1.0,
             confidence_noise: 1.0,
-            ..Default::default()
         };
         let mut history: Vec<(Tensor, Tensor)> = Vec::new();
         let ids = sample_frame(3, 16, Device::Cpu, &cfg, &mut rng, |ids, mask| {
@@ -248,7 +247,6 @@ mod tests {
             steps: 3,
             temperature: 0.0,
             confidence_noise: 0.0,
-            ..Default::default()
         };
         let ids = sample_frame(
             2,

@@ -90,20 +90,20 @@ pub enum RecipeError {
 impl<'de> Deserialize<'de> for RecipeStep {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let table = toml::Table::deserialize(d)?;
-        let mut action = None;
+        let mut table = toml::Table::deserialize(d)?;
+        let action = match table.remove("do") {
+            Some(toml::Value::String(text)) => parse_action(&text).map_err(D::Error::custom)?,
+            Some(_) => return Err(D::Error::custom("`do` must be a string")),
+            None => return Err(D::Error::custom("a step needs `do`")),
+        };
         let mut steps = None;
         let mut flags = Vec::new();
         for (key, value) in table {
             let flag = key.replace('_', "-");
             match flag.as_str() {
-                "do" => {
-                    let text = value
-                        .as_str()
-                        .ok_or_else(|| D::Error::custom("`do` must be a string"))?;
-                    action = Some(parse_action(text).map_err(D::Error::custom)?);
-                }
-                "steps" => {
+                // A training step's steps are how many it adds; calibrate's and eval's
+                // `steps` are their own flag (MaskGIT steps).
+                "steps" if matches!(action, Action::Train(_)) => {
                     let n = value
                         .as_integer()
                         .filter(|&n| n > 0)
@@ -130,15 +130,8 @@ impl<'de> Deserialize<'de> for RecipeStep {
                 },
             }
         }
-        let action = action.ok_or_else(|| D::Error::custom("a step needs `do`"))?;
-        match (action, steps) {
-            (Action::Train(_), None) => {
-                return Err(D::Error::custom("a training step needs `steps`"));
-            }
-            (Action::Calibrate | Action::Eval, Some(_)) => {
-                return Err(D::Error::custom("only a training step takes `steps`"));
-            }
-            _ => {}
+        if matches!(action, Action::Train(_)) && steps.is_none() {
+            return Err(D::Error::custom("a training step needs `steps`"));
         }
         Ok(RecipeStep {
             action,
@@ -387,6 +380,9 @@ mod tests {
             "train tokenizer +8000 steps --camera step --clip-len 4 --lr 0.0004 --mirror"
         );
         assert_eq!(r.steps[1].describe(), "calibrate --by dreams");
+        // Eval's `steps` is its own flag (MaskGIT steps), not optimizer steps.
+        let r = parse("from = \"checkpoints\"\n[[step]]\ndo = \"eval\"\nsteps = 3").unwrap();
+        assert_eq!(r.steps[0].describe(), "eval --steps 3");
     }
 
     #[test]
@@ -420,7 +416,6 @@ mod tests {
                 "from = \"a\"\nconfig = \"b\"\n[[step]]\ndo = \"eval\"",
                 "both given",
             ),
-            ("[[step]]\ndo = \"eval\"\nsteps = 3", "only a training step"),
             ("wat = 1\n[[step]]\ndo = \"eval\"", "unknown field `wat`"),
         ] {
             let err = parse(text).unwrap_err();

@@ -1,0 +1,152 @@
+//! `genie data import`: a video made with ffmpeg, an animated GIF and a folder of frames become
+//! shards `genie train --data` reads; scene cuts split clips; a corrupt file is named and
+//! skipped.
+
+use std::path::Path;
+use std::process::Command;
+
+use genie::data::Dataset;
+use genie::data::import::NO_ACTION;
+use image::{Rgb, RgbImage};
+
+/// A 96×80 picture: a colour that drifts with `t`, and a square that moves right. `scene`
+/// changes the colours entirely (a cut).
+fn picture(t: u32, scene: u8) -> RgbImage {
+    RgbImage::from_fn(96, 80, |x, y| {
+        if (10 + 2 * t..20 + 2 * t).contains(&x) && (30..40).contains(&y) {
+            Rgb([250, 250, 250])
+        } else {
+            let base = if scene == 0 { 40 } else { 200 };
+            Rgb([base, (base as u32 + t) as u8, 255 - base])
+        }
+    })
+}
+
+fn genie(args: &[&str], inputs: &[&Path]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_genie"))
+        .args(["data", "import", "--quiet"])
+        .args(args)
+        .args(inputs)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn frame_folder(dir: &Path, frames: u32, scene_at: Option<u32>) {
+    std::fs::create_dir_all(dir).unwrap();
+    for t in 0..frames {
+        let scene = u8::from(scene_at.is_some_and(|s| t >= s));
+        picture(t, scene)
+            .save(dir.join(format!("frame_{t:04}.png")))
+            .unwrap();
+    }
+}
+
+#[test]
+fn frames_gifs_and_video_become_unlabelled_shards_and_a_bad_file_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    // A folder of 40 frames with a cut at frame 20: two runs of 20, so 4 clips of 8 (not 5).
+    frame_folder(&src.join("a_frames"), 40, Some(20));
+    // A GIF of 24 frames, 50 ms each (20 frames/s), resampled to 10 frames/s: 12 frames.
+    {
+        let file = std::fs::File::create(src.join("b_anim.gif")).unwrap();
+        let mut encoder = image::codecs::gif::GifEncoder::new(file);
+        for t in 0..24 {
+            let rgba = image::DynamicImage::ImageRgb8(picture(t, 0)).to_rgba8();
+            let delay = image::Delay::from_numer_denom_ms(50, 1);
+            encoder
+                .encode_frame(image::Frame::from_parts(rgba, 0, 0, delay))
+                .unwrap();
+        }
+    }
+    // Not a video at all.
+    std::fs::write(src.join("c_broken.mp4"), b"this is not a video").unwrap();
+    // A real video from ffmpeg's own test pattern: 2 s at 25 frames/s, read at 10: 20 frames.
+    let made = Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "lavfi", "-i"])
+        .arg("testsrc=duration=2:size=160x120:rate=25")
+        .args(["-pix_fmt", "yuv420p"])
+        .arg(src.join("d_video.mp4"))
+        .status();
+    let have_ffmpeg = made.is_ok_and(|s| s.success());
+
+    let out = dir.path().join("out");
+    let (ok, stdout, stderr) = genie(
+        &[
+            "--out",
+            out.to_str().unwrap(),
+            "--fps",
+            "10",
+            "--frames-per-episode",
+            "8",
+            "--held-out-every",
+            "2",
+        ],
+        &[&src],
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("c_broken.mp4"),
+        "the bad file is named: {stderr}"
+    );
+    assert!(stdout.contains("source(s) skipped"), "{stdout}");
+
+    // Sources by name: a (train), b (held out), c (skipped, counted as the 3rd: train side),
+    // d (held out).
+    let train = Dataset::open(out.join("train")).unwrap();
+    let m = train.manifest();
+    assert!(!m.labelled);
+    assert_eq!(m.clip_len, 8);
+    assert_eq!(m.sources.len(), 1, "{:?}", m.sources);
+    assert!(m.sources[0].ends_with("a_frames"));
+    assert_eq!(
+        m.episodes, 4,
+        "two runs of 20 frames between the cut: 2 clips each"
+    );
+    let clip = train.get(0).unwrap();
+    assert!(clip.actions.iter().all(|&a| a == NO_ACTION));
+    assert_eq!(clip.frames.len(), 8 * 64 * 64 * 3);
+    // No clip spans the cut: within a clip the background colour stays on one side.
+    for i in 0..m.episodes {
+        let clip = train.get(i).unwrap();
+        let first_red = clip.frames[0];
+        let last_red = clip.frames[7 * 64 * 64 * 3];
+        assert_eq!(first_red > 120, last_red > 120, "clip {i} spans the cut");
+    }
+
+    let held = Dataset::open(out.join("held-out")).unwrap();
+    let m = held.manifest();
+    assert!(m.held_out && !m.labelled);
+    // The GIF: 24 × 50 ms = 1.2 s at 10 frames/s = 12 frames, one clip of 8.
+    let gif_clips = 1;
+    let video_clips = if have_ffmpeg { 20 / 8 } else { 0 };
+    assert_eq!(m.episodes, gif_clips + video_clips, "{:?}", m.sources);
+    assert_eq!(m.sources.len(), 1 + usize::from(have_ffmpeg));
+
+    // Again without --force: refused, nothing lost.
+    let (ok, _, stderr) = genie(&["--out", out.to_str().unwrap()], &[&src]);
+    assert!(!ok && stderr.contains("--force"), "{stderr}");
+    assert_eq!(Dataset::open(out.join("train")).unwrap().len(), 4);
+}
+
+#[test]
+fn nothing_importable_is_one_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("x.gif");
+    std::fs::write(&bad, b"GIF89a garbage").unwrap();
+    let out = dir.path().join("out");
+    let (ok, _, stderr) = genie(&["--out", out.to_str().unwrap()], &[&bad]);
+    assert!(!ok);
+    assert!(stderr.contains("x.gif"), "{stderr}");
+    assert!(stderr.contains("no clip"), "{stderr}");
+    let (ok, _, stderr) = genie(
+        &["--out", out.to_str().unwrap(), "--crop", "1,2,3"],
+        &[&bad],
+    );
+    assert!(!ok && stderr.contains("X,Y,W,H"), "{stderr}");
+}
