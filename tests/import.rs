@@ -2,6 +2,9 @@
 //! shards `genie train --data` reads; scene cuts split clips; a corrupt file is named and
 //! skipped.
 
+#[path = "common/tiny.rs"]
+mod tiny;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -127,6 +130,78 @@ fn frames_gifs_and_video_become_unlabelled_shards_and_a_bad_file_is_skipped() {
     let video_clips = if have_ffmpeg { 20 / 8 } else { 0 };
     assert_eq!(m.episodes, gif_clips + video_clips, "{:?}", m.sources);
     assert_eq!(m.sources.len(), 1 + usize::from(have_ffmpeg));
+
+    // The measures that need no labels, on the held-out split, with a tiny random world model.
+    let ckpt = dir.path().join("ckpt");
+    tiny::tiny_checkpoint(&ckpt);
+    let eval = Command::new(env!("CARGO_BIN_EXE_genie"))
+        .args([
+            "eval",
+            "--threads",
+            "1",
+            "--clips",
+            "2",
+            "--steps",
+            "1",
+            "--checkpoint",
+        ])
+        .arg(&ckpt)
+        .arg("--data")
+        .arg(out.join("held-out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&eval.stderr);
+    assert!(eval.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert_eq!(report["labelled"], false);
+    assert_eq!(report["clips"], 2);
+    assert!(report["tokenizer_psnr"].as_f64().unwrap() > 0.0, "{report}");
+    assert!(report["delta_psnr_t4"].is_number(), "{report}");
+    let usage: f64 = report["latent_usage"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_f64().unwrap())
+        .sum();
+    assert!((usage - 1.0).abs() < 1e-9, "{report}");
+    assert!(!report["needs_labels"].as_array().unwrap().is_empty());
+
+    // Training on it holds out the held-out split beside it.
+    let run = dir.path().join("run");
+    let train = Command::new(env!("CARGO_BIN_EXE_genie"))
+        .args([
+            "train",
+            "tokenizer",
+            "--threads",
+            "1",
+            "--quiet",
+            "--steps",
+            "2",
+        ])
+        .args([
+            "--batch",
+            "1",
+            "--clip-len",
+            "2",
+            "--eval-clips",
+            "1",
+            "--config",
+        ])
+        .arg(ckpt.join("genie.json"))
+        .arg("--data")
+        .arg(out.join("train"))
+        .arg("--run")
+        .arg(&run)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&train.stderr);
+    assert!(train.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("held-out evaluation on 1 clips of") && stderr.contains("held-out"),
+        "{stderr}"
+    );
+    let log = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    assert!(log.contains(r#""split":"held_out""#), "{log}");
 
     // Again without --force: refused, nothing lost.
     let (ok, _, stderr) = genie(&["--out", out.to_str().unwrap()], &[&src]);

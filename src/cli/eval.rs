@@ -65,6 +65,11 @@ pub struct EvalArgs {
     /// persistence after 16 noop frames and hero fidelity (docs/design.md §8)
     #[arg(long, value_name = "DIR")]
     pub prompts: Option<PathBuf>,
+    /// Evaluate on the clips of a dataset (`genie data`, or video imported by `genie data
+    /// import`, e.g. its held-out/ split) with the measures that need no labels: tokenizer PSNR,
+    /// rollout PSNR and ΔtPSNR four frames ahead, the LAM's use of its codes
+    #[arg(long, value_name = "DIR", conflicts_with = "prompts")]
+    pub data: Option<PathBuf>,
     /// With --prompts: each picture's hero, {"file": [x, y]} in its own pixels [default:
     /// DIR/heroes.json where it exists; pictures it does not name get the automatic guess]
     #[arg(long, value_name = "FILE", requires = "prompts")]
@@ -138,6 +143,12 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     opts.sampler = genie.config.sampler.clone();
     if let Some(steps) = args.steps {
         opts.sampler.steps = steps.max(1);
+    }
+    if let Some(data) = &args.data {
+        let dataset = genie::data::Dataset::open(data)?;
+        let report = genie::eval::video::evaluate_video(&genie, &dataset, &opts)?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
     }
     if let Some(path) = &args.sheet {
         let levels: Vec<u64> = (0..4).map(|i| args.eval_seed_start + i).collect();

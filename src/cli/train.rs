@@ -340,26 +340,70 @@ pub fn run_stage(args: &TrainArgs, stage: Stage, stop: Arc<AtomicBool>) -> anyho
 
     let frame = FRAME_SIZE as i64;
     let shape = |b: usize| [b as i64, clip_len as i64, frame, frame, 3];
-    let held_out: Vec<Batch> = (0..args.eval_clips.div_ceil(args.batch))
-        .map(|i| {
-            let (mut frames, mut actions) = (Vec::new(), Vec::new());
-            for j in 0..args.batch {
-                let k = (i * args.batch + j) as u64;
-                let (level, style) = (EVAL_SEED_START + k, PlayStyle::default());
-                let clip = generate_clip_played(
-                    level,
-                    DEFAULT_DIFFICULTY,
-                    clip_len,
-                    k,
-                    style,
-                    genie.config.game,
-                );
-                frames.extend_from_slice(&clip.frames);
-                actions.extend_from_slice(&clip.actions);
+    let platformer_held_out = || -> Vec<Batch> {
+        (0..args.eval_clips.div_ceil(args.batch))
+            .map(|i| {
+                let (mut frames, mut actions) = (Vec::new(), Vec::new());
+                for j in 0..args.batch {
+                    let k = (i * args.batch + j) as u64;
+                    let (level, style) = (EVAL_SEED_START + k, PlayStyle::default());
+                    let clip = generate_clip_played(
+                        level,
+                        DEFAULT_DIFFICULTY,
+                        clip_len,
+                        k,
+                        style,
+                        genie.config.game,
+                    );
+                    frames.extend_from_slice(&clip.frames);
+                    actions.extend_from_slice(&clip.actions);
+                }
+                batch_from_u8(frames, actions, shape(args.batch), device)
+            })
+            .collect()
+    };
+    // Imported video is held out by file: its held-out/ split beside the training one.
+    let imported = match &args.data {
+        Some(dir) => Some(Dataset::open(dir)?).filter(|d| !d.manifest().labelled),
+        None => None,
+    };
+    let held_out: Vec<Batch> = match imported {
+        None => platformer_held_out(),
+        Some(train_split) => {
+            let beside = train_split.dir().parent().map(|p| p.join("held-out"));
+            match beside.as_deref().map(Dataset::open) {
+                Some(Ok(held)) if held.clip_len() >= clip_len => {
+                    let n = args.eval_clips.min(held.len());
+                    let mut batches = Vec::new();
+                    for first in (0..n / args.batch).map(|i| i * args.batch) {
+                        let (mut frames, mut actions) = (Vec::new(), Vec::new());
+                        for i in first..first + args.batch {
+                            let clip = held.get(i)?;
+                            frames.extend_from_slice(
+                                &clip.frames[..clip_len * genie::game::FRAME_BYTES],
+                            );
+                            actions.extend_from_slice(&clip.actions[..clip_len]);
+                        }
+                        batches.push(batch_from_u8(frames, actions, shape(args.batch), device));
+                    }
+                    eprintln!(
+                        "held-out evaluation on {} clips of {}",
+                        batches.len() * args.batch,
+                        held.dir().display()
+                    );
+                    batches
+                }
+                _ => {
+                    eprintln!(
+                        "{}: unlabelled video with no held-out/ split of clips of {clip_len} frames \
+                         beside it: no held-out evaluation",
+                        train_split.dir().display()
+                    );
+                    Vec::new()
+                }
             }
-            batch_from_u8(frames, actions, shape(args.batch), device)
-        })
-        .collect();
+        }
+    };
 
     let batch = args.batch;
     match &args.data {

@@ -6,3 +6,4 @@ pub mod measures;
 pub mod prompts;
 pub mod run;
 pub mod sessions;
+pub mod video;

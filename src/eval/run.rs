@@ -19,13 +19,14 @@
 
 use std::collections::BTreeMap;
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
 use super::ceiling::action_fidelity_ceiling;
-use super::measures::{nmi, psnr_capped};
+use super::measures::nmi;
 use super::sessions::SessionReport;
+use super::video::VideoMeasures;
 use crate::data::{
     DEFAULT_STICKINESS, EVAL_SEED_START, PlayStyle, ScriptedPlayer, generate_clip_played,
 };
@@ -172,7 +173,7 @@ pub(super) fn to_tensor(frames: &[u8], batch: usize, len: usize, device: Device)
 
 /// Dreams `actions.len()` frames after the prompt tokens; returns the decoded last frame of each
 /// clip. `prompt_ids` [B, P, N]; `prompt_actions` [B, P−1]; each of `actions` is [B].
-fn rollout(
+pub(super) fn rollout(
     genie: &Genie,
     prompt_ids: &Tensor,
     prompt_actions: &Tensor,
@@ -206,8 +207,8 @@ pub fn evaluate(genie: &Genie, opts: &EvalOptions) -> EvalReport {
     let start = std::time::Instant::now();
     let device = genie.tokenizer_vs.device();
     let len = opts.prompt_frames + opts.horizon;
-    let (mut tok_psnr, mut roll, mut roll_random) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut latents, mut truths) = (Vec::new(), Vec::new());
+    let mut m = VideoMeasures::default();
+    let mut truths = Vec::new();
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(opts.seed);
     for first in (0..opts.clips).step_by(opts.batch.max(1)) {
         let b = opts.batch.min(opts.clips - first);
@@ -222,73 +223,29 @@ pub fn evaluate(genie: &Genie, opts: &EvalOptions) -> EvalReport {
             .iter()
             .flat_map(|c| c.frames.iter().copied())
             .collect();
-        let frames = to_tensor(&bytes, b, len, device);
-        let ids = genie.tokenizer.encode(&frames); // [B, T, N]
-        let recon = frames_to_bytes(&genie.tokenizer.decode(&ids));
-        tok_psnr.extend(
-            recon
-                .chunks(FRAME_BYTES)
-                .zip(bytes.chunks(FRAME_BYTES))
-                .map(|(a, r)| psnr_capped(a, r)),
-        );
-        let inferred = genie.lam.infer_actions(&frames); // [B, T-1]
-        let inferred_vec =
-            Vec::<i64>::try_from(inferred.flatten(0, -1).to_device(Device::Cpu)).expect("i64");
-        for (i, clip) in clips.iter().enumerate() {
-            for t in 0..len - 1 {
-                latents.push(inferred_vec[i * (len - 1) + t] as usize);
-                truths.push(clip.actions[t] as usize);
-            }
+        for clip in &clips {
+            truths.extend(clip.actions[..len - 1].iter().map(|&a| a as usize));
         }
         // What the dynamics model is driven by: the LAM's actions, or the game's for a model
         // trained on them (`ActionSource::Game`).
-        let conditioning = if genie.config.dynamics.actions == ActionSource::Game {
-            action_ids(clips.iter().map(|c| &c.actions[..len - 1]), device)
-        } else {
-            inferred.shallow_clone()
-        };
-        let p = opts.prompt_frames as i64;
-        let prompt_ids = ids.narrow(1, 0, p);
-        let prompt_actions = conditioning.narrow(1, 0, p - 1);
-        let real_last: Vec<&[u8]> = clips
-            .iter()
-            .map(|c| &c.frames[(len - 1) * FRAME_BYTES..])
-            .collect();
-        let driven: Vec<Tensor> = (0..opts.horizon as i64)
-            .map(|k| conditioning.select(1, p - 1 + k))
-            .collect();
-        let random: Vec<Tensor> = (0..opts.horizon)
-            .map(|_| {
-                let a: Vec<i64> = (0..b)
-                    .map(|_| rng.random_range(0..genie.config.lam.num_actions))
-                    .collect();
-                Tensor::from_slice(&a).to_device(device)
-            })
-            .collect();
-        for (actions, out) in [(&driven, &mut roll), (&random, &mut roll_random)] {
-            let last =
-                frames_to_bytes(&rollout(genie, &prompt_ids, &prompt_actions, actions, opts));
-            out.extend(
-                last.chunks(FRAME_BYTES)
-                    .zip(&real_last)
-                    .map(|(a, r)| psnr_capped(a, r)),
-            );
-        }
+        let conditioning = (genie.config.dynamics.actions == ActionSource::Game)
+            .then(|| action_ids(clips.iter().map(|c| &c.actions[..len - 1]), device));
+        m.add_batch(genie, &bytes, (b, len), opts, conditioning, &mut rng);
     }
     let (fidelity, cases, misses) = action_fidelity(genie, opts);
     let (ceiling, ceiling_misses) = action_fidelity_ceiling(genie, opts);
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     EvalReport {
-        tokenizer_psnr: mean(&tok_psnr),
-        rollout_psnr_t4: mean(&roll),
-        rollout_psnr_t4_random: mean(&roll_random),
-        delta_psnr_t4: mean(&roll) - mean(&roll_random),
+        tokenizer_psnr: mean(&m.tokenizer_psnr),
+        rollout_psnr_t4: mean(&m.rollout),
+        rollout_psnr_t4_random: mean(&m.rollout_random),
+        delta_psnr_t4: mean(&m.rollout) - mean(&m.rollout_random),
         action_fidelity: fidelity,
         action_fidelity_cases: cases,
         action_fidelity_misses: misses,
         action_fidelity_ceiling: ceiling,
         action_fidelity_ceiling_misses: ceiling_misses,
-        lam_nmi: nmi(&latents, &truths),
+        lam_nmi: nmi(&m.latents, &truths),
         clips: opts.clips,
         eval_seed_start: opts.eval_seed_start,
         horizon: opts.horizon,

@@ -442,7 +442,8 @@ pub fn train(
         if let Some(bar) = &bar {
             bar.set_position(step);
         }
-        if (opts.eval_every > 0 && step.is_multiple_of(opts.eval_every)) || step == total {
+        let due = (opts.eval_every > 0 && step.is_multiple_of(opts.eval_every)) || step == total;
+        if due && !held_out.is_empty() {
             let metrics = evaluate(genie, stage, held_out);
             log.write(&Record {
                 stage: stage.name(),
