@@ -20,6 +20,10 @@ pub struct OverlayState {
     pub paused: bool,
     pub message: Option<String>,
     pub can_record: bool,
+    /// A frame per latent action dreamed from frame `preview_at`, with what calibration says
+    /// the latent means.
+    pub preview: Vec<(egui::TextureId, Option<String>)>,
+    pub preview_at: u64,
 }
 
 /// What the user asked for through the overlay this frame.
@@ -30,6 +34,7 @@ pub struct OverlayRequests {
     pub toggle_record: bool,
     pub toggle_step_mode: bool,
     pub sampler: Option<SamplerSettings>,
+    pub preview: bool,
 }
 
 pub const KEY_HELP: &[(&str, &str)] = &[
@@ -38,6 +43,7 @@ pub const KEY_HELP: &[(&str, &str)] = &[
     ("↓ / S", "down"),
     ("Shift / X", "dash"),
     ("1–8", "raw latent action"),
+    ("L", "show what each latent action does from here"),
     ("Tab", "hide or show this overlay"),
     ("R", "reset to the prompt"),
     ("Backspace", "rewind one frame"),
@@ -98,6 +104,7 @@ pub fn show(ctx: &egui::Context, state: &OverlayState) -> OverlayRequests {
                     req.toggle_record = ui.button(label).clicked();
                 }
             });
+            req.preview = ui.button("What each latent does (L)").clicked();
             if let Some(dir) = &state.recording {
                 ui.colored_label(egui::Color32::LIGHT_RED, format!("● recording to {dir}"));
             }
@@ -114,5 +121,34 @@ pub fn show(ctx: &egui::Context, state: &OverlayState) -> OverlayRequests {
                 });
             });
         });
+    if !state.preview.is_empty() {
+        egui::Window::new("latent actions")
+            .default_pos([8.0, 420.0])
+            .resizable(false)
+            .collapsible(true)
+            .show(ctx, |ui| {
+                ui.label(format!(
+                    "one dreamed frame of each, from frame {} (L again from the current one)",
+                    state.preview_at
+                ));
+                egui::Grid::new("latent previews").show(ui, |ui| {
+                    for (i, (texture, _)) in state.preview.iter().enumerate() {
+                        let size = egui::vec2(96.0, 96.0);
+                        ui.vertical(|ui| {
+                            ui.image(egui::load::SizedTexture::new(*texture, size));
+                            ui.label(format!("key {}", i + 1));
+                        });
+                        if i % 4 == 3 {
+                            ui.end_row();
+                        }
+                    }
+                });
+                for (i, (_, meaning)) in state.preview.iter().enumerate() {
+                    if let Some(m) = meaning {
+                        ui.label(format!("{}: {m}", i + 1));
+                    }
+                }
+            });
+    }
     req
 }

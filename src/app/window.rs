@@ -133,6 +133,9 @@ pub fn run(
         fps: Fps::default(),
         model_ms: 0.0,
         latent: None,
+        preview_frames: None,
+        preview: Vec::new(),
+        preview_at: 0,
         message: None,
         pending_presses: 0,
         first_frame_shown: false,
@@ -283,6 +286,11 @@ struct App {
     model_ms: f64,
     latent: Option<u8>,
     message: Option<String>,
+    /// A frame per latent action from the frame it was asked at (`L`), waiting to become
+    /// textures; then the textures, and the frame they start from.
+    preview_frames: Option<Vec<Frame>>,
+    preview: Vec<egui::TextureHandle>,
+    preview_at: u64,
     /// Key presses waiting for a step in step-per-key-press mode.
     pending_presses: u32,
 }
@@ -341,6 +349,10 @@ impl App {
         for i in 0..self.engines.len() {
             while let Some(out) = self.engines[i].try_recv() {
                 match out {
+                    Ok(out) if matches!(out.command, Command::Preview) => {
+                        self.preview_frames = Some(out.preview);
+                        self.preview_at = self.shown;
+                    }
                     Ok(out) => {
                         if i == 0 {
                             self.model_ms = out.model_ms;
@@ -455,6 +467,9 @@ impl App {
             KeyCode::KeyR => self.reset(self.config.prompt.clone()),
             KeyCode::Backspace => self.send_all(Command::Rewind(1)),
             KeyCode::KeyP => self.step_mode = !self.step_mode,
+            KeyCode::KeyL => {
+                self.engines[0].send(Command::Preview);
+            }
             KeyCode::F5 => self.toggle_recording(),
             _ if digit.is_some() => {
                 let latent = digit.unwrap_or_default() as u8;
@@ -492,6 +507,18 @@ impl App {
             .create_view(&wgpu::TextureViewDescriptor::default());
 
         let raw_input = gfx.egui_state.take_egui_input(&gfx.window);
+        if let Some(frames) = self.preview_frames.take() {
+            let ctx = gfx.egui_state.egui_ctx();
+            let side = (frames.first().map_or(0, Vec::len) / 3).isqrt();
+            self.preview = frames
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    let image = egui::ColorImage::from_rgb([side, side], f);
+                    ctx.load_texture(format!("latent {i}"), image, egui::TextureOptions::NEAREST)
+                })
+                .collect();
+        }
         let state = OverlayState {
             fps: self.fps.rate(),
             model_ms: self.model_ms,
@@ -510,6 +537,13 @@ impl App {
             paused: false,
             message: self.message.clone(),
             can_record: true,
+            preview: self
+                .preview
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (t.id(), self.config.latent_meanings[i.min(7)].clone()))
+                .collect(),
+            preview_at: self.preview_at,
         };
         let visible = self.overlay_visible;
         let mut requests = overlay::OverlayRequests::default();
@@ -576,6 +610,9 @@ impl App {
         }
         if requests.toggle_record {
             self.toggle_recording();
+        }
+        if requests.preview {
+            self.engines[0].send(Command::Preview);
         }
         if let Some(s) = requests.sampler {
             self.sampler = Some(s);

@@ -77,6 +77,35 @@ impl DreamWorld {
         self.genie.config.game
     }
 
+    /// What each latent action would do next: one dreamed frame per latent from the current
+    /// state, the world left exactly as it was (history, caches, held key and the step count
+    /// that seeds the next step, so a recording replays the same with or without a preview).
+    pub fn preview(&mut self) -> Result<Vec<Frame>, WorldError> {
+        if self.tokens.is_empty() {
+            return Err(WorldError::NotStarted);
+        }
+        let (held, steps) = (self.held, self.steps);
+        let tokens: Vec<Tensor> = self.tokens.iter().map(Tensor::shallow_clone).collect();
+        let (actions, frames) = (self.actions.clone(), self.frames.clone());
+        let (dynamics, decoder) = (
+            self.dynamics_cache.deep_clone(),
+            self.decoder_cache.deep_clone(),
+        );
+        let mut out = Vec::new();
+        for latent in 0..self.genie.config.dynamics.num_actions.min(256) {
+            let step = self.step(Control::Latent(latent as u8));
+            self.held = held;
+            self.steps = steps;
+            self.tokens = tokens.iter().map(Tensor::shallow_clone).collect();
+            self.actions.clone_from(&actions);
+            self.frames.clone_from(&frames);
+            self.dynamics_cache = dynamics.deep_clone();
+            self.decoder_cache = decoder.deep_clone();
+            out.push(step?.frame);
+        }
+        Ok(out)
+    }
+
     /// Runs a known token frame through both caches; returns it decoded.
     fn feed(&mut self, ids: &Tensor, action: Option<i64>) -> Frame {
         let action = action.map(|a| Tensor::from_slice(&[a]).to_device(self.device()));
@@ -244,6 +273,10 @@ impl World for DreamWorld {
     fn set_sampler(&mut self, settings: SamplerSettings) {
         settings.apply(&mut self.sampler);
     }
+
+    fn preview(&mut self) -> Result<Vec<Frame>, WorldError> {
+        DreamWorld::preview(self)
+    }
 }
 
 #[cfg(test)]
@@ -296,6 +329,53 @@ mod tests {
             "{err}"
         );
         assert_eq!(world.rewind(0).unwrap(), frame);
+    }
+
+    #[test]
+    fn a_preview_shows_every_latent_and_leaves_the_dream_as_it_was() {
+        let config = tiny_config();
+        let side = config.tokenizer.image_size as usize;
+        let prompt = Prompt {
+            frames: (0..3)
+                .map(|i| vec![40 * i as u8; side * side * 3])
+                .collect(),
+        };
+        // Two copies of one model (built once: libtorch's generator is shared by the tests).
+        let dir = tempfile::tempdir().unwrap();
+        Genie::new(config.clone(), Device::Cpu)
+            .unwrap()
+            .save(dir.path())
+            .unwrap();
+        let genie = || Genie::load(dir.path(), Device::Cpu).unwrap();
+        let (mut plain, mut previewed) = (
+            DreamWorld::new(genie(), SamplerConfig::default(), 5),
+            DreamWorld::new(genie(), SamplerConfig::default(), 5),
+        );
+        assert!(matches!(previewed.preview(), Err(WorldError::NotStarted)));
+        for world in [&mut plain, &mut previewed] {
+            world.reset(&prompt).unwrap();
+        }
+        let keys = [Action::Right, Action::Right, Action::Jump, Action::Noop];
+        // More steps than the context holds, so the preview's steps slide the window.
+        for (t, key) in keys
+            .iter()
+            .cycle()
+            .take(config.dynamics.context_frames as usize + 3)
+            .enumerate()
+        {
+            if t % 3 == 1 {
+                let frames = previewed.preview().unwrap();
+                assert_eq!(frames.len(), 8);
+                assert!(frames.iter().all(|f| f.len() == side * side * 3));
+            }
+            let control = Control::Game(*key as u8);
+            assert_eq!(
+                plain.step(control).unwrap(),
+                previewed.step(control).unwrap(),
+                "step {t}"
+            );
+        }
+        assert_eq!(plain.rewind(4).unwrap(), previewed.rewind(4).unwrap());
     }
 
     #[test]

@@ -19,6 +19,9 @@ pub enum Command {
     Rewind(usize),
     /// New MaskGIT settings; produces no frame.
     Sampler(SamplerSettings),
+    /// One frame of each latent action from here ([`World::preview`]), in
+    /// [`Output::preview`]; the world does not move and nothing is recorded.
+    Preview,
 }
 
 impl Command {
@@ -35,6 +38,8 @@ pub struct Output {
     pub latent_action: Option<u8>,
     /// What produced this frame.
     pub command: Command,
+    /// For [`Command::Preview`], a frame per latent action (and `frame` is empty).
+    pub preview: Vec<Frame>,
     /// Wall time the world spent on this frame, in milliseconds.
     pub model_ms: f64,
     /// The MaskGIT settings in effect for this frame when changed from the start's by a
@@ -58,7 +63,7 @@ impl Output {
                 latent_action: Some(*a),
                 sampler: self.sampler,
             },
-            Command::Sampler(_) => return None,
+            Command::Sampler(_) | Command::Preview => return None,
         })
     }
 }
@@ -88,16 +93,24 @@ impl Engine {
                             sampler = Some(*settings);
                             continue;
                         }
-                        Command::Reset(prompt) => world.reset(prompt).map(|frame| (frame, None)),
-                        Command::Step(control) => {
-                            world.step(*control).map(|s| (s.frame, s.latent_action))
+                        Command::Reset(prompt) => {
+                            world.reset(prompt).map(|frame| (frame, None, Vec::new()))
                         }
-                        Command::Rewind(n) => world.rewind(*n).map(|frame| (frame, None)),
+                        Command::Step(control) => world
+                            .step(*control)
+                            .map(|s| (s.frame, s.latent_action, Vec::new())),
+                        Command::Rewind(n) => {
+                            world.rewind(*n).map(|frame| (frame, None, Vec::new()))
+                        }
+                        Command::Preview => {
+                            world.preview().map(|frames| (Vec::new(), None, frames))
+                        }
                     };
-                    let out = result.map(|(frame, latent_action)| Output {
+                    let out = result.map(|(frame, latent_action, preview)| Output {
                         frame,
                         latent_action,
                         command,
+                        preview,
                         model_ms: start.elapsed().as_secs_f64() * 1e3,
                         sampler,
                     });

@@ -27,7 +27,7 @@ pub enum Control {
 }
 
 /// Result of one step.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
     pub frame: Frame,
     /// The latent action used, for a dream.
@@ -62,4 +62,9 @@ pub trait World: Send {
     fn rewind(&mut self, frames: usize) -> Result<Frame, WorldError>;
     /// Changes the MaskGIT settings of a dream; worlds that do not sample ignore it.
     fn set_sampler(&mut self, _settings: SamplerSettings) {}
+    /// What each latent action would do from here, one frame each, leaving the world as it
+    /// was; worlds without latent actions have none.
+    fn preview(&mut self) -> Result<Vec<Frame>, WorldError> {
+        Ok(Vec::new())
+    }
 }
