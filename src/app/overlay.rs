@@ -35,6 +35,8 @@ pub struct OverlayRequests {
     pub toggle_step_mode: bool,
     pub sampler: Option<SamplerSettings>,
     pub preview: bool,
+    /// Bind a game action to a latent: (latent, action).
+    pub bind: Option<(u8, crate::game::Action)>,
 }
 
 pub const KEY_HELP: &[(&str, &str)] = &[
@@ -128,7 +130,8 @@ pub fn show(ctx: &egui::Context, state: &OverlayState) -> OverlayRequests {
             .collapsible(true)
             .show(ctx, |ui| {
                 ui.label(format!(
-                    "one dreamed frame of each, from frame {} (L again from the current one)",
+                    "one dreamed frame of each, from frame {} (L again from the current one); \
+                     bind one to a key and it is saved beside the checkpoint (keys.json)",
                     state.preview_at
                 ));
                 egui::Grid::new("latent previews").show(ui, |ui| {
@@ -137,6 +140,16 @@ pub fn show(ctx: &egui::Context, state: &OverlayState) -> OverlayRequests {
                         ui.vertical(|ui| {
                             ui.image(egui::load::SizedTexture::new(*texture, size));
                             ui.label(format!("key {}", i + 1));
+                            egui::ComboBox::from_id_salt(("bind", i))
+                                .selected_text("bind to…")
+                                .width(88.0)
+                                .show_ui(ui, |ui| {
+                                    for action in crate::game::Action::ALL {
+                                        if ui.selectable_label(false, action.name()).clicked() {
+                                            req.bind = Some((i as u8, action));
+                                        }
+                                    }
+                                });
                         });
                         if i % 4 == 3 {
                             ui.end_row();

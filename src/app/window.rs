@@ -338,6 +338,37 @@ impl App {
         }
     }
 
+    /// From now on `action` drives `latent` in the dream; saved in the checkpoint's keys.json.
+    fn bind(&mut self, latent: u8, action: crate::game::Action) {
+        use crate::session::keys::{KEYS_FILE, read_bound_keys, write_bound_keys};
+        self.engines[0].send(Command::Bind {
+            action: action as u8,
+            latent,
+        });
+        let slot = &mut self.config.latent_meanings[latent as usize % 8];
+        *slot = Some(match slot.take() {
+            Some(m) => format!("{m}; {action} bound"),
+            None => format!("{action} bound"),
+        });
+        let saved = self.config.start_state.checkpoint.as_deref().map(|dir| {
+            let dir = std::path::Path::new(dir);
+            let mut keys = read_bound_keys(dir, self.config.latent_meanings.len() as i64)?;
+            keys.insert(action.name().to_owned(), latent as i64);
+            write_bound_keys(dir, &keys)
+                .map_err(|e| format!("{}: {e}", dir.join(KEYS_FILE).display()))?;
+            Ok::<_, String>(dir.join(KEYS_FILE))
+        });
+        self.message = Some(match saved {
+            Some(Ok(path)) => format!(
+                "{action} now drives latent {} (saved in {})",
+                latent + 1,
+                path.display()
+            ),
+            Some(Err(e)) => format!("{action} drives latent {} in this session: {e}", latent + 1),
+            None => format!("{action} now drives latent {} in this session", latent + 1),
+        });
+    }
+
     fn reset(&mut self, prompt: Prompt) {
         self.config.prompt = prompt.clone();
         self.send_all(Command::Reset(prompt));
@@ -613,6 +644,9 @@ impl App {
         }
         if requests.preview {
             self.engines[0].send(Command::Preview);
+        }
+        if let Some((latent, action)) = requests.bind {
+            self.bind(latent, action);
         }
         if let Some(s) = requests.sampler {
             self.sampler = Some(s);

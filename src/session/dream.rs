@@ -277,6 +277,12 @@ impl World for DreamWorld {
     fn preview(&mut self) -> Result<Vec<Frame>, WorldError> {
         DreamWorld::preview(self)
     }
+
+    fn bind(&mut self, action: Action, latent: u8) {
+        if i64::from(latent) < self.genie.config.dynamics.num_actions {
+            self.keys.bind(action, latent as i64);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -409,5 +415,15 @@ mod tests {
         world.reset(&prompt).unwrap();
         step(&mut world, jump);
         assert_eq!(latents, [3, 6, 3, 2, 6, 3, 6, 6]);
+
+        // A key bound by hand drives its latent, pressed and held; a latent the model does not
+        // have is ignored.
+        World::bind(&mut world, Action::Jump, 5);
+        World::bind(&mut world, Action::Jump, 200);
+        let mut bound = Vec::new();
+        for _ in 0..2 {
+            bound.push(world.step(jump).unwrap().latent_action.unwrap());
+        }
+        assert_eq!(bound, [5, 5]);
     }
 }

@@ -22,11 +22,16 @@ pub enum Command {
     /// One frame of each latent action from here ([`World::preview`]), in
     /// [`Output::preview`]; the world does not move and nothing is recorded.
     Preview,
+    /// A game action (by id) drives a latent from now on ([`World::bind`]); produces no frame.
+    Bind {
+        action: u8,
+        latent: u8,
+    },
 }
 
 impl Command {
     fn makes_a_frame(&self) -> bool {
-        !matches!(self, Self::Sampler(_))
+        !matches!(self, Self::Sampler(_) | Self::Bind { .. })
     }
 }
 
@@ -63,7 +68,7 @@ impl Output {
                 latent_action: Some(*a),
                 sampler: self.sampler,
             },
-            Command::Sampler(_) | Command::Preview => return None,
+            Command::Sampler(_) | Command::Preview | Command::Bind { .. } => return None,
         })
     }
 }
@@ -91,6 +96,12 @@ impl Engine {
                         Command::Sampler(settings) => {
                             world.set_sampler(*settings);
                             sampler = Some(*settings);
+                            continue;
+                        }
+                        Command::Bind { action, latent } => {
+                            if let Some(action) = crate::game::Action::from_u8(*action) {
+                                world.bind(action, *latent);
+                            }
                             continue;
                         }
                         Command::Reset(prompt) => {

@@ -7,8 +7,65 @@
 //! held `jump` is `noop`'s. One take-off latent on the first frame, then `noop`'s, follows it
 //! better than either alone (docs/experiments.md, "Keys: calibration").
 
+use std::collections::BTreeMap;
+use std::path::Path;
+
 use crate::game::Action;
 use crate::model::GenieConfig;
+
+/// Keys a player bound to latent actions by hand (`L` in the player), beside the checkpoint:
+/// `{"right": 3, "jump": 6}`. They replace the calibration's latents for those keys, pressed and
+/// held: what a world learned from another game's video has instead of a calibration.
+pub const KEYS_FILE: &str = "keys.json";
+
+/// Reads `dir/keys.json` (none: empty), every name an action and every latent one the model
+/// has.
+pub fn read_bound_keys(dir: &Path, latents: i64) -> Result<BTreeMap<String, i64>, String> {
+    let path = dir.join(KEYS_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let keys: BTreeMap<String, i64> =
+        crate::json::parse(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    for (name, &latent) in &keys {
+        if name.parse::<Action>().is_err() {
+            return Err(format!(
+                "{}: {name:?} is not one of the 8 actions",
+                path.display()
+            ));
+        }
+        if !(0..latents).contains(&latent) {
+            return Err(format!(
+                "{}: {name} is bound to latent {latent}, but the model has 0 to {}",
+                path.display(),
+                latents - 1
+            ));
+        }
+    }
+    Ok(keys)
+}
+
+/// Writes `keys` as `dir/keys.json` (beside it first, then renamed over it).
+pub fn write_bound_keys(dir: &Path, keys: &BTreeMap<String, i64>) -> std::io::Result<()> {
+    let tmp = dir.join(".keys.json.tmp");
+    let json = serde_json::to_string_pretty(keys).expect("keys serialise");
+    std::fs::write(&tmp, json + "\n")?;
+    std::fs::rename(&tmp, dir.join(KEYS_FILE))
+}
+
+/// `config` with `keys` bound: their latents replace the calibration's, pressed and held.
+pub fn bind_keys(config: &mut GenieConfig, keys: &BTreeMap<String, i64>) {
+    if keys.is_empty() {
+        return;
+    }
+    let calibration = config.calibration.get_or_insert_with(BTreeMap::new);
+    calibration.extend(keys.iter().map(|(k, &v)| (k.clone(), v)));
+    if let Some(press) = config.press_calibration.as_mut() {
+        press.extend(keys.iter().map(|(k, &v)| (k.clone(), v)));
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyMap {
@@ -39,6 +96,12 @@ impl KeyMap {
         );
         let press = read(config.press_calibration.as_ref(), hold);
         Self { hold, press }
+    }
+
+    /// `action` drives `latent`, pressed and held.
+    pub fn bind(&mut self, action: Action, latent: i64) {
+        self.hold[action as usize] = latent;
+        self.press[action as usize] = latent;
     }
 
     /// The latent for `action`, on the first frame it is pressed or on a frame it is held.
@@ -73,9 +136,35 @@ impl KeyMap {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
     use super::*;
+
+    #[test]
+    fn bound_keys_replace_the_calibration_and_bad_files_say_what_is_wrong() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(read_bound_keys(dir.path(), 8).unwrap().is_empty());
+        let keys = BTreeMap::from([("right".to_owned(), 5), ("jump".to_owned(), 2)]);
+        write_bound_keys(dir.path(), &keys).unwrap();
+        let read = read_bound_keys(dir.path(), 8).unwrap();
+        assert_eq!(read, keys);
+        let mut config = GenieConfig {
+            calibration: Some(BTreeMap::from([("right".to_owned(), 1)])),
+            press_calibration: Some(BTreeMap::from([("jump".to_owned(), 6)])),
+            ..Default::default()
+        };
+        bind_keys(&mut config, &read);
+        let map = KeyMap::new(&config);
+        assert_eq!(map.schedule(Action::Right, 2), [5, 5]);
+        assert_eq!(map.schedule(Action::Jump, 2), [2, 2], "the press too");
+        for (text, want) in [
+            (r#"{"hop": 1}"#, "not one of the 8 actions"),
+            (r#"{"jump": 9}"#, "0 to 7"),
+            (r#"{"jump": "x"}"#, "jump"),
+        ] {
+            std::fs::write(dir.path().join(KEYS_FILE), text).unwrap();
+            let err = read_bound_keys(dir.path(), 8).unwrap_err();
+            assert!(err.contains("keys.json") && err.contains(want), "{err}");
+        }
+    }
 
     #[test]
     fn a_press_gets_its_own_latent_and_the_frames_held_after_it_the_hold_latent() {

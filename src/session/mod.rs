@@ -67,4 +67,7 @@ pub trait World: Send {
     fn preview(&mut self) -> Result<Vec<Frame>, WorldError> {
         Ok(Vec::new())
     }
+    /// From now on the game action `action` drives latent `latent`; worlds without latent
+    /// actions ignore it.
+    fn bind(&mut self, _action: crate::game::Action, _latent: u8) {}
 }
