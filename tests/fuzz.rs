@@ -1,6 +1,7 @@
 //! A mutation fuzzer over every loader of a file that a user, or a stranger, hands genie: prompt
 //! pictures, checkpoints (`genie.json` and the safetensors files), dataset shards and manifests,
-//! recordings (`start.json`, `events.jsonl`, `frames.rgb`, prompt PNGs) and key bindings.
+//! recordings (`start.json`, `events.jsonl`, `frames.rgb`, prompt PNGs), key bindings, keys bound
+//! to latents (`keys.json`) and training recipes.
 //!
 //! Real files are made first, then mutated: bit flips, bytes set to edge values, truncations,
 //! deleted and repeated ranges, huge little-endian numbers, and, inside JSON (whole files or a
@@ -584,6 +585,28 @@ fn bindings_are_read_or_refused_never_a_panic() {
         match Bindings::load(&path) {
             Ok(_) => Ok(true),
             Err(e) => names_file(&e.to_string(), &["bindings.json"]),
+        }
+    });
+}
+
+#[test]
+fn bound_keys_and_recipes_are_read_or_refused_never_a_panic() {
+    let keys = br#"{"right": 3, "jump": 6, "left": 0}"#;
+    fuzz("keys", 6, 16 * MIB, |m, dir| {
+        std::fs::write(dir.join("keys.json"), m.json(keys)).unwrap();
+        match genie::session::keys::read_bound_keys(dir, 8) {
+            Ok(_) => Ok(true),
+            Err(e) => names_file(&e, &["keys.json"]),
+        }
+    });
+    let recipe =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes/genie.toml")).unwrap();
+    fuzz("recipe", 7, 16 * MIB, |m, dir| {
+        let path = dir.join("r.toml");
+        std::fs::write(&path, m.bytes(&recipe)).unwrap();
+        match genie::train::recipe::Recipe::load(&path) {
+            Ok(_) => Ok(true),
+            Err(e) => names_file(&e.to_string(), &["r.toml"]),
         }
     });
 }
