@@ -104,6 +104,19 @@ pub fn autocast_bf16<T>(device: Device, f: impl FnOnce() -> T) -> T {
     out
 }
 
+/// Whether this CPU computes in bf16 natively (x86's AVX-512 BF16 or AMX, read from
+/// /proc/cpuinfo on Linux). Without it libtorch's bf16 matmuls and convolutions take a scalar
+/// path: a LAM step under bf16 autocast ran 20× slower than in f32 on an AVX2-only AMD EPYC
+/// (25 against 495 tokens/s), where a CPU with it ran 1.5× faster.
+pub fn cpu_has_native_bf16() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo").is_ok_and(|info| {
+        info.lines().filter(|l| l.starts_with("flags")).any(|l| {
+            l.split_whitespace()
+                .any(|f| f == "avx512_bf16" || f == "amx_bf16")
+        })
+    })
+}
+
 /// Whether libtorch's autocast is on for `device`'s type (inside [`autocast_bf16`]).
 pub fn autocast_enabled(device: Device) -> bool {
     autocast_ffi::enabled(autocast_ffi::device_type(device))

@@ -123,8 +123,8 @@ pub struct TrainArgs {
     #[arg(long)]
     pub oracle_actions: bool,
     /// Each step's forward pass under bf16 autocast (matmuls and convolutions in bf16; the loss,
-    /// the weights and AdamW in f32): `auto` where it was measured faster on the 2-core CPU, the
-    /// LAM there (1.5x in `genie train lam`, 2.1-2.3x in `genie bench`'s `bf16_autocast`; the
+    /// the weights and AdamW in f32): `auto` where it was measured faster, the LAM on a CPU with
+    /// native bf16 (AVX-512 BF16 or AMX: 1.5x in `genie train lam`; without it 20x slower; the
     /// tokenizer's and the dynamics model's steps 0.8-1.0x, and CUDA unmeasured, so not those)
     #[arg(long, value_enum, default_value_t = Autocast::Auto)]
     pub bf16_autocast: Autocast,
@@ -144,7 +144,11 @@ impl Autocast {
         match self {
             Autocast::On => true,
             Autocast::Off => false,
-            Autocast::Auto => stage == Stage::Lam && device == tch::Device::Cpu,
+            Autocast::Auto => {
+                stage == Stage::Lam
+                    && device == tch::Device::Cpu
+                    && genie::torch::cpu_has_native_bf16()
+            }
         }
     }
 }
@@ -564,7 +568,7 @@ mod tests {
     }
 
     #[test]
-    fn bf16_autocast_is_on_by_default_for_the_lam_on_a_cpu_only() {
+    fn bf16_autocast_is_on_by_default_for_the_lam_on_a_cpu_with_native_bf16_only() {
         let parse = |extra: &[&str]| {
             let mut argv = vec!["genie", "lam"];
             argv.extend_from_slice(extra);
@@ -572,7 +576,10 @@ mod tests {
         };
         let (cpu, cuda) = (tch::Device::Cpu, tch::Device::Cuda(0));
         assert_eq!(parse(&[]), Autocast::Auto);
-        assert!(Autocast::Auto.applies(Stage::Lam, cpu));
+        assert_eq!(
+            Autocast::Auto.applies(Stage::Lam, cpu),
+            genie::torch::cpu_has_native_bf16()
+        );
         for stage in [Stage::Tokenizer, Stage::Decoder, Stage::Dynamics] {
             assert!(!Autocast::Auto.applies(stage, cpu), "{stage:?}");
             assert!(parse(&["--bf16-autocast", "on"]).applies(stage, cpu));
