@@ -36,11 +36,9 @@ pub struct DynamicsConfig {
     pub st: StConfig,
     /// Extra weight of the loss on tokens that differ from the same token of the frame before
     /// (where something moved: the player, an enemy, the camera). About 80% of a frame's tokens
-    /// repeat, so under the plain loss the model learns to copy, and the action, which only
-    /// matters where things move, was worth 0.055 nats there (`examples/action_gain.rs`, on
-    /// the tokens of 2026-11-25, most of whose changes were codes flickering on still patches:
-    /// see `TokenizerConfig::keep_still_codes`).
-    /// Absent from older genie.json files: 0 (plain MaskGIT loss).
+    /// repeat, so under the plain loss the model learns to copy, and the action only matters
+    /// where things move (docs/experiments.md). Absent from older genie.json files: 0 (plain MaskGIT
+    /// loss).
     #[serde(default)]
     pub change_weight: f64,
     /// Which actions the model is conditioned on. Absent from older genie.json files: latent.
@@ -63,10 +61,8 @@ pub enum ActionSource {
 impl Default for DynamicsConfig {
     /// 64 tokens of a 1024-code tokenizer, 8 actions, a 16-frame window; width 128, 4 layers,
     /// 4 heads. A played frame costs 9 passes of 64 tokens (8 MaskGIT steps and one to cache the
-    /// result); measured on this 2-core CPU a pass takes ≈3.1 ms at width 128 × 4 layers, ≈5 ms
-    /// at 128 × 6, ≈6.3 ms at 192 × 4 and ≈9–11 ms at 256 × 4, so only 128 × 4 keeps the 30
-    /// frames/s budget (README, `genie bench`). It also trains ≈2.5× faster than
-    /// width 256 here (issue 5).
+    /// result); of the widths and depths measured on a 2-core CPU only 128 × 4 keeps the 30
+    /// frames/s budget (docs/speed.md, `genie bench`).
     fn default() -> Self {
         Self {
             vocab_size: 1024,

@@ -20,16 +20,12 @@ pub type SamplerRng = rand_chacha::ChaCha8Rng;
 pub struct SamplerConfig {
     /// MaskGIT steps per frame (Genie uses 25; 8 keeps play real-time on a CPU).
     pub steps: usize,
-    /// Softmax temperature of the sampled tokens; 0 takes the most likely token. 0.5: on the
-    /// checkpoint shipped 11-27, over three held-out sets of 64 clips, against 1.0: action
-    /// fidelity 51.5% against 48.2%, ΔtPSNR(t=4) 2.27 against 2.02 dB, rollout PSNR 26.0
-    /// against 25.5 dB (0.8: 50.1%, 2.21 dB; on one set 0.25 and 0 did worse: 48%, 50%).
+    /// Softmax temperature of the sampled tokens; 0 takes the most likely token (the shipped
+    /// 0.5 was chosen against 0, 0.25, 0.8 and 1.0 in docs/experiments.md).
     pub temperature: f64,
     /// Scale of the Gumbel noise added to the confidences (MaskGIT's "choice temperature"),
     /// annealed to 0 over the steps; 0 ranks tokens by probability alone. 4.5 is MaskGIT's
-    /// value. Against 0, on two held-out clip sets: the 17,500-step dynamics model gained
-    /// ΔtPSNR(t=4) 0.69 → 1.00 and 0.38 → 1.07 dB and 0.55 dB rollout PSNR; the 26,000-step one
-    /// 0.2 dB rollout PSNR, the same ΔtPSNR; action fidelity was unchanged within noise in both.
+    /// value (against 0 in docs/experiments.md).
     pub confidence_noise: f64,
 }
 

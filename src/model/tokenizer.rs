@@ -34,12 +34,8 @@ pub struct TokenizerConfig {
     /// Extra weight of the reconstruction error near what moves in a clip (pixels within
     /// `motion_dilation` of one that changes between neighbouring frames; cuts, where over
     /// [`CUT_SHARE`](super::frames::CUT_SHARE) of the pixels change, do not count). The player
-    /// is a 6×7 sprite, 1% of the pixels: under a plain MSE the tokenizer shipped before
-    /// 2026-11-25 (27 dB) lost it in 54% of held-out frames and drew it within a pixel of its
-    /// place in 23% (`examples/player_visibility.rs`), which caps action fidelity whatever the
-    /// dynamics learn. Off (0) by default and when absent: 4,000 more steps of plain MSE on the
-    /// current game brought the player back in all 127 frames (111 within a pixel); this
-    /// weighting has not been tried in a run yet.
+    /// is a 6×7 sprite, 1% of the pixels, which a plain MSE can afford to lose (docs/experiments.md
+    /// has what was measured). Off (0) by default and when absent.
     #[serde(default)]
     pub motion_weight: f64,
     /// See `motion_weight`. Absent from older genie.json files: 0.
