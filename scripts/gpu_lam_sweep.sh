@@ -20,7 +20,7 @@
 # $OUT gets sweep.log, calibrate.jsonl and sweep.tgz (every variant's run folder without the
 # other networks, and the tuned folder's lam, dynamics, genie.json and logs). Back on the CPU:
 # untar, copy checkpoints/tokenizer.safetensors in, `genie calibrate` (by dreams) and
-# `genie eval --json` each set; `examples/lam_codes DIR 128 [mirrored]` says what each LAM sees.
+# `genie eval --json` each set (`genie calibrate --by lam` says what each LAM's codes follow).
 #
 # Knobs (environment): BIN (.gpu/genie), DEV (cuda), VARIANTS, LAM_STEPS (6000), LAM_SECS
 # (200), STATES (256), DEADLINE (540), THREADS (per training process, 3), ODDS (the scripted

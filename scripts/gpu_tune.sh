@@ -9,7 +9,7 @@
 #
 # Each of VARIANTS is NAME[@LAMDIR][:ARG,ARG...]: a copy of checkpoints/, with LAMDIR's
 # lam.safetensors and genie.json `lam` section copied in where given (e.g. a copy whose readout
-# `examples/lam_reset_readout` redrew; only those two files need to travel), trained there first
+# was redrawn; only those two files need to travel), trained there first
 # for LAM_STEPS more LAM steps (`--resume --restart-schedule`, batch 8 × 6 frames, lr 1e-3, as
 # the shipped LAM's CPU stretches); ARGs (commas for spaces, e.g. `--odds,jump=0.3`) go to both
 # trainings (a `--batch` or `--lr` among them replaces BATCH's or LR's for the dynamics model).

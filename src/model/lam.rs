@@ -31,7 +31,7 @@ pub enum LamArch {
     /// map to the latent. Decoder: five 3×3 convolutions (dilations 1, 2, 4, 8, 1: a 33×33
     /// view) over xₜ, xₜ₋₁ and the action at every pixel, then a 1×1 to the change. The ST
     /// LAM learned codes chosen by the scene, not the key, in 5,000 steps; this one's codes
-    /// followed the key within 1,400 (examples/conv_lam.rs), at three times the pace.
+    /// followed the key within 1,400 (docs/model.md), at three times the pace.
     Conv,
 }
 

@@ -45,7 +45,7 @@ pub struct TokenizerConfig {
     /// the code it had there ([`keep_still_codes`]). The encoder attends across the frame, so a
     /// still patch's code moves with what happens elsewhere: on held-out clips 15% of still
     /// patches changed code from one frame to the next, three quarters of all token changes
-    /// (`examples/token_flicker.rs`), noise the dynamics model had to predict. On for new
+    /// (docs/model.md), noise the dynamics model had to predict. On for new
     /// configs; absent from older genie.json files: false (they encode as they were trained).
     #[serde(default)]
     pub keep_still_codes: bool,
