@@ -86,7 +86,7 @@ pub fn run(path: &Path, machine: &TrainArgs, stop: Arc<AtomicBool>) -> anyhow::R
                 words.extend(step.flag_args());
                 words.extend(machine_flags(machine, true));
                 let args: TrainArgs = parse(&words, &what)?;
-                let reached = run_stage(&args, stage, stop.clone())?;
+                let reached = run_stage(&args, stage, stop.clone(), None)?;
                 finished = reached >= target;
             }
             Action::Calibrate | Action::Eval => {

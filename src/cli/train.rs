@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use genie::data::{
-    ClipStream, DEFAULT_ODDS, DEFAULT_STICKINESS, Dataset, EVAL_SEED_START, PlayStyle,
+    ClipStream, DEFAULT_ODDS, DEFAULT_STICKINESS, Dataset, EVAL_SEED_START, PlayStyle, Share,
     generate_clip_played,
 };
 use genie::game::{Action, DEFAULT_DIFFICULTY, FRAME_SIZE};
 use genie::model::dynamics::ActionSource;
+use genie::train::dist::{Launch, ProcessGroup, launch_local};
 use genie::train::run::{Batch, Stage, TrainOptions, batch_from_u8, open_run, train};
 use genie::train::schedule::{Decay, Schedule};
 
@@ -128,6 +129,16 @@ pub struct TrainArgs {
     /// tokenizer's and the dynamics model's steps 0.8-1.0x, and CUDA unmeasured, so not those)
     #[arg(long, value_enum, default_value_t = Autocast::Auto)]
     pub bf16_autocast: Autocast,
+    /// Data-parallel training on this machine: start N ranks of this same command (one group
+    /// over c10d's Gloo, as torchrun would); `--batch` is each rank's, so a step takes N × batch
+    /// clips. Across machines, launch with `torchrun --nnodes M --nproc-per-node N --no-python
+    /// genie train …` (or any launcher setting RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)
+    #[arg(long, value_name = "N", conflicts_with = "recipe")]
+    pub nproc_per_node: Option<usize>,
+    /// Data-parallel training: seconds a rank waits for the others (to arrive, or at a step)
+    /// before it stops with an error
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
+    pub dist_timeout: f64,
 }
 
 /// `genie train --bf16-autocast`.
@@ -174,16 +185,65 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
             .context("installing the Ctrl-C handler")?;
     }
+    let launch = Launch::from_env()?;
+    if let Some(n) = args.nproc_per_node {
+        anyhow::ensure!(n >= 1, "--nproc-per-node must be at least 1");
+        anyhow::ensure!(
+            launch.is_none(),
+            "--nproc-per-node starts the ranks itself; a launcher (WORLD_SIZE is set) already did"
+        );
+        if n > 1 {
+            // Each rank runs this command without the flag; Ctrl-C reaches them all.
+            return Ok(launch_local(n, &without_nproc(std::env::args().skip(1)))?);
+        }
+    }
+    anyhow::ensure!(
+        args.dist_timeout > 0.0 && args.dist_timeout.is_finite(),
+        "--dist-timeout {}: expected a positive number of seconds",
+        args.dist_timeout
+    );
+    let group = match &launch {
+        None => None,
+        Some(launch) => {
+            anyhow::ensure!(
+                args.recipe.is_none(),
+                "--recipe runs in one process; launch each of its training steps data-parallel"
+            );
+            let timeout = Duration::from_secs_f64(args.dist_timeout);
+            Some(Arc::new(ProcessGroup::join(launch, timeout)?))
+        }
+    };
     match (&args.recipe, args.stage) {
         (Some(recipe), _) => super::recipe::run(recipe, &args, stop),
-        (None, Some(stage)) => run_stage(&args, stage, stop).map(|_| ()),
+        (None, Some(stage)) => run_stage(&args, stage, stop, group).map(|_| ()),
         (None, None) => anyhow::bail!("name a network to train, or pass --recipe"),
     }
 }
 
-/// Trains `stage`'s network as `args` say until its schedule ends or `stop` is set; the step it
-/// reached.
-pub fn run_stage(args: &TrainArgs, stage: Stage, stop: Arc<AtomicBool>) -> anyhow::Result<u64> {
+/// The command line without `--nproc-per-node N` (or `--nproc-per-node=N`).
+fn without_nproc(args: impl Iterator<Item = String>) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut skip_value = false;
+    for arg in args {
+        if skip_value {
+            skip_value = false;
+        } else if arg == "--nproc-per-node" {
+            skip_value = true;
+        } else if !arg.starts_with("--nproc-per-node=") {
+            out.push(arg);
+        }
+    }
+    out
+}
+
+/// Trains `stage`'s network as `args` say until its schedule ends or `stop` is set, alone or as
+/// one rank of `group`; the step it reached.
+pub fn run_stage(
+    args: &TrainArgs,
+    stage: Stage,
+    stop: Arc<AtomicBool>,
+    group: Option<Arc<ProcessGroup>>,
+) -> anyhow::Result<u64> {
     anyhow::ensure!(
         args.levels <= EVAL_SEED_START,
         "--levels {}: training levels must stay below the held-out seeds ({EVAL_SEED_START} and up)",
@@ -242,7 +302,9 @@ pub fn run_stage(args: &TrainArgs, stage: Stage, stop: Arc<AtomicBool>) -> anyho
         seed: args.seed as i64,
         progress: !args.quiet,
         bf16_autocast: args.bf16_autocast.applies(stage, device),
+        group: group.clone(),
     };
+    let writes = opts.writes();
     let (mut genie, mut state) = open_run(&opts, &config)?;
     // A new run's state is fresh (open_run refuses a folder that holds one), so this is a
     // resumed run's own.
@@ -255,22 +317,24 @@ pub fn run_stage(args: &TrainArgs, stage: Stage, stop: Arc<AtomicBool>) -> anyho
     };
     opts.schedule = flags.schedule(recorded, args.restart_schedule, state.steps(stage))?;
     let s = &opts.schedule;
-    eprintln!(
-        "schedule: peak {}, warm-up {} steps from step {}, {} to step {}{}",
-        s.peak,
-        s.warmup_steps,
-        s.start_step,
-        match s.decay {
-            Decay::Cosine => "cosine",
-            Decay::Wsd { .. } => "wsd",
-        },
-        s.total_steps,
-        match recorded {
-            Some(_) if !flags.all_given() => " (what the flags leave out is kept from the run)",
-            _ => "",
-        }
-    );
-    if opts.bf16_autocast {
+    if writes {
+        eprintln!(
+            "schedule: peak {}, warm-up {} steps from step {}, {} to step {}{}",
+            s.peak,
+            s.warmup_steps,
+            s.start_step,
+            match s.decay {
+                Decay::Cosine => "cosine",
+                Decay::Wsd { .. } => "wsd",
+            },
+            s.total_steps,
+            match recorded {
+                Some(_) if !flags.all_given() => " (what the flags leave out is kept from the run)",
+                _ => "",
+            }
+        );
+    }
+    if opts.bf16_autocast && writes {
         eprintln!("bf16 autocast on for the forward pass (--bf16-autocast off to train in f32)");
     }
     let mut description = serde_json::json!({
@@ -341,6 +405,32 @@ pub fn run_stage(args: &TrainArgs, stage: Stage, stop: Arc<AtomicBool>) -> anyho
     }
     description["game"] = serde_json::to_value(genie.config.game)?;
     genie.config.training_data[stage.name()] = description;
+    if let Some(group) = &group {
+        // Everything that decides what a step computes, so that a rank started otherwise is
+        // refused before it trains another model.
+        let run = serde_json::json!({
+            "stage": stage.name(),
+            "config": &genie.config,
+            "schedule": &opts.schedule,
+            "steps_done": state.steps(stage),
+            "batch": args.batch,
+            "clip_len": clip_len,
+            "seed": args.seed,
+            "levels": args.levels,
+            "weight_decay": args.weight_decay,
+            "bf16_autocast": opts.bf16_autocast,
+        });
+        group.agree("command line or config", &run.to_string())?;
+        if writes {
+            eprintln!(
+                "data parallel over c10d (Gloo): {} ranks × batch {} = {} clips a step",
+                group.world,
+                args.batch,
+                group.world * args.batch
+            );
+        }
+    }
+    let (rank, world) = group.as_ref().map_or((0, 1), |g| (g.rank, g.world));
 
     let frame = FRAME_SIZE as i64;
     let shape = |b: usize| [b as i64, clip_len as i64, frame, frame, 3];
@@ -372,6 +462,8 @@ pub fn run_stage(args: &TrainArgs, stage: Stage, stop: Arc<AtomicBool>) -> anyho
         None => None,
     };
     let held_out: Vec<Batch> = match imported {
+        // Rank 0 alone evaluates.
+        _ if !writes => Vec::new(),
         None => platformer_held_out(),
         Some(train_split) => {
             let beside = train_split.dir().parent().map(|p| p.join("held-out"));
@@ -433,11 +525,18 @@ pub fn run_stage(args: &TrainArgs, stage: Stage, stop: Arc<AtomicBool>) -> anyho
                 || {
                     let mut frames = Vec::with_capacity(batch * clip_len * frame_bytes);
                     let mut actions = Vec::with_capacity(batch * clip_len);
-                    for _ in 0..batch {
+                    // Every rank draws the whole step's clips and reads its own rows of them.
+                    for row in 0..batch * world {
+                        let (index, start) = (
+                            rng.random_range(0..dataset.len()),
+                            rng.random_range(0..=dataset.clip_len() - clip_len),
+                        );
+                        if row / batch != rank {
+                            continue;
+                        }
                         let clip = dataset
-                            .get(rng.random_range(0..dataset.len()))
+                            .get(index)
                             .expect("shards were checked when the dataset opened");
-                        let start = rng.random_range(0..=dataset.clip_len() - clip_len);
                         frames.extend_from_slice(
                             &clip.frames[start * frame_bytes..(start + clip_len) * frame_bytes],
                         );
@@ -457,13 +556,15 @@ pub fn run_stage(args: &TrainArgs, stage: Stage, stop: Arc<AtomicBool>) -> anyho
                 stickiness: args.stickiness,
                 odds: args.odds.unwrap_or(DEFAULT_ODDS),
             };
-            let stream = ClipStream::with_style(
+            let share = Share { rank, world, batch };
+            let stream = ClipStream::shared(
                 0..args.levels,
                 clip_len,
                 args.seed ^ state_seed(&state),
                 workers,
                 style,
                 genie.config.game,
+                share,
             );
             train(
                 &opts,
@@ -478,12 +579,14 @@ pub fn run_stage(args: &TrainArgs, stage: Stage, stop: Arc<AtomicBool>) -> anyho
             )?;
         }
     }
-    eprintln!(
-        "{} trained to step {} in {}",
-        stage.name(),
-        state.steps(stage),
-        args.run.display()
-    );
+    if writes {
+        eprintln!(
+            "{} trained to step {} in {}",
+            stage.name(),
+            state.steps(stage),
+            args.run.display()
+        );
+    }
     Ok(state.steps(stage))
 }
 

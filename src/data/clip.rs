@@ -122,6 +122,10 @@ fn warmed_up(
 /// `levels`), and worker `w` makes clips `w, w + workers, …` into its own channel, read in
 /// turn; so a stream yields the same clips in the same order whatever the number of workers.
 /// Dropping the stream stops and joins the workers.
+///
+/// A data-parallel rank reads its [`Share`] of the stream: in batches of `batch`, the rows that
+/// are its own of each step's `batch × world` clips, so that the ranks together see the clips
+/// one process at batch `batch × world` would.
 pub struct ClipStream {
     receivers: Vec<Receiver<Clip>>,
     next: AtomicUsize,
@@ -145,6 +149,24 @@ impl ClipStream {
         style: PlayStyle,
         game: GameConfig,
     ) -> ClipStream {
+        let whole = Share {
+            rank: 0,
+            world: 1,
+            batch: 1,
+        };
+        ClipStream::shared(levels, clip_len, seed, workers, style, game, whole)
+    }
+
+    /// [`ClipStream::with_style`] for one rank's `share` of the clips.
+    pub fn shared(
+        levels: Range<u64>,
+        clip_len: usize,
+        seed: u64,
+        workers: usize,
+        style: PlayStyle,
+        game: GameConfig,
+        share: Share,
+    ) -> ClipStream {
         assert!(!levels.is_empty(), "ClipStream: empty level range");
         assert!(clip_len > 0, "ClipStream: clip length 0");
         let n = workers.max(1);
@@ -156,7 +178,7 @@ impl ClipStream {
             let levels = levels.clone();
             let handle = std::thread::Builder::new()
                 .name(format!("clip-stream-{w}"))
-                .spawn(move || produce(tx, levels, clip_len, seed, w, n, (style, game)))
+                .spawn(move || produce(tx, levels, clip_len, seed, (w, n, share), (style, game)))
                 .expect("spawn a clip stream worker");
             handles.push(handle);
         }
@@ -193,18 +215,33 @@ fn produce(
     levels: Range<u64>,
     len: usize,
     seed: u64,
-    w: usize,
-    n: usize,
+    (w, n, share): (usize, usize, Share),
     (style, game): (PlayStyle, GameConfig),
 ) {
     for k in (w..).step_by(n) {
-        let mut rng = Rng::derive(seed, k as u64);
+        let mut rng = Rng::derive(seed, share.clip(k) as u64);
         let level = levels.start + rng.below(levels.end - levels.start);
         let player_seed = rng.next_u64();
         let clip = generate_clip_played(level, DEFAULT_DIFFICULTY, len, player_seed, style, game);
         if tx.send(clip).is_err() {
             return;
         }
+    }
+}
+
+/// A data-parallel rank's share of a clip stream: rank `rank` of `world`, at `batch` clips a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Share {
+    pub rank: usize,
+    pub world: usize,
+    pub batch: usize,
+}
+
+impl Share {
+    /// The stream's clip that is this share's `k`-th.
+    pub fn clip(&self, k: usize) -> usize {
+        let b = self.batch.max(1);
+        (k / b) * b * self.world + self.rank * b + k % b
     }
 }
 
@@ -231,6 +268,32 @@ impl std::fmt::Debug for ClipStream {
 mod tests {
     use super::*;
     use crate::game::Action;
+
+    #[test]
+    fn two_ranks_shares_at_batch_two_are_one_rank_at_batch_four() {
+        let stream = |share| {
+            let (style, game) = (PlayStyle::default(), GameConfig::default());
+            ClipStream::shared(0..50, 2, 9, 2, style, game, share)
+        };
+        let whole = stream(Share {
+            rank: 0,
+            world: 1,
+            batch: 4,
+        });
+        let ranks = [0, 1].map(|rank| {
+            stream(Share {
+                rank,
+                world: 2,
+                batch: 2,
+            })
+        });
+        for _ in 0..3 {
+            let (step, _) = whole.next_batch(4);
+            let (first, _) = ranks[0].next_batch(2);
+            let (second, _) = ranks[1].next_batch(2);
+            assert_eq!(step, [first, second].concat());
+        }
+    }
 
     #[test]
     fn clips_are_deterministic_and_aligned() {

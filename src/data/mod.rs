@@ -19,7 +19,7 @@ pub mod write;
 use std::path::PathBuf;
 
 pub use cli::{DataArgs, run};
-pub use clip::{Clip, ClipStream, generate_clip, generate_clip_played};
+pub use clip::{Clip, ClipStream, Share, generate_clip, generate_clip_played};
 pub use dataset::Dataset;
 pub use player::{DEFAULT_ODDS, DEFAULT_STICKINESS, PlayStyle, ScriptedPlayer};
 pub use spec::{DataSpec, Manifest, ShardEntry};

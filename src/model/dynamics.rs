@@ -19,6 +19,7 @@ use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
 use super::frames::previous_frames;
+use super::rows::Rows;
 use super::st::{StCache, StConfig, StStack};
 use super::{ConfigError, limits};
 
@@ -148,6 +149,10 @@ pub struct DynamicsLoss {
     /// Scalar: mean cross-entropy over the masked tokens.
     pub loss: Tensor,
     pub metrics: DynamicsMetrics,
+    /// Scalar, detached: the total weight `loss` is divided by (the masked tokens, weighted).
+    /// Data-parallel training rescales each rank's loss by the sum of these over the ranks, so
+    /// that the ranks together take the mean over the whole step's batch.
+    pub denominator: Tensor,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -258,10 +263,16 @@ impl Dynamics {
     /// # Shapes
     /// `ids` [B, T, N] i64, `actions` [B, T−1] i64.
     pub fn loss(&self, ids: &Tensor, actions: &Tensor) -> DynamicsLoss {
+        self.loss_rows(ids, actions, Rows::whole(ids.size()[0]))
+    }
+
+    /// [`Dynamics::loss`] on `rows` of a larger batch: the masks are those the whole batch would
+    /// draw, cut to these rows.
+    pub fn loss_rows(&self, ids: &Tensor, actions: &Tensor, rows: Rows) -> DynamicsLoss {
         let (b, t, n) = ids.size3().expect("ids must be [B, T, N]");
         let device = ids.device();
-        let rate = Tensor::rand([b, 1, 1], (Kind::Float, device)) * 0.5 + 0.5;
-        let draw = Tensor::rand([b, t, n], (Kind::Float, device)).lt_tensor(&rate);
+        let rate = rows.rand(&[b, 1, 1], device) * 0.5 + 0.5;
+        let draw = rows.rand(&[b, t, n], device).lt_tensor(&rate);
         let first = Tensor::arange(t, (Kind::Int64, device))
             .eq(0)
             .view([1, t, 1]);
@@ -286,8 +297,8 @@ impl Dynamics {
         } else {
             weight.shallow_clone()
         };
-        let loss =
-            (&ce * &loss_weight).sum(Kind::Float) / loss_weight.sum(Kind::Float).clamp_min(1.0);
+        let denominator = loss_weight.sum(Kind::Float).clamp_min(1.0).detach();
+        let loss = (&ce * &loss_weight).sum(Kind::Float) / &denominator;
         let metrics = tch::no_grad(|| {
             let hits = logits.argmax(-1, false).eq_tensor(ids).to_kind(Kind::Float);
             let scalar = |t: Tensor| f64::try_from(t).unwrap_or(f64::NAN);
@@ -297,7 +308,11 @@ impl Dynamics {
                 mask_rate: scalar(weight.sum(Kind::Float) / (b * (t - 1).max(1) * n) as f64),
             }
         });
-        DynamicsLoss { loss, metrics }
+        DynamicsLoss {
+            loss,
+            metrics,
+            denominator,
+        }
     }
 
     /// An empty rollout cache for `batch` sequences.

@@ -193,6 +193,16 @@ impl LamConfig {
     /// `[B, T−1, H, W, C]`, `past` the frames they follow), weighted by motion as this config says
     /// (`motion_weight`, `motion_dilation`, `skip_cuts`, `skip_first_transition`).
     pub fn reconstruction_loss(&self, predicted: &Tensor, past: &Tensor, next: &Tensor) -> Tensor {
+        self.reconstruction_loss_parts(predicted, past, next).0
+    }
+
+    /// [`LamConfig::reconstruction_loss`] and, detached, the weight it was divided by.
+    pub fn reconstruction_loss_parts(
+        &self,
+        predicted: &Tensor,
+        past: &Tensor,
+        next: &Tensor,
+    ) -> (Tensor, Tensor) {
         let t = next.size()[1];
         let skip = i64::from(self.skip_first_transition && t > 1);
         let later = |x: &Tensor| x.narrow(1, skip, t - skip);
@@ -204,13 +214,18 @@ impl LamConfig {
         let near = dilate(&moved, self.motion_dilation);
         let weight = (near * self.motion_weight + 1.0).view([b, t, h, w, 1]);
         if !self.skip_cuts {
-            return (&error * &weight).sum(Kind::Float) / (weight.sum(Kind::Float) * c);
+            let denominator = (weight.sum(Kind::Float) * c).detach();
+            return (
+                (&error * &weight).sum(Kind::Float) / &denominator,
+                denominator,
+            );
         }
         let axes = [2i64, 3, 4];
         let each = (&error * &weight).sum_dim_intlist(axes.as_slice(), false, Kind::Float)
             / (weight.sum_dim_intlist(axes.as_slice(), false, Kind::Float) * c as f64); // [B, T−1]
         let keep = not_cuts(&moved);
-        (each * &keep).sum(Kind::Float) / keep.sum(Kind::Float).clamp_min(1.0)
+        let denominator = keep.sum(Kind::Float).clamp_min(1.0).detach();
+        ((each * &keep).sum(Kind::Float) / &denominator, denominator)
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -408,6 +423,11 @@ pub struct LamLoss {
     pub metrics: LamMetrics,
     /// The quantization of this batch's actions (for [`Lam::restart_idle_codes`]).
     pub vq: VqOutput,
+    /// The reconstruction term of `loss` (a weighted mean) and, detached, what it was divided
+    /// by: data-parallel training rescales the term by the sum of these over the ranks, so that
+    /// the ranks together take the whole step's mean.
+    pub reconstruction: Tensor,
+    pub denominator: Tensor,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
@@ -518,7 +538,7 @@ impl Lam {
         let (past, next) = (frames.narrow(1, 0, t - 1), frames.narrow(1, 1, t - 1));
         let predicted = self.predict_with_codes(&past, &vq.quantized);
         let mse = (&predicted - &next).square().mean(Kind::Float);
-        let weighted = self.cfg.reconstruction_loss(&predicted, &past, &next);
+        let (weighted, denominator) = self.cfg.reconstruction_loss_parts(&predicted, &past, &next);
         let loss = &weighted + &vq.codebook_loss + self.cfg.commitment * &vq.commitment_loss;
         let scalar = |t: &Tensor| f64::try_from(t.detach()).unwrap_or(f64::NAN);
         let metrics = LamMetrics {
@@ -528,7 +548,13 @@ impl Lam {
             commitment: scalar(&vq.commitment_loss),
             usage: code_usage(&vq.ids, self.cfg.num_actions),
         };
-        LamLoss { loss, metrics, vq }
+        LamLoss {
+            loss,
+            metrics,
+            vq,
+            reconstruction: weighted,
+            denominator,
+        }
     }
 
     /// Pooled encoder features of each transition (convolutional LAM only; see
@@ -547,6 +573,22 @@ impl Lam {
     /// step). Returns how many were restarted.
     pub fn restart_idle_codes(&mut self, vq: &VqOutput, idle_limit: i64) -> i64 {
         self.vq.restart_idle_codes(&vq.ids, &vq.latents, idle_limit)
+    }
+
+    /// [K] i64: how often each code was chosen in `vq`.
+    pub fn code_counts(&self, vq: &VqOutput) -> Tensor {
+        self.vq.counts(&vq.ids)
+    }
+
+    /// [`Self::restart_idle_codes`] with each code's use summed over data-parallel ranks.
+    pub fn restart_idle_codes_counted(
+        &mut self,
+        counts: &Tensor,
+        vq: &VqOutput,
+        idle_limit: i64,
+    ) -> i64 {
+        self.vq
+            .restart_idle_codes_counted(counts, &vq.latents, idle_limit)
     }
 }
 

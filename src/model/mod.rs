@@ -11,6 +11,7 @@ pub mod dynamics;
 pub mod frames;
 pub mod lam;
 pub mod maskgit;
+pub mod rows;
 pub mod st;
 pub mod tokenizer;
 pub mod vq;
@@ -20,6 +21,7 @@ pub use dynamics::{Dynamics, DynamicsCache, DynamicsConfig, DynamicsLoss, Dynami
 pub use frames::{frames_to_bytes, frames_to_f32, frames_to_u8};
 pub use lam::{Lam, LamConfig, LamLoss, LamMetrics};
 pub use maskgit::{SamplerConfig, SamplerRng, sample_next, sample_next_full};
+pub use rows::Rows;
 pub use st::{StCache, StConfig};
 pub use tokenizer::{DecoderCache, Tokenizer, TokenizerConfig, TokenizerLoss, TokenizerMetrics};
 pub use vq::CodeUsage;

@@ -347,6 +347,22 @@ impl Tokenizer {
         self.vq.restart_idle_codes(&vq.ids, &vq.latents, idle_limit)
     }
 
+    /// [K] i64: how often each code was chosen in `vq`.
+    pub fn code_counts(&self, vq: &VqOutput) -> Tensor {
+        self.vq.counts(&vq.ids)
+    }
+
+    /// [`Self::restart_idle_codes`] with each code's use summed over data-parallel ranks.
+    pub fn restart_idle_codes_counted(
+        &mut self,
+        counts: &Tensor,
+        vq: &VqOutput,
+        idle_limit: i64,
+    ) -> i64 {
+        self.vq
+            .restart_idle_codes_counted(counts, &vq.latents, idle_limit)
+    }
+
     pub fn new_decoder_cache(&self, batch: i64) -> DecoderCache {
         DecoderCache(self.decoder.new_cache(batch))
     }

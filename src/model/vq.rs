@@ -114,8 +114,24 @@ impl VectorQuantizer {
     /// # Shapes
     /// `ids` [...], `latents` [..., L].
     pub fn restart_idle_codes(&mut self, ids: &Tensor, latents: &Tensor, idle_limit: i64) -> i64 {
+        let counts = self.counts(ids);
+        self.restart_idle_codes_counted(&counts, latents, idle_limit)
+    }
+
+    /// [K] i64: how often each code was chosen in `ids`.
+    pub fn counts(&self, ids: &Tensor) -> Tensor {
+        tch::no_grad(|| ids.flatten(0, -1).bincount(None::<Tensor>, self.size))
+    }
+
+    /// [`VectorQuantizer::restart_idle_codes`] given each code's use `counts` [K] (in
+    /// data-parallel training, summed over the ranks, so that every rank restarts the same codes).
+    pub fn restart_idle_codes_counted(
+        &mut self,
+        counts: &Tensor,
+        latents: &Tensor,
+        idle_limit: i64,
+    ) -> i64 {
         tch::no_grad(|| {
-            let counts = ids.flatten(0, -1).bincount(None::<Tensor>, self.size);
             let idle = (&self.idle_steps + 1).masked_fill(&counts.gt(0), 0.0);
             self.idle_steps.copy_(&idle);
             let dead = self

@@ -96,6 +96,50 @@ impl AdamW {
         }
     }
 
+    /// The parameters' gradients, in the optimizer's order (by variable name).
+    pub fn gradients(&self) -> Vec<Tensor> {
+        self.params.iter().map(|(_, p)| p.grad()).collect()
+    }
+
+    /// Gives every parameter a (zero) gradient, so that a data-parallel step has one to average
+    /// for each on every rank, whatever the batch touched.
+    pub fn define_gradients(&mut self) {
+        let undefined: Vec<&Tensor> = self
+            .params
+            .iter()
+            .map(|(_, p)| p)
+            .filter(|p| !p.grad().defined())
+            .collect();
+        if let Some(first) = undefined.first() {
+            let zero = undefined
+                .iter()
+                .skip(1)
+                .fold(first.sum(Kind::Float) * 0.0, |acc, p| {
+                    acc + p.sum(Kind::Float) * 0.0
+                });
+            zero.backward();
+        }
+        self.zero_grad();
+    }
+
+    /// Makes this optimizer rank 0's: its moments and step count.
+    pub fn broadcast_from_first(
+        &mut self,
+        group: &super::dist::ProcessGroup,
+    ) -> Result<(), super::dist::DistError> {
+        let tensors: Vec<Tensor> = self
+            .m
+            .iter()
+            .chain(&self.v)
+            .map(|t| t.shallow_clone())
+            .collect();
+        group.broadcast_all(&tensors)?;
+        let steps = Tensor::from_slice(&[self.steps]);
+        group.broadcast_from_first(&steps)?;
+        self.steps = i64::try_from(&steps).unwrap_or(self.steps);
+        Ok(())
+    }
+
     /// Scales the gradients down so that their global L2 norm is at most `max`; returns the norm
     /// before clipping.
     pub fn clip_grad_norm(&self, max: f64) -> f64 {

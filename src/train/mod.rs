@@ -2,6 +2,7 @@
 //! with its schedule and its metrics log.
 
 pub mod adamw;
+pub mod dist;
 pub mod log;
 pub mod recipe;
 pub mod run;

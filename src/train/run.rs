@@ -20,11 +20,12 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use super::adamw::{self, AdamW};
+use super::dist::{DistError, ProcessGroup};
 use super::log::{LogError, MetricsLog};
 use super::schedule::Schedule;
 use crate::model::dynamics::ActionSource;
 use crate::model::tokenizer::Tokenizer;
-use crate::model::{CheckpointError, Genie, GenieConfig, frames_to_f32};
+use crate::model::{CheckpointError, Genie, GenieConfig, Rows, frames_to_f32};
 
 /// Which network a run trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -64,6 +65,8 @@ pub enum TrainError {
     Checkpoint(#[from] CheckpointError),
     #[error(transparent)]
     Log(#[from] LogError),
+    #[error(transparent)]
+    Dist(#[from] DistError),
     #[error("run folder {path}: {what}")]
     Run { path: PathBuf, what: String },
     #[error("training diverged at step {step}: the {stage} loss is {loss}")]
@@ -141,6 +144,16 @@ pub struct TrainOptions {
     /// Each step's forward pass (the loss) under bf16 autocast (`crate::torch::autocast_bf16`);
     /// backward and the optimizer outside it, the weights and their moments f32.
     pub bf16_autocast: bool,
+    /// The data-parallel group this process trains in (`None`: alone). Each rank's batches are
+    /// its rows of the step's batch; rank 0 alone writes the run folder, the log and the bar.
+    pub group: Option<Arc<ProcessGroup>>,
+}
+
+impl TrainOptions {
+    /// Whether this process writes the run folder (alone, or rank 0 of a group).
+    pub fn writes(&self) -> bool {
+        self.group.as_ref().is_none_or(|g| g.is_first())
+    }
 }
 
 /// Opens (resume) or creates (fresh, with `config`) the run folder.
@@ -168,6 +181,17 @@ pub fn open_run(
         };
         return Ok((genie, state));
     }
+    let genie_new = || {
+        Genie::new(config.clone(), opts.device).map_err(|e| TrainError::Run {
+            path: run.clone(),
+            what: e.to_string(),
+        })
+    };
+    if !opts.writes() {
+        // Rank 0 lays out the run folder and refuses one that holds a run; the other ranks
+        // start from its weights (`train` copies them over).
+        return Ok((genie_new()?, TrainState::default()));
+    }
     match opts.stage {
         Stage::Tokenizer | Stage::Lam => {}
         Stage::Dynamics => return Err(TrainError::Run {
@@ -190,10 +214,7 @@ pub fn open_run(
         path: run.clone(),
         what: e.to_string(),
     })?;
-    let genie = Genie::new(config.clone(), opts.device).map_err(|e| TrainError::Run {
-        path: run.clone(),
-        what: e.to_string(),
-    })?;
+    let genie = genie_new()?;
     let state = TrainState::default();
     save(&genie, &state, run, None)?;
     Ok((genie, state))
@@ -255,14 +276,19 @@ struct Record<'a> {
 }
 
 /// Loss and metrics of one batch for the stage's network.
+/// The third item is the network's quantizer output (for code restarts); the fourth the term of
+/// the loss that is a weighted mean and what it was divided by (see
+/// [`crate::model::DynamicsLoss::denominator`]).
 fn stage_loss(
     genie: &Genie,
     stage: Stage,
     batch: &Batch,
+    rows: Rows,
 ) -> (
     Tensor,
     serde_json::Value,
     Option<crate::model::vq::VqOutput>,
+    Option<(Tensor, Tensor)>,
 ) {
     let frames = frames_to_f32(&batch.frames);
     match stage {
@@ -272,6 +298,7 @@ fn stage_loss(
                 out.loss,
                 serde_json::to_value(out.metrics).expect("metrics"),
                 Some(out.vq),
+                None,
             )
         }
         Stage::Lam => {
@@ -280,11 +307,17 @@ fn stage_loss(
                 out.loss,
                 serde_json::to_value(out.metrics).expect("metrics"),
                 Some(out.vq),
+                Some((out.reconstruction, out.denominator)),
             )
         }
         Stage::Decoder => {
             let (loss, metrics) = genie.tokenizer.decoder_loss(&frames);
-            (loss, serde_json::to_value(metrics).expect("metrics"), None)
+            (
+                loss,
+                serde_json::to_value(metrics).expect("metrics"),
+                None,
+                None,
+            )
         }
         Stage::Dynamics => {
             let (ids, actions) = tch::no_grad(|| {
@@ -293,11 +326,12 @@ fn stage_loss(
                     dynamics_actions(genie, batch, &frames),
                 )
             });
-            let out = genie.dynamics.loss(&ids, &actions);
+            let out = genie.dynamics.loss_rows(&ids, &actions, rows);
             (
-                out.loss,
+                out.loss.shallow_clone(),
                 serde_json::to_value(out.metrics).expect("metrics"),
                 None,
+                Some((out.loss, out.denominator)),
             )
         }
     }
@@ -317,6 +351,10 @@ fn batch_tokens(genie: &Genie, stage: Stage, frames: &Tensor) -> f64 {
 /// Trains `stage` until its schedule's total steps or until `stop` is set (Ctrl-C); saves every
 /// `save_every` and at the end. `batches` yields training batches; `held_out` is evaluated every
 /// `eval_every` steps.
+///
+/// In a data-parallel group (`opts.group`) every rank calls this with its own batches: the
+/// weights and optimizer state start as rank 0's, each step's gradients are averaged over the
+/// ranks, and the ranks stop together (at the end, at a stop on any rank, or at a divergence).
 pub fn train(
     opts: &TrainOptions,
     genie: &mut Genie,
@@ -327,7 +365,12 @@ pub fn train(
 ) -> Result<(), TrainError> {
     tch::manual_seed(opts.seed);
     let stage = opts.stage;
-    let mut log = MetricsLog::append(&opts.run.join(METRICS_FILE))?;
+    let group = opts.group.as_deref();
+    let writes = opts.writes();
+    let mut log = match writes {
+        true => Some(MetricsLog::append(&opts.run.join(METRICS_FILE))?),
+        false => None,
+    };
     let vs = match stage {
         Stage::Tokenizer | Stage::Decoder => &genie.tokenizer_vs,
         Stage::Lam => &genie.lam_vs,
@@ -346,7 +389,8 @@ pub fn train(
     let opt_file = opts.run.join(adamw::state_file(stage.name()));
     if opts.resume && opt_file.exists() {
         match opt.load(&opt_file) {
-            Ok(()) => eprintln!("optimizer state restored ({} steps)", opt.steps()),
+            Ok(()) if writes => eprintln!("optimizer state restored ({} steps)", opt.steps()),
+            Ok(()) => {}
             // The weights are what matter; fresh moments cost a few hundred steps of
             // re-warming. Say why rather than refuse the run.
             Err(why) => eprintln!("warning: optimizer starts afresh: {why}"),
@@ -358,12 +402,35 @@ pub fn train(
             opt_file.display()
         );
     }
+    // Every network's variables (the whole run is rank 0's), in one order on every rank.
+    let all_variables = |genie: &Genie| -> Vec<Tensor> {
+        let mut named: Vec<(String, Tensor)> =
+            [&genie.tokenizer_vs, &genie.lam_vs, &genie.dynamics_vs]
+                .iter()
+                .enumerate()
+                .flat_map(|(i, vs)| {
+                    vs.variables()
+                        .into_iter()
+                        .map(move |(name, t)| (format!("{i}/{name}"), t))
+                })
+                .collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        named.into_iter().map(|(_, t)| t).collect()
+    };
+    if let Some(group) = group {
+        group.broadcast_all(&all_variables(genie))?;
+        opt.broadcast_from_first(group)?;
+        opt.define_gradients();
+        let s = Tensor::from_slice(&[*state.steps_mut(stage).0 as i64]);
+        group.broadcast_from_first(&s)?;
+        *state.steps_mut(stage).0 = i64::try_from(&s).unwrap_or(0).max(0) as u64;
+    }
     state
         .schedules
         .insert(stage.name().to_owned(), opts.schedule);
     let total = opts.schedule.total_steps;
     let start_step = *state.steps_mut(stage).0;
-    let bar = opts.progress.then(|| {
+    let bar = (opts.progress && writes).then(|| {
         let bar = indicatif::ProgressBar::new(total);
         bar.set_style(
             indicatif::ProgressStyle::with_template(
@@ -378,44 +445,126 @@ pub fn train(
     let mut last_save = Instant::now();
     let mut window = (Instant::now(), 0.0f64);
     let mut step = start_step;
-    while step < total && !stop.load(Ordering::Relaxed) {
+    let mut stopping = false;
+    while step < total && !stopping {
         let t0 = Instant::now();
         let batch = batches();
+        let b = batch.frames.size()[0];
+        let rows = match group {
+            Some(g) => Rows {
+                offset: g.rank as i64 * b,
+                total: g.world as i64 * b,
+            },
+            None => Rows::whole(b),
+        };
         let batch = if stage == Stage::Lam && genie.config.lam.mirror_clips {
-            mirror_half(&batch)
+            mirror_half(&batch, rows)
         } else {
             batch
         };
         let lr = opts.schedule.lr(step);
         opt.set_lr(lr);
-        let (loss, metrics, vq) = if opts.bf16_autocast {
-            crate::torch::autocast_bf16(opts.device, || stage_loss(genie, stage, &batch))
+        let (mut loss, metrics, vq, denominator) = if opts.bf16_autocast {
+            crate::torch::autocast_bf16(opts.device, || stage_loss(genie, stage, &batch, rows))
         } else {
-            stage_loss(genie, stage, &batch)
+            stage_loss(genie, stage, &batch, rows)
         };
-        let loss_value = f64::try_from(loss.detach()).unwrap_or(f64::NAN);
-        if !loss_value.is_finite() {
-            save(genie, state, &opts.run, Some((stage, &opt)))?;
-            return Err(TrainError::Diverged {
-                stage: stage.name(),
-                step,
-                loss: loss_value,
-            });
+        let mut loss_value = f64::NAN;
+        match group {
+            None => {
+                loss_value = f64::try_from(loss.detach()).unwrap_or(f64::NAN);
+                if !loss_value.is_finite() {
+                    save(genie, state, &opts.run, Some((stage, &opt)))?;
+                    return Err(TrainError::Diverged {
+                        stage: stage.name(),
+                        step,
+                        loss: loss_value,
+                    });
+                }
+            }
+            // A weighted mean (over masked tokens, over moving pixels): each rank's is rescaled
+            // to its share of the mean over all ranks' weights, so that the averaged gradients
+            // are the whole batch's.
+            Some(group) => {
+                if let Some((term, local)) = denominator {
+                    let all = local.copy();
+                    group.allreduce_sum(&all)?;
+                    let factor = local / all * group.world as f64 - 1.0;
+                    loss += term * factor;
+                }
+            }
         }
         opt.zero_grad();
         loss.backward();
+        let mut counts = None;
+        if let Some(group) = group {
+            // The loss, the stop flag and the code counts ride with the gradients.
+            let local_counts = vq.as_ref().map(|vq| match stage {
+                Stage::Tokenizer => genie.tokenizer.code_counts(vq),
+                _ => genie.lam.code_counts(vq),
+            });
+            let mut extra = vec![
+                loss.detach().to_kind(Kind::Float).view([1]),
+                Tensor::from_slice(&[f32::from(u8::from(stop.load(Ordering::Relaxed)))])
+                    .to_device(loss.device()),
+            ];
+            if let Some(c) = &local_counts {
+                extra.push(c.to_kind(Kind::Float));
+            }
+            let extra = Tensor::cat(&extra, 0);
+            group.average_gradients(&opt.gradients(), &extra)?;
+            let values =
+                Vec::<f32>::try_from(extra.to_device(tch::Device::Cpu)).unwrap_or_default();
+            loss_value = f64::from(values[0]) / group.world as f64;
+            stopping = values[1] > 0.0;
+            counts = local_counts.map(|_| {
+                extra
+                    .narrow(0, 2, extra.numel() as i64 - 2)
+                    .round()
+                    .to_kind(Kind::Int64)
+            });
+            if !loss_value.is_finite() {
+                if writes {
+                    save(genie, state, &opts.run, Some((stage, &opt)))?;
+                }
+                return Err(TrainError::Diverged {
+                    stage: stage.name(),
+                    step,
+                    loss: loss_value,
+                });
+            }
+        } else {
+            stopping = stop.load(Ordering::Relaxed);
+        }
         opt.clip_grad_norm(opts.clip_norm);
         opt.step();
         if let Some(vq) = vq {
-            match stage {
-                Stage::Tokenizer => genie
+            let restarted = match (stage, &counts) {
+                (Stage::Tokenizer, None) => genie
                     .tokenizer
                     .restart_idle_codes(&vq, opts.idle_code_limit),
-                Stage::Lam => genie.lam.restart_idle_codes(&vq, opts.idle_code_limit),
+                (Stage::Lam, None) => genie.lam.restart_idle_codes(&vq, opts.idle_code_limit),
+                (Stage::Tokenizer, Some(c)) => {
+                    genie
+                        .tokenizer
+                        .restart_idle_codes_counted(c, &vq, opts.idle_code_limit)
+                }
+                (Stage::Lam, Some(c)) => {
+                    genie
+                        .lam
+                        .restart_idle_codes_counted(c, &vq, opts.idle_code_limit)
+                }
                 // Their losses quantize nothing (`stage_loss` gives them no `vq`): no codes
                 // of theirs to restart (the decoder's are frozen).
-                Stage::Dynamics | Stage::Decoder => 0,
+                (Stage::Dynamics | Stage::Decoder, _) => 0,
             };
+            // Every rank restarted the same codes (the counts are the group's) with its own
+            // encoder outputs: rank 0's become everyone's.
+            if let Some(group) = group
+                && restarted > 0
+            {
+                group.broadcast_all(&all_variables(genie))?;
+            }
         }
         step += 1;
         window.1 += batch_tokens(genie, stage, &batch.frames);
@@ -424,17 +573,20 @@ pub fn train(
         *seconds += t0.elapsed().as_secs_f64();
         let elapsed = *seconds;
         if step.is_multiple_of(opts.log_every) || step == total {
-            let rate = window.1 / window.0.elapsed().as_secs_f64().max(1e-9);
+            let world = group.map_or(1, |g| g.world) as f64;
+            let rate = world * window.1 / window.0.elapsed().as_secs_f64().max(1e-9);
             window = (Instant::now(), 0.0);
-            log.write(&Record {
-                stage: stage.name(),
-                split: "train",
-                step,
-                lr,
-                seconds: elapsed,
-                tokens_per_s: rate,
-                metrics,
-            })?;
+            if let Some(log) = &mut log {
+                log.write(&Record {
+                    stage: stage.name(),
+                    split: "train",
+                    step,
+                    lr,
+                    seconds: elapsed,
+                    tokens_per_s: rate,
+                    metrics,
+                })?;
+            }
             if let Some(bar) = &bar {
                 bar.set_message(format!("loss {loss_value:.4} {rate:.0} tok/s"));
             }
@@ -443,7 +595,10 @@ pub fn train(
             bar.set_position(step);
         }
         let due = (opts.eval_every > 0 && step.is_multiple_of(opts.eval_every)) || step == total;
-        if due && !held_out.is_empty() {
+        if let Some(log) = &mut log
+            && due
+            && !held_out.is_empty()
+        {
             let metrics = evaluate(genie, stage, held_out);
             log.write(&Record {
                 stage: stage.name(),
@@ -455,12 +610,18 @@ pub fn train(
                 metrics,
             })?;
         }
-        if last_save.elapsed() >= opts.save_every {
+        if writes && last_save.elapsed() >= opts.save_every {
             save(genie, state, &opts.run, Some((stage, &opt)))?;
             last_save = Instant::now();
         }
     }
-    save(genie, state, &opts.run, Some((stage, &opt)))?;
+    if writes {
+        save(genie, state, &opts.run, Some((stage, &opt)))?;
+    }
+    if let Some(group) = group {
+        // The others wait for rank 0's save, so that a next step of theirs reads it.
+        group.allreduce_sum(&Tensor::zeros([1], (Kind::Float, tch::Device::Cpu)))?;
+    }
     if let Some(bar) = bar {
         bar.finish();
     }
@@ -469,9 +630,10 @@ pub fn train(
 
 /// The batch with a random half of its clips mirrored left to right (`lam.mirror_clips`); the
 /// actions stay as they were (the LAM never reads them).
-fn mirror_half(batch: &Batch) -> Batch {
+fn mirror_half(batch: &Batch, rows: Rows) -> Batch {
     let b = batch.frames.size()[0];
-    let pick = Tensor::rand([b], (Kind::Float, batch.frames.device()))
+    let pick = rows
+        .rand(&[b], batch.frames.device())
         .lt(0.5)
         .view([b, 1, 1, 1, 1]);
     Batch {
@@ -485,7 +647,8 @@ pub fn evaluate(genie: &Genie, stage: Stage, held_out: &[Batch]) -> serde_json::
     let mut sums = serde_json::Map::new();
     tch::no_grad(|| {
         for batch in held_out {
-            let (_, metrics, _) = stage_loss(genie, stage, batch);
+            let rows = Rows::whole(batch.frames.size()[0]);
+            let (_, metrics, _, _) = stage_loss(genie, stage, batch, rows);
             flatten_into(&mut sums, "", &metrics);
         }
     });
@@ -584,7 +747,13 @@ mod tests {
                 ActionSource::Game => assert_eq!(used, [3, 5, 1, 2], "the clip's actions"),
             }
             // And the training step runs on either.
-            let loss = stage_loss(&genie, Stage::Dynamics, &batch).1["loss"]
+            let loss = stage_loss(
+                &genie,
+                Stage::Dynamics,
+                &batch,
+                Rows::whole(batch.frames.size()[0]),
+            )
+            .1["loss"]
                 .as_f64()
                 .unwrap();
             assert!(loss.is_finite());
@@ -614,6 +783,7 @@ mod tests {
             seed: 3,
             progress: false,
             bf16_autocast: false,
+            group: None,
         };
         tch::manual_seed(5);
         let frames = Tensor::randint(256, [2, 3, 16, 16, 3], (Kind::Uint8, Device::Cpu));
@@ -694,6 +864,7 @@ mod tests {
             seed: 3,
             progress: false,
             bf16_autocast: true,
+            group: None,
         };
         tch::manual_seed(5);
         // Still clips (each frame the one before): the next frame is learnable.
@@ -726,6 +897,7 @@ mod tests {
         let f32_opts = TrainOptions {
             run: dir.path().join("f32"),
             bf16_autocast: false,
+            group: None,
             ..opts
         };
         tch::manual_seed(5);
@@ -753,7 +925,7 @@ mod tests {
             frames: frames.shallow_clone(),
             actions: Tensor::zeros([b, t], (Kind::Uint8, Device::Cpu)),
         };
-        let out = mirror_half(&batch);
+        let out = mirror_half(&batch, Rows::whole(batch.frames.size()[0]));
         assert_eq!(out.frames.size(), frames.size());
         let flipped = frames.flip([3]);
         let mut mirrored = 0;

@@ -7,8 +7,14 @@ use tch::Device;
 
 /// A checkpoint of 64×64 frames with the smallest networks: 16 tokens a frame.
 pub fn tiny_checkpoint(dir: &std::path::Path) {
+    tiny_checkpoint_with(dir, |_| {});
+}
+
+/// [`tiny_checkpoint`] with its config changed by `change` first.
+#[allow(dead_code)] // not every test binary that includes this file changes the config
+pub fn tiny_checkpoint_with(dir: &std::path::Path, change: impl FnOnce(&mut GenieConfig)) {
     let st = StConfig::new(16, 1, 2);
-    let cfg = GenieConfig {
+    let mut cfg = GenieConfig {
         tokenizer: TokenizerConfig {
             patch: 16,
             codebook_size: 16,
@@ -37,6 +43,7 @@ pub fn tiny_checkpoint(dir: &std::path::Path) {
         },
         ..Default::default()
     };
+    change(&mut cfg);
     tch::manual_seed(11);
     Genie::new(cfg, Device::Cpu).unwrap().save(dir).unwrap();
 }

@@ -1,0 +1,2 @@
+// Stand-in for Gloo's header: see ../README.md.
+#pragma once
