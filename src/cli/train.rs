@@ -268,7 +268,11 @@ pub fn run_stage(
         !args.oracle_actions || stage == Stage::Dynamics,
         "--oracle-actions only applies to the dynamics model"
     );
-    let device = device(&args.device, args.threads)?;
+    let device = match (device(&args.device, args.threads)?, &group) {
+        // One GPU a rank: the LOCAL_RANK-th of its machine.
+        (tch::Device::Cuda(0), Some(g)) => tch::Device::Cuda(g.local_rank),
+        (device, _) => device,
+    };
     let clip_len = args.clip_len.unwrap_or(match stage {
         Stage::Tokenizer | Stage::Decoder => 4,
         Stage::Lam => 4,

@@ -239,6 +239,8 @@ pub struct ProcessGroup {
     handle: ffi::Handle,
     pub rank: usize,
     pub world: usize,
+    /// This rank's place on its machine (`LOCAL_RANK`): which GPU it trains on.
+    pub local_rank: usize,
     pub timeout: Duration,
 }
 
@@ -279,6 +281,7 @@ impl ProcessGroup {
             handle,
             rank: launch.rank,
             world: launch.world,
+            local_rank: launch.local_rank,
             timeout,
         })
     }

@@ -444,6 +444,8 @@ pub fn train(
     });
     let mut last_save = Instant::now();
     let mut window = (Instant::now(), 0.0f64);
+    // Seconds this log window spent in collectives (data-parallel only).
+    let mut synced = 0.0f64;
     let mut step = start_step;
     let mut stopping = false;
     while step < total && !stopping {
@@ -488,7 +490,9 @@ pub fn train(
             Some(group) => {
                 if let Some((term, local)) = denominator {
                     let all = local.copy();
+                    let began = Instant::now();
                     group.allreduce_sum(&all)?;
+                    synced += began.elapsed().as_secs_f64();
                     let factor = local / all * group.world as f64 - 1.0;
                     loss += term * factor;
                 }
@@ -512,7 +516,9 @@ pub fn train(
                 extra.push(c.to_kind(Kind::Float));
             }
             let extra = Tensor::cat(&extra, 0);
+            let began = Instant::now();
             group.average_gradients(&opt.gradients(), &extra)?;
+            synced += began.elapsed().as_secs_f64();
             let values =
                 Vec::<f32>::try_from(extra.to_device(tch::Device::Cpu)).unwrap_or_default();
             loss_value = f64::from(values[0]) / group.world as f64;
@@ -574,8 +580,16 @@ pub fn train(
         let elapsed = *seconds;
         if step.is_multiple_of(opts.log_every) || step == total {
             let world = group.map_or(1, |g| g.world) as f64;
-            let rate = world * window.1 / window.0.elapsed().as_secs_f64().max(1e-9);
+            let span = window.0.elapsed().as_secs_f64().max(1e-9);
+            let rate = world * window.1 / span;
             window = (Instant::now(), 0.0);
+            let mut metrics = metrics;
+            if group.is_some() {
+                // The share of the window rank 0 spent in all-reduces (waiting for the slowest
+                // rank included).
+                metrics["sync_share"] = serde_json::json!(synced / span);
+            }
+            synced = 0.0;
             if let Some(log) = &mut log {
                 log.write(&Record {
                     stage: stage.name(),
