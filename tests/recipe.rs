@@ -265,3 +265,53 @@ eval_every = 100000000
         .unwrap();
     assert!(now > stopped_at, "{stopped_at} -> {now}");
 }
+
+#[test]
+fn a_recipe_runs_data_parallel_with_rank_0_alone_calibrating_and_evaluating() {
+    let dir = tempfile::tempdir().unwrap();
+    let recipe = setup(dir.path(), EVERY_STEP);
+    let run = dir.path().join("run");
+    let out = genie()
+        .args([
+            "train",
+            "--threads",
+            "1",
+            "--quiet",
+            "--nproc-per-node",
+            "2",
+        ])
+        .arg("--recipe")
+        .arg(&recipe)
+        .arg("--run")
+        .arg(&run)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("2 ranks × batch 2 = 4 clips a step"),
+        "{stderr}"
+    );
+    // Rank 0 alone says what it does.
+    assert_eq!(stderr.matches("step 6/6: eval").count(), 1, "{stderr}");
+    assert_eq!(stderr.matches("recipe done").count(), 1, "{stderr}");
+    let state = json(&run.join("train_state.json"));
+    for (key, steps) in [
+        ("tokenizer_steps", 3),
+        ("lam_steps", 2),
+        ("dynamics_steps", 2),
+        ("decoder_steps", 2),
+    ] {
+        assert_eq!(state[key], steps, "{key}");
+    }
+    let config = json(&run.join("genie.json"));
+    assert!(config["calibration"].is_object(), "calibrated: {config}");
+    assert!(config["eval"]["tokenizer_psnr"].is_number(), "evaluated");
+    assert_eq!(
+        json(&run.join("recipe.json"))["done"]
+            .as_array()
+            .unwrap()
+            .len(),
+        6
+    );
+}

@@ -1,5 +1,9 @@
 //! `genie train --recipe FILE --run DIR`: every step of a recipe ([`genie::train::recipe`]) in
 //! order, each through the same code as its own command, resumable at any point.
+//!
+//! Under a launcher (`--nproc-per-node`, torchrun) every rank runs the recipe: its training steps
+//! data-parallel, rank 0 alone writing the run folder and `recipe.json`, and rank 0 alone
+//! running the steps after the last training step (calibration, evaluation).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,6 +13,7 @@ use std::time::Instant;
 use anyhow::Context;
 use clap::Parser;
 use genie::model::checkpoint::{CONFIG_FILE, DYNAMICS_FILE, LAM_FILE, TOKENIZER_FILE};
+use genie::train::dist::ProcessGroup;
 use genie::train::recipe::{Action, Current, Progress, Recipe};
 use genie::train::run::{STATE_FILE, TrainState};
 
@@ -29,29 +34,67 @@ fn parse<T: clap::Args>(words: &[String], what: &str) -> anyhow::Result<T> {
         .with_context(|| format!("recipe step `{what}`"))
 }
 
-pub fn run(path: &Path, machine: &TrainArgs, stop: Arc<AtomicBool>) -> anyhow::Result<()> {
+pub fn run(
+    path: &Path,
+    machine: &TrainArgs,
+    stop: Arc<AtomicBool>,
+    group: Option<Arc<ProcessGroup>>,
+) -> anyhow::Result<()> {
     let recipe = Recipe::load(path)?;
+    let writes = group.as_ref().is_none_or(|g| g.is_first());
+    let last_training = recipe
+        .steps
+        .iter()
+        .rposition(|s| matches!(s.action, Action::Train(_)));
+    if group.is_some()
+        && let Some(last) = last_training
+    {
+        anyhow::ensure!(
+            recipe.steps[..last]
+                .iter()
+                .all(|s| matches!(s.action, Action::Train(_))),
+            "{}: under a launcher a recipe's training steps must all come before its other steps \
+             (rank 0 alone runs those)",
+            path.display()
+        );
+    }
     let run = &machine.run;
     std::fs::create_dir_all(run).with_context(|| format!("creating {}", run.display()))?;
     let mut progress = Progress::load(run)?;
     let next = progress.check(&recipe, run)?;
-    if let Some(from) = &recipe.from
+    if writes
+        && let Some(from) = &recipe.from
         && !run.join(CONFIG_FILE).exists()
     {
         copy_checkpoint(from, run)?;
     }
+    // Every rank reads the run folder between barriers, before rank 0 writes it again.
+    let barrier = || -> anyhow::Result<()> {
+        if let Some(g) = &group {
+            g.barrier()?;
+        }
+        Ok(())
+    };
+    barrier()?;
     let total = recipe.steps.len();
-    eprintln!(
-        "recipe {}: {total} steps into {}, {next} done",
-        path.display(),
-        run.display()
-    );
+    if writes {
+        eprintln!(
+            "recipe {}: {total} steps into {}, {next} done",
+            path.display(),
+            run.display()
+        );
+    }
     for (i, step) in recipe.steps.iter().enumerate().skip(next) {
         if stop.load(Ordering::Relaxed) {
             break;
         }
+        if !writes && !matches!(step.action, Action::Train(_)) {
+            break;
+        }
         let what = step.describe();
-        eprintln!("step {}/{total}: {what}", i + 1);
+        if writes {
+            eprintln!("step {}/{total}: {what}", i + 1);
+        }
         let began = Instant::now();
         let earlier = progress.current.filter(|c| c.index == i);
         let earlier_seconds = earlier.map_or(0.0, |c| c.seconds);
@@ -65,12 +108,15 @@ pub fn run(path: &Path, machine: &TrainArgs, stop: Arc<AtomicBool>) -> anyhow::R
                     None if has_run => steps_done(run)?.steps(stage),
                     None => 0,
                 };
+                barrier()?;
                 progress.current = Some(Current {
                     index: i,
                     from_step,
                     seconds: earlier_seconds,
                 });
-                progress.save(run)?;
+                if writes {
+                    progress.save(run)?;
+                }
                 let target = from_step + step.steps.expect("a training step has steps");
                 let mut words: Vec<String> = vec![stage.name().into(), "--run".into(), run_text];
                 words.extend(["--steps".into(), target.to_string()]);
@@ -86,7 +132,7 @@ pub fn run(path: &Path, machine: &TrainArgs, stop: Arc<AtomicBool>) -> anyhow::R
                 words.extend(step.flag_args());
                 words.extend(machine_flags(machine, true));
                 let args: TrainArgs = parse(&words, &what)?;
-                let reached = run_stage(&args, stage, stop.clone(), None)?;
+                let reached = run_stage(&args, stage, stop.clone(), group.clone())?;
                 finished = reached >= target;
             }
             Action::Calibrate | Action::Eval => {
@@ -109,19 +155,23 @@ pub fn run(path: &Path, machine: &TrainArgs, stop: Arc<AtomicBool>) -> anyhow::R
         let seconds = earlier_seconds + began.elapsed().as_secs_f64();
         if !finished {
             progress.current = progress.current.map(|c| Current { seconds, ..c });
-            progress.save(run)?;
-            eprintln!(
-                "stopped in step {}/{total}; the same command goes on from here",
-                i + 1
-            );
+            if writes {
+                progress.save(run)?;
+                eprintln!(
+                    "stopped in step {}/{total}; the same command goes on from here",
+                    i + 1
+                );
+            }
             return Ok(());
         }
         progress.done.push(what);
         progress.seconds.push(seconds);
         progress.current = None;
-        progress.save(run)?;
+        if writes {
+            progress.save(run)?;
+        }
     }
-    if progress.done.len() == total {
+    if writes && progress.done.len() == total {
         let minutes = progress.seconds.iter().sum::<f64>() / 60.0;
         eprintln!(
             "recipe done: {} holds the checkpoint ({minutes:.1} min of steps)",

@@ -133,7 +133,7 @@ pub struct TrainArgs {
     /// over c10d's Gloo, as torchrun would); `--batch` is each rank's, so a step takes N × batch
     /// clips. Across machines, launch with `torchrun --nnodes M --nproc-per-node N --no-python
     /// genie train …` (or any launcher setting RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)
-    #[arg(long, value_name = "N", conflicts_with = "recipe")]
+    #[arg(long, value_name = "N")]
     pub nproc_per_node: Option<usize>,
     /// Data-parallel training: seconds a rank waits for the others (to arrive, or at a step)
     /// before it stops with an error
@@ -205,16 +205,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let group = match &launch {
         None => None,
         Some(launch) => {
-            anyhow::ensure!(
-                args.recipe.is_none(),
-                "--recipe runs in one process; launch each of its training steps data-parallel"
-            );
             let timeout = Duration::from_secs_f64(args.dist_timeout);
             Some(Arc::new(ProcessGroup::join(launch, timeout)?))
         }
     };
     match (&args.recipe, args.stage) {
-        (Some(recipe), _) => super::recipe::run(recipe, &args, stop),
+        (Some(recipe), _) => super::recipe::run(recipe, &args, stop, group),
         (None, Some(stage)) => run_stage(&args, stage, stop, group).map(|_| ()),
         (None, None) => anyhow::bail!("name a network to train, or pass --recipe"),
     }

@@ -339,6 +339,11 @@ impl ProcessGroup {
         })
     }
 
+    /// Returns once every rank has called it.
+    pub fn barrier(&self) -> Result<(), DistError> {
+        self.allreduce_sum(&Tensor::zeros([1], (Kind::Float, Device::Cpu)))
+    }
+
     /// Gives every rank rank 0's `t`, in place.
     pub fn broadcast_from_first(&self, t: &Tensor) -> Result<(), DistError> {
         self.on_cpu(t, "a broadcast", |h, data, n, kind| {

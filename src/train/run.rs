@@ -634,7 +634,7 @@ pub fn train(
     }
     if let Some(group) = group {
         // The others wait for rank 0's save, so that a next step of theirs reads it.
-        group.allreduce_sum(&Tensor::zeros([1], (Kind::Float, tch::Device::Cpu)))?;
+        group.barrier()?;
     }
     if let Some(bar) = bar {
         bar.finish();
