@@ -288,8 +288,9 @@ fn a_recipe_runs_data_parallel_with_rank_0_alone_calibrating_and_evaluating() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
+    // The recipe's batch of 2 is the step's: a clip a rank.
     assert!(
-        stderr.contains("2 ranks × batch 2 = 4 clips a step"),
+        stderr.contains("2 ranks × batch 1 = 2 clips a step"),
         "{stderr}"
     );
     // Rank 0 alone says what it does.

@@ -2,7 +2,8 @@
 //! order, each through the same code as its own command, resumable at any point.
 //!
 //! Under a launcher (`--nproc-per-node`, torchrun) every rank runs the recipe: its training steps
-//! data-parallel, rank 0 alone writing the run folder and `recipe.json`, and rank 0 alone
+//! data-parallel (a step's `batch` split over the ranks, so the recipe trains the same model on
+//! any number of them), rank 0 alone writing the run folder and `recipe.json`, and rank 0 alone
 //! running the steps after the last training step (calibration, evaluation).
 
 use std::path::{Path, PathBuf};
@@ -131,7 +132,18 @@ pub fn run(
                 }
                 words.extend(step.flag_args());
                 words.extend(machine_flags(machine, true));
-                let args: TrainArgs = parse(&words, &what)?;
+                let mut args: TrainArgs = parse(&words, &what)?;
+                // A recipe's batch is the step's, whatever the machine: each rank takes its share.
+                if let Some(g) = &group {
+                    anyhow::ensure!(
+                        args.batch % g.world == 0,
+                        "step {} ({what}): batch {} does not split over {} ranks",
+                        i + 1,
+                        args.batch,
+                        g.world
+                    );
+                    args.batch /= g.world;
+                }
                 let reached = run_stage(&args, stage, stop.clone(), group.clone())?;
                 finished = reached >= target;
             }
