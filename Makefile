@@ -18,5 +18,6 @@ play: build
 
 test: setup
 	$(CARGO) fmt --all --check
-	$(CARGO) clippy --all-targets --locked -- -D warnings
-	$(CARGO) test --locked
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	bash scripts/core_without_window.sh
+	$(CARGO) test --workspace --locked

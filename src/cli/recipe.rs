@@ -136,7 +136,7 @@ pub fn run(
                 // A recipe's batch is the step's, whatever the machine: each rank takes its share.
                 if let Some(g) = &group {
                     anyhow::ensure!(
-                        args.batch % g.world == 0,
+                        args.batch.is_multiple_of(g.world),
                         "step {} ({what}): batch {} does not split over {} ranks",
                         i + 1,
                         args.batch,

@@ -888,7 +888,7 @@ mod tests {
     #[test]
     fn dream_calibration_agrees_as_often_as_the_fidelity_it_then_measures() {
         // The shipped checkpoint, so that dreams show a player to follow.
-        let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints");
+        let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../checkpoints");
         let mut genie = Genie::load(&shipped, Device::Cpu).unwrap();
         let opts = EvalOptions {
             clips: 4,
@@ -966,7 +966,7 @@ mod tests {
         // The dream's motion is measured from the decoded start frame, so a rollout that adds
         // no frame (it decodes the prompt and returns its last frame) moves nobody, whatever
         // the tokenizer's error in placing the player.
-        let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints");
+        let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../checkpoints");
         let genie = Genie::load(&shipped, Device::Cpu).unwrap();
         let opts = EvalOptions {
             prompt_frames: 2,

@@ -109,7 +109,7 @@ mod tests {
     fn the_ceiling_latents_are_the_lams_reading_of_each_real_step() {
         // The shipped LAM reads transitions pairwise: each latent handed to the dream must be
         // its reading of that very step of the real game (not the step before or after).
-        let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("checkpoints");
+        let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../checkpoints");
         let genie = Genie::load(&shipped, Device::Cpu).unwrap();
         let opts = EvalOptions {
             prompt_frames: 2,

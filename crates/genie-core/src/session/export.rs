@@ -261,7 +261,7 @@ mod tests {
     fn a_gif_keeps_every_pixel_of_the_players_colour() {
         // Six frames dreamed by the shipped checkpoint on level 1,003,417 in whose GIF a quantizer
         // left to itself lost one or two of the player's pixels (at the rim of the sprite).
-        let raw = include_bytes!("../../tests/data/dreamed_frames.rgb");
+        let raw = include_bytes!("../../../../tests/data/dreamed_frames.rgb");
         let frames: Vec<Vec<u8>> = raw.chunks_exact(64 * 64 * 3).map(<[u8]>::to_vec).collect();
         let player = |f: &[u8]| {
             f.chunks_exact(3)
