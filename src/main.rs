@@ -20,7 +20,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Generate labelled video of the procedural platformer into safetensors shards.
-    Data(genie::data::DataArgs),
+    Data(cli::data::DataArgs),
     /// Train the tokenizer (or its decoder alone), the latent action model or the dynamics model,
     /// or every step of a recipe.
     Train(cli::train::TrainArgs),
@@ -50,7 +50,7 @@ fn run(command: Command) -> anyhow::Result<()> {
         Command::Eval(args) => cli::eval::eval(args),
         Command::Calibrate(args) => cli::eval::calibrate_cmd(args),
         Command::Bench(args) => cli::bench::bench(args),
-        Command::Data(args) => Ok(genie::data::run(&args)?),
+        Command::Data(args) => Ok(cli::data::run(&args)?),
     }
 }
 

@@ -15,8 +15,8 @@ use anyhow::Context;
 use clap::Parser;
 use genie::model::checkpoint::{CONFIG_FILE, DYNAMICS_FILE, LAM_FILE, TOKENIZER_FILE};
 use genie::train::dist::ProcessGroup;
+use genie::train::folder::{STATE_FILE, TrainState};
 use genie::train::recipe::{Action, Current, Progress, Recipe};
-use genie::train::run::{STATE_FILE, TrainState};
 
 use super::eval::{CalibrateArgs, EvalArgs};
 use super::train::{TrainArgs, run_stage};

@@ -8,18 +8,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
-use genie::data::{
-    ClipStream, DEFAULT_ODDS, DEFAULT_STICKINESS, Dataset, EVAL_SEED_START, PlayStyle, Share,
-    generate_clip_played,
-};
-use genie::game::{Action, DEFAULT_DIFFICULTY, FRAME_SIZE};
+use genie::data::{DEFAULT_ODDS, DEFAULT_STICKINESS, Dataset, EVAL_SEED_START, PlayStyle, Share};
+use genie::game::Action;
 use genie::model::dynamics::ActionSource;
+use genie::train::clips;
 use genie::train::dist::{Launch, ProcessGroup, launch_local};
-use genie::train::run::{Batch, Stage, TrainOptions, batch_from_u8, open_run, train};
-use genie::train::schedule::{Decay, Schedule};
+use genie::train::folder::open_run;
+use genie::train::run::{Batch, Stage, TrainOptions, train};
+use genie::train::schedule::{Decay, Schedule, ScheduleFlags, WSD};
 
 use super::world::{config_or_default, device};
-use rand::{Rng, SeedableRng};
 
 #[derive(Debug, clap::Args)]
 pub struct TrainArgs {
@@ -315,7 +313,9 @@ pub fn run_stage(
         warmup: args.warmup,
         decay,
     };
-    opts.schedule = flags.schedule(recorded, args.restart_schedule, state.steps(stage))?;
+    opts.schedule = flags
+        .schedule(recorded, args.restart_schedule, state.steps(stage))
+        .map_err(anyhow::Error::msg)?;
     let s = &opts.schedule;
     if writes {
         eprintln!(
@@ -432,76 +432,55 @@ pub fn run_stage(
     }
     let (rank, world) = group.as_ref().map_or((0, 1), |g| (g.rank, g.world));
 
-    let frame = FRAME_SIZE as i64;
-    let shape = |b: usize| [b as i64, clip_len as i64, frame, frame, 3];
-    let platformer_held_out = || -> Vec<Batch> {
-        (0..args.eval_clips.div_ceil(args.batch))
-            .map(|i| {
-                let (mut frames, mut actions) = (Vec::new(), Vec::new());
-                for j in 0..args.batch {
-                    let k = (i * args.batch + j) as u64;
-                    let (level, style) = (EVAL_SEED_START + k, PlayStyle::default());
-                    let clip = generate_clip_played(
-                        level,
-                        DEFAULT_DIFFICULTY,
-                        clip_len,
-                        k,
-                        style,
-                        genie.config.game,
-                    );
-                    frames.extend_from_slice(&clip.frames);
-                    actions.extend_from_slice(&clip.actions);
-                }
-                batch_from_u8(frames, actions, shape(args.batch), device)
-            })
-            .collect()
+    let share = Share {
+        rank,
+        world,
+        batch: args.batch,
     };
-    // Imported video is held out by file: its held-out/ split beside the training one.
-    let imported = match &args.data {
-        Some(dir) => Some(Dataset::open(dir)?).filter(|d| !d.manifest().labelled),
-        None => None,
-    };
-    let held_out: Vec<Batch> = match imported {
+    let held_out: Vec<Batch> = match &args.data {
         // Rank 0 alone evaluates.
         _ if !writes => Vec::new(),
-        None => platformer_held_out(),
-        Some(train_split) => {
-            let beside = train_split.dir().parent().map(|p| p.join("held-out"));
-            match beside.as_deref().map(Dataset::open) {
-                Some(Ok(held)) if held.clip_len() >= clip_len => {
-                    let n = args.eval_clips.min(held.len());
-                    let mut batches = Vec::new();
-                    for first in (0..n / args.batch).map(|i| i * args.batch) {
-                        let (mut frames, mut actions) = (Vec::new(), Vec::new());
-                        for i in first..first + args.batch {
-                            let clip = held.get(i)?;
-                            frames.extend_from_slice(
-                                &clip.frames[..clip_len * genie::game::FRAME_BYTES],
-                            );
-                            actions.extend_from_slice(&clip.actions[..clip_len]);
-                        }
-                        batches.push(batch_from_u8(frames, actions, shape(args.batch), device));
+        None => clips::platformer_held_out(
+            genie.config.game,
+            clip_len,
+            args.batch,
+            args.eval_clips,
+            device,
+        ),
+        Some(dir) => {
+            let train_split = Dataset::open(dir)?;
+            if train_split.manifest().labelled {
+                clips::platformer_held_out(
+                    genie.config.game,
+                    clip_len,
+                    args.batch,
+                    args.eval_clips,
+                    device,
+                )
+            } else {
+                let (batch, clips) = (args.batch, args.eval_clips);
+                match clips::imported_held_out(&train_split, clip_len, batch, clips, device)? {
+                    Some((batches, held)) => {
+                        eprintln!(
+                            "held-out evaluation on {} clips of {}",
+                            batches.len() * args.batch,
+                            held.dir().display()
+                        );
+                        batches
                     }
-                    eprintln!(
-                        "held-out evaluation on {} clips of {}",
-                        batches.len() * args.batch,
-                        held.dir().display()
-                    );
-                    batches
-                }
-                _ => {
-                    eprintln!(
-                        "{}: unlabelled video with no held-out/ split of clips of {clip_len} frames \
-                         beside it: no held-out evaluation",
-                        train_split.dir().display()
-                    );
-                    Vec::new()
+                    None => {
+                        eprintln!(
+                            "{}: unlabelled video with no held-out/ split of clips of \
+                             {clip_len} frames beside it: no held-out evaluation",
+                            train_split.dir().display()
+                        );
+                        Vec::new()
+                    }
                 }
             }
         }
     };
-
-    let batch = args.batch;
+    let seed = args.seed ^ clips::resume_seed(&state);
     match &args.data {
         Some(dir) => {
             let dataset = Dataset::open(dir)?;
@@ -516,67 +495,24 @@ pub fn run_stage(
                 "{}: the dataset holds no clips",
                 dir.display()
             );
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed ^ state_seed(&state));
-            let frame_bytes = genie::game::FRAME_BYTES;
-            train(
-                &opts,
-                &mut genie,
-                &mut state,
-                || {
-                    let mut frames = Vec::with_capacity(batch * clip_len * frame_bytes);
-                    let mut actions = Vec::with_capacity(batch * clip_len);
-                    // Every rank draws the whole step's clips and reads its own rows of them.
-                    for row in 0..batch * world {
-                        let (index, start) = (
-                            rng.random_range(0..dataset.len()),
-                            rng.random_range(0..=dataset.clip_len() - clip_len),
-                        );
-                        if row / batch != rank {
-                            continue;
-                        }
-                        let clip = dataset
-                            .get(index)
-                            .expect("shards were checked when the dataset opened");
-                        frames.extend_from_slice(
-                            &clip.frames[start * frame_bytes..(start + clip_len) * frame_bytes],
-                        );
-                        actions.extend_from_slice(&clip.actions[start..start + clip_len]);
-                    }
-                    batch_from_u8(frames, actions, shape(batch), device)
-                },
-                &held_out,
-                stop,
-            )?;
+            let batches = clips::shard_batches(dataset, clip_len, seed, share, device);
+            train(&opts, &mut genie, &mut state, batches, &held_out, stop)?;
         }
         None => {
-            let workers = std::thread::available_parallelism()
-                .map_or(1, |n| n.get())
-                .min(2);
             let style = PlayStyle {
                 stickiness: args.stickiness,
                 odds: args.odds.unwrap_or(DEFAULT_ODDS),
             };
-            let share = Share { rank, world, batch };
-            let stream = ClipStream::shared(
-                0..args.levels,
+            let game = genie.config.game;
+            let batches = clips::platformer_batches(
+                args.levels,
                 clip_len,
-                args.seed ^ state_seed(&state),
-                workers,
-                style,
-                genie.config.game,
+                seed,
+                (style, game),
                 share,
+                device,
             );
-            train(
-                &opts,
-                &mut genie,
-                &mut state,
-                || {
-                    let (frames, actions) = stream.next_batch(batch);
-                    batch_from_u8(frames, actions, shape(batch), device)
-                },
-                &held_out,
-                stop,
-            )?;
+            train(&opts, &mut genie, &mut state, batches, &held_out, stop)?;
         }
     }
     if writes {
@@ -588,75 +524,6 @@ pub fn run_stage(
         );
     }
     Ok(state.steps(stage))
-}
-
-/// `--decay wsd`: the peak until the last 20% of the steps.
-const WSD: Decay = Decay::Wsd {
-    decay_fraction: 0.2,
-};
-
-/// What a new run trains under where no flag says otherwise.
-const DEFAULT_SCHEDULE: Schedule = Schedule {
-    peak: 3e-4,
-    warmup_steps: 300,
-    start_step: 0,
-    total_steps: 20_000,
-    min_ratio: 0.1,
-    decay: WSD,
-};
-
-/// The schedule flags of `genie train`, each left out unless given.
-struct ScheduleFlags {
-    steps: Option<u64>,
-    lr: Option<f64>,
-    warmup: Option<u64>,
-    decay: Option<Decay>,
-}
-
-impl ScheduleFlags {
-    fn all_given(&self) -> bool {
-        self.steps.is_some() && self.lr.is_some() && self.warmup.is_some() && self.decay.is_some()
-    }
-
-    /// What the flags say, else what the resumed run last trained under (`recorded`), else the
-    /// defaults. `restart` (`--restart-schedule`) lays the warm-up and decay anew from
-    /// `steps_done`, which needs a total beyond it.
-    fn schedule(
-        &self,
-        recorded: Option<&Schedule>,
-        restart: bool,
-        steps_done: u64,
-    ) -> anyhow::Result<Schedule> {
-        let base = recorded.copied().unwrap_or(DEFAULT_SCHEDULE);
-        let schedule = Schedule {
-            peak: self.lr.unwrap_or(base.peak),
-            warmup_steps: self.warmup.unwrap_or(base.warmup_steps),
-            start_step: if restart { steps_done } else { base.start_step },
-            total_steps: self.steps.unwrap_or(base.total_steps),
-            min_ratio: base.min_ratio,
-            decay: self.decay.unwrap_or(base.decay),
-        };
-        anyhow::ensure!(
-            !restart || schedule.total_steps > steps_done,
-            "--restart-schedule: the run stands at step {steps_done} and its schedule ends at {}; \
-             pass --steps beyond it",
-            schedule.total_steps
-        );
-        anyhow::ensure!(
-            schedule.peak > 0.0 && schedule.peak.is_finite(),
-            "--lr {}: expected a positive learning rate",
-            schedule.peak
-        );
-        Ok(schedule)
-    }
-}
-
-/// A resumed run must not replay the clips it has already seen.
-fn state_seed(state: &genie::train::run::TrainState) -> u64 {
-    state.tokenizer_steps.wrapping_mul(31)
-        ^ state.lam_steps.wrapping_mul(131)
-        ^ state.dynamics_steps.wrapping_mul(1031)
-        ^ state.decoder_steps.wrapping_mul(10037)
 }
 
 #[cfg(test)]
@@ -717,69 +584,5 @@ mod tests {
             help.contains("noop 0.08, left 0.10, right 0.28, jump 0.10, left_jump 0.06"),
             "{help}"
         );
-    }
-
-    #[test]
-    fn a_resumed_run_keeps_its_schedule_where_no_flag_changes_it() {
-        let none = ScheduleFlags {
-            steps: None,
-            lr: None,
-            warmup: None,
-            decay: None,
-        };
-        // A new run (or one saved before schedules were recorded): the defaults.
-        let fresh = none.schedule(None, false, 0).unwrap();
-        assert_eq!(
-            (
-                fresh.peak,
-                fresh.warmup_steps,
-                fresh.start_step,
-                fresh.total_steps
-            ),
-            (3e-4, 300, 0, 20_000)
-        );
-        assert_eq!(
-            fresh.decay,
-            Decay::Wsd {
-                decay_fraction: 0.2
-            }
-        );
-        let recorded = Schedule {
-            peak: 2e-4,
-            warmup_steps: 50,
-            start_step: 12_500,
-            total_steps: 20_500,
-            min_ratio: 0.1,
-            decay: Decay::Cosine,
-        };
-        assert_eq!(
-            none.schedule(Some(&recorded), false, 13_000).unwrap(),
-            recorded
-        );
-        // A flag changes only its own part: --steps extends the same schedule.
-        let longer = ScheduleFlags {
-            steps: Some(30_000),
-            ..none
-        };
-        assert_eq!(
-            longer.schedule(Some(&recorded), false, 13_000).unwrap(),
-            Schedule {
-                total_steps: 30_000,
-                ..recorded
-            }
-        );
-        // --restart-schedule lays it anew from where the run stands, which needs steps left.
-        let restarted = longer.schedule(Some(&recorded), true, 13_000).unwrap();
-        assert_eq!((restarted.start_step, restarted.peak), (13_000, 2e-4));
-        let err = none
-            .schedule(Some(&recorded), true, 20_500)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("pass --steps beyond it"), "{err}");
-        let zero = ScheduleFlags {
-            lr: Some(0.0),
-            ..none
-        };
-        assert!(zero.schedule(None, false, 0).is_err());
     }
 }

@@ -8,7 +8,6 @@
 //! Alignment (see [`clip`]): `actions[t]` is the action applied to the state shown in
 //! `frames[t]`, producing `frames[t + 1]`.
 
-pub mod cli;
 pub mod clip;
 pub mod dataset;
 pub mod import;
@@ -18,7 +17,6 @@ pub mod write;
 
 use std::path::PathBuf;
 
-pub use cli::{DataArgs, run};
 pub use clip::{Clip, ClipStream, Share, generate_clip, generate_clip_played};
 pub use dataset::Dataset;
 pub use player::{DEFAULT_ODDS, DEFAULT_STICKINESS, PlayStyle, ScriptedPlayer};

@@ -2,8 +2,11 @@
 //! with its schedule and its metrics log.
 
 pub mod adamw;
+pub mod clips;
 pub mod dist;
+pub mod folder;
 pub mod log;
+pub mod loss;
 pub mod recipe;
 pub mod run;
 pub mod schedule;

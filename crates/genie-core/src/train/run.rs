@@ -2,16 +2,13 @@
 //! gradient clipping, dead-code restarts, a JSONL log, held-out evaluation every N steps,
 //! checkpoints every few minutes and at exit, and `--resume`.
 //!
-//! The run folder is a checkpoint folder (`genie.json` plus the three networks' safetensors), so
-//! `genie eval --checkpoint RUN` and `genie play --checkpoint RUN` work on it at any time, plus
-//! `train_state.json` (steps done per network) and `metrics.jsonl`.
+//! The run folder is [`super::folder`]'s; each step's loss is [`super::loss`]'s.
 //!
 //! Resuming restores weights, step counts and the optimizer's moment estimates
 //! (`adamw_<network>.safetensors`, see [`super::adamw`]); a run saved before those files existed,
 //! or one whose network changed shape since, resumes with fresh moments and says so.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -21,11 +18,12 @@ use tch::{Device, Kind, Tensor};
 
 use super::adamw::{self, AdamW};
 use super::dist::{DistError, ProcessGroup};
+use super::folder::{METRICS_FILE, TrainState, save};
 use super::log::{LogError, MetricsLog};
+use super::loss::{batch_tokens, evaluate, mirror_half, stage_loss};
 use super::schedule::Schedule;
-use crate::model::dynamics::ActionSource;
 use crate::model::tokenizer::Tokenizer;
-use crate::model::{CheckpointError, Genie, GenieConfig, Rows, frames_to_f32};
+use crate::model::{CheckpointError, Genie, Rows};
 
 /// Which network a run trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -77,51 +75,6 @@ pub enum TrainError {
     },
 }
 
-/// Steps done per network, saved beside the weights.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TrainState {
-    pub tokenizer_steps: u64,
-    pub lam_steps: u64,
-    pub dynamics_steps: u64,
-    /// Steps that trained the tokenizer's decoder alone ([`Stage::Decoder`]), after its
-    /// `tokenizer_steps`.
-    pub decoder_steps: u64,
-    /// Seconds of training per network.
-    pub tokenizer_seconds: f64,
-    pub lam_seconds: f64,
-    pub dynamics_seconds: f64,
-    pub decoder_seconds: f64,
-    /// The learning-rate schedule each network last trained under, by stage name, so that a
-    /// resumed run continues it (`genie train --resume` without schedule flags).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub schedules: BTreeMap<String, Schedule>,
-}
-
-impl TrainState {
-    /// Steps done on `stage`'s network.
-    pub fn steps(&self, stage: Stage) -> u64 {
-        match stage {
-            Stage::Tokenizer => self.tokenizer_steps,
-            Stage::Lam => self.lam_steps,
-            Stage::Dynamics => self.dynamics_steps,
-            Stage::Decoder => self.decoder_steps,
-        }
-    }
-
-    fn steps_mut(&mut self, stage: Stage) -> (&mut u64, &mut f64) {
-        match stage {
-            Stage::Tokenizer => (&mut self.tokenizer_steps, &mut self.tokenizer_seconds),
-            Stage::Lam => (&mut self.lam_steps, &mut self.lam_seconds),
-            Stage::Dynamics => (&mut self.dynamics_steps, &mut self.dynamics_seconds),
-            Stage::Decoder => (&mut self.decoder_steps, &mut self.decoder_seconds),
-        }
-    }
-}
-
-pub const STATE_FILE: &str = "train_state.json";
-pub const METRICS_FILE: &str = "metrics.jsonl";
-
 /// How a run trains.
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
@@ -156,112 +109,6 @@ impl TrainOptions {
     }
 }
 
-/// Opens (resume) or creates (fresh, with `config`) the run folder.
-pub fn open_run(
-    opts: &TrainOptions,
-    config: &GenieConfig,
-) -> Result<(Genie, TrainState), TrainError> {
-    let run = &opts.run;
-    let has_checkpoint = run.join(crate::model::checkpoint::CONFIG_FILE).exists();
-    if opts.resume {
-        if !has_checkpoint {
-            return Err(TrainError::Run {
-                path: run.clone(),
-                what: "nothing to resume: no genie.json here".into(),
-            });
-        }
-        let genie = Genie::load(run, opts.device)?;
-        let state_path = run.join(STATE_FILE);
-        let state = match std::fs::read_to_string(&state_path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| TrainError::Run {
-                path: state_path.clone(),
-                what: format!("bad train state: {e}"),
-            })?,
-            Err(_) => TrainState::default(),
-        };
-        return Ok((genie, state));
-    }
-    let genie_new = || {
-        Genie::new(config.clone(), opts.device).map_err(|e| TrainError::Run {
-            path: run.clone(),
-            what: e.to_string(),
-        })
-    };
-    if !opts.writes() {
-        // Rank 0 lays out the run folder and refuses one that holds a run; the other ranks
-        // start from its weights (`train` copies them over).
-        return Ok((genie_new()?, TrainState::default()));
-    }
-    match opts.stage {
-        Stage::Tokenizer | Stage::Lam => {}
-        Stage::Dynamics => return Err(TrainError::Run {
-            path: run.clone(),
-            what: "the dynamics model trains on a trained tokenizer and LAM: pass --resume on their run folder".into(),
-        }),
-        Stage::Decoder => return Err(TrainError::Run {
-            path: run.clone(),
-            what: "the decoder trains on a trained tokenizer's codes: pass --resume on its run folder".into(),
-        }),
-    }
-    if has_checkpoint {
-        return Err(TrainError::Run {
-            path: run.clone(),
-            what: "already holds a run; pass --resume to continue it or choose another folder"
-                .into(),
-        });
-    }
-    std::fs::create_dir_all(run).map_err(|e| TrainError::Run {
-        path: run.clone(),
-        what: e.to_string(),
-    })?;
-    let genie = genie_new()?;
-    let state = TrainState::default();
-    save(&genie, &state, run, None)?;
-    Ok((genie, state))
-}
-
-/// Writes weights, config and state (and, during training, the optimizer of the network being
-/// trained); each file is written beside its target and renamed over it, so a run killed
-/// mid-save keeps its previous checkpoint.
-pub fn save(
-    genie: &Genie,
-    state: &TrainState,
-    run: &Path,
-    optimizer: Option<(Stage, &AdamW)>,
-) -> Result<(), TrainError> {
-    let tmp = run.join(".saving");
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| TrainError::Run {
-        path: tmp.clone(),
-        what: e.to_string(),
-    })?;
-    genie.save(&tmp)?;
-    let state_json = serde_json::to_vec_pretty(state).expect("state serialises");
-    std::fs::write(tmp.join(STATE_FILE), state_json).map_err(|e| TrainError::Run {
-        path: tmp.clone(),
-        what: e.to_string(),
-    })?;
-    if let Some((stage, opt)) = optimizer {
-        opt.save(&tmp.join(adamw::state_file(stage.name())))?;
-    }
-    for entry in std::fs::read_dir(&tmp).map_err(|e| TrainError::Run {
-        path: tmp.clone(),
-        what: e.to_string(),
-    })? {
-        let entry = entry.map_err(|e| TrainError::Run {
-            path: tmp.clone(),
-            what: e.to_string(),
-        })?;
-        let target = run.join(entry.file_name());
-        std::fs::rename(entry.path(), &target).map_err(|e| TrainError::Run {
-            path: target,
-            what: e.to_string(),
-        })?;
-    }
-    let _ = std::fs::remove_dir(&tmp);
-    Ok(())
-}
-
 /// One logged record.
 #[derive(Debug, Serialize)]
 struct Record<'a> {
@@ -273,79 +120,6 @@ struct Record<'a> {
     tokens_per_s: f64,
     #[serde(flatten)]
     metrics: serde_json::Value,
-}
-
-/// Loss and metrics of one batch for the stage's network.
-/// The third item is the network's quantizer output (for code restarts); the fourth the term of
-/// the loss that is a weighted mean and what it was divided by (see
-/// [`crate::model::DynamicsLoss::denominator`]).
-fn stage_loss(
-    genie: &Genie,
-    stage: Stage,
-    batch: &Batch,
-    rows: Rows,
-) -> (
-    Tensor,
-    serde_json::Value,
-    Option<crate::model::vq::VqOutput>,
-    Option<(Tensor, Tensor)>,
-) {
-    let frames = frames_to_f32(&batch.frames);
-    match stage {
-        Stage::Tokenizer => {
-            let out = genie.tokenizer.loss(&frames);
-            (
-                out.loss,
-                serde_json::to_value(out.metrics).expect("metrics"),
-                Some(out.vq),
-                None,
-            )
-        }
-        Stage::Lam => {
-            let out = genie.lam.loss(&frames);
-            (
-                out.loss,
-                serde_json::to_value(out.metrics).expect("metrics"),
-                Some(out.vq),
-                Some((out.reconstruction, out.denominator)),
-            )
-        }
-        Stage::Decoder => {
-            let (loss, metrics) = genie.tokenizer.decoder_loss(&frames);
-            (
-                loss,
-                serde_json::to_value(metrics).expect("metrics"),
-                None,
-                None,
-            )
-        }
-        Stage::Dynamics => {
-            let (ids, actions) = tch::no_grad(|| {
-                (
-                    genie.tokenizer.encode(&frames),
-                    dynamics_actions(genie, batch, &frames),
-                )
-            });
-            let out = genie.dynamics.loss_rows(&ids, &actions, rows);
-            (
-                out.loss.shallow_clone(),
-                serde_json::to_value(out.metrics).expect("metrics"),
-                None,
-                Some((out.loss, out.denominator)),
-            )
-        }
-    }
-}
-
-/// Tokens one batch feeds the trained network (for throughput figures).
-fn batch_tokens(genie: &Genie, stage: Stage, frames: &Tensor) -> f64 {
-    let (b, t) = (frames.size()[0], frames.size()[1]);
-    let per_frame = match stage {
-        Stage::Tokenizer | Stage::Decoder => genie.config.tokenizer.tokens_per_frame(),
-        Stage::Lam => genie.config.lam.patches_per_frame(),
-        Stage::Dynamics => genie.config.dynamics.tokens_per_frame,
-    };
-    (b * t * per_frame) as f64
 }
 
 /// Trains `stage` until its schedule's total steps or until `stop` is set (Ctrl-C); saves every
@@ -642,79 +416,6 @@ pub fn train(
     Ok(())
 }
 
-/// The batch with a random half of its clips mirrored left to right (`lam.mirror_clips`); the
-/// actions stay as they were (the LAM never reads them).
-fn mirror_half(batch: &Batch, rows: Rows) -> Batch {
-    let b = batch.frames.size()[0];
-    let pick = rows
-        .rand(&[b], batch.frames.device())
-        .lt(0.5)
-        .view([b, 1, 1, 1, 1]);
-    Batch {
-        frames: batch.frames.flip([3]).where_self(&pick, &batch.frames),
-        actions: batch.actions.shallow_clone(),
-    }
-}
-
-/// Mean of each numeric metric over the held-out batches (no gradients).
-pub fn evaluate(genie: &Genie, stage: Stage, held_out: &[Batch]) -> serde_json::Value {
-    let mut sums = serde_json::Map::new();
-    tch::no_grad(|| {
-        for batch in held_out {
-            let rows = Rows::whole(batch.frames.size()[0]);
-            let (_, metrics, _, _) = stage_loss(genie, stage, batch, rows);
-            flatten_into(&mut sums, "", &metrics);
-        }
-    });
-    let n = held_out.len().max(1) as f64;
-    serde_json::Value::Object(
-        sums.into_iter()
-            .map(|(k, v)| (k, serde_json::json!(v.as_f64().unwrap_or(f64::NAN) / n)))
-            .collect(),
-    )
-}
-
-fn flatten_into(
-    sums: &mut serde_json::Map<String, serde_json::Value>,
-    prefix: &str,
-    value: &serde_json::Value,
-) {
-    match value {
-        serde_json::Value::Object(map) => {
-            for (k, v) in map {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}_{k}")
-                };
-                flatten_into(sums, &key, v);
-            }
-        }
-        serde_json::Value::Number(x) => {
-            let old = sums.get(prefix).and_then(|v| v.as_f64()).unwrap_or(0.0);
-            sums.insert(
-                prefix.to_owned(),
-                serde_json::json!(old + x.as_f64().unwrap_or(f64::NAN)),
-            );
-        }
-        _ => {}
-    }
-}
-
-/// The actions the dynamics model is trained on: the clip's game actions for a Game-conditioned
-/// model (`--oracle-actions`), the LAM's latent actions inferred from `frames` otherwise.
-///
-/// # Shapes
-/// `frames` [B, T, H, W, 3] f32 → [B, T−1] i64.
-fn dynamics_actions(genie: &Genie, batch: &Batch, frames: &Tensor) -> Tensor {
-    if genie.config.dynamics.actions == ActionSource::Game {
-        let t = batch.actions.size()[1];
-        batch.actions.narrow(1, 0, t - 1).to_kind(Kind::Int64)
-    } else {
-        genie.lam.infer_actions(frames)
-    }
-}
-
 /// A batch from row-major bytes: `frames` [B, T, H, W, 3] of `shape`, `actions` [B, T].
 pub fn batch_from_u8(frames: Vec<u8>, actions: Vec<u8>, shape: [i64; 5], device: Device) -> Batch {
     Batch {
@@ -733,46 +434,8 @@ pub fn batch_from_u8(frames: Vec<u8>, actions: Vec<u8>, shape: [i64; 5], device:
 mod tests {
     use super::*;
     use crate::model::checkpoint::tests::tiny_config;
-
-    #[test]
-    fn a_game_action_model_trains_on_the_clips_actions_and_a_latent_one_on_the_lams() {
-        for source in [ActionSource::Latent, ActionSource::Game] {
-            let mut config = tiny_config();
-            config.dynamics.actions = source;
-            let genie = Genie::new(config, Device::Cpu).unwrap();
-            tch::manual_seed(1);
-            let frames = Tensor::randint(256, [2, 3, 16, 16, 3], (Kind::Uint8, Device::Cpu));
-            let clip_actions = [3u8, 5, 0, 1, 2, 7];
-            let batch = Batch {
-                frames: frames.shallow_clone(),
-                actions: Tensor::from_slice(&clip_actions).view([2, 3]),
-            };
-            // Compared without the training loss: its MaskGIT mask comes from libtorch's global
-            // generator, which tests running in parallel draw from too.
-            let frames = frames_to_f32(&frames);
-            let used = tch::no_grad(|| dynamics_actions(&genie, &batch, &frames));
-            let used = Vec::<i64>::try_from(used.flatten(0, -1)).unwrap();
-            match source {
-                ActionSource::Latent => {
-                    let inferred = genie.lam.infer_actions(&frames);
-                    let inferred = Vec::<i64>::try_from(inferred.flatten(0, -1)).unwrap();
-                    assert_eq!(used, inferred, "the LAM's actions, not the clip's");
-                }
-                ActionSource::Game => assert_eq!(used, [3, 5, 1, 2], "the clip's actions"),
-            }
-            // And the training step runs on either.
-            let loss = stage_loss(
-                &genie,
-                Stage::Dynamics,
-                &batch,
-                Rows::whole(batch.frames.size()[0]),
-            )
-            .1["loss"]
-                .as_f64()
-                .unwrap();
-            assert!(loss.is_finite());
-        }
-    }
+    use crate::model::frames_to_f32;
+    use crate::train::folder::{STATE_FILE, open_run};
 
     #[test]
     fn a_decoder_run_changes_the_decoder_and_no_token() {
@@ -928,34 +591,5 @@ mod tests {
         )
         .unwrap();
         assert_ne!(mse(&plain), last);
-    }
-
-    #[test]
-    fn mirroring_flips_about_half_the_clips_whole_and_leaves_the_rest() {
-        tch::manual_seed(7);
-        let (b, t, side) = (64, 3, 4);
-        let frames = Tensor::randint(256, [b, t, side, side, 3], (Kind::Uint8, Device::Cpu));
-        let batch = Batch {
-            frames: frames.shallow_clone(),
-            actions: Tensor::zeros([b, t], (Kind::Uint8, Device::Cpu)),
-        };
-        let out = mirror_half(&batch, Rows::whole(batch.frames.size()[0]));
-        assert_eq!(out.frames.size(), frames.size());
-        let flipped = frames.flip([3]);
-        let mut mirrored = 0;
-        for i in 0..b {
-            let (got, same, flip) = (out.frames.get(i), frames.get(i), flipped.get(i));
-            if got.equal(&flip) {
-                mirrored += 1;
-                // Random frames are not their own mirror: this counts real flips.
-                assert!(!got.equal(&same));
-            } else {
-                assert!(
-                    got.equal(&same),
-                    "clip {i} is neither itself nor its mirror"
-                );
-            }
-        }
-        assert!((16..=48).contains(&mirrored), "{mirrored} of {b} mirrored");
     }
 }

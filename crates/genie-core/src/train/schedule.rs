@@ -78,6 +78,70 @@ impl Schedule {
     }
 }
 
+/// `--decay wsd`: the peak until the last 20% of the steps.
+pub const WSD: Decay = Decay::Wsd {
+    decay_fraction: 0.2,
+};
+
+/// What a new run trains under where no flag says otherwise.
+pub const DEFAULT_SCHEDULE: Schedule = Schedule {
+    peak: 3e-4,
+    warmup_steps: 300,
+    start_step: 0,
+    total_steps: 20_000,
+    min_ratio: 0.1,
+    decay: WSD,
+};
+
+/// The schedule flags of `genie train`, each `None` unless given.
+#[derive(Debug, Clone, Copy)]
+pub struct ScheduleFlags {
+    pub steps: Option<u64>,
+    pub lr: Option<f64>,
+    pub warmup: Option<u64>,
+    pub decay: Option<Decay>,
+}
+
+impl ScheduleFlags {
+    pub fn all_given(&self) -> bool {
+        self.steps.is_some() && self.lr.is_some() && self.warmup.is_some() && self.decay.is_some()
+    }
+
+    /// What the flags say, else what the resumed run last trained under (`recorded`), else the
+    /// defaults. `restart` (`--restart-schedule`) lays the warm-up and decay anew from
+    /// `steps_done`, which needs a total beyond it.
+    pub fn schedule(
+        &self,
+        recorded: Option<&Schedule>,
+        restart: bool,
+        steps_done: u64,
+    ) -> Result<Schedule, String> {
+        let base = recorded.copied().unwrap_or(DEFAULT_SCHEDULE);
+        let schedule = Schedule {
+            peak: self.lr.unwrap_or(base.peak),
+            warmup_steps: self.warmup.unwrap_or(base.warmup_steps),
+            start_step: if restart { steps_done } else { base.start_step },
+            total_steps: self.steps.unwrap_or(base.total_steps),
+            min_ratio: base.min_ratio,
+            decay: self.decay.unwrap_or(base.decay),
+        };
+        if restart && schedule.total_steps <= steps_done {
+            return Err(format!(
+                "--restart-schedule: the run stands at step {steps_done} and its schedule ends at \
+                 {}; pass --steps beyond it",
+                schedule.total_steps
+            ));
+        }
+        if !(schedule.peak > 0.0 && schedule.peak.is_finite()) {
+            return Err(format!(
+                "--lr {}: expected a positive learning rate",
+                schedule.peak
+            ));
+        }
+        Ok(schedule)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,5 +217,66 @@ mod tests {
         }
         // Steps before the restart (never asked for by a resumed run) get the first rate.
         assert_eq!(moved.lr(10), fresh.lr(0));
+    }
+
+    #[test]
+    fn a_resumed_run_keeps_its_schedule_where_no_flag_changes_it() {
+        let none = ScheduleFlags {
+            steps: None,
+            lr: None,
+            warmup: None,
+            decay: None,
+        };
+        // A new run (or one saved before schedules were recorded): the defaults.
+        let fresh = none.schedule(None, false, 0).unwrap();
+        assert_eq!(
+            (
+                fresh.peak,
+                fresh.warmup_steps,
+                fresh.start_step,
+                fresh.total_steps
+            ),
+            (3e-4, 300, 0, 20_000)
+        );
+        assert_eq!(
+            fresh.decay,
+            Decay::Wsd {
+                decay_fraction: 0.2
+            }
+        );
+        let recorded = Schedule {
+            peak: 2e-4,
+            warmup_steps: 50,
+            start_step: 12_500,
+            total_steps: 20_500,
+            min_ratio: 0.1,
+            decay: Decay::Cosine,
+        };
+        assert_eq!(
+            none.schedule(Some(&recorded), false, 13_000).unwrap(),
+            recorded
+        );
+        // A flag changes only its own part: --steps extends the same schedule.
+        let longer = ScheduleFlags {
+            steps: Some(30_000),
+            ..none
+        };
+        assert_eq!(
+            longer.schedule(Some(&recorded), false, 13_000).unwrap(),
+            Schedule {
+                total_steps: 30_000,
+                ..recorded
+            }
+        );
+        // --restart-schedule lays it anew from where the run stands, which needs steps left.
+        let restarted = longer.schedule(Some(&recorded), true, 13_000).unwrap();
+        assert_eq!((restarted.start_step, restarted.peak), (13_000, 2e-4));
+        let err = none.schedule(Some(&recorded), true, 20_500).unwrap_err();
+        assert!(err.contains("pass --steps beyond it"), "{err}");
+        let zero = ScheduleFlags {
+            lr: Some(0.0),
+            ..none
+        };
+        assert!(zero.schedule(None, false, 0).is_err());
     }
 }

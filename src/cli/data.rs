@@ -3,9 +3,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use super::spec::DataSpec;
-use super::write::write_dataset;
-use super::{DataError, EVAL_SEED_START};
+use genie::data::{DataError, DataSpec, EVAL_SEED_START, write_dataset};
 
 /// Generate labelled video of the procedural platformer into safetensors shards.
 ///
@@ -32,17 +30,17 @@ pub struct DataArgs {
     #[arg(long)]
     pub held_out: bool,
     /// Level difficulty, 0 (easy) to 1 (hard).
-    #[arg(long, default_value_t = crate::game::DEFAULT_DIFFICULTY)]
+    #[arg(long, default_value_t = genie::game::DEFAULT_DIFFICULTY)]
     pub difficulty: f32,
     /// Camera: `step` moves one 8 px patch when the player nears an edge; `flip` jumps 40 px
     /// (the game of checkpoints before 2026-12-03)
     #[arg(long, default_value = "step")]
-    pub camera: crate::game::Camera,
+    pub camera: genie::game::Camera,
     /// How levels are drawn: `themes` (the five palettes of checkpoints before 2026-12-03),
     /// `mixed` (many looks: random palettes, textures, pixel art, pencil on paper) or `held-out`
     /// (looks training never sees, for evaluation)
     #[arg(long, default_value = "mixed")]
-    pub looks: crate::game::Looks,
+    pub looks: genie::game::Looks,
     /// Episodes per shard file.
     #[arg(long, default_value_t = 256)]
     pub shard_size: usize,
@@ -68,7 +66,7 @@ impl DataArgs {
             shard_size: self.shard_size,
             threads: self.threads.unwrap_or(0),
             overwrite: self.force,
-            game: crate::game::GameConfig {
+            game: genie::game::GameConfig {
                 camera: self.camera,
                 looks: self.looks,
             },
@@ -99,7 +97,7 @@ pub struct ImportArgs {
     /// How a picture becomes square: centre (the largest centred square), full (squeezed) or
     /// X,Y,W,H (a rectangle in pixels)
     #[arg(long, default_value = "centre")]
-    pub crop: super::import::Crop,
+    pub crop: genie::data::import::Crop,
     /// Frames per clip; no clip spans a scene cut
     #[arg(long, default_value_t = 16)]
     pub frames_per_episode: usize,
@@ -151,7 +149,7 @@ pub fn run(args: &DataArgs) -> Result<(), DataError> {
 }
 
 fn run_import(args: &ImportArgs) -> Result<(), DataError> {
-    let spec = super::import::ImportSpec {
+    let spec = genie::data::import::ImportSpec {
         inputs: args.inputs.clone(),
         fps: args.fps,
         crop: args.crop,
@@ -162,7 +160,7 @@ fn run_import(args: &ImportArgs) -> Result<(), DataError> {
         overwrite: args.force,
     };
     let start = Instant::now();
-    let report = super::import::import(&spec, &args.out, !args.quiet)?;
+    let report = genie::data::import::import(&spec, &args.out, !args.quiet)?;
     for (dir, m) in &report.splits {
         println!(
             "wrote {} clips × {} frames from {} source(s) to {}",
