@@ -1,8 +1,8 @@
 //! The live player: a winit window, the frame blitted by wgpu, the egui overlay on top, keyboard
-//! and gamepad input. A thin event loop (`App` holding `Option<Gfx>`) that only dispatches; the
-//! world runs on the engine's worker thread and the render loop never waits on it.
+//! and gamepad input. A thin event loop (`App` holding `Option<Gfx>`) that only dispatches to the
+//! session being played ([`PlaySession`]: engines, pacing, recording); the world runs on the
+//! engine's worker thread and the render loop never waits on it.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,11 +16,9 @@ use super::blit::{Blit, Rect, clear_pass, draw_columns};
 use super::input::{Bindings, Held, Input, PadEvent};
 use super::overlay::{self, OverlayState};
 use crate::game::Action;
-use crate::session::engine::{Command, Engine, Output};
-use crate::session::hero::HeroChoice;
-use crate::session::prompt::{FRAME_SIDE, Prompt};
-use crate::session::record::{Recorder, SamplerSettings, StartState};
-use crate::session::{Control, Frame, World};
+use crate::session::World;
+use crate::session::play::{PlaySession, PlaySettings};
+use crate::session::prompt::FRAME_SIDE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PlayerError {
@@ -37,24 +35,10 @@ pub enum PlayerError {
 /// How the player runs.
 pub struct PlayerConfig {
     pub bindings: Bindings,
-    pub prompt: Prompt,
-    /// Steps per second in real-time mode.
-    pub target_fps: f64,
-    /// Start in step-per-key-press mode.
-    pub step_mode: bool,
-    /// Record from the start into this folder.
-    pub record: Option<PathBuf>,
-    /// Template of a recording's start state (seed, checkpoint, sampler).
-    pub start_state: StartState,
-    pub sampler: Option<SamplerSettings>,
-    /// What each latent action was calibrated to mean (by game action name).
-    pub latent_meanings: [Option<String>; 8],
-    /// For tests and screenshots: print a line on stdout once this many frames were shown.
-    pub announce_after: Option<u64>,
+    /// The session: its prompt, pacing, recording, sampler and latent meanings.
+    pub session: PlaySettings,
     /// For tests: hold this game action from the start (as if its keys were held).
     pub scripted_action: Option<Action>,
-    /// The hero step of a picture dropped on the window.
-    pub drop_hero: HeroChoice,
     /// When the program started, for the "first frame on screen" time (see
     /// [`process_start`]).
     pub launched: Instant,
@@ -104,11 +88,6 @@ pub fn run(
     check_display()?;
     let event_loop = EventLoop::new().map_err(|_| PlayerError::NoDisplay)?;
     event_loop.set_control_flow(ControlFlow::Poll);
-    let mut engines = vec![Engine::spawn(dream)];
-    engines.extend(real.map(Engine::spawn));
-    for engine in &mut engines {
-        engine.send(Command::Reset(config.prompt.clone()));
-    }
     let gamepads = match gilrs::Gilrs::new() {
         Ok(g) => Some(g),
         Err(e) => {
@@ -116,33 +95,26 @@ pub fn run(
             None
         }
     };
+    let PlayerConfig {
+        bindings,
+        session,
+        scripted_action,
+        launched,
+    } = config;
     let mut app = App {
+        session: PlaySession::new(session, dream, real),
+        bindings,
+        scripted_action,
+        launched,
         gfx: None,
         error: None,
-        step_mode: config.step_mode,
-        sampler: config.sampler,
-        config,
-        engines,
-        frames: Vec::new(),
         held: Held::default(),
         gamepads,
         overlay_visible: true,
-        recorder: None,
-        last_step: Instant::now(),
-        shown: 0,
-        fps: Fps::default(),
-        model_ms: 0.0,
-        latent: None,
-        preview_frames: None,
         preview: Vec::new(),
         preview_at: 0,
-        message: None,
-        pending_presses: 0,
         first_frame_shown: false,
     };
-    if let Some(dir) = app.config.record.clone() {
-        app.start_recording(dir);
-    }
     event_loop
         .run_app(&mut app)
         .map_err(|e| PlayerError::Window(e.to_string()))?;
@@ -236,204 +208,28 @@ impl Gfx {
     }
 }
 
-#[derive(Default)]
-struct Fps {
-    times: std::collections::VecDeque<Instant>,
-}
-
-impl Fps {
-    fn tick(&mut self) {
-        let now = Instant::now();
-        self.times.push_back(now);
-        while self
-            .times
-            .front()
-            .is_some_and(|t| now - *t > Duration::from_secs(1))
-        {
-            self.times.pop_front();
-        }
-    }
-
-    fn rate(&self) -> f64 {
-        match (self.times.front(), self.times.back()) {
-            (Some(a), Some(b)) if self.times.len() > 1 => {
-                (self.times.len() - 1) as f64 / (*b - *a).as_secs_f64().max(1e-6)
-            }
-            _ => 0.0,
-        }
-    }
-}
-
+/// The session and what the window adds to it: drawing, input, the overlay.
 struct App {
-    config: PlayerConfig,
+    session: PlaySession,
+    bindings: Bindings,
+    scripted_action: Option<Action>,
+    launched: Instant,
     gfx: Option<Gfx>,
     error: Option<PlayerError>,
-    /// The dream first, then the real game when shown side by side.
-    engines: Vec<Engine>,
-    /// The frame each engine shows now.
-    frames: Vec<Option<Frame>>,
     held: Held,
     gamepads: Option<gilrs::Gilrs>,
     overlay_visible: bool,
-    step_mode: bool,
-    sampler: Option<SamplerSettings>,
-    recorder: Option<Recorder>,
-    last_step: Instant,
-    shown: u64,
     /// Whether the first model frame reached the screen (its time is logged once).
     first_frame_shown: bool,
-    fps: Fps,
-    model_ms: f64,
-    latent: Option<u8>,
-    message: Option<String>,
-    /// A frame per latent action from the frame it was asked at (`L`), waiting to become
-    /// textures; then the textures, and the frame they start from.
-    preview_frames: Option<Vec<Frame>>,
+    /// The latent preview's frames as textures, and the frame they start from.
     preview: Vec<egui::TextureHandle>,
     preview_at: u64,
-    /// Key presses waiting for a step in step-per-key-press mode.
-    pending_presses: u32,
 }
 
 impl App {
     fn action(&self) -> Action {
-        self.config
-            .scripted_action
-            .unwrap_or_else(|| self.held.action(&self.config.bindings))
-    }
-
-    fn send_all(&mut self, command: Command) {
-        for engine in &mut self.engines {
-            engine.send(command.clone());
-        }
-    }
-
-    fn start_recording(&mut self, dir: PathBuf) {
-        let start = StartState {
-            sampler: self.sampler,
-            ..self.config.start_state.clone()
-        };
-        match Recorder::create(&dir, &start, &self.config.prompt.frames) {
-            Ok(rec) => {
-                self.recorder = Some(rec);
-                self.message = Some(format!("recording to {}", dir.display()));
-            }
-            Err(e) => self.message = Some(e.to_string()),
-        }
-    }
-
-    fn toggle_recording(&mut self) {
-        if let Some(rec) = self.recorder.take() {
-            self.message = Some(format!(
-                "recorded {} frames to {}",
-                rec.frames_recorded(),
-                rec.dir().display()
-            ));
-        } else {
-            let dir =
-                self.config.record.clone().unwrap_or_else(|| {
-                    PathBuf::from(format!("recordings/{}", chrono_free_stamp()))
-                });
-            self.start_recording(dir);
-        }
-    }
-
-    /// From now on `action` drives `latent` in the dream; saved in the checkpoint's keys.json.
-    fn bind(&mut self, latent: u8, action: crate::game::Action) {
-        use crate::session::keys::{KEYS_FILE, read_bound_keys, write_bound_keys};
-        self.engines[0].send(Command::Bind {
-            action: action as u8,
-            latent,
-        });
-        let slot = &mut self.config.latent_meanings[latent as usize % 8];
-        *slot = Some(match slot.take() {
-            Some(m) => format!("{m}; {action} bound"),
-            None => format!("{action} bound"),
-        });
-        let saved = self.config.start_state.checkpoint.as_deref().map(|dir| {
-            let dir = std::path::Path::new(dir);
-            let mut keys = read_bound_keys(dir, self.config.latent_meanings.len() as i64)?;
-            keys.insert(action.name().to_owned(), latent as i64);
-            write_bound_keys(dir, &keys)
-                .map_err(|e| format!("{}: {e}", dir.join(KEYS_FILE).display()))?;
-            Ok::<_, String>(dir.join(KEYS_FILE))
-        });
-        self.message = Some(match saved {
-            Some(Ok(path)) => format!(
-                "{action} now drives latent {} (saved in {})",
-                latent + 1,
-                path.display()
-            ),
-            Some(Err(e)) => format!("{action} drives latent {} in this session: {e}", latent + 1),
-            None => format!("{action} now drives latent {} in this session", latent + 1),
-        });
-    }
-
-    fn reset(&mut self, prompt: Prompt) {
-        self.config.prompt = prompt.clone();
-        self.send_all(Command::Reset(prompt));
-    }
-
-    /// Takes finished frames from the engines; never waits.
-    fn receive(&mut self) {
-        self.frames.resize(self.engines.len(), None);
-        for i in 0..self.engines.len() {
-            while let Some(out) = self.engines[i].try_recv() {
-                match out {
-                    Ok(out) if matches!(out.command, Command::Preview) => {
-                        self.preview_frames = Some(out.preview);
-                        self.preview_at = self.shown;
-                    }
-                    Ok(out) => {
-                        if i == 0 {
-                            self.model_ms = out.model_ms;
-                            self.latent = out.latent_action.or(self.latent);
-                            self.fps.tick();
-                            self.shown += 1;
-                            self.record(&out);
-                        }
-                        self.frames[i] = Some(out.frame);
-                    }
-                    Err(e) => self.message = Some(e.to_string()),
-                }
-            }
-        }
-        if let Some(n) = self.config.announce_after
-            && self.shown == n
-        {
-            println!("genie: shown {n} frames");
-            self.config.announce_after = None;
-        }
-    }
-
-    fn record(&mut self, out: &Output) {
-        let Some(kind) = out.event() else {
-            return;
-        };
-        if let Some(stopped) = Recorder::push_or_stop(&mut self.recorder, kind, &out.frame) {
-            eprintln!("genie: {stopped}");
-            self.message = Some(stopped);
-        }
-    }
-
-    /// Sends the next step when it is due and the worker is free.
-    fn pace(&mut self) {
-        if self.engines.iter().any(|e| e.in_flight() > 0)
-            || self.frames.first().is_none_or(Option::is_none)
-        {
-            return;
-        }
-        let due = if self.step_mode {
-            self.pending_presses > 0
-        } else {
-            self.last_step.elapsed().as_secs_f64() >= 1.0 / self.config.target_fps
-        };
-        if due {
-            self.pending_presses = self.pending_presses.saturating_sub(1);
-            self.last_step = Instant::now();
-            let control = Control::Game(self.action() as u8);
-            self.send_all(Command::Step(control));
-        }
+        self.scripted_action
+            .unwrap_or_else(|| self.held.action(&self.bindings))
     }
 
     fn poll_gamepads(&mut self) {
@@ -457,7 +253,7 @@ impl App {
                 }
                 gilrs::EventType::Disconnected => PadEvent::Disconnected,
                 gilrs::EventType::Connected => {
-                    self.message = Some(format!(
+                    self.session.message = Some(format!(
                         "gamepad connected: {}",
                         gilrs.gamepad(ev.id).name()
                     ));
@@ -466,7 +262,7 @@ impl App {
                 _ => continue,
             };
             if self.held.apply_pad(event) {
-                self.pending_presses += 1;
+                self.session.press();
             }
         }
     }
@@ -495,21 +291,15 @@ impl App {
         match code {
             KeyCode::Escape => event_loop.exit(),
             KeyCode::Tab => self.overlay_visible = !self.overlay_visible,
-            KeyCode::KeyR => self.reset(self.config.prompt.clone()),
-            KeyCode::Backspace => self.send_all(Command::Rewind(1)),
-            KeyCode::KeyP => self.step_mode = !self.step_mode,
-            KeyCode::KeyL => {
-                self.engines[0].send(Command::Preview);
-            }
-            KeyCode::F5 => self.toggle_recording(),
-            _ if digit.is_some() => {
-                let latent = digit.unwrap_or_default() as u8;
-                // A raw latent action drives the dream only: the real game has no such button.
-                self.engines[0].send(Command::Step(Control::Latent(latent)));
-            }
+            KeyCode::KeyR => self.session.restart(),
+            KeyCode::Backspace => self.session.rewind(),
+            KeyCode::KeyP => self.session.step_mode = !self.session.step_mode,
+            KeyCode::KeyL => self.session.preview(),
+            KeyCode::F5 => self.session.toggle_recording(),
+            _ if digit.is_some() => self.session.step_latent(digit.unwrap_or_default() as u8),
             _ => {
-                if self.config.bindings.button(&input).is_some() {
-                    self.pending_presses += 1;
+                if self.bindings.button(&input).is_some() {
+                    self.session.press();
                 }
                 self.held.press(input);
             }
@@ -519,7 +309,7 @@ impl App {
     fn render(&mut self) {
         let action = self.action();
         let Some(gfx) = self.gfx.as_mut() else { return };
-        for (blit, frame) in gfx.blits.iter_mut().zip(&self.frames) {
+        for (blit, frame) in gfx.blits.iter_mut().zip(self.session.frames()) {
             if let Some(frame) = frame {
                 blit.upload(&gfx.queue, frame);
             }
@@ -538,7 +328,8 @@ impl App {
             .create_view(&wgpu::TextureViewDescriptor::default());
 
         let raw_input = gfx.egui_state.take_egui_input(&gfx.window);
-        if let Some(frames) = self.preview_frames.take() {
+        if let Some((frames, at)) = self.session.take_preview() {
+            self.preview_at = at;
             let ctx = gfx.egui_state.egui_ctx();
             let side = (frames.first().map_or(0, Vec::len) / 3).isqrt();
             self.preview = frames
@@ -550,29 +341,26 @@ impl App {
                 })
                 .collect();
         }
+        let session = &self.session;
+        let meanings = &session.settings.latent_meanings;
         let state = OverlayState {
-            fps: self.fps.rate(),
-            model_ms: self.model_ms,
-            frame_index: self.shown,
+            fps: session.fps(),
+            model_ms: session.model_ms,
+            frame_index: session.shown,
             action: action.name().into(),
-            latent_action: self.latent,
-            latent_meaning: self
-                .latent
-                .and_then(|a| self.config.latent_meanings[a as usize].clone()),
-            sampler: self.sampler,
-            recording: self
-                .recorder
-                .as_ref()
-                .map(|r| r.dir().display().to_string()),
-            step_mode: self.step_mode,
+            latent_action: session.latent,
+            latent_meaning: session.latent.and_then(|a| meanings[a as usize].clone()),
+            sampler: session.sampler,
+            recording: session.recording().map(|dir| dir.display().to_string()),
+            step_mode: session.step_mode,
             paused: false,
-            message: self.message.clone(),
+            message: session.message.clone(),
             can_record: true,
             preview: self
                 .preview
                 .iter()
                 .enumerate()
-                .map(|(i, t)| (t.id(), self.config.latent_meanings[i.min(7)].clone()))
+                .map(|(i, t)| (t.id(), meanings[i.min(7)].clone()))
                 .collect(),
             preview_at: self.preview_at,
         };
@@ -621,47 +409,37 @@ impl App {
         gfx.queue.submit([encoder.finish()]);
         gfx.window.pre_present_notify();
         gfx.queue.present(texture);
-        if !self.first_frame_shown && self.frames.first().is_some_and(Option::is_some) {
+        if !self.first_frame_shown && self.session.frames().first().is_some_and(Option::is_some) {
             self.first_frame_shown = true;
-            let ms = self.config.launched.elapsed().as_secs_f64() * 1e3;
+            let ms = self.launched.elapsed().as_secs_f64() * 1e3;
             tracing::info!("first frame on screen {ms:.0} ms after launch");
-            if self.config.announce_after.is_some() {
+            if self.session.settings.announce_after.is_some() {
                 println!("genie: first frame on screen {ms:.0} ms after launch");
             }
         }
 
         if requests.reset {
-            self.reset(self.config.prompt.clone());
+            self.session.restart();
         }
         if requests.rewind {
-            self.send_all(Command::Rewind(1));
+            self.session.rewind();
         }
         if requests.toggle_step_mode {
-            self.step_mode = !self.step_mode;
+            self.session.step_mode = !self.session.step_mode;
         }
         if requests.toggle_record {
-            self.toggle_recording();
+            self.session.toggle_recording();
         }
         if requests.preview {
-            self.engines[0].send(Command::Preview);
+            self.session.preview();
         }
         if let Some((latent, action)) = requests.bind {
-            self.bind(latent, action);
+            self.session.bind(latent, action);
         }
         if let Some(s) = requests.sampler {
-            self.sampler = Some(s);
-            self.engines[0].send(Command::Sampler(s));
+            self.session.set_sampler(s);
         }
     }
-}
-
-/// A folder name from the wall clock, without a date crate: seconds since the Unix epoch.
-fn chrono_free_stamp() -> String {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    format!("session-{secs}")
 }
 
 impl ApplicationHandler for App {
@@ -669,7 +447,7 @@ impl ApplicationHandler for App {
         if self.gfx.is_some() {
             return;
         }
-        match Gfx::new(event_loop, self.engines.len()) {
+        match Gfx::new(event_loop, self.session.worlds()) {
             Ok(gfx) => self.gfx = Some(gfx),
             Err(e) => {
                 self.error = Some(e);
@@ -687,19 +465,7 @@ impl ApplicationHandler for App {
             WindowEvent::CloseRequested => event_loop.exit(),
             WindowEvent::Resized(size) => gfx.resize(size.width, size.height),
             WindowEvent::Focused(false) => self.held.release_all_keys(),
-            WindowEvent::DroppedFile(path) => {
-                match Prompt::open(&path, 16, self.config.drop_hero) {
-                    Ok(opened) => {
-                        self.message = Some(format!(
-                            "new world from {} ({})",
-                            path.display(),
-                            opened.hero
-                        ));
-                        self.reset(opened.prompt);
-                    }
-                    Err(e) => self.message = Some(e.to_string()),
-                }
-            }
+            WindowEvent::DroppedFile(path) => self.session.open_prompt(&path),
             WindowEvent::KeyboardInput { event, .. } if !consumed => {
                 if let PhysicalKey::Code(code) = event.physical_key {
                     self.on_key(
@@ -712,8 +478,9 @@ impl ApplicationHandler for App {
             }
             WindowEvent::RedrawRequested => {
                 self.poll_gamepads();
-                self.receive();
-                self.pace();
+                self.session.receive();
+                let action = self.action();
+                self.session.pace(action);
                 self.render();
             }
             _ => {}
@@ -727,8 +494,6 @@ impl ApplicationHandler for App {
     }
 
     fn exiting(&mut self, _: &ActiveEventLoop) {
-        if let Some(mut rec) = self.recorder.take() {
-            let _ = rec.flush();
-        }
+        self.session.finish_recording();
     }
 }

@@ -8,6 +8,7 @@ use genie::app::window::{self, PlayerConfig};
 use genie::session::engine::{Command, Engine};
 use genie::session::game_world::GameWorld;
 use genie::session::hero::HeroChoice;
+use genie::session::play::PlaySettings;
 use genie::session::prompt::Prompt;
 use genie::session::record::{Recorder, StartState};
 use genie::session::script::parse_actions;
@@ -124,9 +125,14 @@ pub fn play(args: PlayArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(|name| name.parse::<genie::game::Action>().context("--hold"))
         .transpose()?;
-    let config = PlayerConfig {
-        bindings,
+    let session = PlaySettings {
         prompt,
+        prompt_frames: info.context,
+        // A place pointed at belongs to the first picture; dropped ones get the guess.
+        drop_hero: match args.start.hero {
+            HeroChoice::None => HeroChoice::None,
+            _ => HeroChoice::Auto,
+        },
         target_fps: args.fps.max(0.1),
         step_mode: args.step_mode,
         record: args.record.clone(),
@@ -134,12 +140,11 @@ pub fn play(args: PlayArgs) -> anyhow::Result<()> {
         sampler: Some(info.sampler),
         latent_meanings: info.meanings.clone(),
         announce_after: args.announce_after,
+    };
+    let config = PlayerConfig {
+        bindings,
+        session,
         scripted_action,
-        // A place pointed at belongs to the first picture; dropped ones get the guess.
-        drop_hero: match args.start.hero {
-            HeroChoice::None => HeroChoice::None,
-            _ => HeroChoice::Auto,
-        },
         launched: window::process_start(),
     };
     window::run(
