@@ -12,8 +12,9 @@ use genie::data::{DEFAULT_ODDS, DEFAULT_STICKINESS, Dataset, EVAL_SEED_START, Pl
 use genie::game::Action;
 use genie::model::dynamics::ActionSource;
 use genie::train::clips;
-use genie::train::dist::{Launch, ProcessGroup, launch_local};
+use genie::train::dist::ProcessGroup;
 use genie::train::folder::open_run;
+use genie::train::launch::{Launch, launch_local};
 use genie::train::run::{Batch, Stage, TrainOptions, train};
 use genie::train::schedule::{Decay, Schedule, ScheduleFlags, WSD};
 

@@ -5,6 +5,7 @@ pub mod adamw;
 pub mod clips;
 pub mod dist;
 pub mod folder;
+pub mod launch;
 pub mod log;
 pub mod loss;
 pub mod recipe;
