@@ -5,11 +5,11 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use genie::data::EVAL_SEED_START;
+use genie::eval::calibrate::{calibrate, calibrate_by_dreams};
 use genie::eval::prompts::{PromptEvalOptions, evaluate_prompts, read_heroes};
-use genie::eval::run::{
-    EvalOptions, SHEET_ACTIONS, calibrate, calibrate_by_dreams, contact_sheet, evaluate,
-};
+use genie::eval::run::{EvalOptions, evaluate};
 use genie::eval::sessions::{SHEET_EVERY, SessionOptions, measure_sessions};
+use genie::eval::sheet::{SHEET_ACTIONS, contact_sheet};
 use genie::model::checkpoint::{read_config, write_config};
 use genie::model::dynamics::ActionSource;
 use genie::session::export::grid;

@@ -12,7 +12,8 @@ use std::collections::BTreeMap;
 
 use tch::{Kind, Tensor};
 
-use super::run::{ControlCases, EvalOptions, Misses, case_batches, to_tensor};
+use super::control::{ControlCases, Misses, case_batches};
+use super::run::{EvalOptions, to_tensor};
 use crate::game::{Action, FRAME_BYTES};
 use crate::model::Genie;
 use crate::model::dynamics::ActionSource;
@@ -102,7 +103,7 @@ fn real_latents(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::run::CALIBRATION_SEED_START;
+    use crate::eval::calibrate::CALIBRATION_SEED_START;
     use tch::Device;
 
     #[test]

@@ -32,8 +32,8 @@ use rand::SeedableRng;
 use serde::Serialize;
 use tch::{Kind, Tensor};
 
+use super::control::PLAYER_TOLERANCE;
 use super::measures::psnr_capped;
-use super::run::PLAYER_TOLERANCE;
 use crate::game::{Action, FRAME_SIZE, find_player_within};
 use crate::model::{Genie, SamplerConfig, SamplerRng, frames_to_bytes, frames_to_f32, sample_next};
 use crate::session::export::grid;

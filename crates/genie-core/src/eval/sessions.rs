@@ -29,10 +29,11 @@ use rand::SeedableRng;
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
+use super::control::{Misses, PLAYER_TOLERANCE, direction, find_player_approx};
 use super::measures::{
     LOSS_RUN, Presence, ScrollMatch, horizontal_shift, match_scrolls, median, presence,
 };
-use super::run::{Misses, PLAYER_TOLERANCE, direction, find_player_approx, to_tensor};
+use super::run::to_tensor;
 use crate::data::EVAL_SEED_START;
 use crate::game::{Action, FRAME_BYTES, Game, GameConfig, Status, find_player};
 use crate::model::dynamics::ActionSource;

@@ -1,0 +1,394 @@
+//! Control: does the dream move the player the way the key says? Held-out game states, the
+//! player found by its colour in real and dreamed frames, and `action_fidelity` (see
+//! [`super::run`] for the measure's definition).
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use tch::{Kind, Tensor};
+
+use crate::data::{DEFAULT_STICKINESS, ScriptedPlayer};
+use crate::game::{Action, FRAME_BYTES, Game, GameConfig, Status, find_player_within};
+use crate::model::dynamics::ActionSource;
+use crate::model::{Genie, frames_to_bytes};
+use crate::session::keys::KeyMap;
+
+use super::run::{EvalOptions, action_ids, rollout, to_tensor};
+
+pub use crate::game::PLAYER_TOLERANCE;
+
+/// How the dreamed player failed to move the real one's way (counts of cases).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Misses {
+    /// The player was not found in the dreamed frame.
+    pub lost: usize,
+    /// Wrong horizontal direction, right vertical one.
+    pub x: usize,
+    /// Right horizontal direction, wrong vertical one.
+    pub y: usize,
+    /// Both wrong.
+    pub xy: usize,
+}
+
+impl Misses {
+    /// Counts one case that wanted `want` and got `got`; false where it agreed.
+    pub(super) fn count(&mut self, want: (i8, i8), got: Option<(i8, i8)>) -> bool {
+        match got {
+            None => self.lost += 1,
+            Some(g) if g == want => return false,
+            Some((x, y)) => match (x != want.0, y != want.1) {
+                (true, false) => self.x += 1,
+                (false, true) => self.y += 1,
+                _ => self.xy += 1,
+            },
+        }
+        true
+    }
+
+    pub fn total(&self) -> usize {
+        self.lost + self.x + self.y + self.xy
+    }
+}
+
+pub(super) fn find_player_approx(frame: &[u8]) -> Option<(f32, f32)> {
+    find_player_within(frame, PLAYER_TOLERANCE)
+}
+
+pub(super) fn direction(from: (f32, f32), to: (f32, f32)) -> (i8, i8) {
+    let sign = |d: f32| {
+        if d > 1.0 {
+            1
+        } else if d < -1.0 {
+            -1
+        } else {
+            0
+        }
+    };
+    (sign(to.0 - from.0), sign(to.1 - from.1))
+}
+
+/// A real game partway through its level (after scripted play), with its last `frames` frames,
+/// oldest first: the last one is the game's current frame.
+/// `config` is the version of the game (a checkpoint's `game`).
+pub fn game_in_play(
+    config: GameConfig,
+    level_seed: u64,
+    frames: usize,
+    case: u64,
+) -> (Game, Vec<u8>) {
+    let (game, history, _) = game_in_play_with_actions(config, level_seed, frames, case);
+    (game, history)
+}
+
+/// [`game_in_play`] plus the `frames − 1` game actions between those frames (`actions[k]`
+/// produced frame k+1; Noop where a restart left fewer frames and the oldest was repeated).
+pub fn game_in_play_with_actions(
+    config: GameConfig,
+    level_seed: u64,
+    frames: usize,
+    case: u64,
+) -> (Game, Vec<u8>, Vec<u8>) {
+    assert!(frames >= 1, "game_in_play needs at least the current frame");
+    let mut game = Game::with_config(level_seed, config);
+    let mut player = ScriptedPlayer::new(case, DEFAULT_STICKINESS);
+    let warm = 8 + (case * 7919 % 120) as usize;
+    let (mut history, mut actions) = (Vec::new(), Vec::new());
+    for tick in 0..warm + frames - 1 {
+        if tick >= warm {
+            history.extend(game.frame());
+        }
+        let action = player.act(&game);
+        if tick >= warm {
+            actions.push(action as u8);
+        }
+        if game.step(action) != Status::Alive {
+            game.restart();
+            history.clear();
+            actions.clear();
+        }
+    }
+    history.extend(game.frame());
+    // A restart in the last frames leaves fewer; pad by repeating the oldest.
+    while history.len() < frames * FRAME_BYTES {
+        let oldest = history[..FRAME_BYTES.min(history.len())].to_vec();
+        let oldest = if oldest.is_empty() {
+            game.frame()
+        } else {
+            oldest
+        };
+        history.splice(0..0, oldest);
+    }
+    // The actions between the kept frames (the frame after the last action is the current one).
+    let mut actions = actions[actions.len().saturating_sub(frames - 1)..].to_vec();
+    while actions.len() < frames - 1 {
+        actions.insert(0, Action::Noop as u8);
+    }
+    (
+        game,
+        history[history.len() - frames * FRAME_BYTES..].to_vec(),
+        actions,
+    )
+}
+
+/// Held-out game states for action fidelity and dream calibration: the game, the player's place
+/// in the prompt's last frame (real and decoded), and the prompt's tokens and conditioning
+/// actions.
+pub(super) struct ControlCases {
+    pub(super) games: Vec<Game>,
+    /// The prompt frames of all cases, case after case ([B, P] frames of u8 RGB).
+    pub(super) history: Vec<u8>,
+    /// Per case, the player's place in the prompt's last real frame: where the real game starts
+    /// from.
+    real_starts: Vec<Option<(f32, f32)>>,
+    /// Per case, the player's place in the tokenizer's decoding of the prompt's last frame:
+    /// where a dream starts from. The dream's motion is measured from there, decoded frame to
+    /// decoded frame as a player sees it, so the tokenizer's error in placing the player (more
+    /// than a pixel in about one held-out frame in eight) does not count as motion.
+    dream_starts: Vec<Option<(f32, f32)>>,
+    ids: Tensor,
+    prompt_actions: Tensor,
+}
+
+impl ControlCases {
+    /// States from the levels `seeds` (case index `k` for the k-th seed's scripted player).
+    pub(super) fn new(genie: &Genie, seeds: impl Iterator<Item = (u64, u64)>, p: usize) -> Self {
+        let device = genie.tokenizer_vs.device();
+        let cases: Vec<(Game, Vec<u8>, Vec<u8>)> = seeds
+            .map(|(seed, case)| game_in_play_with_actions(genie.config.game, seed, p, case))
+            .collect();
+        let bytes: Vec<u8> = cases
+            .iter()
+            .flat_map(|(_, h, _)| h.iter().copied())
+            .collect();
+        let frames = to_tensor(&bytes, cases.len(), p, device);
+        let (ids, prompt_actions, decoded) = tch::no_grad(|| {
+            let ids = genie.tokenizer.encode(&frames);
+            let prompt_actions = if genie.config.dynamics.actions == ActionSource::Game {
+                action_ids(cases.iter().map(|(_, _, a)| a.as_slice()), device)
+            } else {
+                genie.lam.infer_actions(&frames)
+            };
+            // The decoder is causal in time: this is the frame a rollout decodes before its
+            // first dreamed one.
+            let decoded = frames_to_bytes(&genie.tokenizer.decode(&ids).select(1, -1));
+            (ids, prompt_actions, decoded)
+        });
+        let dream_starts = decoded
+            .chunks(FRAME_BYTES)
+            .map(find_player_approx)
+            .collect();
+        let real_starts = cases
+            .iter()
+            .map(|(_, h, _)| find_player_approx(&h[(p - 1) * FRAME_BYTES..]))
+            .collect();
+        Self {
+            games: cases.into_iter().map(|(g, _, _)| g).collect(),
+            history: bytes,
+            real_starts,
+            dream_starts,
+            ids,
+            prompt_actions,
+        }
+    }
+
+    /// Per case, where the real player heads after `horizon` steps of `action` (sign of Δx and
+    /// Δy); `None` where it dies or is not found.
+    pub(super) fn real_directions(&self, action: Action, horizon: usize) -> Vec<Option<(i8, i8)>> {
+        self.games
+            .iter()
+            .zip(&self.real_starts)
+            .map(|(game, &from)| {
+                let mut real = game.clone();
+                let alive = (0..horizon).all(|_| real.step(action) == Status::Alive);
+                let from = from?;
+                let to = find_player_approx(&real.frame())?;
+                alive.then(|| direction(from, to))
+            })
+            .collect()
+    }
+
+    /// Per case, where the dreamed player heads after the frames dreamed with `schedule` (a
+    /// latent action per frame), from its place in the decoded start frame (`None` where it is
+    /// not found in either).
+    pub(super) fn dreamed_directions(
+        &self,
+        genie: &Genie,
+        schedule: &[i64],
+        opts: &EvalOptions,
+    ) -> Vec<Option<(i8, i8)>> {
+        let b = self.games.len() as i64;
+        let actions: Vec<Tensor> = schedule
+            .iter()
+            .map(|&l| Tensor::full([b], l, (Kind::Int64, self.ids.device())))
+            .collect();
+        self.dreamed_directions_driven(genie, &actions, opts)
+    }
+
+    /// [`ControlCases::dreamed_directions`] with a latent per case and frame (each of
+    /// `actions` [B]).
+    pub(super) fn dreamed_directions_driven(
+        &self,
+        genie: &Genie,
+        actions: &[Tensor],
+        opts: &EvalOptions,
+    ) -> Vec<Option<(i8, i8)>> {
+        let dreamed = frames_to_bytes(&rollout(
+            genie,
+            &self.ids,
+            &self.prompt_actions,
+            actions,
+            opts,
+        ));
+        self.dream_starts
+            .iter()
+            .zip(dreamed.chunks(FRAME_BYTES))
+            .map(|(&from, end)| Some(direction(from?, find_player_approx(end)?)))
+            .collect()
+    }
+}
+
+/// Batches of (level seed, case) pairs: `count` levels from `first_seed`.
+pub(super) fn case_batches(first_seed: u64, count: usize, batch: usize) -> Vec<Vec<(u64, u64)>> {
+    let all: Vec<(u64, u64)> = (0..count as u64).map(|i| (first_seed + i, i)).collect();
+    all.chunks(batch.max(1)).map(<[_]>::to_vec).collect()
+}
+
+pub(super) fn action_fidelity(
+    genie: &Genie,
+    opts: &EvalOptions,
+) -> (
+    BTreeMap<String, f64>,
+    BTreeMap<String, usize>,
+    BTreeMap<String, Misses>,
+) {
+    // Per game action, whether each case's dream agreed; the cases of a batch are made once,
+    // and each schedule of latents dreamed once (a rollout is seeded per call, so game actions
+    // sharing a schedule share its dream).
+    let keys = KeyMap::new(&genie.config);
+    let mut agree = vec![Vec::new(); Action::ALL.len()];
+    let mut misses = vec![Misses::default(); Action::ALL.len()];
+    for seeds in case_batches(opts.eval_seed_start, opts.clips, opts.batch) {
+        let cases = ControlCases::new(genie, seeds.into_iter(), opts.prompt_frames);
+        let mut dreams = BTreeMap::new();
+        for action in Action::ALL {
+            let want = cases.real_directions(action, opts.horizon);
+            let got = dreams
+                .entry(keys.schedule(action, opts.horizon))
+                .or_insert_with_key(|s| cases.dreamed_directions(genie, s, opts));
+            for (want, got) in want.iter().zip(got.iter()) {
+                if let Some(want) = want {
+                    agree[action as usize].push(!misses[action as usize].count(*want, *got));
+                }
+            }
+        }
+    }
+    let (mut fidelity, mut counts, mut missed) =
+        (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    let mut agree_all = Vec::new();
+    for action in Action::ALL {
+        let agree = &agree[action as usize];
+        let share = agree.iter().filter(|&&a| a).count() as f64 / agree.len().max(1) as f64;
+        fidelity.insert(action.name().to_owned(), share);
+        counts.insert(action.name().to_owned(), agree.len());
+        missed.insert(action.name().to_owned(), misses[action as usize]);
+        agree_all.push(share);
+    }
+    fidelity.insert(
+        "mean".into(),
+        agree_all.iter().sum::<f64>() / agree_all.len() as f64,
+    );
+    (fidelity, counts, missed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::calibrate::CALIBRATION_SEED_START;
+    use super::*;
+    use crate::data::EVAL_SEED_START;
+    use tch::Device;
+    #[test]
+    fn the_player_is_found_in_a_real_frame_and_directions_have_a_dead_band() {
+        let game = Game::new(3);
+        let (x, y) =
+            find_player_approx(&game.frame()).expect("the player is on screen at the start");
+        assert!((0.0..64.0).contains(&x) && (0.0..64.0).contains(&y));
+        assert_eq!(direction((10.0, 10.0), (10.5, 9.5)), (0, 0));
+        assert_eq!(direction((10.0, 10.0), (13.0, 7.0)), (1, -1));
+        assert!(find_player_approx(&vec![0; FRAME_BYTES]).is_none());
+    }
+
+    #[test]
+    fn a_miss_is_counted_by_the_axis_that_went_wrong() {
+        let mut m = Misses::default();
+        assert!(
+            !m.count((-1, 0), Some((-1, 0))),
+            "an agreeing case is no miss"
+        );
+        assert!(m.count((-1, 0), None));
+        assert!(m.count((-1, 0), Some((0, 0))));
+        assert!(m.count((-1, 0), Some((1, 0))));
+        assert!(m.count((-1, 0), Some((-1, 1))));
+        assert!(m.count((-1, 0), Some((1, -1))));
+        assert_eq!(
+            m,
+            Misses {
+                lost: 1,
+                x: 2,
+                y: 1,
+                xy: 1
+            }
+        );
+        assert_eq!(m.total(), 5);
+    }
+
+    #[test]
+    fn a_dream_of_no_steps_stays_where_the_decoded_start_put_the_player() {
+        // The dream's motion is measured from the decoded start frame, so a rollout that adds
+        // no frame (it decodes the prompt and returns its last frame) moves nobody, whatever
+        // the tokenizer's error in placing the player.
+        let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../checkpoints");
+        let genie = Genie::load(&shipped, Device::Cpu).unwrap();
+        let opts = EvalOptions {
+            prompt_frames: 2,
+            horizon: 0,
+            ..Default::default()
+        };
+        let seeds = (0..6).map(|i| (CALIBRATION_SEED_START + i, i));
+        let cases = ControlCases::new(&genie, seeds, opts.prompt_frames);
+        let found = cases.dream_starts.iter().flatten().count();
+        assert!(
+            found >= 4,
+            "the decoded player is found in most states: {found} of 6"
+        );
+        for latent in [0, 3] {
+            let got = cases.dreamed_directions(&genie, &vec![latent; opts.horizon], &opts);
+            assert_eq!(got.iter().flatten().count(), found);
+            assert!(got.iter().flatten().all(|&d| d == (0, 0)), "{got:?}");
+        }
+    }
+
+    #[test]
+    fn a_game_in_play_comes_with_the_actions_between_its_frames() {
+        let mut seen = std::collections::BTreeSet::new();
+        for case in 0..6 {
+            let config = GameConfig::default();
+            let (game, frames) = game_in_play(config, EVAL_SEED_START + case, 5, case);
+            let (game2, frames2, actions) =
+                game_in_play_with_actions(config, EVAL_SEED_START + case, 5, case);
+            assert_eq!(frames, frames2);
+            assert_eq!(game.frame(), game2.frame());
+            assert_eq!(actions.len(), 4, "one action between each two of 5 frames");
+            assert!(actions.iter().all(|&a| Action::from_u8(a).is_some()));
+            seen.extend(actions);
+        }
+        assert!(
+            seen.len() > 1,
+            "the scripted player's actions vary: {seen:?}"
+        );
+        assert!(
+            game_in_play_with_actions(GameConfig::default(), EVAL_SEED_START, 1, 0)
+                .2
+                .is_empty()
+        );
+    }
+}
