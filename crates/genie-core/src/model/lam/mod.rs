@@ -12,8 +12,8 @@
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor, nn};
 
-use super::frames::{changed_pixels, dilate, not_cuts, patchify, previous_frames, unpatchify};
-use super::st::{StConfig, StStack};
+use super::frames::{changed_pixels, dilate, not_cuts};
+use super::st::StConfig;
 use super::vq::{CodeUsage, VectorQuantizer, VqOutput, code_usage};
 use super::{ConfigError, limits};
 
@@ -122,6 +122,12 @@ pub struct LamConfig {
 }
 
 pub use super::frames::CUT_SHARE;
+
+mod conv;
+mod transformer;
+
+use conv::ConvBody;
+use transformer::StBody;
 
 /// Copies the weights of `old`, a convolutional LAM without `mirror_features`, into `new`, the
 /// same LAM with it: the latent reads the unmirrored features as before and the mirrored half
@@ -352,71 +358,6 @@ enum Body {
 }
 
 #[derive(Debug)]
-struct StBody {
-    /// Two 3×3 convolutions over each frame's change before it is cut into patches (with the
-    /// head; empty without).
-    stem: Vec<nn::Conv2D>,
-    patch_embed: nn::Linear,
-    /// [D]: the extra token of every frame whose encoder output becomes the action.
-    action_token: Tensor,
-    encoder: StStack,
-    to_latent: nn::Linear,
-    decoder_patch_embed: nn::Linear,
-    action_embed: nn::Linear,
-    decoder: StStack,
-    to_pixels: nn::Linear,
-    /// The convolutional head (empty when `conv_head` is 0).
-    head: Vec<nn::Conv2D>,
-}
-
-#[derive(Debug)]
-struct ConvBody {
-    /// 3×3 convolutions then the 1×1 to the pooled features.
-    encoder: Vec<nn::Conv2D>,
-    to_latent: nn::Linear,
-    /// 3×3 convolutions then the 1×1 to the change.
-    decoder: Vec<nn::Conv2D>,
-}
-
-/// Convolutions `inputs` → `width` → … → `out` (the last 1×1), dilations as given for the 3×3s.
-fn conv_stack(
-    p: nn::Path<'_>,
-    inputs: i64,
-    width: i64,
-    dilations: &[i64],
-    out: i64,
-) -> Vec<nn::Conv2D> {
-    let mut convs = Vec::with_capacity(dilations.len() + 1);
-    let mut c = inputs;
-    for (i, &d) in dilations.iter().enumerate() {
-        let cfg = nn::ConvConfig {
-            padding: d,
-            dilation: d,
-            ..Default::default()
-        };
-        convs.push(nn::conv2d(&p / i.to_string(), c, width, 3, cfg));
-        c = width;
-    }
-    let last = dilations.len().to_string();
-    convs.push(nn::conv2d(&p / last, c, out, 1, Default::default()));
-    convs
-}
-
-/// Applies `convs` with GELU between them (none after the last).
-fn run_convs(convs: &[nn::Conv2D], x: Tensor) -> Tensor {
-    let last = convs.len() - 1;
-    convs.iter().enumerate().fold(x, |x, (i, conv)| {
-        let y = x.apply(conv);
-        if i < last { y.gelu("none") } else { y }
-    })
-}
-
-/// `[B, T, H, W, C]` → `[B·T, C, H, W]`.
-fn to_nchw(x: &Tensor) -> Tensor {
-    x.flatten(0, 1).permute([0, 3, 1, 2])
-}
-
-#[derive(Debug)]
 pub struct LamLoss {
     /// Scalar: MSE of the predicted next frames + codebook loss + β · commitment loss.
     pub loss: Tensor,
@@ -589,228 +530,6 @@ impl Lam {
     ) -> i64 {
         self.vq
             .restart_idle_codes_counted(counts, &vq.latents, idle_limit)
-    }
-}
-
-impl ConvBody {
-    fn new(p: &nn::Path<'_>, cfg: &LamConfig) -> Self {
-        let (c, w) = (cfg.channels, cfg.conv_width);
-        Self {
-            encoder: conv_stack(p / "conv_encoder", 3 * c, w, &[1, 2, 4, 1], 2 * w),
-            to_latent: nn::linear(
-                p / "to_latent",
-                2 * w * (1 + i64::from(cfg.mirror_features)),
-                cfg.latent_dim,
-                Default::default(),
-            ),
-            decoder: conv_stack(
-                p / "conv_decoder",
-                2 * c + cfg.latent_dim,
-                w,
-                &[1, 2, 4, 8, 1],
-                c,
-            ),
-        }
-    }
-
-    /// `frames` [B, T, H, W, C] → pre-quantization latents [B, T−1, L], each from xₜ and xₜ₊₁.
-    fn encode(&self, frames: &Tensor, cfg: &LamConfig) -> Tensor {
-        let (b, t) = (frames.size()[0], frames.size()[1]);
-        self.features(frames, cfg)
-            .apply(&self.to_latent)
-            .view([b, t - 1, cfg.latent_dim])
-    }
-
-    /// The pooled encoder features of each transition, [B·(T−1), 2·width], and with
-    /// `mirror_features` those of the mirrored transition after them, [B·(T−1), 4·width].
-    fn features(&self, frames: &Tensor, cfg: &LamConfig) -> Tensor {
-        let t = frames.size()[1];
-        let cur = to_nchw(&frames.narrow(1, 0, t - 1));
-        let next = to_nchw(&frames.narrow(1, 1, t - 1));
-        let change = &next - &cur;
-        let x = Tensor::cat(&[cur, next, change], 1);
-        let pooled = |x: Tensor| run_convs(&self.encoder, x).amax([2i64, 3].as_slice(), false);
-        if cfg.mirror_features {
-            let mirrored = x.flip([3]);
-            Tensor::cat(&[pooled(x), pooled(mirrored)], 1)
-        } else {
-            pooled(x)
-        }
-    }
-
-    fn predict(&self, frames: &Tensor, actions: &Tensor, cfg: &LamConfig) -> Tensor {
-        let s = frames.size();
-        let (b, t, h, w) = (s[0], s[1], s[2], s[3]);
-        let l = cfg.latent_dim;
-        let action = actions
-            .reshape([b * t, l, 1, 1])
-            .expand([b * t, l, h, w], false);
-        let x = Tensor::cat(
-            &[to_nchw(frames), to_nchw(&previous_frames(frames)), action],
-            1,
-        );
-        let change =
-            run_convs(&self.decoder, x)
-                .permute([0, 2, 3, 1])
-                .view([b, t, h, w, cfg.channels]);
-        frames + change
-    }
-}
-
-impl StBody {
-    fn new(p: &nn::Path<'_>, cfg: &LamConfig) -> Self {
-        let n = cfg.patches_per_frame();
-        let values = cfg.patch * cfg.patch * cfg.channels;
-        let (enc, dec) = (cfg.encoder.dim, cfg.decoder.dim);
-        let out_per_pixel = if cfg.conv_head > 0 {
-            HEAD_FEATURES
-        } else {
-            cfg.channels
-        };
-        let h = cfg.conv_head;
-        let head = if h > 0 {
-            let conv = |name: &str, i: i64, o: i64, dilation: i64, zero: bool| {
-                let mut c = nn::ConvConfig {
-                    padding: dilation,
-                    dilation,
-                    ..Default::default()
-                };
-                if zero {
-                    // The head starts by predicting almost no change (xₜ₊₁ ≈ xₜ), small but not
-                    // zero so that gradients reach the layers below from the first step.
-                    c.ws_init = nn::Init::Randn {
-                        mean: 0.0,
-                        stdev: 1e-3,
-                    };
-                }
-                nn::conv2d(p / "head" / name, i, o, 3, c)
-            };
-            vec![
-                conv(
-                    "0",
-                    cfg.channels * (1 + i64::from(cfg.head_history))
-                        + HEAD_FEATURES
-                        + cfg.latent_dim,
-                    h,
-                    1,
-                    false,
-                ),
-                conv("1", h, h, 2, false),
-                conv("2", h, h, 2, false),
-                conv("3", h, cfg.channels, 1, true),
-            ]
-        } else {
-            Vec::new()
-        };
-        let stem = if h > 0 {
-            let c = |name: &str, i: i64, dilation: i64| {
-                let cfg = nn::ConvConfig {
-                    padding: dilation,
-                    dilation,
-                    ..Default::default()
-                };
-                nn::conv2d(p / "stem" / name, i, STEM_FEATURES, 3, cfg)
-            };
-            vec![c("0", cfg.channels, 1), c("1", STEM_FEATURES, 2)]
-        } else {
-            Vec::new()
-        };
-        let embedded = if h > 0 {
-            cfg.patch * cfg.patch * STEM_FEATURES
-        } else {
-            values
-        };
-        Self {
-            stem,
-            // Each patch's change since the previous frame (see `encode`).
-            patch_embed: nn::linear(p / "patch_embed", embedded, enc, Default::default()),
-            action_token: p.var(
-                "action_token",
-                &[enc],
-                nn::Init::Randn {
-                    mean: 0.0,
-                    stdev: 0.02,
-                },
-            ),
-            encoder: StStack::new(p / "encoder", &cfg.encoder, n + 1, cfg.context_frames),
-            to_latent: nn::linear(p / "to_latent", enc, cfg.latent_dim, Default::default()),
-            decoder_patch_embed: nn::linear(
-                p / "decoder_patch_embed",
-                values,
-                dec,
-                Default::default(),
-            ),
-            action_embed: nn::linear(p / "action_embed", cfg.latent_dim, dec, Default::default()),
-            decoder: StStack::new(p / "decoder", &cfg.decoder, n, cfg.context_frames),
-            to_pixels: nn::linear(
-                p / "to_pixels",
-                dec,
-                cfg.patch * cfg.patch * out_per_pixel,
-                Default::default(),
-            ),
-            head,
-        }
-    }
-
-    /// `frames` [B, T, H, W, C] → pre-quantization latents [B, T−1, L].
-    fn encode(&self, frames: &Tensor, cfg: &LamConfig) -> Tensor {
-        // The encoder sees only what changed since the previous frame (zero for the first), so
-        // a code can describe a motion and nothing else. Given the frames themselves (even beside
-        // their difference), the codes learned to describe the scene: the same code for all 8
-        // actions from one state, and an encoder all but blind to xₜ₊₁.
-        let mut change = frames - previous_frames(frames);
-        if !self.stem.is_empty() {
-            // Local motion features (which way an edge moved) are a nonlinear function of the
-            // change: the linear patch embedding alone gave an encoder blind to the player's
-            // step, whatever its key.
-            let (b, t, hh, ww, c) = change.size5().expect("[B, T, H, W, C]");
-            let mut x = change.view([b * t, hh, ww, c]).permute([0, 3, 1, 2]);
-            for conv in &self.stem {
-                x = x.apply(conv).gelu("none");
-            }
-            change = x
-                .permute([0, 2, 3, 1])
-                .reshape([b, t, hh, ww, STEM_FEATURES]);
-        }
-        let x = patchify(&change, cfg.patch).apply(&self.patch_embed); // [B, T, N, D]
-        let (b, t, _, d) = x.size4().expect("[B, T, N, D]");
-        let token = self
-            .action_token
-            .view([1, 1, 1, d])
-            .expand([b, t, 1, d], false);
-        let y = self.encoder.forward(&Tensor::cat(&[token, x], 2)); // [B, T, N+1, D]
-        y.narrow(1, 1, t - 1).select(2, 0).apply(&self.to_latent)
-    }
-
-    fn predict(&self, frames: &Tensor, actions: &Tensor, cfg: &LamConfig) -> Tensor {
-        let x = patchify(frames, cfg.patch).apply(&self.decoder_patch_embed); // [B, T, N, D]
-        let x = x + actions.apply(&self.action_embed).unsqueeze(2);
-        let y = self.decoder.forward(&x).apply(&self.to_pixels); // [B, T, N, p·p·F]
-        let s = cfg.image_size;
-        // The decoder predicts the change: xₜ₊₁ = xₜ + Δ. Asked for the whole next frame through
-        // its 128-wide tokens (a 768-value patch each), it spent itself on redrawing the still
-        // scene, blurred the few moving pixels, and had no use for the action.
-        if self.head.is_empty() {
-            return frames + unpatchify(&y, cfg.patch, s, s, cfg.channels);
-        }
-        let features = unpatchify(&y, cfg.patch, s, s, HEAD_FEATURES); // [B, T, H, W, F]
-        let (b, t) = (frames.size()[0], frames.size()[1]);
-        // The action also goes straight into the head, at every pixel: a short path from the
-        // code to the pixels it moves. Through the tokens alone the decoder learned to ignore it.
-        let action = actions
-            .view([b, t, 1, 1, cfg.latent_dim])
-            .expand([b, t, s, s, cfg.latent_dim], false);
-        let mut inputs = vec![frames.shallow_clone(), features, action];
-        if cfg.head_history {
-            inputs.push(previous_frames(frames));
-        }
-        // [B·T, C + F + L (+ C for xₜ₋₁), H, W]
-        let h = run_convs(
-            &self.head,
-            Tensor::cat(&inputs, -1).flatten(0, 1).permute([0, 3, 1, 2]),
-        );
-        let change = h.permute([0, 2, 3, 1]).view([b, t, s, s, cfg.channels]);
-        frames + change
     }
 }
 
