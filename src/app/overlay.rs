@@ -1,7 +1,7 @@
 //! The egui overlay: speed, the current action and what it means, sampler settings, session
 //! controls and key help. It only reads a [`OverlayState`] and returns what the player asked for.
 
-use crate::session::record::SamplerSettings;
+use crate::model::SamplerConfig;
 
 /// What the overlay shows.
 #[derive(Debug, Clone, Default)]
@@ -14,7 +14,7 @@ pub struct OverlayState {
     /// The latent action used for the last frame, and what calibration says it means.
     pub latent_action: Option<u8>,
     pub latent_meaning: Option<String>,
-    pub sampler: Option<SamplerSettings>,
+    pub sampler: Option<SamplerConfig>,
     pub recording: Option<String>,
     pub step_mode: bool,
     pub paused: bool,
@@ -33,7 +33,7 @@ pub struct OverlayRequests {
     pub rewind: bool,
     pub toggle_record: bool,
     pub toggle_step_mode: bool,
-    pub sampler: Option<SamplerSettings>,
+    pub sampler: Option<SamplerConfig>,
     pub preview: bool,
     /// Bind a game action to a latent: (latent, action).
     pub bind: Option<(u8, crate::game::Action)>,
@@ -83,9 +83,7 @@ pub fn show(ctx: &egui::Context, state: &OverlayState) -> OverlayRequests {
                 if steps.changed() || temp.changed() {
                     req.sampler = Some(s);
                 }
-                if let Some(noise) = s.confidence_noise {
-                    ui.label(format!("confidence noise {noise}"));
-                }
+                ui.label(format!("confidence noise {}", s.confidence_noise));
             }
             ui.separator();
             ui.horizontal(|ui| {

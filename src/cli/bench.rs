@@ -99,7 +99,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     };
     let ms_load = launch.elapsed().as_secs_f64() * 1e3;
     let cfg = genie.config.clone();
-    let mut sampler = cfg.sampler.clone();
+    let mut sampler = cfg.sampler;
     if let Some(steps) = args.steps {
         sampler.steps = steps.max(1);
     }

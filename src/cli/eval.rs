@@ -140,7 +140,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
         seed: args.seed,
         ..Default::default()
     };
-    opts.sampler = genie.config.sampler.clone();
+    opts.sampler = genie.config.sampler;
     if let Some(steps) = args.steps {
         opts.sampler.steps = steps.max(1);
     }
@@ -171,7 +171,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
                 frames: args.session_frames,
                 seed_start: args.eval_seed_start,
                 seed: args.seed,
-                sampler: opts.sampler.clone(),
+                sampler: opts.sampler,
                 batch: opts.batch,
                 ceiling: args.session_ceiling,
                 sheet_sessions: if args.session_sheet.is_some() { 4 } else { 0 },
@@ -212,7 +212,7 @@ fn eval_prompts(
         Some(path) => read_heroes(path)?,
         None => Default::default(),
     };
-    let mut sampler = genie.config.sampler.clone();
+    let mut sampler = genie.config.sampler;
     if let Some(steps) = args.steps {
         sampler.steps = steps.max(1);
     }
@@ -257,7 +257,7 @@ pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
         }
         CalibrateBy::Dreams => {
             let opts = EvalOptions {
-                sampler: genie.config.sampler.clone(),
+                sampler: genie.config.sampler,
                 ..Default::default()
             };
             let bar = indicatif::ProgressBar::new(0);

@@ -10,7 +10,7 @@ use genie::session::game_world::GameWorld;
 use genie::session::hero::HeroChoice;
 use genie::session::play::PlaySettings;
 use genie::session::prompt::Prompt;
-use genie::session::record::{Recorder, StartState};
+use genie::session::record::{RecordedSampler, Recorder, StartState};
 use genie::session::script::parse_actions;
 use genie::session::{Control, World};
 
@@ -104,7 +104,7 @@ fn start_state(info: &LoadedInfo, model: &ModelArgs, level: Option<u64>) -> Star
         world: "dream".into(),
         checkpoint: Some(info.dir.display().to_string()),
         checkpoint_hash: Some(info.hash.clone()),
-        sampler: Some(info.sampler),
+        sampler: Some(RecordedSampler::of(&info.sampler)),
         seed: model.seed,
         level_seed: level,
         prompt_frames: 0,

@@ -82,10 +82,11 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         &dir,
         device(&args.device, args.threads.or(rec.start.threads))?,
     )?;
-    let mut sampler = genie.config.sampler.clone();
+    let mut sampler = genie.config.sampler;
     if let Some(s) = rec.start.sampler {
         s.apply(&mut sampler);
     }
+    let mut sampler_now = sampler;
     let mut engine = Engine::spawn(Box::new(DreamWorld::new(genie, sampler, rec.start.seed)));
     anyhow::ensure!(
         !rec.prompt.is_empty(),
@@ -107,7 +108,9 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<()> {
                 sampler,
             } => {
                 if let Some(s) = sampler {
-                    engine.send(Command::Sampler(*s));
+                    // Fields an older recording left out keep the values in effect.
+                    s.apply(&mut sampler_now);
+                    engine.send(Command::Sampler(sampler_now));
                 }
                 let latent = latent_action.with_context(|| {
                     format!(

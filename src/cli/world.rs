@@ -8,7 +8,6 @@ use genie::model::{Genie, GenieConfig, SamplerConfig};
 use genie::session::dream::DreamWorld;
 use genie::session::hero::{HeroChoice, HeroOutcome};
 use genie::session::prompt::Prompt;
-use genie::session::record::SamplerSettings;
 use genie::torch::{DeviceChoice, set_threads};
 use tch::Device;
 
@@ -81,7 +80,7 @@ impl ModelArgs {
         let bound = genie::session::keys::read_bound_keys(&dir, genie.config.lam.num_actions)
             .map_err(anyhow::Error::msg)?;
         genie::session::keys::bind_keys(&mut genie.config, &bound);
-        let mut sampler: SamplerConfig = genie.config.sampler.clone();
+        let mut sampler: SamplerConfig = genie.config.sampler;
         if let Some(s) = self.steps {
             sampler.steps = s.max(1);
         }
@@ -95,7 +94,7 @@ impl ModelArgs {
             dir: std::fs::canonicalize(&dir).unwrap_or(dir),
             context: genie.config.dynamics.context_frames as usize,
             game: genie.config.game,
-            sampler: SamplerSettings::of(&sampler),
+            sampler,
             meanings,
         };
         Ok((DreamWorld::new(genie, sampler, self.seed), info))
@@ -108,7 +107,7 @@ pub struct LoadedInfo {
     pub context: usize,
     /// The version of the game the checkpoint learned (`--level` plays it beside the dream).
     pub game: genie::game::GameConfig,
-    pub sampler: SamplerSettings,
+    pub sampler: genie::model::SamplerConfig,
     /// For each latent action, the game actions calibrated to it.
     pub meanings: [Option<String>; 8],
 }

@@ -15,7 +15,7 @@ use super::dynamics::{Dynamics, DynamicsCache};
 /// crate versions, which replays need.
 pub type SamplerRng = rand_chacha::ChaCha8Rng;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SamplerConfig {
     /// MaskGIT steps per frame (Genie uses 25; 8 keeps play real-time on a CPU).

@@ -12,7 +12,6 @@ use tch::{Device, Tensor};
 
 use super::keys::KeyMap;
 use super::prompt::Prompt;
-use super::record::SamplerSettings;
 use super::{Control, Frame, Step, World, WorldError};
 use crate::game::Action;
 use crate::model::{
@@ -270,8 +269,8 @@ impl World for DreamWorld {
         Ok(self.frames.last().cloned().expect("kept one frame"))
     }
 
-    fn set_sampler(&mut self, settings: SamplerSettings) {
-        settings.apply(&mut self.sampler);
+    fn set_sampler(&mut self, sampler: SamplerConfig) {
+        self.sampler = sampler;
     }
 
     fn preview(&mut self) -> Result<Vec<Frame>, WorldError> {

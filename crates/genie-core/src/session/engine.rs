@@ -8,8 +8,9 @@ use std::time::Instant;
 use crossbeam::channel::{self, Receiver, Sender, TryRecvError};
 
 use super::prompt::Prompt;
-use super::record::{EventKind, SamplerSettings};
+use super::record::{EventKind, RecordedSampler};
 use super::{Control, Frame, World, WorldError};
+use crate::model::SamplerConfig;
 
 /// What the render loop asks of the world.
 #[derive(Debug, Clone)]
@@ -18,7 +19,7 @@ pub enum Command {
     Step(Control),
     Rewind(usize),
     /// New MaskGIT settings; produces no frame.
-    Sampler(SamplerSettings),
+    Sampler(SamplerConfig),
     /// One frame of each latent action from here ([`World::preview`]), in
     /// [`Output::preview`]; the world does not move and nothing is recorded.
     Preview,
@@ -49,7 +50,7 @@ pub struct Output {
     pub model_ms: f64,
     /// The MaskGIT settings in effect for this frame when changed from the start's by a
     /// [`Command::Sampler`] (so a recording can log them and replay follows).
-    pub sampler: Option<SamplerSettings>,
+    pub sampler: Option<SamplerConfig>,
 }
 
 impl Output {
@@ -61,12 +62,12 @@ impl Output {
             Command::Step(Control::Game(a)) => EventKind::Step {
                 game_action: crate::game::Action::from_u8(*a).map(|a| a.name().to_owned()),
                 latent_action: self.latent_action,
-                sampler: self.sampler,
+                sampler: self.sampler.as_ref().map(RecordedSampler::of),
             },
             Command::Step(Control::Latent(a)) => EventKind::Step {
                 game_action: None,
                 latent_action: Some(*a),
-                sampler: self.sampler,
+                sampler: self.sampler.as_ref().map(RecordedSampler::of),
             },
             Command::Sampler(_) | Command::Preview | Command::Bind { .. } => return None,
         })

@@ -12,8 +12,8 @@ pub mod prompt;
 pub mod record;
 pub mod script;
 
+use crate::model::SamplerConfig;
 use prompt::Prompt;
-use record::SamplerSettings;
 
 /// A 64×64 RGB frame, row-major.
 pub type Frame = Vec<u8>;
@@ -62,7 +62,7 @@ pub trait World: Send {
     /// Steps back `frames` frames (at most what is kept); returns the frame now current.
     fn rewind(&mut self, frames: usize) -> Result<Frame, WorldError>;
     /// Changes the MaskGIT settings of a dream; worlds that do not sample ignore it.
-    fn set_sampler(&mut self, _settings: SamplerSettings) {}
+    fn set_sampler(&mut self, _sampler: SamplerConfig) {}
     /// What each latent action would do from here, one frame each, leaving the world as it
     /// was; worlds without latent actions have none.
     fn preview(&mut self) -> Result<Vec<Frame>, WorldError> {

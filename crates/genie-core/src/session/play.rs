@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use super::engine::{Command, Engine, Output};
 use super::hero::HeroChoice;
 use super::prompt::Prompt;
-use super::record::{Recorder, SamplerSettings, StartState};
+use super::record::{RecordedSampler, Recorder, StartState};
 use super::{Control, Frame, World};
 use crate::game::Action;
+use crate::model::SamplerConfig;
 
 /// How a session plays.
 pub struct PlaySettings {
@@ -29,7 +30,7 @@ pub struct PlaySettings {
     pub record: Option<PathBuf>,
     /// Template of a recording's start state (seed, checkpoint, sampler).
     pub start_state: StartState,
-    pub sampler: Option<SamplerSettings>,
+    pub sampler: Option<SamplerConfig>,
     /// What each latent action was calibrated to mean (by game action name).
     pub latent_meanings: [Option<String>; 8],
     /// For tests and screenshots: print a line on stdout once this many frames were shown.
@@ -72,7 +73,7 @@ pub struct PlaySession {
     /// The frame each engine shows now.
     frames: Vec<Option<Frame>>,
     pub step_mode: bool,
-    pub sampler: Option<SamplerSettings>,
+    pub sampler: Option<SamplerConfig>,
     recorder: Option<Recorder>,
     last_step: Instant,
     /// Dreamed frames shown so far.
@@ -201,14 +202,14 @@ impl PlaySession {
         self.engines[0].send(Command::Step(Control::Latent(latent)));
     }
 
-    pub fn set_sampler(&mut self, sampler: SamplerSettings) {
+    pub fn set_sampler(&mut self, sampler: SamplerConfig) {
         self.sampler = Some(sampler);
         self.engines[0].send(Command::Sampler(sampler));
     }
 
     fn start_recording(&mut self, dir: PathBuf) {
         let start = StartState {
-            sampler: self.sampler,
+            sampler: self.sampler.as_ref().map(RecordedSampler::of),
             ..self.settings.start_state.clone()
         };
         match Recorder::create(&dir, &start, &self.settings.prompt.frames) {

@@ -48,9 +48,11 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> RecordError + '_ {
     }
 }
 
-/// MaskGIT settings a recording was made with.
+/// The MaskGIT settings as a recording stores them (in `start.json` and in each step that changed
+/// them): the sampler itself is [`SamplerConfig`]; this is its form in the file, kept as older
+/// recordings wrote it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct SamplerSettings {
+pub struct RecordedSampler {
     pub steps: u32,
     pub temperature: f32,
     /// [`SamplerConfig::confidence_noise`]. Absent from recordings made before it was stored:
@@ -59,7 +61,7 @@ pub struct SamplerSettings {
     pub confidence_noise: Option<f64>,
 }
 
-impl SamplerSettings {
+impl RecordedSampler {
     /// The settings of `cfg`, every field stored.
     pub fn of(cfg: &SamplerConfig) -> Self {
         Self {
@@ -96,7 +98,7 @@ pub struct StartState {
     /// Checkpoint folder and a hash of its files, so replay can refuse other weights.
     pub checkpoint: Option<String>,
     pub checkpoint_hash: Option<String>,
-    pub sampler: Option<SamplerSettings>,
+    pub sampler: Option<RecordedSampler>,
     /// Seed of the session's random generator (MaskGIT sampling).
     pub seed: u64,
     /// Level seed when the prompt is a level of our platformer.
@@ -143,7 +145,7 @@ pub enum EventKind {
         latent_action: Option<u8>,
         /// MaskGIT settings changed during play (absent: the start state's).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        sampler: Option<SamplerSettings>,
+        sampler: Option<RecordedSampler>,
     },
     /// Stepped back this many frames (the frame shown is the one returned to).
     Rewind { frames: usize },
@@ -440,7 +442,7 @@ mod tests {
             world: "dream".into(),
             checkpoint: Some("checkpoints".into()),
             checkpoint_hash: Some("abc".into()),
-            sampler: Some(SamplerSettings {
+            sampler: Some(RecordedSampler {
                 steps: 8,
                 temperature: 1.0,
                 confidence_noise: Some(4.5),
@@ -638,7 +640,7 @@ mod tests {
     #[test]
     fn sampler_settings_of_older_recordings_keep_the_checkpoints_noise() {
         // Written before confidence noise was stored.
-        let old: SamplerSettings =
+        let old: RecordedSampler =
             serde_json::from_str(r#"{"steps": 4, "temperature": 0.25}"#).unwrap();
         assert_eq!(old.confidence_noise, None);
         let mut cfg = SamplerConfig {
@@ -651,8 +653,8 @@ mod tests {
 
         // New recordings store every field and give it back.
         let mut other = SamplerConfig::default();
-        let stored: SamplerSettings =
-            serde_json::from_str(&serde_json::to_string(&SamplerSettings::of(&cfg)).unwrap())
+        let stored: RecordedSampler =
+            serde_json::from_str(&serde_json::to_string(&RecordedSampler::of(&cfg)).unwrap())
                 .unwrap();
         stored.apply(&mut other);
         assert_eq!((other.steps, other.temperature), (4, 0.25));
