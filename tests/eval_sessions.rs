@@ -94,3 +94,35 @@ fn eval_reports_the_ceiling_and_whole_sessions() {
     assert!(without.get("sessions").is_none(), "{without}");
     assert!(without.get("action_fidelity_ceiling").is_some());
 }
+
+/// `genie eval | head`: a reader that stops early ends the printing, not genie with a panic.
+#[test]
+fn a_reader_that_stops_early_is_no_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("ckpt");
+    tiny_checkpoint(&ckpt);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_genie"))
+        .arg("eval")
+        .args([
+            "--threads",
+            "1",
+            "--clips",
+            "2",
+            "--steps",
+            "1",
+            "--sessions",
+            "0",
+        ])
+        .arg("--checkpoint")
+        .arg(&ckpt)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reading end closes before genie has written anything.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

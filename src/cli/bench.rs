@@ -105,7 +105,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     }
     if let Some(frames) = args.soak {
         let world = genie::session::dream::DreamWorld::new(genie, sampler, 0);
-        println!("{}", super::soak::soak(world, frames, rss_mb)?);
+        super::print(super::soak::soak(world, frames, rss_mb)?)?;
         return Ok(());
     }
     let _guard = tch::no_grad_guard();
@@ -220,7 +220,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
         "weights": if args.random { "random" } else { "checkpoint" },
         "load_average_1m": std::fs::read_to_string("/proc/loadavg").ok().and_then(|l| l.split(' ').next().and_then(|x| x.parse::<f64>().ok())),
     });
-    println!("{report}");
+    super::print(&report)?;
     Ok(())
 }
 

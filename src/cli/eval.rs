@@ -147,7 +147,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     if let Some(data) = &args.data {
         let dataset = genie::data::Dataset::open(data)?;
         let report = genie::eval::video::evaluate_video(&genie, &dataset, &opts)?;
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        super::print(serde_json::to_string_pretty(&report)?)?;
         return Ok(());
     }
     if let Some(path) = &args.sheet {
@@ -189,7 +189,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
         report.sessions = Some(sessions);
     }
     let report = serde_json::to_value(&report)?;
-    println!("{report}");
+    super::print(&report)?;
     if args.write {
         let mut config = read_config(&dir)?;
         config.eval = report;
@@ -230,7 +230,7 @@ fn eval_prompts(
             dir.display()
         );
     }
-    println!("{}", serde_json::to_value(&report)?);
+    super::print(serde_json::to_value(&report)?)?;
     Ok(())
 }
 
@@ -278,6 +278,6 @@ pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
     config.calibration = Some(map);
     config.press_calibration = press;
     write_config(&dir, &config)?;
-    println!("{report}");
+    super::print(&report)?;
     Ok(())
 }

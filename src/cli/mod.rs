@@ -9,3 +9,14 @@ pub mod replay;
 pub mod soak;
 pub mod train;
 pub mod world;
+
+/// Prints a command's result on stdout. A reader that stops reading early (`genie eval | head`)
+/// ends the printing, not the program with a panic.
+pub fn print(text: impl std::fmt::Display) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
+}

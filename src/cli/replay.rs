@@ -144,7 +144,7 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         "max_abs_diff": max_diff,
         "truncated_recording": rec.truncated,
     });
-    println!("{report}");
+    super::print(&report)?;
     anyhow::ensure!(
         mismatched.is_empty(),
         "{} of the recorded frames differ from the replay",
