@@ -316,3 +316,90 @@ fn a_recipe_runs_data_parallel_with_rank_0_alone_calibrating_and_evaluating() {
         6
     );
 }
+
+/// Every f32 value of a safetensors file, by tensor name.
+fn weights(path: &Path) -> Vec<(String, Vec<f32>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut out: Vec<(String, Vec<f32>)> = file
+        .tensors()
+        .into_iter()
+        .filter(|(_, v)| v.dtype() == safetensors::Dtype::F32)
+        .map(|(name, v)| {
+            let values = v
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect();
+            (name, values)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// The largest difference between two networks' trained weights (not the statistics a training
+/// step updates whatever the learning rate: batch-norm running means, idle-code counts).
+fn largest_difference(a: &Path, b: &Path) -> f32 {
+    let trained =
+        |(name, _): &(String, Vec<f32>)| !name.contains("running_") && !name.contains("idle");
+    weights(a)
+        .into_iter()
+        .filter(trained)
+        .zip(weights(b).into_iter().filter(trained))
+        .flat_map(|((_, x), (_, y))| {
+            x.iter()
+                .zip(y)
+                .map(|(x, y)| (x - y).abs())
+                .collect::<Vec<_>>()
+        })
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn a_step_with_init_starts_its_network_from_another_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    // Another checkpoint of the same sizes, with other weights.
+    let other = dir.path().join("other");
+    tiny::tiny_checkpoint_with(&other, |_| {});
+    tch::manual_seed(99);
+    let genie = genie::model::Genie::load(&other, tch::Device::Cpu).unwrap();
+    tch::no_grad(|| {
+        for (_, mut t) in genie.lam_vs.variables() {
+            let _ = t.g_add_scalar_(0.5);
+        }
+    });
+    genie.save(&other).unwrap();
+    let steps = format!(
+        r#"
+[[step]]
+do = "train tokenizer"
+steps = 1
+batch = 2
+eval_clips = 2
+
+[[step]]
+do = "train lam"
+steps = 1
+batch = 2
+clip_len = 3
+eval_clips = 2
+lr = 1e-9
+init = {:?}
+"#,
+        other.display().to_string()
+    );
+    let recipe = setup(dir.path(), &steps);
+    let run = dir.path().join("run");
+    let stderr = train_recipe(&recipe, &run);
+    assert!(stderr.contains("the lam starts from"), "{stderr}");
+    let lam = |d: &Path| d.join("lam.safetensors");
+    // One step at lr 1e-9 leaves the LAM where `init` put it, far from the run's own start.
+    assert!(largest_difference(&lam(&run), &lam(&other)) < 1e-4);
+    assert!(largest_difference(&lam(&dir.path().join("sizes")), &lam(&other)) > 0.4);
+    let progress = json(&run.join("recipe.json"));
+    assert!(
+        progress["done"][1].as_str().unwrap().contains(" from "),
+        "{progress}"
+    );
+}

@@ -17,6 +17,7 @@ use genie::model::checkpoint::{CONFIG_FILE, DYNAMICS_FILE, LAM_FILE, TOKENIZER_F
 use genie::train::dist::ProcessGroup;
 use genie::train::folder::{STATE_FILE, TrainState};
 use genie::train::recipe::{Action, Current, Progress, Recipe};
+use genie::train::run::Stage;
 
 use super::eval::{CalibrateArgs, EvalArgs};
 use super::train::{TrainArgs, run_stage};
@@ -118,6 +119,18 @@ pub fn run(
                 if writes {
                     progress.save(run)?;
                 }
+                // A step begun now whose network starts from another checkpoint's weights.
+                if let Some(init) = step.init.as_deref().filter(|_| earlier.is_none()) {
+                    anyhow::ensure!(
+                        has_run,
+                        "step {} ({what}): `init` needs the run an earlier step made",
+                        i + 1
+                    );
+                    if writes {
+                        start_network_from(init, run, stage)?;
+                    }
+                    barrier()?;
+                }
                 let target = from_step + step.steps.expect("a training step has steps");
                 let mut words: Vec<String> = vec![stage.name().into(), "--run".into(), run_text];
                 words.extend(["--steps".into(), target.to_string()]);
@@ -206,6 +219,27 @@ fn machine_flags(machine: &TrainArgs, training: bool) -> Vec<String> {
         }
     }
     words
+}
+
+/// `stage`'s network in `run` replaced by `init`'s, its optimizer moments dropped (they belong to
+/// the weights replaced). The run's genie.json keeps its sizes: a network of other sizes is
+/// refused when the step loads the run.
+fn start_network_from(init: &Path, run: &Path, stage: Stage) -> anyhow::Result<()> {
+    let file = match stage {
+        Stage::Tokenizer | Stage::Decoder => TOKENIZER_FILE,
+        Stage::Lam => LAM_FILE,
+        Stage::Dynamics => DYNAMICS_FILE,
+    };
+    let source = init.join(file);
+    std::fs::copy(&source, run.join(file))
+        .with_context(|| format!("copying {} into {}", source.display(), run.display()))?;
+    let moments = run.join(genie::train::adamw::state_file(stage.name()));
+    if moments.exists() {
+        std::fs::remove_file(&moments)
+            .with_context(|| format!("removing {}", moments.display()))?;
+    }
+    eprintln!("the {} starts from {}", stage.name(), source.display());
+    Ok(())
 }
 
 /// Steps done per network in a run folder (none recorded: zero).

@@ -12,6 +12,11 @@
 //! lr = 4e-4                   # any other key is that command's flag, without the dashes
 //!
 //! [[step]]
+//! do = "train lam"
+//! steps = 6000
+//! init = "checkpoints"        # optional: the network starts from this checkpoint's weights
+//!
+//! [[step]]
 //! do = "calibrate"
 //! ```
 //!
@@ -73,6 +78,9 @@ pub struct RecipeStep {
     pub steps: Option<u64>,
     /// The command's other flags, without their dashes (`clip-len` or `clip_len`), in order.
     pub flags: Vec<(String, String)>,
+    /// A training step's network starts from this checkpoint's weights (and fresh optimizer
+    /// moments) instead of the run's own; the run must exist from an earlier step or `from`.
+    pub init: Option<PathBuf>,
 }
 
 /// What went wrong with a recipe file.
@@ -97,6 +105,7 @@ impl<'de> Deserialize<'de> for RecipeStep {
             None => return Err(D::Error::custom("a step needs `do`")),
         };
         let mut steps = None;
+        let mut init = None;
         let mut flags = Vec::new();
         for (key, value) in table {
             let flag = key.replace('_', "-");
@@ -110,6 +119,10 @@ impl<'de> Deserialize<'de> for RecipeStep {
                         .ok_or_else(|| D::Error::custom("`steps` must be a positive integer"))?;
                     steps = Some(n as u64);
                 }
+                "init" if matches!(action, Action::Train(_)) => match value {
+                    toml::Value::String(dir) => init = Some(PathBuf::from(dir)),
+                    _ => return Err(D::Error::custom("`init` must be a checkpoint folder")),
+                },
                 _ if RUNNER_FLAGS.contains(&flag.as_str()) => {
                     return Err(D::Error::custom(format!(
                         "`{key}` is set by `genie train --recipe` itself, not by a step"
@@ -137,6 +150,7 @@ impl<'de> Deserialize<'de> for RecipeStep {
             action,
             steps,
             flags,
+            init,
         })
     }
 }
@@ -192,6 +206,13 @@ impl Recipe {
                     .into(),
             ));
         }
+        if recipe.from.is_none() && recipe.steps[0].init.is_some() {
+            return Err(invalid(
+                "the first step's `init`: a network starts from another checkpoint's weights in a \
+                 run an earlier step (or `from`) made"
+                    .into(),
+            ));
+        }
         if recipe.from.is_none() {
             match recipe.steps[0].action {
                 Action::Train(Stage::Tokenizer | Stage::Lam) => {}
@@ -219,6 +240,9 @@ impl RecipeStep {
         }];
         if let Some(n) = self.steps {
             words.push(format!("+{n} steps"));
+        }
+        if let Some(dir) = &self.init {
+            words.push(format!("from {}", dir.display()));
         }
         words.extend(self.flag_args());
         words.join(" ")
