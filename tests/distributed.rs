@@ -4,11 +4,14 @@
 
 #[path = "common/tiny.rs"]
 mod tiny;
+#[path = "common/weights.rs"]
+mod weights;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+use weights::f32_tensors;
 
 fn genie() -> Command {
     Command::new(env!("CARGO_BIN_EXE_genie"))
@@ -27,28 +30,10 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Every tensor of a safetensors file, as f32 values by name.
-fn tensors(path: &Path) -> BTreeMap<String, Vec<f32>> {
-    let bytes = std::fs::read(path).unwrap();
-    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    file.tensors()
-        .into_iter()
-        .filter(|(_, view)| view.dtype() == safetensors::Dtype::F32)
-        .map(|(name, view)| {
-            let values = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-                .collect();
-            (name, values)
-        })
-        .collect()
-}
-
 /// The largest difference between two networks' weights (and the tensor it is in), and the
 /// largest change of `a` from `start`.
 fn compare(a: &Path, b: &Path, start: &Path) -> (f32, String, f32) {
-    let (a, b, start) = (tensors(a), tensors(b), tensors(start));
+    let (a, b, start) = (f32_tensors(a), f32_tensors(b), f32_tensors(start));
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
     let (mut differ, mut worst, mut moved) = (0.0f32, String::new(), 0.0f32);
     for (name, x) in &a {
@@ -120,8 +105,11 @@ fn two_ranks_at_half_the_batch_train_as_one_rank_at_the_whole_batch() {
         );
         let (differ, worst, moved) = compare(&one.join(file), &two.join(file), &start.join(file));
         assert!(moved > 1e-3, "{stage}: 3 steps moved no weight ({moved})");
+        // Adam divides each step by the root of its gradient's running square, so a weight
+        // whose gradient is almost nothing turns rounding into a visible step; ranks that did
+        // not share their gradients end a whole step (lr 1e-3) apart in many weights.
         assert!(
-            differ < 1e-4,
+            differ < 3e-4,
             "{stage}: two ranks ended {differ} away from one rank in {worst} (the weights moved \
              {moved})"
         );

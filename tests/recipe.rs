@@ -3,6 +3,8 @@
 
 #[path = "common/tiny.rs"]
 mod tiny;
+#[path = "common/weights.rs"]
+mod weights;
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -317,42 +319,15 @@ fn a_recipe_runs_data_parallel_with_rank_0_alone_calibrating_and_evaluating() {
     );
 }
 
-/// Every f32 value of a safetensors file, by tensor name.
-fn weights(path: &Path) -> Vec<(String, Vec<f32>)> {
-    let bytes = std::fs::read(path).unwrap();
-    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut out: Vec<(String, Vec<f32>)> = file
-        .tensors()
-        .into_iter()
-        .filter(|(_, v)| v.dtype() == safetensors::Dtype::F32)
-        .map(|(name, v)| {
-            let values = v
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-                .collect();
-            (name, values)
-        })
-        .collect();
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    out
-}
-
 /// The largest difference between two networks' trained weights (not the statistics a training
 /// step updates whatever the learning rate: batch-norm running means, idle-code counts).
 fn largest_difference(a: &Path, b: &Path) -> f32 {
-    let trained =
-        |(name, _): &(String, Vec<f32>)| !name.contains("running_") && !name.contains("idle");
-    weights(a)
-        .into_iter()
-        .filter(trained)
-        .zip(weights(b).into_iter().filter(trained))
-        .flat_map(|((_, x), (_, y))| {
-            x.iter()
-                .zip(y)
-                .map(|(x, y)| (x - y).abs())
-                .collect::<Vec<_>>()
-        })
+    let trained = |name: &String| !name.contains("running_") && !name.contains("idle");
+    let (a, b) = (weights::f32_tensors(a), weights::f32_tensors(b));
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    a.iter()
+        .filter(|(name, _)| trained(name))
+        .flat_map(|(name, x)| x.iter().zip(&b[name]).map(|(x, y)| (x - y).abs()))
         .fold(0.0, f32::max)
 }
 

@@ -386,8 +386,10 @@ pub fn run_stage(
     if let Some(looks) = args.looks {
         genie.config.game.looks = looks;
     }
-    if let Some(dir) = &args.data {
-        let manifest = Dataset::open(dir)?.manifest().clone();
+    // Shards from --data, opened once: their game, held-out split and clips.
+    let dataset = args.data.as_deref().map(Dataset::open).transpose()?;
+    if let (Some(dir), Some(dataset)) = (&args.data, &dataset) {
+        let manifest = dataset.manifest().clone();
         anyhow::ensure!(
             manifest.labelled || !args.oracle_actions,
             "{}: imported video has no actions for --oracle-actions",
@@ -438,7 +440,9 @@ pub fn run_stage(
         world,
         batch: args.batch,
     };
-    let held_out: Vec<Batch> = match &args.data {
+    // Imported video is held out by file (its held-out/ split); the platformer by level.
+    let imported = dataset.as_ref().filter(|d| !d.manifest().labelled);
+    let held_out: Vec<Batch> = match imported {
         // Rank 0 alone evaluates.
         _ if !writes => Vec::new(),
         None => clips::platformer_held_out(
@@ -448,43 +452,32 @@ pub fn run_stage(
             args.eval_clips,
             device,
         ),
-        Some(dir) => {
-            let train_split = Dataset::open(dir)?;
-            if train_split.manifest().labelled {
-                clips::platformer_held_out(
-                    genie.config.game,
-                    clip_len,
-                    args.batch,
-                    args.eval_clips,
-                    device,
-                )
-            } else {
-                let (batch, clips) = (args.batch, args.eval_clips);
-                match clips::imported_held_out(&train_split, clip_len, batch, clips, device)? {
-                    Some((batches, held)) => {
-                        eprintln!(
-                            "held-out evaluation on {} clips of {}",
-                            batches.len() * args.batch,
-                            held.dir().display()
-                        );
-                        batches
-                    }
-                    None => {
-                        eprintln!(
-                            "{}: unlabelled video with no held-out/ split of clips of \
-                             {clip_len} frames beside it: no held-out evaluation",
-                            train_split.dir().display()
-                        );
-                        Vec::new()
-                    }
+        Some(train_split) => {
+            let (batch, clips) = (args.batch, args.eval_clips);
+            match clips::imported_held_out(train_split, clip_len, batch, clips, device)? {
+                Some((batches, held)) => {
+                    eprintln!(
+                        "held-out evaluation on {} clips of {}",
+                        batches.len() * args.batch,
+                        held.dir().display()
+                    );
+                    batches
+                }
+                None => {
+                    eprintln!(
+                        "{}: unlabelled video with no held-out/ split of clips of {clip_len} \
+                         frames beside it: no held-out evaluation",
+                        train_split.dir().display()
+                    );
+                    Vec::new()
                 }
             }
         }
     };
     let seed = args.seed ^ clips::resume_seed(&state);
-    match &args.data {
-        Some(dir) => {
-            let dataset = Dataset::open(dir)?;
+    match dataset {
+        Some(dataset) => {
+            let dir = dataset.dir().to_path_buf();
             anyhow::ensure!(
                 dataset.clip_len() >= clip_len,
                 "{}: clips of {} frames are shorter than --clip-len {clip_len}",

@@ -56,6 +56,11 @@ at::ScalarType scalar_type(int kind) {
   }
 }
 
+// `numel` values of `kind` at `data`, as the one tensor a collective takes (no copy).
+std::vector<at::Tensor> blob(void* data, int64_t numel, int kind) {
+  return {at::from_blob(data, {numel}, at::TensorOptions().dtype(scalar_type(kind)))};
+}
+
 } // namespace
 
 extern "C" {
@@ -109,8 +114,7 @@ int genie_c10d_allreduce_sum(
     size_t err_len) {
   auto* group = static_cast<Group*>(handle);
   return guarded(err, err_len, [&] {
-    std::vector<at::Tensor> tensors{
-        at::from_blob(data, {numel}, at::TensorOptions().dtype(scalar_type(kind)))};
+    auto tensors = blob(data, numel, kind);
     c10d::AllreduceOptions options;
     options.reduceOp = c10d::ReduceOp::SUM;
     options.timeout = group->timeout;
@@ -129,8 +133,7 @@ int genie_c10d_broadcast(
     size_t err_len) {
   auto* group = static_cast<Group*>(handle);
   return guarded(err, err_len, [&] {
-    std::vector<at::Tensor> tensors{
-        at::from_blob(data, {numel}, at::TensorOptions().dtype(scalar_type(kind)))};
+    auto tensors = blob(data, numel, kind);
     c10d::BroadcastOptions options;
     options.rootRank = root;
     options.rootTensor = 0;

@@ -110,8 +110,8 @@ pub fn launch_local(nproc: usize, args: &[String]) -> Result<(), DistError> {
                         failed_at = Some(Instant::now());
                     }
                 }
-                Ok(None) => i += 1,
-                Err(_) => i += 1,
+                // Running, or not to be asked now: looked at again next round.
+                Ok(None) | Err(_) => i += 1,
             }
         }
         // The others notice a failed rank at their next collective; give them a moment to say

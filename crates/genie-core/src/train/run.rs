@@ -277,10 +277,7 @@ pub fn train(
         let mut counts = None;
         if let Some(group) = group {
             // The loss, the stop flag and the code counts ride with the gradients.
-            let local_counts = vq.as_ref().map(|vq| match stage {
-                Stage::Tokenizer => genie.tokenizer.code_counts(vq),
-                _ => genie.lam.code_counts(vq),
-            });
+            let local_counts = vq.as_ref().map(|vq| code_counts(genie, stage, vq));
             let mut extra = vec![
                 loss.detach().to_kind(Kind::Float).view([1]),
                 Tensor::from_slice(&[f32::from(u8::from(stop.load(Ordering::Relaxed)))])
@@ -319,24 +316,17 @@ pub fn train(
         opt.clip_grad_norm(opts.clip_norm);
         opt.step();
         if let Some(vq) = vq {
-            let restarted = match (stage, &counts) {
-                (Stage::Tokenizer, None) => genie
+            // The group's counts in a data-parallel run, this batch's alone otherwise.
+            let counts = counts.unwrap_or_else(|| code_counts(genie, stage, &vq));
+            let limit = opts.idle_code_limit;
+            let restarted = match stage {
+                Stage::Tokenizer => genie
                     .tokenizer
-                    .restart_idle_codes(&vq, opts.idle_code_limit),
-                (Stage::Lam, None) => genie.lam.restart_idle_codes(&vq, opts.idle_code_limit),
-                (Stage::Tokenizer, Some(c)) => {
-                    genie
-                        .tokenizer
-                        .restart_idle_codes_counted(c, &vq, opts.idle_code_limit)
-                }
-                (Stage::Lam, Some(c)) => {
-                    genie
-                        .lam
-                        .restart_idle_codes_counted(c, &vq, opts.idle_code_limit)
-                }
+                    .restart_idle_codes_counted(&counts, &vq, limit),
+                Stage::Lam => genie.lam.restart_idle_codes_counted(&counts, &vq, limit),
                 // Their losses quantize nothing (`stage_loss` gives them no `vq`): no codes
                 // of theirs to restart (the decoder's are frozen).
-                (Stage::Dynamics | Stage::Decoder, _) => 0,
+                Stage::Dynamics | Stage::Decoder => 0,
             };
             // Every rank restarted the same codes (the counts are the group's) with its own
             // encoder outputs: rank 0's become everyone's.
@@ -414,6 +404,16 @@ pub fn train(
         bar.finish();
     }
     Ok(())
+}
+
+/// [K] i64: how often each code of the quantizer `stage` trains (the tokenizer's or the LAM's)
+/// was chosen in `vq`.
+fn code_counts(genie: &Genie, stage: Stage, vq: &crate::model::vq::VqOutput) -> Tensor {
+    let quantizer = match stage {
+        Stage::Tokenizer => genie.tokenizer.quantizer(),
+        _ => genie.lam.quantizer(),
+    };
+    quantizer.counts(&vq.ids)
 }
 
 /// A batch from row-major bytes: `frames` [B, T, H, W, 3] of `shape`, `actions` [B, T].

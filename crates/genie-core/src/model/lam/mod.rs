@@ -516,11 +516,6 @@ impl Lam {
         self.vq.restart_idle_codes(&vq.ids, &vq.latents, idle_limit)
     }
 
-    /// [K] i64: how often each code was chosen in `vq`.
-    pub fn code_counts(&self, vq: &VqOutput) -> Tensor {
-        self.vq.counts(&vq.ids)
-    }
-
     /// [`Self::restart_idle_codes`] with each code's use summed over data-parallel ranks.
     pub fn restart_idle_codes_counted(
         &mut self,
