@@ -30,22 +30,25 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// The largest difference between two networks' weights (and the tensor it is in), and the
-/// largest change of `a` from `start`.
-fn compare(a: &Path, b: &Path, start: &Path) -> (f32, String, f32) {
+/// How far two networks' weights are apart: the 99th percentile and the largest of the
+/// differences (with the tensor the largest is in), and the largest change of `a` from `start`.
+fn compare(a: &Path, b: &Path, start: &Path) -> (f32, f32, String, f32) {
     let (a, b, start) = (f32_tensors(a), f32_tensors(b), f32_tensors(start));
     assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
-    let (mut differ, mut worst, mut moved) = (0.0f32, String::new(), 0.0f32);
+    let (mut differences, mut worst, mut moved) = (Vec::new(), (0.0f32, String::new()), 0.0f32);
     for (name, x) in &a {
         for ((x, y), s) in x.iter().zip(&b[name]).zip(&start[name]) {
-            if (x - y).abs() > differ {
-                differ = (x - y).abs();
-                worst = name.clone();
+            let d = (x - y).abs();
+            if d > worst.0 {
+                worst = (d, name.clone());
             }
+            differences.push(d);
             moved = moved.max((x - s).abs());
         }
     }
-    (differ, worst, moved)
+    differences.sort_by(f32::total_cmp);
+    let p99 = differences[(differences.len() - 1) * 99 / 100];
+    (p99, worst.0, worst.1, moved)
 }
 
 fn check(out: &Output, what: &str) -> String {
@@ -103,15 +106,18 @@ fn two_ranks_at_half_the_batch_train_as_one_rank_at_the_whole_batch() {
             stderr.contains("2 ranks × batch 2 = 4 clips a step"),
             "{stage}: the effective batch is not printed: {stderr}"
         );
-        let (differ, worst, moved) = compare(&one.join(file), &two.join(file), &start.join(file));
+        let (p99, largest, worst, moved) =
+            compare(&one.join(file), &two.join(file), &start.join(file));
         assert!(moved > 1e-3, "{stage}: 3 steps moved no weight ({moved})");
-        // Adam divides each step by the root of its gradient's running square, so a weight
-        // whose gradient is almost nothing turns rounding into a visible step; ranks that did
-        // not share their gradients end a whole step (lr 1e-3) apart in many weights.
+        // Adam divides each step by the root of its gradient's running square, so a weight whose
+        // gradient is almost nothing turns rounding into a visible step: a few weights may end
+        // ~1e-4 apart, depending on the machine. Ranks that did not share their gradients end a
+        // whole step (lr 1e-3) apart in most weights (measured: 99th percentile 4e-3, against
+        // 3e-8 when they share).
         assert!(
-            differ < 3e-4,
-            "{stage}: two ranks ended {differ} away from one rank in {worst} (the weights moved \
-             {moved})"
+            p99 < 1e-5 && largest < 1e-2,
+            "{stage}: two ranks ended apart from one rank: 99th percentile {p99}, largest \
+             {largest} in {worst} (the weights moved {moved})"
         );
         let state = |run: &Path| -> serde_json::Value {
             serde_json::from_slice(&std::fs::read(run.join("train_state.json")).unwrap()).unwrap()
