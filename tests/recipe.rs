@@ -80,6 +80,9 @@ eval_clips = 2
 do = "calibrate"
 by = "lam"
 states = 8
+adapter = true
+adapter_states = 4
+adapter_epochs = 2
 
 [[step]]
 do = "eval"
@@ -112,6 +115,28 @@ fn a_recipe_makes_a_checkpoint_step_by_step_and_a_second_run_has_nothing_left_to
     );
     let config = json(&run.join("genie.json"));
     assert!(config["calibration"].is_object(), "calibrated: {config}");
+    // The adapter fitted by the calibration, which the evaluation then played its keys through.
+    assert!(config["adapter"]["hidden"].is_number(), "{config}");
+    assert!(run.join("adapter.safetensors").exists());
+    let dream = genie()
+        .args([
+            "dream",
+            "--threads",
+            "1",
+            "--actions",
+            "right*3,jump",
+            "--checkpoint",
+        ])
+        .arg(&run)
+        .arg("--out")
+        .arg(dir.path().join("dream.gif"))
+        .output()
+        .unwrap();
+    assert!(
+        dream.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dream.stderr)
+    );
     assert!(config["eval"]["tokenizer_psnr"].is_number(), "evaluated");
     assert_eq!(config["game"]["camera"], "step", "a new run's game");
     let progress = json(&run.join("recipe.json"));

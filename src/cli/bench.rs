@@ -133,9 +133,20 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
         let _ = tok.decode_next(&mut decoder, &ids);
     }
     let rss_before = rss_mb();
+    // A held key through the checkpoint's key map (its adapter reads the frame before).
+    let keys = genie::session::keys::KeyMap::new(&cfg);
+    let key = genie::game::Action::Right;
+    let mut ids = Tensor::zeros([1, n], (Kind::Int64, device));
     let end_to_end = median_ms(args.reps, device, || {
-        let ids = sample_next(dynamics, &mut cache, &action, &sampler, &mut rng);
+        let latent = keys.pick(genie.adapter.as_ref(), &ids, &[key], &[false])[0];
+        let action = Tensor::from_slice(&[latent]).to_device(device);
+        ids = sample_next(dynamics, &mut cache, &action, &sampler, &mut rng);
         let _ = frames_to_bytes(&tok.decode_next(&mut decoder, &ids));
+    });
+    let key_adapter = genie.adapter.as_ref().map(|adapter| {
+        median_ms(args.reps, device, || {
+            let _ = keys.pick(Some(adapter), &ids, &[key], &[false]);
+        })
     });
     let draft = Tensor::zeros([1, n], (Kind::Int64, device));
     let all_masked = Tensor::ones([1, n], (Kind::Bool, device));
@@ -197,6 +208,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
         "fps_full_recompute": 1e3 / full,
         "cache_speedup": full / end_to_end,
         "ms_frame_end_to_end": end_to_end,
+        "ms_key_adapter": key_adapter,
         "ms_frame_full_recompute": full,
         "ms_encode_prompt": encode,
         "ms_maskgit_step": maskgit_step,

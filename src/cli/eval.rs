@@ -10,7 +10,7 @@ use genie::eval::prompts::{PromptEvalOptions, evaluate_prompts, read_heroes};
 use genie::eval::run::{EvalOptions, evaluate};
 use genie::eval::sessions::{SHEET_EVERY, SessionOptions, measure_sessions};
 use genie::eval::sheet::{SHEET_ACTIONS, contact_sheet};
-use genie::model::checkpoint::{read_config, write_config};
+use genie::model::checkpoint::{ADAPTER_FILE, read_config, save_network, write_config};
 use genie::model::dynamics::ActionSource;
 use genie::session::export::grid;
 
@@ -85,6 +85,7 @@ pub struct EvalArgs {
 pub enum CalibrateBy {
     Dreams,
     Lam,
+    Keep,
 }
 
 #[derive(Debug, clap::Args)]
@@ -100,7 +101,8 @@ pub struct CalibrateArgs {
     /// player most like the action moves the real one (the action-fidelity measure, on
     /// calibration levels), then the latent for a key's first frame that, followed by that
     /// one, does better still by `--press-margin` (`press_calibration`); `lam`, the latent the
-    /// LAM most often infers for the action's transitions (no press latents)
+    /// LAM most often infers for the action's transitions (no press latents); `keep`, the
+    /// checkpoint's maps as they are (with --adapter: fit the adapter alone)
     #[arg(long, value_enum, default_value_t = CalibrateBy::Dreams)]
     pub by: CalibrateBy,
     /// By dreams: how much more often (a share of the states, 0.02 = 2 points) a press latent's
@@ -108,6 +110,19 @@ pub struct CalibrateArgs {
     /// are within the noise of a few hundred states
     #[arg(long, default_value_t = 0.02, value_name = "SHARE")]
     pub press_margin: f64,
+    /// Also fit the action adapter, a key map that depends on the state: from game states of
+    /// training levels every latent is dreamed and every key played, and a small network learns
+    /// to pick, from the current frame's tokens and the key, the latent whose dream moves the
+    /// player as the key moves the real one. Stored as adapter.safetensors; play, dream, eval and
+    /// replay then use it
+    #[arg(long)]
+    pub adapter: bool,
+    /// Game states the adapter is fitted on (a fifth of them held out to choose its epoch)
+    #[arg(long, default_value_t = 1024, requires = "adapter")]
+    pub adapter_states: usize,
+    /// Passes over the adapter's transitions
+    #[arg(long, default_value_t = 40, requires = "adapter")]
+    pub adapter_epochs: usize,
     #[arg(long, default_value = "auto")]
     pub device: String,
     #[arg(long)]
@@ -241,8 +256,12 @@ pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
         "--press-margin {}: a share of the states, from 0 to 1",
         args.press_margin
     );
+    anyhow::ensure!(
+        !args.adapter || (args.adapter_states >= 2 && args.adapter_epochs >= 1),
+        "--adapter-states must be at least 2 and --adapter-epochs at least 1"
+    );
     let dir = args.checkpoint.clone().unwrap_or_else(default_checkpoint);
-    let genie = load_genie(&dir, device(&args.device, args.threads)?)?;
+    let mut genie = load_genie(&dir, device(&args.device, args.threads)?)?;
     anyhow::ensure!(
         genie.config.dynamics.actions == ActionSource::Latent,
         "{}: its dynamics model is driven by the game's actions (trained with --oracle-actions), so \
@@ -250,10 +269,15 @@ pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
         dir.display()
     );
     let (map, press, mut report) = match args.by {
+        CalibrateBy::Keep => (
+            genie.config.calibration.clone(),
+            genie.config.press_calibration.clone(),
+            serde_json::json!({ "by": "keep" }),
+        ),
         CalibrateBy::Lam => {
             let (map, purity, lam_nmi) = calibrate(&genie, args.states);
             let report = serde_json::json!({ "by": "lam", "calibration": map, "share_of_transitions": purity, "lam_nmi": lam_nmi });
-            (map, None, report)
+            (Some(map), None, report)
         }
         CalibrateBy::Dreams => {
             let opts = EvalOptions {
@@ -270,13 +294,37 @@ pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
             let found = calibrate_by_dreams(&genie, &opts, args.states, args.press_margin, &bar);
             let mut report = serde_json::to_value(&found).expect("serialises");
             report["by"] = "dreams".into();
-            (found.map, Some(found.press), report)
+            (Some(found.map), Some(found.press), report)
         }
     };
     report["checkpoint"] = serde_json::json!(dir.display().to_string());
     let mut config = read_config(&dir)?;
-    config.calibration = Some(map);
+    config.calibration = map;
     config.press_calibration = press;
+    if args.adapter {
+        // The adapter's own baseline is the calibration just made.
+        genie.config.calibration = config.calibration.clone();
+        genie.config.press_calibration = config.press_calibration.clone();
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template(
+                "adapter [{elapsed_precise}] {wide_bar} {pos}/{len} epochs ({msg})",
+            )
+            .expect("template"),
+        );
+        let cfg = genie::model::AdapterConfig::default();
+        let fit = genie::eval::adapter::fit(
+            &mut genie,
+            cfg,
+            args.adapter_states,
+            args.adapter_epochs,
+            &bar,
+        );
+        let adapter = genie.adapter.as_ref().expect("fitted");
+        save_network(&adapter.vs, &dir.join(ADAPTER_FILE))?;
+        config.adapter = Some(cfg);
+        report["adapter"] = serde_json::to_value(&fit)?;
+    }
     write_config(&dir, &config)?;
     super::print(&report)?;
     Ok(())

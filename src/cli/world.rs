@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use genie::model::checkpoint::read_config_file;
 use genie::model::{Genie, GenieConfig, SamplerConfig};
+use genie::session::World;
 use genie::session::dream::DreamWorld;
 use genie::session::hero::{HeroChoice, HeroOutcome};
 use genie::session::prompt::Prompt;
@@ -75,11 +76,10 @@ impl ModelArgs {
     /// Loads the checkpoint on the chosen device and builds the dream.
     pub fn dream(&self) -> anyhow::Result<(DreamWorld, LoadedInfo)> {
         let dir = self.checkpoint_dir();
-        let mut genie = load_genie(&dir, device(&self.device, self.threads)?)?;
+        let genie = load_genie(&dir, device(&self.device, self.threads)?)?;
         // Keys bound by hand in the player (`L`) replace the calibration's.
         let bound = genie::session::keys::read_bound_keys(&dir, genie.config.lam.num_actions)
             .map_err(anyhow::Error::msg)?;
-        genie::session::keys::bind_keys(&mut genie.config, &bound);
         let mut sampler: SamplerConfig = genie.config.sampler;
         if let Some(s) = self.steps {
             sampler.steps = s.max(1);
@@ -97,7 +97,12 @@ impl ModelArgs {
             sampler,
             meanings,
         };
-        Ok((DreamWorld::new(genie, sampler, self.seed), info))
+        let mut world = DreamWorld::new(genie, sampler, self.seed);
+        for (name, &latent) in &bound {
+            let action = name.parse().map_err(anyhow::Error::msg)?;
+            world.bind(action, latent as u8);
+        }
+        Ok((world, info))
     }
 }
 

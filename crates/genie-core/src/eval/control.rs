@@ -145,7 +145,7 @@ pub(super) struct ControlCases {
     /// decoded frame as a player sees it, so the tokenizer's error in placing the player (more
     /// than a pixel in about one held-out frame in eight) does not count as motion.
     dream_starts: Vec<Option<(f32, f32)>>,
-    ids: Tensor,
+    pub(super) ids: Tensor,
     prompt_actions: Tensor,
 }
 
@@ -232,11 +232,46 @@ impl ControlCases {
         actions: &[Tensor],
         opts: &EvalOptions,
     ) -> Vec<Option<(i8, i8)>> {
+        self.dreamed_directions_by(
+            genie,
+            actions.len(),
+            &mut |t, _| actions[t].shallow_clone(),
+            opts,
+        )
+    }
+
+    /// [`ControlCases::dreamed_directions`] with every case's game action `action` held for
+    /// `opts.horizon` frames, turned into latents by `keys` in each dreamed state (the
+    /// checkpoint's adapter, where it has one, reads the state).
+    pub(super) fn dreamed_directions_keyed(
+        &self,
+        genie: &Genie,
+        keys: &KeyMap,
+        action: Action,
+        opts: &EvalOptions,
+    ) -> Vec<Option<(i8, i8)>> {
+        let b = self.games.len();
+        let actions = vec![action; b];
+        let mut latent = |t: usize, ids: &Tensor| {
+            let picked = keys.pick(genie.adapter.as_ref(), ids, &actions, &vec![t == 0; b]);
+            Tensor::from_slice(&picked).to_device(ids.device())
+        };
+        self.dreamed_directions_by(genie, opts.horizon, &mut latent, opts)
+    }
+
+    fn dreamed_directions_by(
+        &self,
+        genie: &Genie,
+        frames: usize,
+        latent: &mut dyn FnMut(usize, &Tensor) -> Tensor,
+        opts: &EvalOptions,
+    ) -> Vec<Option<(i8, i8)>> {
         let dreamed = frames_to_bytes(&rollout(
             genie,
             &self.ids,
             &self.prompt_actions,
-            actions,
+            frames,
+            latent,
             opts,
         ));
         self.dream_starts
@@ -262,7 +297,7 @@ pub(super) fn action_fidelity(
     BTreeMap<String, Misses>,
 ) {
     // Per game action, whether each case's dream agreed; the cases of a batch are made once,
-    // and each schedule of latents dreamed once (a rollout is seeded per call, so game actions
+    // and (without an adapter) each schedule of latents dreamed once (a rollout is seeded per call, so game actions
     // sharing a schedule share its dream).
     let keys = KeyMap::new(&genie.config);
     let mut agree = vec![Vec::new(); Action::ALL.len()];
@@ -272,9 +307,17 @@ pub(super) fn action_fidelity(
         let mut dreams = BTreeMap::new();
         for action in Action::ALL {
             let want = cases.real_directions(action, opts.horizon);
-            let got = dreams
-                .entry(keys.schedule(action, opts.horizon))
-                .or_insert_with_key(|s| cases.dreamed_directions(genie, s, opts));
+            // With an adapter the latents depend on the dreamed states: each action its dream.
+            let keyed;
+            let got = match genie.adapter {
+                Some(_) => {
+                    keyed = cases.dreamed_directions_keyed(genie, &keys, action, opts);
+                    &keyed
+                }
+                None => dreams
+                    .entry(keys.schedule(action, opts.horizon))
+                    .or_insert_with_key(|s| cases.dreamed_directions(genie, s, opts)),
+            };
             for (want, got) in want.iter().zip(got.iter()) {
                 if let Some(want) = want {
                     agree[action as usize].push(!misses[action as usize].count(*want, *got));

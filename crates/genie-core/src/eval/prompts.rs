@@ -373,7 +373,6 @@ fn dream_keys(
     let device = genie.tokenizer_vs.device();
     let b = KEYS.len() as i64;
     let keys = KeyMap::new(&genie.config);
-    let schedules: Vec<Vec<i64>> = KEYS.iter().map(|&k| keys.latents(&[k; HORIZON])).collect();
     let s = FRAME_SIZE as i64;
     let frames = frames_to_f32(
         &Tensor::from_slice(prompt)
@@ -385,18 +384,18 @@ fn dream_keys(
     let recon = tch::no_grad(|| {
         let mut cache = genie.dynamics.new_cache(b);
         let mut decoder = genie.tokenizer.new_decoder_cache(b);
-        let ids = genie.tokenizer.encode(&frames).select(1, 0); // [B, N]
+        let mut ids = genie.tokenizer.encode(&frames).select(1, 0); // [B, N]
         genie.dynamics.push_frame(&mut cache, &ids, None);
         let recon = frames_to_bytes(&genie.tokenizer.decode_next(&mut decoder, &ids).select(0, 0));
         for t in 0..HORIZON {
+            let latents = keys.pick(genie.adapter.as_ref(), &ids, &KEYS, &[t == 0; KEYS.len()]);
             // Seeded per step from the session seed, as a dream's steps are.
             let step_seed = seed ^ (t as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             let mut rng = SamplerRng::seed_from_u64(step_seed);
-            let latents: Vec<i64> = schedules.iter().map(|s| s[t]).collect();
             let action = Tensor::from_slice(&latents)
                 .to_kind(Kind::Int64)
                 .to_device(device);
-            let ids = sample_next(&genie.dynamics, &mut cache, &action, sampler, &mut rng);
+            ids = sample_next(&genie.dynamics, &mut cache, &action, sampler, &mut rng);
             let decoded = frames_to_bytes(&genie.tokenizer.decode_next(&mut decoder, &ids));
             let bytes = (s * s * 3) as usize;
             for (row, frame) in rows.iter_mut().zip(decoded.chunks(bytes)) {

@@ -115,13 +115,15 @@ pub(super) fn to_tensor(frames: &[u8], batch: usize, len: usize, device: Device)
     )
 }
 
-/// Dreams `actions.len()` frames after the prompt tokens; returns the decoded last frame of each
-/// clip. `prompt_ids` [B, P, N]; `prompt_actions` [B, P−1]; each of `actions` is [B].
+/// Dreams `frames` frames after the prompt tokens, each driven by `latent(t, ids)`: the latents
+/// [B] of the t-th dreamed frame, given the tokens [B, N] of the frame before; returns the decoded
+/// last frame of each clip. `prompt_ids` [B, P, N]; `prompt_actions` [B, P−1].
 pub(super) fn rollout(
     genie: &Genie,
     prompt_ids: &Tensor,
     prompt_actions: &Tensor,
-    actions: &[Tensor],
+    frames: usize,
+    latent: &mut dyn FnMut(usize, &Tensor) -> Tensor,
     opts: &EvalOptions,
 ) -> Tensor {
     let (b, p, _) = prompt_ids.size3().expect("[B, P, N]");
@@ -135,11 +137,17 @@ pub(super) fn rollout(
                 .push_frame(&mut cache, &prompt_ids.select(1, t), action.as_ref());
         }
         let mut ids = vec![prompt_ids.shallow_clone()];
-        for action in actions {
-            ids.push(
-                sample_next(&genie.dynamics, &mut cache, action, &opts.sampler, &mut rng)
-                    .unsqueeze(1),
+        let mut last = prompt_ids.select(1, p - 1);
+        for t in 0..frames {
+            let action = latent(t, &last);
+            last = sample_next(
+                &genie.dynamics,
+                &mut cache,
+                &action,
+                &opts.sampler,
+                &mut rng,
             );
+            ids.push(last.unsqueeze(1));
         }
         let all = Tensor::cat(&ids, 1);
         genie.tokenizer.decode(&all).select(1, -1)

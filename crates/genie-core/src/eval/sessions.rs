@@ -257,14 +257,16 @@ pub fn measure_sessions(genie: &Genie, opts: &SessionOptions) -> SessionReport {
             .collect();
         let sampler_seed = opts.seed ^ (batch_index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
         let keep = |i: usize| first + i < opts.sheet_sessions;
-        let latents: Vec<Vec<i64>> = batch
-            .iter()
-            .map(|r| match genie.config.dynamics.actions {
-                ActionSource::Game => r.keys.iter().map(|&a| a as i64).collect(),
-                ActionSource::Latent => keys.latents(&r.keys),
-            })
-            .collect();
-        let dreams = dream(genie, &batch, &latents, opts, sampler_seed, &keep);
+        let drive = match genie.config.dynamics.actions {
+            ActionSource::Game => Drive::Latents(
+                batch
+                    .iter()
+                    .map(|r| r.keys.iter().map(|&a| a as i64).collect())
+                    .collect(),
+            ),
+            ActionSource::Latent => Drive::Keys(&keys),
+        };
+        let dreams = dream(genie, &batch, &drive, opts, sampler_seed, &keep);
         for (i, (real, dreamed)) in batch.iter().zip(&dreams).enumerate() {
             if keep(i) {
                 sheet_rows.push(real.frames.iter().step_by(SHEET_EVERY).cloned().collect());
@@ -273,10 +275,8 @@ pub fn measure_sessions(genie: &Genie, opts: &SessionOptions) -> SessionReport {
         }
         keyed.extend(dreams);
         if opts.ceiling {
-            let latents = inferred_latents(genie, &batch);
-            lam.extend(dream(genie, &batch, &latents, opts, sampler_seed, &|_| {
-                false
-            }));
+            let drive = Drive::Latents(inferred_latents(genie, &batch));
+            lam.extend(dream(genie, &batch, &drive, opts, sampler_seed, &|_| false));
         }
         // Only what the scores need is kept past the batch.
         reals.extend(batch.into_iter().map(|r| RealSession {
@@ -299,12 +299,20 @@ pub fn measure_sessions(genie: &Genie, opts: &SessionOptions) -> SessionReport {
     }
 }
 
-/// Dreams a batch of sessions from their real start frames, each driven by its latents (one
-/// per frame after the start), and reads every dreamed frame.
+/// What drives a dreamed session.
+enum Drive<'a> {
+    /// Per session, a latent per frame after the start.
+    Latents(Vec<Vec<i64>>),
+    /// The session's keys, turned into latents frame by frame as play does.
+    Keys(&'a KeyMap),
+}
+
+/// Dreams a batch of sessions from their real start frames, each driven by `drive`, and reads
+/// every dreamed frame.
 fn dream(
     genie: &Genie,
     batch: &[RealSession],
-    latents: &[Vec<i64>],
+    drive: &Drive<'_>,
     opts: &SessionOptions,
     seed: u64,
     keep: &dyn Fn(usize) -> bool,
@@ -330,10 +338,19 @@ fn dream(
         read(frames_to_bytes(
             &genie.tokenizer.decode_next(&mut decoder, &ids),
         ));
+        let presses: Vec<Vec<bool>> = batch.iter().map(|r| KeyMap::presses(&r.keys)).collect();
+        let mut ids = ids;
         for t in 0..opts.frames {
-            let step: Vec<i64> = latents.iter().map(|l| l[t]).collect();
+            let step: Vec<i64> = match drive {
+                Drive::Latents(latents) => latents.iter().map(|l| l[t]).collect(),
+                Drive::Keys(keys) => {
+                    let actions: Vec<Action> = batch.iter().map(|r| r.keys[t]).collect();
+                    let pressed: Vec<bool> = presses.iter().map(|p| p[t]).collect();
+                    keys.pick(genie.adapter.as_ref(), &ids, &actions, &pressed)
+                }
+            };
             let action = Tensor::from_slice(&step).to_device(device);
-            let ids = sample_next(
+            ids = sample_next(
                 &genie.dynamics,
                 &mut cache,
                 &action,

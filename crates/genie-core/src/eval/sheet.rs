@@ -31,8 +31,9 @@ pub const SHEET_ACTIONS: [Action; 16] = [
 ];
 
 /// For each level: the real game's frames (start frame, then one per action) in one row and,
-/// below, the dream's from the same start frame driven by the same actions through the
-/// calibration. Rows of 64×64 frames, `scale`d, separated by 2 px.
+/// below, the dream's from the same start frame driven by the same actions through the key map
+/// (the calibration, or the adapter reading each dreamed state). Rows of 64×64 frames,
+/// `scale`d, separated by 2 px.
 pub fn contact_sheet(
     genie: &Genie,
     levels: &[u64],
@@ -43,7 +44,8 @@ pub fn contact_sheet(
     let device = genie.tokenizer_vs.device();
     let mut rows: Vec<Vec<Vec<u8>>> = Vec::new();
     let mut rng = SamplerRng::seed_from_u64(seed);
-    let latents = KeyMap::new(&genie.config).latents(actions);
+    let keys = KeyMap::new(&genie.config);
+    let presses = KeyMap::presses(actions);
     for &level in levels {
         let mut game = Game::with_config(level, genie.config.game);
         let mut real = vec![game.frame()];
@@ -58,14 +60,15 @@ pub fn contact_sheet(
         tch::no_grad(|| {
             let mut cache = genie.dynamics.new_cache(1);
             let mut decoder = genie.tokenizer.new_decoder_cache(1);
-            let ids = genie.tokenizer.encode(&first).select(1, 0);
+            let mut ids = genie.tokenizer.encode(&first).select(1, 0);
             genie.dynamics.push_frame(&mut cache, &ids, None);
             dream.push(frames_to_bytes(
                 &genie.tokenizer.decode_next(&mut decoder, &ids),
             ));
-            for &latent in &latents {
+            for (&action, &pressed) in actions.iter().zip(&presses) {
+                let latent = keys.pick(genie.adapter.as_ref(), &ids, &[action], &[pressed])[0];
                 let latent = Tensor::full([1], latent, (Kind::Int64, device));
-                let ids = sample_next(
+                ids = sample_next(
                     &genie.dynamics,
                     &mut cache,
                     &latent,

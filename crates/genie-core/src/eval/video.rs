@@ -82,8 +82,14 @@ impl VideoMeasures {
             (&driven, &mut self.rollout),
             (&random, &mut self.rollout_random),
         ] {
-            let last =
-                frames_to_bytes(&rollout(genie, &prompt_ids, &prompt_actions, actions, opts));
+            let last = frames_to_bytes(&rollout(
+                genie,
+                &prompt_ids,
+                &prompt_actions,
+                actions.len(),
+                &mut |t, _| actions[t].shallow_clone(),
+                opts,
+            ));
             out.extend(
                 last.chunks(FRAME_BYTES)
                     .zip(&real_last)

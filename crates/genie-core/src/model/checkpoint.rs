@@ -13,6 +13,7 @@ use tch::nn::VarStore;
 use tch::{Device, Kind, Tensor};
 
 use super::ConfigError;
+use super::adapter::{ActionAdapter, Adapter, AdapterConfig, AdapterShape};
 use super::dynamics::{Dynamics, DynamicsConfig};
 use super::lam::{Lam, LamConfig};
 use super::maskgit::SamplerConfig;
@@ -23,6 +24,8 @@ pub const CONFIG_FILE: &str = "genie.json";
 pub const TOKENIZER_FILE: &str = "tokenizer.safetensors";
 pub const LAM_FILE: &str = "lam.safetensors";
 pub const DYNAMICS_FILE: &str = "dynamics.safetensors";
+/// The action adapter's weights, where genie.json has an `adapter`.
+pub const ADAPTER_FILE: &str = "adapter.safetensors";
 
 /// The contents of `genie.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,6 +49,10 @@ pub struct GenieConfig {
     /// gets `calibration`'s on the frames after (`genie calibrate`, by dreams).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub press_calibration: Option<BTreeMap<String, i64>>,
+    /// The state-dependent key map (`genie calibrate --adapter`), whose weights are
+    /// adapter.safetensors; where present, keys go through it instead of the two maps above.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adapter: Option<AdapterConfig>,
     /// Free-form description of the training data (seeds, clip count, frames, ...).
     pub training_data: serde_json::Value,
     /// Free-form evaluation figures the checkpoint was committed with.
@@ -63,6 +70,7 @@ impl Default for GenieConfig {
             game: GameConfig::default(),
             calibration: None,
             press_calibration: None,
+            adapter: None,
             training_data: serde_json::Value::Null,
             eval: serde_json::Value::Null,
         }
@@ -70,12 +78,25 @@ impl Default for GenieConfig {
 }
 
 impl GenieConfig {
+    /// What an action adapter reads (the tokenizer's tokens) and picks (the dynamics model's
+    /// latents).
+    pub fn adapter_shape(&self) -> AdapterShape {
+        AdapterShape {
+            vocab: self.tokenizer.codebook_size,
+            tokens: self.tokenizer.tokens_per_frame(),
+            latents: self.dynamics.num_actions,
+        }
+    }
+
     /// Each config on its own, then that the three agree with each other.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.tokenizer.validate()?;
         self.lam.validate()?;
         self.dynamics.validate()?;
         self.sampler.validate()?;
+        if let Some(adapter) = &self.adapter {
+            adapter.validate(self.adapter_shape())?;
+        }
         for (field, map) in [
             ("calibration", &self.calibration),
             ("press_calibration", &self.press_calibration),
@@ -407,6 +428,8 @@ pub struct Genie {
     pub lam: Lam,
     pub dynamics_vs: VarStore,
     pub dynamics: Dynamics,
+    /// The state-dependent key map, where the config has one.
+    pub adapter: Option<Adapter>,
 }
 
 impl Genie {
@@ -419,6 +442,9 @@ impl Genie {
         let lam = Lam::new(lam_vs.root(), &config.lam);
         let dynamics_vs = VarStore::new(device);
         let dynamics = Dynamics::new(dynamics_vs.root(), &config.dynamics);
+        let adapter = config
+            .adapter
+            .map(|cfg| Self::new_adapter(&config, cfg, device));
         Ok(Self {
             config,
             tokenizer_vs,
@@ -427,7 +453,15 @@ impl Genie {
             lam,
             dynamics_vs,
             dynamics,
+            adapter,
         })
+    }
+
+    /// A freshly initialised action adapter for `config`'s networks.
+    pub fn new_adapter(config: &GenieConfig, cfg: AdapterConfig, device: Device) -> Adapter {
+        let vs = VarStore::new(device);
+        let net = ActionAdapter::new(vs.root(), &cfg, config.adapter_shape());
+        Adapter { vs, net }
     }
 
     /// Loads a checkpoint folder onto `device`. The config's limits and the size of each network
@@ -452,6 +486,20 @@ impl Genie {
         for ((file, path), (network, expected)) in files.iter().zip(&paths).zip(sizes) {
             check_size(file, path, network, expected)?;
         }
+        let adapter_path = dir.join(ADAPTER_FILE);
+        let adapter_bytes = match config.adapter {
+            Some(_) => Some(read(&adapter_path)?),
+            None => None,
+        };
+        let adapter_file = match (&adapter_bytes, config.adapter) {
+            (Some(bytes), Some(cfg)) => {
+                let file = parse(bytes, &adapter_path)?;
+                let expected = cfg.elements(config.adapter_shape());
+                check_size(&file, &adapter_path, "adapter", expected)?;
+                Some((file, adapter_path))
+            }
+            _ => None,
+        };
         let genie = Self::new(config, device).map_err(|error| CheckpointError::Config {
             path: dir.join(CONFIG_FILE),
             error,
@@ -459,15 +507,23 @@ impl Genie {
         copy_network(&genie.tokenizer_vs, &files[0], &paths[0])?;
         copy_network(&genie.lam_vs, &files[1], &paths[1])?;
         copy_network(&genie.dynamics_vs, &files[2], &paths[2])?;
+        if let (Some((file, path)), Some(adapter)) = (&adapter_file, &genie.adapter) {
+            copy_network(&adapter.vs, file, path)?;
+        }
         Ok(genie)
     }
 
-    /// Writes the three networks and `genie.json` into `dir`.
+    /// Writes the three networks (and the adapter, where there is one) and `genie.json` into
+    /// `dir`.
     pub fn save(&self, dir: &Path) -> Result<(), CheckpointError> {
         write_config(dir, &self.config)?;
         save_network(&self.tokenizer_vs, &dir.join(TOKENIZER_FILE))?;
         save_network(&self.lam_vs, &dir.join(LAM_FILE))?;
-        save_network(&self.dynamics_vs, &dir.join(DYNAMICS_FILE))
+        save_network(&self.dynamics_vs, &dir.join(DYNAMICS_FILE))?;
+        if let Some(adapter) = &self.adapter {
+            save_network(&adapter.vs, &dir.join(ADAPTER_FILE))?;
+        }
+        Ok(())
     }
 
     /// Trainable parameters of (tokenizer, LAM, dynamics).
@@ -552,6 +608,52 @@ pub(crate) mod tests {
                 assert!(t.equal(&vb[name]), "{name} differs after the round trip");
             }
         }
+    }
+
+    #[test]
+    fn an_adapter_travels_with_its_checkpoint_and_a_missing_or_wrong_one_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = tiny_config();
+        cfg.adapter = Some(AdapterConfig {
+            token_dim: 2,
+            hidden: 5,
+        });
+        tch::manual_seed(4);
+        let saved = Genie::new(cfg.clone(), Device::Cpu).unwrap();
+        saved.save(dir.path()).unwrap();
+        tch::manual_seed(5);
+        let loaded = Genie::load(dir.path(), Device::Cpu).unwrap();
+        let (a, b) = (saved.adapter.unwrap(), loaded.adapter.unwrap());
+        let (va, vb) = (a.vs.variables(), b.vs.variables());
+        assert_eq!(va.len(), 5);
+        for (name, t) in &va {
+            assert!(t.equal(&vb[name]), "{name} differs after the round trip");
+        }
+
+        // Sizes that differ from the file's: the tensor and the file are named.
+        let mut other = cfg.clone();
+        other.adapter = Some(AdapterConfig {
+            token_dim: 2,
+            hidden: 6,
+        });
+        write_config(dir.path(), &other).unwrap();
+        let msg = Genie::load(dir.path(), Device::Cpu)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains(ADAPTER_FILE) && msg.contains("hidden"),
+            "{msg}"
+        );
+
+        // genie.json names an adapter whose weights are gone.
+        write_config(dir.path(), &cfg).unwrap();
+        std::fs::remove_file(dir.path().join(ADAPTER_FILE)).unwrap();
+        let err = Genie::load(dir.path(), Device::Cpu).unwrap_err();
+        assert!(
+            matches!(err, CheckpointError::MissingFile { .. })
+                && err.to_string().contains(ADAPTER_FILE),
+            "{err}"
+        );
     }
 
     #[test]

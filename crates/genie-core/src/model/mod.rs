@@ -6,6 +6,7 @@
 //! Frames enter and leave the networks as f32 in [0, 1], `[B, T, H, W, C]` channels last
 //! ([`frames`] converts from and to the u8 datasets). Token ids and actions are i64.
 
+pub mod adapter;
 pub mod checkpoint;
 pub mod dynamics;
 pub mod frames;
@@ -16,6 +17,7 @@ pub mod st;
 pub mod tokenizer;
 pub mod vq;
 
+pub use adapter::{ActionAdapter, Adapter, AdapterConfig, AdapterShape};
 pub use checkpoint::{CheckpointError, Genie, GenieConfig};
 pub use dynamics::{Dynamics, DynamicsCache, DynamicsConfig, DynamicsLoss, DynamicsMetrics};
 pub use frames::{frames_to_bytes, frames_to_f32, frames_to_u8};

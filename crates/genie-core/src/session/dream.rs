@@ -221,10 +221,12 @@ impl World for DreamWorld {
             Control::Latent(a) => (a as i64, None),
             Control::Game(g) => {
                 let action = Action::from_u8(g).unwrap_or(Action::Noop);
-                (
-                    self.keys.latent(action, self.held != Some(action)),
-                    Some(action),
-                )
+                let state = self.tokens.last().expect("a started world has a frame");
+                let pressed = self.held != Some(action);
+                let latent =
+                    self.keys
+                        .pick(self.genie.adapter.as_ref(), state, &[action], &[pressed])[0];
+                (latent, Some(action))
             }
         };
         self.held = held;

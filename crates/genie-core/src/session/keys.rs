@@ -10,8 +10,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use tch::{Device, Tensor};
+
 use crate::game::Action;
-use crate::model::GenieConfig;
+use crate::model::{Adapter, GenieConfig};
 
 /// Keys a player bound to latent actions by hand (`L` in the player), beside the checkpoint:
 /// `{"right": 3, "jump": 6}`. They replace the calibration's latents for those keys, pressed and
@@ -55,24 +57,15 @@ pub fn write_bound_keys(dir: &Path, keys: &BTreeMap<String, i64>) -> std::io::Re
     std::fs::rename(&tmp, dir.join(KEYS_FILE))
 }
 
-/// `config` with `keys` bound: their latents replace the calibration's, pressed and held.
-pub fn bind_keys(config: &mut GenieConfig, keys: &BTreeMap<String, i64>) {
-    if keys.is_empty() {
-        return;
-    }
-    let calibration = config.calibration.get_or_insert_with(BTreeMap::new);
-    calibration.extend(keys.iter().map(|(k, &v)| (k.clone(), v)));
-    if let Some(press) = config.press_calibration.as_mut() {
-        press.extend(keys.iter().map(|(k, &v)| (k.clone(), v)));
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyMap {
     /// Per game action (by index), the latent of the frames a key is held.
     pub hold: [i64; 8],
     /// Per game action, the latent of a key's first frame.
     pub press: [i64; 8],
+    /// Per game action, whether a player bound it by hand ([`KeyMap::bind`]): it keeps its
+    /// latent where the checkpoint's adapter would pick another.
+    pub bound: [bool; 8],
 }
 
 impl KeyMap {
@@ -95,13 +88,64 @@ impl KeyMap {
             std::array::from_fn(|i| i as i64),
         );
         let press = read(config.press_calibration.as_ref(), hold);
-        Self { hold, press }
+        Self {
+            hold,
+            press,
+            bound: [false; 8],
+        }
     }
 
-    /// `action` drives `latent`, pressed and held.
+    /// `action` drives `latent`, pressed and held, whatever the state.
     pub fn bind(&mut self, action: Action, latent: i64) {
         self.hold[action as usize] = latent;
         self.press[action as usize] = latent;
+        self.bound[action as usize] = true;
+    }
+
+    /// The latent of each row of a batch, given its game action, whether this is the key's
+    /// first frame, and the state: the current frame's tokens `ids` [B, N]. The checkpoint's
+    /// action adapter picks where it has one (but for keys bound by hand); else the maps.
+    pub fn pick(
+        &self,
+        adapter: Option<&Adapter>,
+        ids: &Tensor,
+        actions: &[Action],
+        pressed: &[bool],
+    ) -> Vec<i64> {
+        let table = actions
+            .iter()
+            .zip(pressed)
+            .map(|(&a, &p)| self.latent(a, p));
+        let Some(adapter) = adapter else {
+            return table.collect();
+        };
+        let device = ids.device();
+        let indices: Vec<i64> = actions.iter().map(|&a| a as i64).collect();
+        let picked = adapter.net.pick(
+            ids,
+            &Tensor::from_slice(&indices).to_device(device),
+            &Tensor::from_slice(pressed).to_device(device),
+        );
+        let picked = Vec::<i64>::try_from(picked.to_device(Device::Cpu)).expect("i64 latents");
+        table
+            .zip(picked)
+            .zip(actions)
+            .map(|((mapped, picked), &a)| {
+                if self.bound[a as usize] {
+                    mapped
+                } else {
+                    picked
+                }
+            })
+            .collect()
+    }
+
+    /// Whether each frame of a run of game actions is a press: an action that differs from the
+    /// frame before's (the first always).
+    pub fn presses(actions: &[Action]) -> Vec<bool> {
+        (0..actions.len())
+            .map(|t| t == 0 || actions[t] != actions[t - 1])
+            .collect()
     }
 
     /// The latent for `action`, on the first frame it is pressed or on a frame it is held.
@@ -122,14 +166,10 @@ impl KeyMap {
     /// The latents of a run of game actions, one per frame: each press (an action that differs
     /// from the frame before's; the first always) gets its press latent.
     pub fn latents(&self, actions: &[Action]) -> Vec<i64> {
-        let mut before = None;
         actions
             .iter()
-            .map(|&a| {
-                let first = before != Some(a);
-                before = Some(a);
-                self.latent(a, first)
-            })
+            .zip(Self::presses(actions))
+            .map(|(&a, first)| self.latent(a, first))
             .collect()
     }
 }
@@ -146,13 +186,15 @@ mod tests {
         write_bound_keys(dir.path(), &keys).unwrap();
         let read = read_bound_keys(dir.path(), 8).unwrap();
         assert_eq!(read, keys);
-        let mut config = GenieConfig {
+        let config = GenieConfig {
             calibration: Some(BTreeMap::from([("right".to_owned(), 1)])),
             press_calibration: Some(BTreeMap::from([("jump".to_owned(), 6)])),
             ..Default::default()
         };
-        bind_keys(&mut config, &read);
-        let map = KeyMap::new(&config);
+        let mut map = KeyMap::new(&config);
+        for (name, &latent) in &read {
+            map.bind(name.parse().unwrap(), latent);
+        }
         assert_eq!(map.schedule(Action::Right, 2), [5, 5]);
         assert_eq!(map.schedule(Action::Jump, 2), [2, 2], "the press too");
         for (text, want) in [
