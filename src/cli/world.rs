@@ -76,10 +76,11 @@ impl ModelArgs {
     /// Loads the checkpoint on the chosen device and builds the dream.
     pub fn dream(&self) -> anyhow::Result<(DreamWorld, LoadedInfo)> {
         let dir = self.checkpoint_dir();
-        let genie = load_genie(&dir, device(&self.device, self.threads)?)?;
+        let mut genie = load_genie(&dir, device(&self.device, self.threads)?)?;
         // Keys bound by hand in the player (`L`) replace the calibration's.
         let bound = genie::session::keys::read_bound_keys(&dir, genie.config.lam.num_actions)
             .map_err(anyhow::Error::msg)?;
+        genie::session::keys::bind_keys(&mut genie.config, &bound);
         let mut sampler: SamplerConfig = genie.config.sampler;
         if let Some(s) = self.steps {
             sampler.steps = s.max(1);
@@ -98,6 +99,7 @@ impl ModelArgs {
             meanings,
         };
         let mut world = DreamWorld::new(genie, sampler, self.seed);
+        // Marked bound too, so that the checkpoint's adapter leaves them as they are.
         for (name, &latent) in &bound {
             let action = name.parse().map_err(anyhow::Error::msg)?;
             world.bind(action, latent as u8);

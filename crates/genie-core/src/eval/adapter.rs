@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 use tch::nn::{self, OptimizerConfig};
-use tch::{Device, Kind, Reduction, Tensor};
+use tch::{Kind, Reduction, Tensor};
 
 use super::control::{ControlCases, case_batches};
 use super::run::EvalOptions;
@@ -213,19 +213,18 @@ pub fn fit(
         all.rows(&index(split, all.len())),
     );
 
+    // Maps that ignore the state, as a latent per adapter head (held, then pressed, per action).
+    let heads = crate::model::adapter::HEADS;
+    let head = |t: &Transitions| crate::model::adapter::head(&t.actions, &t.pressed);
     let keys = KeyMap::new(&genie.config);
-    let held_actions: Vec<Action> = Vec::<i64>::try_from(held.actions.to_device(Device::Cpu))
-        .expect("i64")
-        .into_iter()
-        .map(|a| Action::from_u8(a as u8).expect("a game action"))
+    let calibration: Vec<i64> = Action::ALL
+        .iter()
+        .flat_map(|&a| [keys.latent(a, false), keys.latent(a, true)])
         .collect();
-    let held_pressed = Vec::<bool>::try_from(held.pressed.to_device(Device::Cpu)).expect("bool");
-    let calibrated = keys.pick(None, &held.ids, &held_actions, &held_pressed);
-    let calibration_agreement = held.agreement(&Tensor::from_slice(&calibrated).to_device(device));
+    let calibration = Tensor::from_slice(&calibration).to_device(device);
+    let calibration_agreement = held.agreement(&calibration.index_select(0, &head(&held)));
     let state_free_agreement = {
         let k = genie.config.dynamics.num_actions;
-        let heads = crate::model::adapter::HEADS;
-        let head = |t: &Transitions| &t.actions * 2 + t.pressed.to_kind(Kind::Int64);
         let sums = Tensor::zeros([heads, k], (Kind::Float, device)).index_add(
             0,
             &head(&fitted),
@@ -265,6 +264,7 @@ pub fn fit(
 mod tests {
     use super::*;
     use crate::model::AdapterShape;
+    use tch::Device;
     use tch::nn::VarStore;
 
     /// Rows whose one good latent is what the first token and the key say: (token 0 + action)

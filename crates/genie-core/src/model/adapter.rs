@@ -80,6 +80,12 @@ impl AdapterConfig {
     }
 }
 
+/// The head of each row: its game action, pressed (odd) or held (even). `actions` [B] i64,
+/// `pressed` [B] bool → [B] i64 in 0..[`HEADS`].
+pub fn head(actions: &Tensor, pressed: &Tensor) -> Tensor {
+    actions * 2 + pressed.to_kind(Kind::Int64)
+}
+
 /// An adapter with its variables, as a checkpoint holds it.
 #[derive(Debug)]
 pub struct Adapter {
@@ -128,7 +134,7 @@ impl ActionAdapter {
             .out
             .forward(&self.hidden.forward(&x).relu())
             .view([b, HEADS, self.latents]);
-        let head = actions * 2 + pressed.to_kind(Kind::Int64);
+        let head = head(actions, pressed);
         all.gather(
             1,
             &head.view([b, 1, 1]).expand([b, 1, self.latents], false),

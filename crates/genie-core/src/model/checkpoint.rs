@@ -468,7 +468,21 @@ impl Genie {
     /// it makes are checked against the weights files' headers before any network is built.
     pub fn load(dir: &Path, device: Device) -> Result<Self, CheckpointError> {
         let config = read_config(dir)?;
-        let paths = [TOKENIZER_FILE, LAM_FILE, DYNAMICS_FILE].map(|name| dir.join(name));
+        // The three networks, and the adapter where the config has one: each file's size is
+        // checked against its network's before anything is built.
+        let mut sizes = vec![
+            (TOKENIZER_FILE, "tokenizer", config.tokenizer.elements()),
+            (LAM_FILE, "lam", config.lam.elements()),
+            (DYNAMICS_FILE, "dynamics", config.dynamics.elements()),
+        ];
+        if let Some(cfg) = config.adapter {
+            sizes.push((
+                ADAPTER_FILE,
+                "adapter",
+                cfg.elements(config.adapter_shape()),
+            ));
+        }
+        let paths: Vec<PathBuf> = sizes.iter().map(|(name, _, _)| dir.join(name)).collect();
         let bytes = paths
             .iter()
             .map(|p| read(p))
@@ -478,28 +492,9 @@ impl Genie {
             .zip(&paths)
             .map(|(b, p)| parse(b, p))
             .collect::<Result<Vec<_>, _>>()?;
-        let sizes = [
-            ("tokenizer", config.tokenizer.elements()),
-            ("lam", config.lam.elements()),
-            ("dynamics", config.dynamics.elements()),
-        ];
-        for ((file, path), (network, expected)) in files.iter().zip(&paths).zip(sizes) {
+        for ((file, path), &(_, network, expected)) in files.iter().zip(&paths).zip(&sizes) {
             check_size(file, path, network, expected)?;
         }
-        let adapter_path = dir.join(ADAPTER_FILE);
-        let adapter_bytes = match config.adapter {
-            Some(_) => Some(read(&adapter_path)?),
-            None => None,
-        };
-        let adapter_file = match (&adapter_bytes, config.adapter) {
-            (Some(bytes), Some(cfg)) => {
-                let file = parse(bytes, &adapter_path)?;
-                let expected = cfg.elements(config.adapter_shape());
-                check_size(&file, &adapter_path, "adapter", expected)?;
-                Some((file, adapter_path))
-            }
-            _ => None,
-        };
         let genie = Self::new(config, device).map_err(|error| CheckpointError::Config {
             path: dir.join(CONFIG_FILE),
             error,
@@ -507,8 +502,8 @@ impl Genie {
         copy_network(&genie.tokenizer_vs, &files[0], &paths[0])?;
         copy_network(&genie.lam_vs, &files[1], &paths[1])?;
         copy_network(&genie.dynamics_vs, &files[2], &paths[2])?;
-        if let (Some((file, path)), Some(adapter)) = (&adapter_file, &genie.adapter) {
-            copy_network(&adapter.vs, file, path)?;
+        if let Some(adapter) = &genie.adapter {
+            copy_network(&adapter.vs, &files[3], &paths[3])?;
         }
         Ok(genie)
     }

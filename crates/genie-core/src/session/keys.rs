@@ -57,6 +57,20 @@ pub fn write_bound_keys(dir: &Path, keys: &BTreeMap<String, i64>) -> std::io::Re
     std::fs::rename(&tmp, dir.join(KEYS_FILE))
 }
 
+/// `config` with `keys` bound: their latents replace the calibration's, pressed and held (what
+/// the player's overlay says each latent means follows). A world built from it marks them bound
+/// too ([`KeyMap::bind`]), so that an adapter leaves them as they are.
+pub fn bind_keys(config: &mut GenieConfig, keys: &BTreeMap<String, i64>) {
+    if keys.is_empty() {
+        return;
+    }
+    let calibration = config.calibration.get_or_insert_with(BTreeMap::new);
+    calibration.extend(keys.iter().map(|(k, &v)| (k.clone(), v)));
+    if let Some(press) = config.press_calibration.as_mut() {
+        press.extend(keys.iter().map(|(k, &v)| (k.clone(), v)));
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyMap {
     /// Per game action (by index), the latent of the frames a key is held.
@@ -186,15 +200,13 @@ mod tests {
         write_bound_keys(dir.path(), &keys).unwrap();
         let read = read_bound_keys(dir.path(), 8).unwrap();
         assert_eq!(read, keys);
-        let config = GenieConfig {
+        let mut config = GenieConfig {
             calibration: Some(BTreeMap::from([("right".to_owned(), 1)])),
             press_calibration: Some(BTreeMap::from([("jump".to_owned(), 6)])),
             ..Default::default()
         };
-        let mut map = KeyMap::new(&config);
-        for (name, &latent) in &read {
-            map.bind(name.parse().unwrap(), latent);
-        }
+        bind_keys(&mut config, &read);
+        let map = KeyMap::new(&config);
         assert_eq!(map.schedule(Action::Right, 2), [5, 5]);
         assert_eq!(map.schedule(Action::Jump, 2), [2, 2], "the press too");
         for (text, want) in [
