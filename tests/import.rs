@@ -225,3 +225,143 @@ fn nothing_importable_is_one_clear_error() {
     );
     assert!(!ok && stderr.contains("X,Y,W,H"), "{stderr}");
 }
+
+/// A folder of `xs.len()` frames of a white square at `xs[t]` on a dark ground, with the
+/// actions `actions` beside them (`None`: no actions file).
+fn labelled_folder(dir: &Path, xs: &[u32], actions: Option<&[&str]>) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (t, &x) in xs.iter().enumerate() {
+        RgbImage::from_fn(64, 64, |px, py| {
+            if (x..x + 8).contains(&px) && (28..36).contains(&py) {
+                Rgb([250, 250, 250])
+            } else {
+                Rgb([30, 60, 30])
+            }
+        })
+        .save(dir.join(format!("frame_{t:04}.png")))
+        .unwrap();
+    }
+    if let Some(actions) = actions {
+        let json = serde_json::json!({ "actions": actions });
+        std::fs::write(dir.join("actions.json"), json.to_string()).unwrap();
+    }
+}
+
+#[test]
+fn video_imported_with_its_actions_calibrates_and_measures_control() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("src");
+    // 16 frames walking right 2 px a frame, then 16 walking left.
+    let xs: Vec<u32> = (0..16)
+        .map(|t| 10 + 2 * t)
+        .chain((0..16).map(|t| 40 - 2 * t))
+        .collect();
+    let actions: Vec<&str> = ["right"; 16].into_iter().chain(["left"; 16]).collect();
+    labelled_folder(&src.join("a_walk"), &xs, Some(&actions));
+    // One action short: named and skipped.
+    labelled_folder(&src.join("b_short"), &xs, Some(&actions[1..]));
+    // No actions at all: named and skipped.
+    labelled_folder(&src.join("c_none"), &xs, None);
+    let out = dir.path().join("out");
+    let (ok, _, stderr) = genie(
+        &[
+            "--out",
+            out.to_str().unwrap(),
+            "--frames-per-episode",
+            "8",
+            "--actions",
+        ],
+        &[&src],
+    );
+    assert!(ok, "{stderr}");
+    assert!(
+        stderr.contains("b_short") && stderr.contains("31 actions for 32 frames"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("c_none") && stderr.contains("no actions"),
+        "{stderr}"
+    );
+    let train = Dataset::open(out.join("train")).unwrap();
+    assert!(train.manifest().labelled);
+    assert_eq!(train.manifest().action_names[2], "right");
+    assert_eq!(train.len(), 4);
+    assert_eq!(train.get(0).unwrap().actions, vec![2u8; 8], "right is id 2");
+    assert_eq!(train.get(3).unwrap().actions, vec![1u8; 8], "left is id 1");
+
+    let ckpt = dir.path().join("ckpt");
+    tiny::tiny_checkpoint(&ckpt);
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_genie"))
+            .args(args)
+            .args(["--threads", "1", "--checkpoint"])
+            .arg(&ckpt)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "{args:?}: {stderr}");
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let data = out.join("train");
+    let data = data.to_str().unwrap();
+
+    // Calibration from the LAM's codes of the labelled transitions, into genie.json.
+    let report = run(&["calibrate", "--data", data, "--states", "4"]);
+    assert_eq!(report["by"], "lam");
+    let map = report["calibration"].as_object().unwrap();
+    assert_eq!(map.len(), 8, "{report}");
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ckpt.join("genie.json")).unwrap()).unwrap();
+    assert_eq!(config["calibration"]["right"], map["right"]);
+    assert!(report["share_of_transitions"]["right"].as_f64().unwrap() > 0.0);
+    assert_eq!(report["share_of_transitions"]["jump"], 0.0, "never pressed");
+
+    // Control: the square found by its colour; every window holds one action (8-frame clips:
+    // one window of 4 + 4 each), and it is always in view.
+    let report = run(&[
+        "eval",
+        "--data",
+        data,
+        "--clips",
+        "8",
+        "--steps",
+        "1",
+        "--player-colour",
+        "250,250,250",
+    ]);
+    let control = &report["control"];
+    assert_eq!(control["windows_held"], 4, "{report}");
+    assert_eq!(control["windows_found"], 4, "{report}");
+    assert_eq!(control["action_fidelity_cases"]["right"], 2, "{report}");
+    assert_eq!(control["action_fidelity_cases"]["left"], 2, "{report}");
+    assert_eq!(control["action_fidelity_cases"]["jump"], 0, "{report}");
+    for key in ["action_fidelity", "action_fidelity_ceiling"] {
+        let mean = control[key]["mean"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&mean), "{report}");
+        assert!(
+            control[key].get("jump").is_none(),
+            "no cases, no share: {report}"
+        );
+    }
+    assert_eq!(
+        report["needs_labels"].as_array().unwrap().len(),
+        1,
+        "{report}"
+    );
+
+    // A colour that is nowhere: no window has the player, nothing is scored.
+    let report = run(&[
+        "eval",
+        "--data",
+        data,
+        "--clips",
+        "8",
+        "--steps",
+        "1",
+        "--player-colour",
+        "255,0,0",
+        "--player-tolerance",
+        "10",
+    ]);
+    assert_eq!(report["control"]["windows_found"], 0, "{report}");
+}

@@ -113,6 +113,12 @@ pub struct ImportArgs {
     /// Replace datasets already in --out
     #[arg(long)]
     pub force: bool,
+    /// Also keep the actions recorded with each source (NAME.actions.json beside a video,
+    /// actions.json in a frame folder: genie's action names, one per frame at --fps), to
+    /// calibrate and measure a world with; training never reads them. A source without them is
+    /// skipped
+    #[arg(long)]
+    pub actions: bool,
     /// No progress bar
     #[arg(long)]
     pub quiet: bool,
@@ -158,6 +164,7 @@ fn run_import(args: &ImportArgs) -> Result<(), DataError> {
         held_out_every: args.held_out_every,
         shard_size: args.shard_size,
         overwrite: args.force,
+        actions: args.actions,
     };
     let start = Instant::now();
     let report = genie::data::import::import(&spec, &args.out, !args.quiet)?;

@@ -39,7 +39,8 @@ pub struct EvalArgs {
     #[arg(long)]
     pub write: bool,
     /// Also write a contact sheet: for 4 held-out levels, real frames above dreamed ones for
-    /// the same 16 actions
+    /// the same 16 actions (with --data: 4 clips, each real over its dream from the first
+    /// frames, driven by the recorded keys or else the LAM's actions)
     #[arg(long, value_name = "FILE.png")]
     pub sheet: Option<PathBuf>,
     /// Whole sessions to play (0: none): from a held-out level's first frame, the real game
@@ -70,6 +71,14 @@ pub struct EvalArgs {
     /// rollout PSNR and ΔtPSNR four frames ahead, the LAM's use of its codes
     #[arg(long, value_name = "DIR", conflicts_with = "prompts")]
     pub data: Option<PathBuf>,
+    /// With --data on video imported with its actions (`genie data import --actions`): the
+    /// player's colour, to find it in real and dreamed frames and measure action fidelity and
+    /// its ceiling (up to --clips cases per action)
+    #[arg(long, value_name = "R,G,B", requires = "data", value_parser = parse_rgb)]
+    pub player_colour: Option<[u8; 3]>,
+    /// With --player-colour: how far (L1 over R, G and B) a pixel may be from it
+    #[arg(long, default_value_t = 60, requires = "player_colour")]
+    pub player_tolerance: u32,
     /// With --prompts: each picture's hero, {"file": [x, y]} in its own pixels [default:
     /// DIR/heroes.json where it exists; pictures it does not name get the automatic guess]
     #[arg(long, value_name = "FILE", requires = "prompts")]
@@ -97,6 +106,11 @@ pub struct CalibrateArgs {
     /// latent action dreamed) once
     #[arg(long, default_value_t = 256)]
     pub states: usize,
+    /// Calibrate on the labelled clips of a dataset instead (video imported with `genie data
+    /// import --actions`): each action gets the latent the LAM most often infers for its
+    /// transitions (as `--by lam`), on up to --states clips
+    #[arg(long, value_name = "DIR", conflicts_with = "adapter")]
+    pub data: Option<PathBuf>,
     /// How a game action picks its latent action: `dreams`, the latent whose dreams move the
     /// player most like the action moves the real one (the action-fidelity measure, on
     /// calibration levels), then the latent for a key's first frame that, followed by that
@@ -161,7 +175,29 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     }
     if let Some(data) = &args.data {
         let dataset = genie::data::Dataset::open(data)?;
-        let report = genie::eval::video::evaluate_video(&genie, &dataset, &opts)?;
+        let player = args
+            .player_colour
+            .map(|rgb| genie::eval::video::PlayerColour {
+                rgb,
+                tolerance: args.player_tolerance,
+            });
+        let report = genie::eval::video::evaluate_video(&genie, &dataset, &opts, player)?;
+        if let Some(path) = &args.sheet {
+            let rows = genie::eval::video::video_sheet(&genie, &dataset, 4, &opts)?;
+            grid(&rows, 2, 0, [24, 24, 24])
+                .save(path)
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!(
+                "wrote {} (per clip the real frames over the dream from its first {}, driven by {})",
+                path.display(),
+                opts.prompt_frames,
+                if dataset.manifest().labelled {
+                    "the recorded keys"
+                } else {
+                    "the LAM's actions"
+                }
+            );
+        }
         super::print(serde_json::to_string_pretty(&report)?)?;
         return Ok(());
     }
@@ -268,34 +304,49 @@ pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
          keys already map to themselves; calibrating would break that",
         dir.display()
     );
-    let (map, press, mut report) = match args.by {
-        CalibrateBy::Keep => (
-            genie.config.calibration.clone(),
-            genie.config.press_calibration.clone(),
-            serde_json::json!({ "by": "keep" }),
-        ),
-        CalibrateBy::Lam => {
-            let (map, purity, lam_nmi) = calibrate(&genie, args.states);
-            let report = serde_json::json!({ "by": "lam", "calibration": map, "share_of_transitions": purity, "lam_nmi": lam_nmi });
+    let (map, press, mut report) = match (&args.data, args.by) {
+        (Some(data), _) => {
+            let dataset = genie::data::Dataset::open(data)?;
+            anyhow::ensure!(
+                dataset.manifest().labelled,
+                "{}: its clips have no actions (import the video with --actions to calibrate on it)",
+                data.display()
+            );
+            let (map, purity, lam_nmi) =
+                genie::eval::calibrate::calibrate_on_data(&genie, &dataset, args.states)?;
+            let report = serde_json::json!({ "by": "lam", "data": data.display().to_string(), "calibration": map, "share_of_transitions": purity, "lam_nmi": lam_nmi });
             (Some(map), None, report)
         }
-        CalibrateBy::Dreams => {
-            let opts = EvalOptions {
-                sampler: genie.config.sampler,
-                ..Default::default()
-            };
-            let bar = indicatif::ProgressBar::new(0);
-            bar.set_style(
+        (None, by) => match by {
+            CalibrateBy::Keep => (
+                genie.config.calibration.clone(),
+                genie.config.press_calibration.clone(),
+                serde_json::json!({ "by": "keep" }),
+            ),
+            CalibrateBy::Lam => {
+                let (map, purity, lam_nmi) = calibrate(&genie, args.states);
+                let report = serde_json::json!({ "by": "lam", "calibration": map, "share_of_transitions": purity, "lam_nmi": lam_nmi });
+                (Some(map), None, report)
+            }
+            CalibrateBy::Dreams => {
+                let opts = EvalOptions {
+                    sampler: genie.config.sampler,
+                    ..Default::default()
+                };
+                let bar = indicatif::ProgressBar::new(0);
+                bar.set_style(
                 indicatif::ProgressStyle::with_template(
                     "calibrate [{elapsed_precise}] {wide_bar} {pos}/{len} dreams, eta {eta} ({msg})",
                 )
                 .expect("template"),
             );
-            let found = calibrate_by_dreams(&genie, &opts, args.states, args.press_margin, &bar);
-            let mut report = serde_json::to_value(&found).expect("serialises");
-            report["by"] = "dreams".into();
-            (Some(found.map), Some(found.press), report)
-        }
+                let found =
+                    calibrate_by_dreams(&genie, &opts, args.states, args.press_margin, &bar);
+                let mut report = serde_json::to_value(&found).expect("serialises");
+                report["by"] = "dreams".into();
+                (Some(found.map), Some(found.press), report)
+            }
+        },
     };
     report["checkpoint"] = serde_json::json!(dir.display().to_string());
     let mut config = read_config(&dir)?;
@@ -328,4 +379,13 @@ pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
     write_config(&dir, &config)?;
     super::print(&report)?;
     Ok(())
+}
+
+/// `R,G,B`, each 0–255.
+fn parse_rgb(text: &str) -> Result<[u8; 3], String> {
+    let parts: Vec<Result<u8, _>> = text.split(',').map(|p| p.trim().parse::<u8>()).collect();
+    match parts.as_slice() {
+        [Ok(r), Ok(g), Ok(b)] => Ok([*r, *g, *b]),
+        _ => Err(format!("{text:?}: expected R,G,B, each 0 to 255")),
+    }
 }

@@ -11,6 +11,14 @@
 //!
 //! A clip's `level_seeds` entry is the index of its source in the manifest's `sources`; its
 //! actions are [`NO_ACTION`] and the manifest says `labelled: false`.
+//!
+//! With `--actions`, the actions kept aside when the video was recorded come along, to measure
+//! a world afterwards (calibration, action fidelity), never to train it: each source has a
+//! sidecar ([`labels_path`]: `NAME.actions.json` beside a video, `actions.json` in a frame
+//! folder) holding `{"actions": ["right", "jump", …]}`, genie's action names, one per frame of
+//! the source at `--fps` (`actions[k]` pressed from frame k to frame k+1, as in the
+//! platformer's clips). A source without one, or whose count differs from its frames, is named
+//! and skipped.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -84,6 +92,69 @@ pub struct ImportSpec {
     pub held_out_every: usize,
     pub shard_size: usize,
     pub overwrite: bool,
+    /// Read each source's actions from its sidecar ([`labels_path`]).
+    pub actions: bool,
+}
+
+/// Largest sidecar of actions read: a few dozen bytes a frame for the most frames a source keeps.
+const MAX_LABELS_BYTES: u64 = 64 * MAX_SOURCE_FRAMES as u64;
+
+/// Where a source's actions are kept: `NAME.actions.json` beside a file, `actions.json` inside
+/// a frame folder.
+pub fn labels_path(source: &Path) -> PathBuf {
+    if source.is_dir() {
+        source.join("actions.json")
+    } else {
+        source.with_extension("actions.json")
+    }
+}
+
+/// The action ids of `source`'s `frames` frames, from its sidecar.
+fn read_labels(source: &Path, frames: usize) -> Result<Vec<u8>, String> {
+    #[derive(serde::Deserialize)]
+    struct Sidecar {
+        actions: Vec<String>,
+    }
+    let path = labels_path(source);
+    let fail = |why: String| format!("{}: {why}", path.display());
+    let file = std::fs::File::open(&path).map_err(|e| fail(format!("no actions ({e})")))?;
+    let size = file.metadata().map_err(|e| fail(e.to_string()))?.len();
+    if size > MAX_LABELS_BYTES {
+        return Err(fail(format!(
+            "{size} bytes, more than the {MAX_LABELS_BYTES} the actions of {MAX_SOURCE_FRAMES} \
+             frames need"
+        )));
+    }
+    let mut text = Vec::new();
+    file.take(MAX_LABELS_BYTES)
+        .read_to_end(&mut text)
+        .map_err(|e| fail(e.to_string()))?;
+    let sidecar: Sidecar =
+        crate::json::parse(&text).map_err(|e| fail(format!("not an actions file: {e}")))?;
+    // A source cut at MAX_SOURCE_FRAMES keeps the actions of the frames it kept; any other
+    // count but the frames' means the actions do not line up with them.
+    let cut = frames == MAX_SOURCE_FRAMES && sidecar.actions.len() > frames;
+    if sidecar.actions.len() != frames && !cut {
+        return Err(fail(format!(
+            "{} actions for {frames} frames at --fps: import at the rate the actions were \
+             recorded at",
+            sidecar.actions.len()
+        )));
+    }
+    let mut ids = Vec::with_capacity(frames);
+    for (k, name) in sidecar.actions.iter().take(frames).enumerate() {
+        let action = crate::game::Action::ALL
+            .into_iter()
+            .find(|a| a.name() == name)
+            .ok_or_else(|| {
+                fail(format!(
+                    "action {k} is {name:?}, not one of genie's ({})",
+                    crate::game::Action::ALL.map(|a| a.name()).join(", ")
+                ))
+            })?;
+        ids.push(action as u8);
+    }
+    Ok(ids)
 }
 
 /// What an import wrote.
@@ -395,8 +466,16 @@ pub fn import(spec: &ImportSpec, out: &Path, progress: bool) -> Result<ImportRep
     for (i, source) in sources.iter().enumerate() {
         bar.set_message(source.display().to_string());
         let held = spec.held_out_every > 0 && (i + 1) % spec.held_out_every == 0;
-        match read_frames(source, spec) {
-            Ok(frames) => {
+        let read = read_frames(source, spec).and_then(|frames| {
+            let labels = if spec.actions {
+                read_labels(source, frames.len())?
+            } else {
+                vec![NO_ACTION; frames.len()]
+            };
+            Ok((frames, labels))
+        });
+        match read {
+            Ok((frames, labels)) => {
                 let (runs, cuts) = scenes(&frames, spec.cut);
                 report.cuts += cuts;
                 let split = &mut writers[usize::from(held)];
@@ -410,6 +489,9 @@ pub fn import(spec: &ImportSpec, out: &Path, progress: bool) -> Result<ImportRep
                         for frame in &frames[start..start + spec.clip_len] {
                             split.frames.extend_from_slice(frame);
                         }
+                        split
+                            .actions
+                            .extend_from_slice(&labels[start..start + spec.clip_len]);
                         split.seeds.push(index);
                         clips += 1;
                         if split.seeds.len() == spec.shard_size {
@@ -466,6 +548,7 @@ pub fn import(spec: &ImportSpec, out: &Path, progress: bool) -> Result<ImportRep
 #[derive(Default)]
 struct Split {
     frames: Vec<u8>,
+    actions: Vec<u8>,
     seeds: Vec<u64>,
     shards: Vec<ShardEntry>,
     sources: Vec<String>,
@@ -486,18 +569,18 @@ impl Split {
             }
         }
         let file = shard_name(self.shards.len());
-        let actions = vec![NO_ACTION; n * spec.clip_len];
         let seeds: Vec<u8> = self.seeds.iter().flat_map(|s| s.to_le_bytes()).collect();
         write_shard_file(
             &dir.join(&file),
             n,
             spec.clip_len,
             &self.frames,
-            &actions,
+            &self.actions,
             &seeds,
         )?;
         self.shards.push(ShardEntry { file, episodes: n });
         self.frames.clear();
+        self.actions.clear();
         self.seeds.clear();
         Ok(())
     }
@@ -512,9 +595,15 @@ impl Split {
             held_out,
             difficulty: 0.0,
             game: GameConfig::default(),
-            labelled: false,
+            labelled: spec.actions,
             sources: self.sources.clone(),
-            action_names: Vec::new(),
+            action_names: if spec.actions {
+                crate::game::Action::ALL
+                    .map(|a| a.name().to_owned())
+                    .to_vec()
+            } else {
+                Vec::new()
+            },
             shards: self.shards.clone(),
         }
     }
@@ -557,6 +646,50 @@ mod tests {
         let out = resample(frames, &[100.0, 50.0, 250.0], 20.0);
         let values: Vec<u8> = out.iter().map(|f| f[0]).collect();
         assert_eq!(values, [0, 0, 1, 2, 2, 2, 2, 2]);
+    }
+
+    #[test]
+    fn bad_action_files_are_one_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let video = dir.path().join("game.mp4");
+        let sidecar = labels_path(&video);
+        assert!(sidecar.ends_with("game.actions.json"));
+        let frames = dir.path().join("frames");
+        std::fs::create_dir(&frames).unwrap();
+        assert_eq!(labels_path(&frames), frames.join("actions.json"));
+
+        let err = read_labels(&video, 2).unwrap_err();
+        assert!(
+            err.contains("game.actions.json") && err.contains("no actions"),
+            "{err}"
+        );
+        for (text, want) in [
+            (r#"{"actions": ["right", "fly"]}"#, "action 1 is \"fly\""),
+            (r#"{"actions": "right"}"#, "not an actions file"),
+            ("not json", "not an actions file"),
+            (r#"{"actions": ["right"]}"#, "1 actions for 2 frames"),
+        ] {
+            std::fs::write(&sidecar, text).unwrap();
+            let err = read_labels(&video, 2).unwrap_err();
+            assert!(
+                err.contains("game.actions.json") && err.contains(want),
+                "{text}: {err}"
+            );
+        }
+        std::fs::write(&sidecar, r#"{"actions": ["right", "jump", "noop"]}"#).unwrap();
+        let err = read_labels(&video, 2).unwrap_err();
+        assert!(
+            err.contains("3 actions for 2 frames"),
+            "more than the frames: {err}"
+        );
+        std::fs::write(&sidecar, vec![b' '; MAX_LABELS_BYTES as usize + 1]).unwrap();
+        assert!(
+            read_labels(&video, 2)
+                .unwrap_err()
+                .contains("bytes, more than")
+        );
+        std::fs::write(&sidecar, r#"{"actions": ["right", "jump"]}"#).unwrap();
+        assert_eq!(read_labels(&video, 2).unwrap(), [2, 3]);
     }
 
     #[test]

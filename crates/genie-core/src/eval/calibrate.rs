@@ -8,7 +8,7 @@ use serde::Serialize;
 use tch::Device;
 
 use super::measures::nmi;
-use crate::data::EVAL_SEED_START;
+use crate::data::{DataError, Dataset, EVAL_SEED_START};
 use crate::game::Action;
 use crate::model::Genie;
 
@@ -266,6 +266,56 @@ pub fn calibrate(
             truths.push(truth);
         }
     }
+    let (map, purity) = map_by_counts(&counts);
+    (map, purity, nmi(&latents, &truths))
+}
+
+/// [`calibrate`] on the labelled clips of a dataset (video imported with `genie data import
+/// --actions`): the LAM reads every transition of up to `clips` clips (but each clip's first,
+/// which it sees without history), and each action gets the latent it most often infers for
+/// that action's transitions.
+pub fn calibrate_on_data(
+    genie: &Genie,
+    dataset: &Dataset,
+    clips: usize,
+) -> Result<(BTreeMap<String, i64>, BTreeMap<String, f64>, f64), DataError> {
+    let device = genie.tokenizer_vs.device();
+    let k = genie.config.lam.num_actions as usize;
+    let mut counts = vec![vec![0usize; k]; Action::ALL.len()];
+    let (mut latents, mut truths) = (Vec::new(), Vec::new());
+    let (clips, len) = (clips.min(dataset.len()), dataset.clip_len());
+    for first in (0..clips).step_by(8) {
+        let (mut bytes, mut labels) = (Vec::new(), Vec::new());
+        for i in first..(first + 8).min(clips) {
+            let clip = dataset.get(i)?;
+            bytes.extend_from_slice(&clip.frames);
+            labels.push(clip.actions);
+        }
+        let inferred = tch::no_grad(|| {
+            genie
+                .lam
+                .infer_actions(&to_tensor(&bytes, labels.len(), len, device))
+        });
+        let inferred =
+            Vec::<i64>::try_from(inferred.flatten(0, -1).to_device(Device::Cpu)).expect("i64");
+        for (row, actions) in inferred.chunks(len - 1).zip(&labels) {
+            for (t, &latent) in row.iter().enumerate().skip(1) {
+                let truth = actions[t] as usize;
+                if truth < Action::ALL.len() {
+                    counts[truth][latent as usize] += 1;
+                    latents.push(latent as usize);
+                    truths.push(truth);
+                }
+            }
+        }
+    }
+    let (map, purity) = map_by_counts(&counts);
+    Ok((map, purity, nmi(&latents, &truths)))
+}
+
+/// Per action, the latent with the most of its transitions and the share of them it got (0
+/// for an action never seen).
+fn map_by_counts(counts: &[Vec<usize>]) -> (BTreeMap<String, i64>, BTreeMap<String, f64>) {
     let (mut map, mut purity) = (BTreeMap::new(), BTreeMap::new());
     for action in Action::ALL {
         let row = &counts[action as usize];
@@ -280,7 +330,7 @@ pub fn calibrate(
             *n as f64 / row.iter().sum::<usize>().max(1) as f64,
         );
     }
-    (map, purity, nmi(&latents, &truths))
+    (map, purity)
 }
 
 #[cfg(test)]

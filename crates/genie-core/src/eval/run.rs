@@ -126,6 +126,19 @@ pub(super) fn rollout(
     latent: &mut dyn FnMut(usize, &Tensor) -> Tensor,
     opts: &EvalOptions,
 ) -> Tensor {
+    let all = rollout_ids(genie, prompt_ids, prompt_actions, frames, latent, opts);
+    tch::no_grad(|| genie.tokenizer.decode(&all).select(1, -1))
+}
+
+/// [`rollout`]'s tokens: the prompt's and the dreamed frames', [B, P + frames, N].
+pub(super) fn rollout_ids(
+    genie: &Genie,
+    prompt_ids: &Tensor,
+    prompt_actions: &Tensor,
+    frames: usize,
+    latent: &mut dyn FnMut(usize, &Tensor) -> Tensor,
+    opts: &EvalOptions,
+) -> Tensor {
     let (b, p, _) = prompt_ids.size3().expect("[B, P, N]");
     let mut cache = genie.dynamics.new_cache(b);
     let mut rng = SamplerRng::seed_from_u64(opts.seed);
@@ -149,8 +162,7 @@ pub(super) fn rollout(
             );
             ids.push(last.unsqueeze(1));
         }
-        let all = Tensor::cat(&ids, 1);
-        genie.tokenizer.decode(&all).select(1, -1)
+        Tensor::cat(&ids, 1)
     })
 }
 

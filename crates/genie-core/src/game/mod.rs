@@ -224,9 +224,15 @@ pub fn find_player(frame: &[u8]) -> Option<(f32, f32)> {
 /// Like [`find_player`], counting pixels within L1 distance `tolerance` of [`PLAYER_COLOR`]
 /// (for decoded frames, which are never exact).
 pub fn find_player_within(frame: &[u8], tolerance: u32) -> Option<(f32, f32)> {
+    find_colour_within(frame, PLAYER_COLOR, tolerance)
+}
+
+/// The centre of the pixels of a 64×64 frame within L1 distance `tolerance` of `colour` (the
+/// player of another game, in video imported by `genie data import`); `None` where there are none.
+pub fn find_colour_within(frame: &[u8], colour: [u8; 3], tolerance: u32) -> Option<(f32, f32)> {
     let (mut sx, mut sy, mut n) = (0u64, 0u64, 0u64);
     for (i, px) in frame.chunks_exact(3).enumerate() {
-        if theme::distance([px[0], px[1], px[2]], PLAYER_COLOR) <= tolerance {
+        if theme::distance([px[0], px[1], px[2]], colour) <= tolerance {
             sx += (i % FRAME_SIZE) as u64;
             sy += (i / FRAME_SIZE) as u64;
             n += 1;
