@@ -348,6 +348,9 @@ fn video_imported_with_its_actions_calibrates_and_measures_control() {
         1,
         "{report}"
     );
+    // The square always moves: a dream that never moves it would score nothing.
+    assert_eq!(control["action_fidelity_still"]["right"], 0.0, "{report}");
+    assert_eq!(control["action_fidelity_still"]["left"], 0.0, "{report}");
 
     // A colour that is nowhere: no window has the player, nothing is scored.
     let report = run(&[

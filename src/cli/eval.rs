@@ -184,7 +184,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
         let report = genie::eval::video::evaluate_video(&genie, &dataset, &opts, player)?;
         if let Some(path) = &args.sheet {
             let rows = genie::eval::video::video_sheet(&genie, &dataset, 4, &opts)?;
-            grid(&rows, 2, 0, [24, 24, 24])
+            grid(&rows, 1, 0, [24, 24, 24])
                 .save(path)
                 .with_context(|| format!("writing {}", path.display()))?;
             eprintln!(

@@ -246,6 +246,9 @@ pub struct VideoControl {
     /// The same with the latents the LAM infers from the real frames: what a perfect key →
     /// latent map could reach.
     pub action_fidelity_ceiling: BTreeMap<String, f64>,
+    /// The share of cases in which the real player did not move: what a dream that never moves
+    /// it would score (where a key often does nothing, as against a wall, this is high).
+    pub action_fidelity_still: BTreeMap<String, f64>,
 }
 
 /// One case: clip, the index of its last prompt frame, the action held, whether that frame is
@@ -314,6 +317,12 @@ pub fn video_control(
     let device = genie.tokenizer_vs.device();
     let n = Action::ALL.len();
     let (mut agree, mut ceiling) = (vec![(0usize, 0usize); n], vec![(0usize, 0usize); n]);
+    let mut still = vec![(0usize, 0usize); n];
+    for w in &windows {
+        let slot = &mut still[w.action as usize];
+        slot.0 += usize::from(w.want == (0, 0));
+        slot.1 += 1;
+    }
     let mut misses = vec![Misses::default(); n];
     tch::no_grad(|| -> Result<(), DataError> {
         for batch in windows.chunks(opts.batch.max(1)) {
@@ -400,6 +409,7 @@ pub fn video_control(
             .map(|a| (a.name().to_owned(), misses[a as usize]))
             .collect(),
         action_fidelity_ceiling: shares(&ceiling),
+        action_fidelity_still: shares(&still),
     }))
 }
 
