@@ -316,6 +316,32 @@ fn video_imported_with_its_actions_calibrates_and_measures_control() {
     assert!(report["share_of_transitions"]["right"].as_f64().unwrap() > 0.0);
     assert_eq!(report["share_of_transitions"]["jump"], 0.0, "never pressed");
 
+    // By dreams with the player's colour: every latent held on the cases of each action.
+    let report = run(&[
+        "calibrate",
+        "--data",
+        data,
+        "--states",
+        "4",
+        "--player-colour",
+        "250,250,250",
+    ]);
+    assert_eq!(report["by"], "dreams", "{report}");
+    let dreams = &report["dreams"];
+    assert_eq!(dreams["cases"]["right"], 2, "{report}");
+    assert_eq!(dreams["cases"]["jump"], 0, "{report}");
+    assert_eq!(
+        dreams["agreement_by_latent"]["right"]
+            .as_array()
+            .unwrap()
+            .len(),
+        8
+    );
+    assert_eq!(
+        report["calibration"]["jump"], report["calibration"]["noop"],
+        "an action without cases keeps noop's latent: {report}"
+    );
+
     // Control: the square found by its colour; every window holds one action (8-frame clips:
     // one window of 4 + 4 each), and it is always in view.
     let report = run(&[

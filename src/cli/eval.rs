@@ -107,10 +107,18 @@ pub struct CalibrateArgs {
     #[arg(long, default_value_t = 256)]
     pub states: usize,
     /// Calibrate on the labelled clips of a dataset instead (video imported with `genie data
-    /// import --actions`): each action gets the latent the LAM most often infers for its
-    /// transitions (as `--by lam`), on up to --states clips
+    /// import --actions`): with --player-colour by dreams (each action gets the latent whose
+    /// dreams move the player, found by its colour, as the real one went; up to --states cases
+    /// per action), else each action gets the latent the LAM most often infers for its
+    /// transitions (as `--by lam`, on up to --states clips)
     #[arg(long, value_name = "DIR", conflicts_with = "adapter")]
     pub data: Option<PathBuf>,
+    /// With --data: the player's colour (see `genie eval --player-colour`)
+    #[arg(long, value_name = "R,G,B", requires = "data", value_parser = parse_rgb)]
+    pub player_colour: Option<[u8; 3]>,
+    /// With --player-colour: how far (L1 over R, G and B) a pixel may be from it
+    #[arg(long, default_value_t = 60, requires = "player_colour")]
+    pub player_tolerance: u32,
     /// How a game action picks its latent action: `dreams`, the latent whose dreams move the
     /// player most like the action moves the real one (the action-fidelity measure, on
     /// calibration levels), then the latent for a key's first frame that, followed by that
@@ -314,7 +322,29 @@ pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
             );
             let (map, purity, lam_nmi) =
                 genie::eval::calibrate::calibrate_on_data(&genie, &dataset, args.states)?;
-            let report = serde_json::json!({ "by": "lam", "data": data.display().to_string(), "calibration": map, "share_of_transitions": purity, "lam_nmi": lam_nmi });
+            let mut report = serde_json::json!({ "by": "lam", "data": data.display().to_string(), "calibration": map, "share_of_transitions": purity, "lam_nmi": lam_nmi });
+            let map = match args.player_colour {
+                Some(rgb) => {
+                    let opts = EvalOptions {
+                        clips: args.states,
+                        sampler: genie.config.sampler,
+                        ..Default::default()
+                    };
+                    let player = genie::eval::video::PlayerColour {
+                        rgb,
+                        tolerance: args.player_tolerance,
+                    };
+                    let found = genie::eval::video::calibrate_video_by_dreams(
+                        &genie, &dataset, &opts, player,
+                    )?;
+                    report["by"] = "dreams".into();
+                    report["calibration_by_lam"] = report["calibration"].take();
+                    report["dreams"] = serde_json::to_value(&found)?;
+                    report["calibration"] = serde_json::to_value(&found.calibration)?;
+                    found.calibration
+                }
+                None => map,
+            };
             (Some(map), None, report)
         }
         (None, by) => match by {

@@ -261,23 +261,16 @@ struct Window {
     want: (i8, i8),
 }
 
-/// Action fidelity on a labelled dataset: in each clip, windows of `opts.prompt_frames` real
-/// frames then `opts.horizon` more while one action is held (non-overlapping, at most
-/// `opts.clips` per action); the dream starts from the prompt (driven through it by the LAM's
-/// actions, as in the label-free rollout) and dreams the horizon with the action's latents
-/// ([`KeyMap`], press latent on a key's first frame) and, for the ceiling, with the LAM's. `None`
-/// for unlabelled video.
-pub fn video_control(
-    genie: &Genie,
+/// The cases of a labelled dataset: in each clip, windows of `opts.prompt_frames` real frames
+/// then `opts.horizon` more while one action is held (non-overlapping), where the real player is
+/// found at both ends; at most `opts.clips` per action. Also how many windows held one action,
+/// and in how many of those the player was found.
+fn find_windows(
     dataset: &Dataset,
     opts: &EvalOptions,
     player: PlayerColour,
-) -> Result<Option<VideoControl>, DataError> {
-    if !dataset.manifest().labelled {
-        return Ok(None);
-    }
+) -> Result<(Vec<Window>, usize, usize), DataError> {
     let (p, h) = (opts.prompt_frames, opts.horizon);
-    let len = p + h;
     let mut windows: Vec<Window> = Vec::new();
     let (mut held, mut found, mut per_action) = (0, 0, [0usize; Action::ALL.len()]);
     for clip in 0..dataset.len() {
@@ -313,88 +306,137 @@ pub fn video_control(
             });
         }
     }
+    Ok((windows, held, found))
+}
+
+/// A batch of cases ready to dream: the prompt's tokens and the LAM's actions through it, the
+/// LAM's actions over the horizon (the ceiling's), and the decoded last prompt frames.
+struct Cases<'a> {
+    windows: &'a [Window],
+    prompt_ids: Tensor,
+    prompt_actions: Tensor,
+    inferred: Tensor,
+    starts: Vec<u8>,
+}
+
+impl<'a> Cases<'a> {
+    fn new(
+        genie: &Genie,
+        dataset: &Dataset,
+        windows: &'a [Window],
+        opts: &EvalOptions,
+    ) -> Result<Self, DataError> {
+        let (p, len) = (opts.prompt_frames, opts.prompt_frames + opts.horizon);
+        let mut bytes = Vec::with_capacity(windows.len() * len * FRAME_BYTES);
+        for w in windows {
+            let c = dataset.get(w.clip)?;
+            let first = w.start + 1 - p;
+            bytes.extend_from_slice(&c.frames[first * FRAME_BYTES..(first + len) * FRAME_BYTES]);
+        }
+        let frames = to_tensor(&bytes, windows.len(), len, genie.tokenizer_vs.device());
+        let ids = genie.tokenizer.encode(&frames);
+        let inferred = genie.lam.infer_actions(&frames); // [B, len − 1]
+        let prompt_ids = ids.narrow(1, 0, p as i64);
+        Ok(Cases {
+            windows,
+            prompt_actions: inferred.narrow(1, 0, p as i64 - 1),
+            starts: frames_to_bytes(&genie.tokenizer.decode(&prompt_ids).select(1, -1)),
+            prompt_ids,
+            inferred,
+        })
+    }
+
+    /// Per case, where the dreamed player went over the horizon dreamed with `latent`, from
+    /// the decoded last prompt frame (`None` where it is not found in either).
+    fn dreamed(
+        &self,
+        genie: &Genie,
+        latent: &mut dyn FnMut(usize, &Tensor) -> Tensor,
+        opts: &EvalOptions,
+        player: PlayerColour,
+    ) -> Vec<Option<(i8, i8)>> {
+        let ends = frames_to_bytes(&rollout(
+            genie,
+            &self.prompt_ids,
+            &self.prompt_actions,
+            opts.horizon,
+            latent,
+            opts,
+        ));
+        self.starts
+            .chunks(FRAME_BYTES)
+            .zip(ends.chunks(FRAME_BYTES))
+            .map(|(start, end)| {
+                player
+                    .find(start)
+                    .zip(player.find(end))
+                    .map(|(a, b)| direction(a, b))
+            })
+            .collect()
+    }
+}
+
+/// Per action with cases, the share of `(agreed, cases)`, plus `mean` over those actions.
+fn shares(counts: &[(usize, usize)]) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    let mut seen = Vec::new();
+    for action in Action::ALL {
+        let (yes, all) = counts[action as usize];
+        if all > 0 {
+            let share = yes as f64 / all as f64;
+            out.insert(action.name().to_owned(), share);
+            seen.push(share);
+        }
+    }
+    out.insert("mean".into(), mean(&seen));
+    out
+}
+
+/// Action fidelity on a labelled dataset, on the cases of [`find_windows`]: the dream starts
+/// from the prompt (driven through it by the LAM's actions, as in the label-free rollout) and
+/// dreams the horizon with the action's latents ([`KeyMap`], press latent on a key's first
+/// frame) and, for the ceiling, with the LAM's. `None` for unlabelled video.
+pub fn video_control(
+    genie: &Genie,
+    dataset: &Dataset,
+    opts: &EvalOptions,
+    player: PlayerColour,
+) -> Result<Option<VideoControl>, DataError> {
+    if !dataset.manifest().labelled {
+        return Ok(None);
+    }
+    let (windows, held, found) = find_windows(dataset, opts, player)?;
     let keys = KeyMap::new(&genie.config);
     let device = genie.tokenizer_vs.device();
     let n = Action::ALL.len();
     let (mut agree, mut ceiling) = (vec![(0usize, 0usize); n], vec![(0usize, 0usize); n]);
     let mut still = vec![(0usize, 0usize); n];
-    for w in &windows {
-        let slot = &mut still[w.action as usize];
-        slot.0 += usize::from(w.want == (0, 0));
-        slot.1 += 1;
-    }
     let mut misses = vec![Misses::default(); n];
     tch::no_grad(|| -> Result<(), DataError> {
         for batch in windows.chunks(opts.batch.max(1)) {
-            let b = batch.len();
-            let mut bytes = Vec::with_capacity(b * len * FRAME_BYTES);
-            for w in batch {
-                let c = dataset.get(w.clip)?;
-                let first = w.start + 1 - p;
-                bytes
-                    .extend_from_slice(&c.frames[first * FRAME_BYTES..(first + len) * FRAME_BYTES]);
-            }
-            let frames = to_tensor(&bytes, b, len, device);
-            let ids = genie.tokenizer.encode(&frames);
-            let inferred = genie.lam.infer_actions(&frames); // [B, len − 1]
-            let prompt_ids = ids.narrow(1, 0, p as i64);
-            let prompt_actions = inferred.narrow(1, 0, p as i64 - 1);
-            let starts = frames_to_bytes(&genie.tokenizer.decode(&prompt_ids).select(1, -1));
+            let cases = Cases::new(genie, dataset, batch, opts)?;
             let actions: Vec<Action> = batch.iter().map(|w| w.action).collect();
             let mut keyed = |t: usize, last: &Tensor| {
                 let pressed: Vec<bool> = batch.iter().map(|w| t == 0 && w.pressed).collect();
                 let picked = keys.pick(genie.adapter.as_ref(), last, &actions, &pressed);
                 Tensor::from_slice(&picked).to_device(device)
             };
-            let mut lam = |t: usize, _: &Tensor| inferred.select(1, (p - 1 + t) as i64);
-            let runs: [(&mut dyn FnMut(usize, &Tensor) -> Tensor, bool); 2] =
-                [(&mut keyed, false), (&mut lam, true)];
-            for (latent, is_ceiling) in runs {
-                let ends = frames_to_bytes(&rollout(
-                    genie,
-                    &prompt_ids,
-                    &prompt_actions,
-                    h,
-                    latent,
-                    opts,
-                ));
-                for ((w, start), end) in batch
-                    .iter()
-                    .zip(starts.chunks(FRAME_BYTES))
-                    .zip(ends.chunks(FRAME_BYTES))
-                {
-                    let got = player
-                        .find(start)
-                        .zip(player.find(end))
-                        .map(|(a, b)| direction(a, b));
-                    let slot =
-                        &mut if is_ceiling { &mut ceiling } else { &mut agree }[w.action as usize];
-                    slot.1 += 1;
-                    let missed = if is_ceiling {
-                        got != Some(w.want)
-                    } else {
-                        misses[w.action as usize].count(w.want, got)
-                    };
-                    slot.0 += usize::from(!missed);
-                }
+            let got = cases.dreamed(genie, &mut keyed, opts, player);
+            let p = opts.prompt_frames as i64;
+            let mut lam = |t: usize, _: &Tensor| cases.inferred.select(1, p - 1 + t as i64);
+            let best = cases.dreamed(genie, &mut lam, opts, player);
+            for ((w, got), best) in cases.windows.iter().zip(got).zip(best) {
+                let a = w.action as usize;
+                let agreed = !misses[a].count(w.want, got);
+                agree[a] = (agree[a].0 + usize::from(agreed), agree[a].1 + 1);
+                let reached = best == Some(w.want);
+                ceiling[a] = (ceiling[a].0 + usize::from(reached), ceiling[a].1 + 1);
+                let stood = w.want == (0, 0);
+                still[a] = (still[a].0 + usize::from(stood), still[a].1 + 1);
             }
         }
         Ok(())
     })?;
-    let shares = |counts: &[(usize, usize)]| {
-        let mut out = BTreeMap::new();
-        let mut seen = Vec::new();
-        for action in Action::ALL {
-            let (yes, all) = counts[action as usize];
-            if all > 0 {
-                let share = yes as f64 / all as f64;
-                out.insert(action.name().to_owned(), share);
-                seen.push(share);
-            }
-        }
-        out.insert("mean".into(), mean(&seen));
-        out
-    };
     Ok(Some(VideoControl {
         player,
         windows_held: held,
@@ -411,6 +453,80 @@ pub fn video_control(
         action_fidelity_ceiling: shares(&ceiling),
         action_fidelity_still: shares(&still),
     }))
+}
+
+/// What [`calibrate_video_by_dreams`] found.
+#[derive(Debug, Clone, Serialize)]
+pub struct VideoCalibration {
+    /// The latent each action drives.
+    pub calibration: BTreeMap<String, i64>,
+    /// How often its dreams moved the player as the real one went.
+    pub agreement: BTreeMap<String, f64>,
+    /// The same for every latent, by latent id.
+    pub agreement_by_latent: BTreeMap<String, Vec<f64>>,
+    pub cases: BTreeMap<String, usize>,
+}
+
+/// Calibration by dreams on a labelled dataset, as `genie calibrate` does on the platformer:
+/// on the cases of [`find_windows`] every latent is held over the horizon, and each action gets
+/// the latent whose dreams moved the player the way the real one went most often (ties to the
+/// lower id). An action without cases keeps the latent of `noop`'s.
+pub fn calibrate_video_by_dreams(
+    genie: &Genie,
+    dataset: &Dataset,
+    opts: &EvalOptions,
+    player: PlayerColour,
+) -> Result<VideoCalibration, DataError> {
+    let (windows, _, _) = find_windows(dataset, opts, player)?;
+    let k = genie.config.lam.num_actions as usize;
+    let device = genie.tokenizer_vs.device();
+    let n = Action::ALL.len();
+    let mut agree = vec![vec![0usize; k]; n];
+    let mut cases = vec![0usize; n];
+    tch::no_grad(|| -> Result<(), DataError> {
+        for batch in windows.chunks(opts.batch.max(1)) {
+            let c = Cases::new(genie, dataset, batch, opts)?;
+            for w in batch {
+                cases[w.action as usize] += 1;
+            }
+            for latent in 0..k {
+                let held = Tensor::full(
+                    [batch.len() as i64],
+                    latent as i64,
+                    (tch::Kind::Int64, device),
+                );
+                let got = c.dreamed(genie, &mut |_, _| held.shallow_clone(), opts, player);
+                for (w, got) in batch.iter().zip(got) {
+                    agree[w.action as usize][latent] += usize::from(got == Some(w.want));
+                }
+            }
+        }
+        Ok(())
+    })?;
+    let share = |a: usize, l: usize| agree[a][l] as f64 / cases[a].max(1) as f64;
+    let best = |a: usize| (0..k).fold(0, |b, l| if agree[a][l] > agree[a][b] { l } else { b });
+    let noop = best(Action::Noop as usize);
+    let (mut calibration, mut agreement, mut by_latent, mut counts) = (
+        BTreeMap::new(),
+        BTreeMap::new(),
+        BTreeMap::new(),
+        BTreeMap::new(),
+    );
+    for action in Action::ALL {
+        let a = action as usize;
+        let latent = if cases[a] > 0 { best(a) } else { noop };
+        let name = action.name().to_owned();
+        calibration.insert(name.clone(), latent as i64);
+        agreement.insert(name.clone(), share(a, latent));
+        by_latent.insert(name.clone(), (0..k).map(|l| share(a, l)).collect());
+        counts.insert(name, cases[a]);
+    }
+    Ok(VideoCalibration {
+        calibration,
+        agreement,
+        agreement_by_latent: by_latent,
+        cases: counts,
+    })
 }
 
 /// Rows of a contact sheet: for `clips` clips spread over the dataset, the real clip over its
