@@ -18,6 +18,10 @@ use super::run::{EvalOptions, to_tensor};
 /// Seeds for calibration start here, apart from the evaluation's own.
 pub const CALIBRATION_SEED_START: u64 = EVAL_SEED_START + 500_000;
 
+/// What calibration by the LAM's codes found: per game action its latent and the share of its
+/// transitions that got it, and the NMI between latents and actions.
+pub type LamCalibration = (BTreeMap<String, i64>, BTreeMap<String, f64>, f64);
+
 /// What [`calibrate_by_dreams`] found, keyed by game action name.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct DreamCalibration {
@@ -227,10 +231,7 @@ pub const CALIBRATION_HISTORY: usize = 3;
 /// and the LAM reads the transition after [`CALIBRATION_HISTORY`] frames of play, so no action is confounded with the state it tends to be
 /// pressed in. Returns the map, per action the share of its transitions that got that latent,
 /// and the NMI between latent and true actions over all pairs.
-pub fn calibrate(
-    genie: &Genie,
-    states: usize,
-) -> (BTreeMap<String, i64>, BTreeMap<String, f64>, f64) {
+pub fn calibrate(genie: &Genie, states: usize) -> LamCalibration {
     let device = genie.tokenizer_vs.device();
     let k = genie.config.lam.num_actions as usize;
     let mut counts = vec![vec![0usize; k]; Action::ALL.len()];
@@ -278,7 +279,7 @@ pub fn calibrate_on_data(
     genie: &Genie,
     dataset: &Dataset,
     clips: usize,
-) -> Result<(BTreeMap<String, i64>, BTreeMap<String, f64>, f64), DataError> {
+) -> Result<LamCalibration, DataError> {
     let device = genie.tokenizer_vs.device();
     let k = genie.config.lam.num_actions as usize;
     let mut counts = vec![vec![0usize; k]; Action::ALL.len()];

@@ -489,15 +489,16 @@ pub fn calibrate_video_by_dreams(
             for w in batch {
                 cases[w.action as usize] += 1;
             }
-            for latent in 0..k {
-                let held = Tensor::full(
-                    [batch.len() as i64],
-                    latent as i64,
-                    (tch::Kind::Int64, device),
-                );
-                let got = c.dreamed(genie, &mut |_, _| held.shallow_clone(), opts, player);
-                for (w, got) in batch.iter().zip(got) {
-                    agree[w.action as usize][latent] += usize::from(got == Some(w.want));
+            let dreamed: Vec<Vec<Option<(i8, i8)>>> = (0..k as i64)
+                .map(|latent| {
+                    let held =
+                        Tensor::full([batch.len() as i64], latent, (tch::Kind::Int64, device));
+                    c.dreamed(genie, &mut |_, _| held.shallow_clone(), opts, player)
+                })
+                .collect();
+            for (i, w) in batch.iter().enumerate() {
+                for (count, got) in agree[w.action as usize].iter_mut().zip(&dreamed) {
+                    *count += usize::from(got[i] == Some(w.want));
                 }
             }
         }
