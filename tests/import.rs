@@ -202,6 +202,13 @@ fn frames_gifs_and_video_become_unlabelled_shards_and_a_bad_file_is_skipped() {
     );
     let log = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     assert!(log.contains(r#""split":"held_out""#), "{log}");
+    // The run knows it learned imported video, so the player leaves a prompt's hero as drawn.
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("genie.json")).unwrap()).unwrap();
+    assert_eq!(
+        config["training_data"]["tokenizer"]["video"], true,
+        "{config}"
+    );
 
     // Again without --force: refused, nothing lost.
     let (ok, _, stderr) = genie(&["--out", out.to_str().unwrap()], &[&src]);

@@ -25,14 +25,10 @@ pub struct StartArgs {
     pub prompt: Option<PathBuf>,
     /// The prompt's hero, redrawn as the game's player before the world starts: X,Y (its
     /// place in the picture's own pixels), auto (the game's player if the picture shows it,
-    /// else the most hero-like figure) or none
-    #[arg(
-        long,
-        value_name = "X,Y|auto|none",
-        default_value = "auto",
-        conflicts_with = "level"
-    )]
-    pub hero: HeroChoice,
+    /// else the most hero-like figure) or none [default: auto; none for a world learned from
+    /// another game's video, whose hero is drawn as that game draws it]
+    #[arg(long, value_name = "X,Y|auto|none", conflicts_with = "level")]
+    pub hero: Option<HeroChoice>,
     /// Start from a level of the platformer; the real game runs beside the dream with the same
     /// inputs
     #[arg(long, value_name = "SEED")]
@@ -95,7 +91,20 @@ fn prompt_and_game(
         return Ok((Prompt::from_frame(game.game().frame()), Some(game)));
     }
     let path = start.prompt.clone().unwrap_or_else(default_prompt);
-    Ok((load_prompt(&path, info.context, start.hero)?, None))
+    Ok((
+        load_prompt(&path, info.context, hero_choice(start, info))?,
+        None,
+    ))
+}
+
+/// `--hero`, or what suits the checkpoint: the platformer's worlds redraw the hero they guess,
+/// a world learned from another game's video keeps the picture as it is.
+fn hero_choice(start: &StartArgs, info: &LoadedInfo) -> HeroChoice {
+    start.hero.unwrap_or(if info.from_video {
+        HeroChoice::None
+    } else {
+        HeroChoice::Auto
+    })
 }
 
 fn start_state(info: &LoadedInfo, model: &ModelArgs, level: Option<u64>) -> StartState {
@@ -129,7 +138,7 @@ pub fn play(args: PlayArgs) -> anyhow::Result<()> {
         prompt,
         prompt_frames: info.context,
         // A place pointed at belongs to the first picture; dropped ones get the guess.
-        drop_hero: match args.start.hero {
+        drop_hero: match hero_choice(&args.start, &info) {
             HeroChoice::None => HeroChoice::None,
             _ => HeroChoice::Auto,
         },

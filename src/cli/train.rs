@@ -344,7 +344,15 @@ pub fn run_stage(
         "held_out_levels_from": EVAL_SEED_START,
     });
     match &args.data {
-        Some(dir) => description["shards"] = serde_json::json!(dir.display().to_string()),
+        Some(dir) => {
+            description["shards"] = serde_json::json!(dir.display().to_string());
+            // Video imported from another game: the player's prompts keep their hero as drawn.
+            let imported =
+                genie::data::Dataset::open(dir).is_ok_and(|d| !d.manifest().sources.is_empty());
+            if imported {
+                description["video"] = true.into();
+            }
+        }
         None => {
             // Through its shortest decimal form: genie.json says 0.3, not 0.30000001192092896.
             let shortest = |x: f32| -> f64 { x.to_string().parse().expect("a float parses") };

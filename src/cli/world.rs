@@ -89,7 +89,10 @@ impl ModelArgs {
             sampler.temperature = t;
         }
         let meanings = latent_meanings(&genie);
+        // Trained on imported video (`genie data import`): its player is not the platformer's.
+        let from_video = genie.config.training_data["tokenizer"]["video"] == true;
         let info = LoadedInfo {
+            from_video,
             hash: checkpoint_hash(&dir)?,
             // Absolute, so that a recording names it from wherever it is replayed.
             dir: std::fs::canonicalize(&dir).unwrap_or(dir),
@@ -117,6 +120,8 @@ pub struct LoadedInfo {
     pub sampler: genie::model::SamplerConfig,
     /// For each latent action, the game actions calibrated to it.
     pub meanings: [Option<String>; 8],
+    /// Whether its tokenizer learned another game's video, whose hero is no magenta player.
+    pub from_video: bool,
 }
 
 fn latent_meanings(genie: &Genie) -> [Option<String>; 8] {
