@@ -344,15 +344,7 @@ pub fn run_stage(
         "held_out_levels_from": EVAL_SEED_START,
     });
     match &args.data {
-        Some(dir) => {
-            description["shards"] = serde_json::json!(dir.display().to_string());
-            // Video imported from another game: the player's prompts keep their hero as drawn.
-            let imported =
-                genie::data::Dataset::open(dir).is_ok_and(|d| !d.manifest().sources.is_empty());
-            if imported {
-                description["video"] = true.into();
-            }
-        }
+        Some(dir) => description["shards"] = serde_json::json!(dir.display().to_string()),
         None => {
             // Through its shortest decimal form: genie.json says 0.3, not 0.30000001192092896.
             let shortest = |x: f32| -> f64 { x.to_string().parse().expect("a float parses") };
@@ -403,6 +395,10 @@ pub fn run_stage(
             "{}: imported video has no actions for --oracle-actions",
             dir.display()
         );
+        // Video imported from another game: the player's prompts keep their hero as drawn.
+        if !manifest.sources.is_empty() {
+            description["video"] = true.into();
+        }
         let game = manifest.game;
         if manifest.labelled && game != genie.config.game {
             eprintln!(
