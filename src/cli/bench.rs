@@ -136,12 +136,27 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     // A held key through the checkpoint's key map (its adapter reads the frame before).
     let keys = genie::session::keys::KeyMap::new(&cfg);
     let key = genie::game::Action::Right;
-    let mut ids = Tensor::zeros([1, n], (Kind::Int64, device));
+    let ids = Tensor::zeros([1, n], (Kind::Int64, device));
+    // Played frames as play makes them (`Rollout`: for a model that scrolls, the camera head
+    // decides each frame's move, and a move recomputes both caches), the window full.
+    let mut rollout = genie::model::Rollout::new(&genie, 1);
+    let _ = rollout.start(&genie, &tok.encode(&prompt), None, &[]);
+    for _ in 0..window + 2 {
+        let _ = rollout.step(&genie, &action, &sampler, &mut rng);
+    }
     let end_to_end = median_ms(args.reps, device, || {
-        let latent = keys.pick(genie.adapter.as_ref(), &ids, &[key], &[false])[0];
+        let last = rollout.last().expect("a started rollout");
+        let latent = keys.pick(genie.adapter.as_ref(), last, &[key], &[false])[0];
         let action = Tensor::from_slice(&[latent]).to_device(device);
-        ids = sample_next(dynamics, &mut cache, &action, &sampler, &mut rng);
-        let _ = frames_to_bytes(&tok.decode_next(&mut decoder, &ids));
+        let (_, _, frame) = rollout.step(&genie, &action, &sampler, &mut rng);
+        let _ = frames_to_bytes(&frame);
+    });
+    // A frame whose view steps a column, for a model that scrolls.
+    let view_move = cfg.dynamics.scroll.then(|| {
+        median_ms(args.reps, device, || {
+            let (_, frame) = rollout.step_moving(&genie, &action, &[1], &sampler, &mut rng);
+            let _ = frames_to_bytes(&frame);
+        })
     });
     let key_adapter = genie.adapter.as_ref().map(|adapter| {
         median_ms(args.reps, device, || {
@@ -209,6 +224,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
         "cache_speedup": full / end_to_end,
         "ms_frame_end_to_end": end_to_end,
         "ms_key_adapter": key_adapter,
+        "ms_frame_view_move": view_move,
         "ms_frame_full_recompute": full,
         "ms_encode_prompt": encode,
         "ms_maskgit_step": maskgit_step,

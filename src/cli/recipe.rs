@@ -228,7 +228,7 @@ fn start_network_from(init: &Path, run: &Path, stage: Stage) -> anyhow::Result<(
     let file = match stage {
         Stage::Tokenizer | Stage::Decoder => TOKENIZER_FILE,
         Stage::Lam => LAM_FILE,
-        Stage::Dynamics => DYNAMICS_FILE,
+        Stage::Dynamics | Stage::Camera => DYNAMICS_FILE,
     };
     let source = init.join(file);
     std::fs::copy(&source, run.join(file))

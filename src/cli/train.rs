@@ -24,7 +24,8 @@ use super::world::{config_or_default, device};
 pub struct TrainArgs {
     /// Which network to train (the dynamics model needs a run with a trained tokenizer and LAM;
     /// `decoder` trains the tokenizer's decoder alone on its frozen codes, so a run's LAM and
-    /// dynamics model stay valid)
+    /// dynamics model stay valid; `camera` the camera head of a dynamics model that scrolls
+    /// alone)
     #[arg(value_enum, required_unless_present = "recipe")]
     pub stage: Option<Stage>,
     /// Run every step of a recipe file (recipes/*.toml) into --run, in order; the same command
@@ -32,7 +33,7 @@ pub struct TrainArgs {
     /// and --quiet; the recipe gives the rest
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "stage", "resume", "config", "steps", "lr", "warmup", "restart_schedule", "decay",
-        "data", "camera", "looks", "oracle_actions", "odds", "clip_len",
+        "data", "camera", "looks", "oracle_actions", "odds", "clip_len", "scroll",
     ])]
     pub recipe: Option<PathBuf>,
     /// Run folder: a checkpoint folder plus train_state.json and metrics.jsonl
@@ -122,6 +123,13 @@ pub struct TrainArgs {
     /// Recorded in genie.json (`dynamics.actions`), so a resumed run keeps it
     #[arg(long)]
     pub oracle_actions: bool,
+    /// Dynamics only: a world that scrolls by whole token columns. The model learns in each
+    /// clip's last view (the frames before it moved by the columns the picture scrolled, read
+    /// from the frames), and a camera head learns when the view steps. Turns a run's model that
+    /// does not scroll into one that does (its weights kept, the head new). Recorded in
+    /// genie.json (`dynamics.scroll`), so a resumed run keeps it
+    #[arg(long)]
+    pub scroll: bool,
     /// Each step's forward pass under bf16 autocast (matmuls and convolutions in bf16; the loss,
     /// the weights and AdamW in f32): `auto` where it was measured faster, the LAM on a CPU with
     /// native bf16 (AVX-512 BF16 or AMX: 1.5x in `genie train lam`; without it 20x slower; the
@@ -263,6 +271,10 @@ pub fn run_stage(
         !args.oracle_actions || stage == Stage::Dynamics,
         "--oracle-actions only applies to the dynamics model"
     );
+    anyhow::ensure!(
+        !args.scroll || stage == Stage::Dynamics,
+        "--scroll only applies to the dynamics model"
+    );
     let device = match (device(&args.device, args.threads)?, &group) {
         // One GPU a rank: the LOCAL_RANK-th of its machine.
         (tch::Device::Cuda(0), Some(g)) => tch::Device::Cuda(g.local_rank),
@@ -271,7 +283,7 @@ pub fn run_stage(
     let clip_len = args.clip_len.unwrap_or(match stage {
         Stage::Tokenizer | Stage::Decoder => 4,
         Stage::Lam => 4,
-        Stage::Dynamics => 8,
+        Stage::Dynamics | Stage::Camera => 8,
     });
     anyhow::ensure!(
         clip_len >= 2 || matches!(stage, Stage::Tokenizer | Stage::Decoder),
@@ -305,6 +317,15 @@ pub fn run_stage(
     };
     let writes = opts.writes();
     let (mut genie, mut state) = open_run(&opts, &config)?;
+    if args.scroll {
+        genie.enable_scroll()?;
+    }
+    anyhow::ensure!(
+        stage != Stage::Camera || genie.config.dynamics.scroll,
+        "{}: its dynamics model does not scroll, so it has no camera head (train it with \
+         `genie train dynamics --scroll` first)",
+        opts.run.display()
+    );
     // A new run's state is fresh (open_run refuses a folder that holds one), so this is a
     // resumed run's own.
     let recorded = state.schedules.get(stage.name());

@@ -89,6 +89,18 @@ pub const SHIFT_MAX_RATIO: f64 = 0.5;
 /// view that is even ground from edge to edge, with nothing on it, leaves the picture as it
 /// was: no detector can see it, and it reads 0.
 pub fn horizontal_shift(before: &[u8], after: &[u8], player_tolerance: u32) -> i32 {
+    let sizes: Vec<i32> = (1..=MAX_SHIFT).collect();
+    horizontal_shift_among(before, after, player_tolerance, &sizes)
+}
+
+/// [`horizontal_shift`] trying only moves of these sizes (positive, smallest first), either way:
+/// a camera that moves by whole patches needs only the patch.
+pub fn horizontal_shift_among(
+    before: &[u8],
+    after: &[u8],
+    player_tolerance: u32,
+    sizes: &[i32],
+) -> i32 {
     let n = FRAME_SIZE;
     if before.len() != n * n * 3 || after.len() != before.len() {
         return 0;
@@ -134,7 +146,7 @@ pub fn horizontal_shift(before: &[u8], after: &[u8], player_tolerance: u32) -> i
     let whole = score(0).0;
     let mut best = (0, f64::INFINITY);
     // Smallest shifts first, so a tie keeps the smaller one.
-    for size in 1..=MAX_SHIFT {
+    for &size in sizes.iter().filter(|&&s| s > 0 && s < n as i32) {
         for shift in [size, -size] {
             let (d, same_pixels) = score(shift);
             let counts = whole - d >= SHIFT_MIN_GAIN

@@ -35,7 +35,7 @@ use tch::{Kind, Tensor};
 use super::control::PLAYER_TOLERANCE;
 use super::measures::psnr_capped;
 use crate::game::{Action, FRAME_SIZE, find_player_within};
-use crate::model::{Genie, SamplerConfig, SamplerRng, frames_to_bytes, frames_to_f32, sample_next};
+use crate::model::{Genie, Rollout, SamplerConfig, SamplerRng, frames_to_bytes, frames_to_f32};
 use crate::session::export::grid;
 use crate::session::hero::{Crop, HeroChoice, HeroOutcome};
 use crate::session::keys::KeyMap;
@@ -382,21 +382,20 @@ fn dream_keys(
     );
     let mut rows = vec![Vec::new(); KEYS.len()];
     let recon = tch::no_grad(|| {
-        let mut cache = genie.dynamics.new_cache(b);
-        let mut decoder = genie.tokenizer.new_decoder_cache(b);
-        let mut ids = genie.tokenizer.encode(&frames).select(1, 0); // [B, N]
-        genie.dynamics.push_frame(&mut cache, &ids, None);
-        let recon = frames_to_bytes(&genie.tokenizer.decode_next(&mut decoder, &ids).select(0, 0));
+        let mut rollout = Rollout::new(genie, b);
+        let first = rollout.start(genie, &genie.tokenizer.encode(&frames), None, &[]);
+        let recon = frames_to_bytes(&first.select(1, 0).select(0, 0));
         for t in 0..HORIZON {
-            let latents = keys.pick(genie.adapter.as_ref(), &ids, &KEYS, &[t == 0; KEYS.len()]);
+            let ids = rollout.last().expect("a started rollout");
+            let latents = keys.pick(genie.adapter.as_ref(), ids, &KEYS, &[t == 0; KEYS.len()]);
             // Seeded per step from the session seed, as a dream's steps are.
             let step_seed = seed ^ (t as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             let mut rng = SamplerRng::seed_from_u64(step_seed);
             let action = Tensor::from_slice(&latents)
                 .to_kind(Kind::Int64)
                 .to_device(device);
-            ids = sample_next(&genie.dynamics, &mut cache, &action, sampler, &mut rng);
-            let decoded = frames_to_bytes(&genie.tokenizer.decode_next(&mut decoder, &ids));
+            let (_, _, frame) = rollout.step(genie, &action, sampler, &mut rng);
+            let decoded = frames_to_bytes(&frame);
             let bytes = (s * s * 3) as usize;
             for (row, frame) in rows.iter_mut().zip(decoded.chunks(bytes)) {
                 row.push(frame.to_vec());

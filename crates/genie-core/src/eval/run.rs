@@ -31,7 +31,8 @@ use super::video::VideoMeasures;
 use crate::data::{EVAL_SEED_START, PlayStyle, generate_clip_played};
 use crate::game::FRAME_SIZE;
 use crate::model::dynamics::ActionSource;
-use crate::model::{Genie, SamplerConfig, SamplerRng, frames_to_f32, sample_next};
+use crate::model::scroll::column_shifts;
+use crate::model::{Genie, Rollout, SamplerConfig, SamplerRng, frames_to_f32, frames_to_u8};
 
 use super::control::{Misses, action_fidelity};
 
@@ -126,11 +127,11 @@ pub(super) fn rollout(
     latent: &mut dyn FnMut(usize, &Tensor) -> Tensor,
     opts: &EvalOptions,
 ) -> Tensor {
-    let all = rollout_ids(genie, prompt_ids, prompt_actions, frames, latent, opts);
-    tch::no_grad(|| genie.tokenizer.decode(&all).select(1, -1))
+    dream(genie, prompt_ids, prompt_actions, frames, latent, opts).1
 }
 
-/// [`rollout`]'s tokens: the prompt's and the dreamed frames', [B, P + frames, N].
+/// [`rollout`]'s tokens: the prompt's and the dreamed frames', [B, P + frames, N], each in its
+/// own view.
 pub(super) fn rollout_ids(
     genie: &Genie,
     prompt_ids: &Tensor,
@@ -139,30 +140,46 @@ pub(super) fn rollout_ids(
     latent: &mut dyn FnMut(usize, &Tensor) -> Tensor,
     opts: &EvalOptions,
 ) -> Tensor {
+    dream(genie, prompt_ids, prompt_actions, frames, latent, opts).0
+}
+
+/// The dream of [`rollout`] and [`rollout_ids`]: its tokens and its decoded last frame.
+fn dream(
+    genie: &Genie,
+    prompt_ids: &Tensor,
+    prompt_actions: &Tensor,
+    frames: usize,
+    latent: &mut dyn FnMut(usize, &Tensor) -> Tensor,
+    opts: &EvalOptions,
+) -> (Tensor, Tensor) {
     let (b, p, _) = prompt_ids.size3().expect("[B, P, N]");
-    let mut cache = genie.dynamics.new_cache(b);
     let mut rng = SamplerRng::seed_from_u64(opts.seed);
     tch::no_grad(|| {
-        for t in 0..p {
-            let action = (t > 0).then(|| prompt_actions.select(1, t - 1));
-            genie
-                .dynamics
-                .push_frame(&mut cache, &prompt_ids.select(1, t), action.as_ref());
-        }
+        // A model that scrolls starts in the prompt's last view: where the prompt's picture
+        // scrolled is read from its frames as the tokenizer draws them.
+        let shifts = if genie.config.dynamics.scroll && p > 1 {
+            let bytes = Vec::<u8>::try_from(
+                frames_to_u8(&genie.tokenizer.decode(prompt_ids))
+                    .to_device(Device::Cpu)
+                    .flatten(0, -1),
+            )
+            .expect("u8 frames");
+            column_shifts(&bytes, b as usize, p as usize, genie.config.tokenizer.patch)
+        } else {
+            Vec::new()
+        };
+        let mut rollout = Rollout::new(genie, b);
+        let decoded = rollout.start(genie, prompt_ids, Some(prompt_actions), &shifts);
+        let mut last_frame = decoded.select(1, p - 1);
         let mut ids = vec![prompt_ids.shallow_clone()];
-        let mut last = prompt_ids.select(1, p - 1);
         for t in 0..frames {
+            let last = rollout.last().expect("a started rollout").shallow_clone();
             let action = latent(t, &last);
-            last = sample_next(
-                &genie.dynamics,
-                &mut cache,
-                &action,
-                &opts.sampler,
-                &mut rng,
-            );
-            ids.push(last.unsqueeze(1));
+            let (next, _, frame) = rollout.step(genie, &action, &opts.sampler, &mut rng);
+            ids.push(next.unsqueeze(1));
+            last_frame = frame;
         }
-        Tensor::cat(&ids, 1)
+        (Tensor::cat(&ids, 1), last_frame)
     })
 }
 

@@ -37,7 +37,7 @@ use super::run::to_tensor;
 use crate::data::EVAL_SEED_START;
 use crate::game::{Action, FRAME_BYTES, Game, GameConfig, Status, find_player};
 use crate::model::dynamics::ActionSource;
-use crate::model::{Genie, SamplerConfig, SamplerRng, frames_to_bytes, sample_next};
+use crate::model::{Genie, Rollout, SamplerConfig, SamplerRng, frames_to_bytes};
 use crate::session::keys::KeyMap;
 use crate::session::script::human_keys;
 
@@ -328,38 +328,24 @@ fn dream(
         }
     };
     tch::no_grad(|| {
-        let mut cache = genie.dynamics.new_cache(b as i64);
-        let mut decoder = genie.tokenizer.new_decoder_cache(b as i64);
-        let ids = genie
-            .tokenizer
-            .encode(&to_tensor(&starts, b, 1, device))
-            .select(1, 0); // [B, N]
-        genie.dynamics.push_frame(&mut cache, &ids, None);
-        read(frames_to_bytes(
-            &genie.tokenizer.decode_next(&mut decoder, &ids),
-        ));
+        let mut rollout = Rollout::new(genie, b as i64);
+        let ids = genie.tokenizer.encode(&to_tensor(&starts, b, 1, device)); // [B, 1, N]
+        let first = rollout.start(genie, &ids, None, &[]);
+        read(frames_to_bytes(&first.select(1, 0)));
         let presses: Vec<Vec<bool>> = batch.iter().map(|r| KeyMap::presses(&r.keys)).collect();
-        let mut ids = ids;
         for t in 0..opts.frames {
+            let ids = rollout.last().expect("a started rollout");
             let step: Vec<i64> = match drive {
                 Drive::Latents(latents) => latents.iter().map(|l| l[t]).collect(),
                 Drive::Keys(keys) => {
                     let actions: Vec<Action> = batch.iter().map(|r| r.keys[t]).collect();
                     let pressed: Vec<bool> = presses.iter().map(|p| p[t]).collect();
-                    keys.pick(genie.adapter.as_ref(), &ids, &actions, &pressed)
+                    keys.pick(genie.adapter.as_ref(), ids, &actions, &pressed)
                 }
             };
             let action = Tensor::from_slice(&step).to_device(device);
-            ids = sample_next(
-                &genie.dynamics,
-                &mut cache,
-                &action,
-                &opts.sampler,
-                &mut rng,
-            );
-            read(frames_to_bytes(
-                &genie.tokenizer.decode_next(&mut decoder, &ids),
-            ));
+            let (_, _, frame) = rollout.step(genie, &action, &opts.sampler, &mut rng);
+            read(frames_to_bytes(&frame));
         }
     });
     traces

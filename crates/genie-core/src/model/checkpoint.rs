@@ -457,6 +457,31 @@ impl Genie {
         })
     }
 
+    /// Turns a dynamics model that does not scroll into one that does (`model::scroll`): the
+    /// same weights plus a freshly initialised camera head. Nothing changes for one that does.
+    pub fn enable_scroll(&mut self) -> Result<(), ConfigError> {
+        if self.config.dynamics.scroll {
+            return Ok(());
+        }
+        let mut config = self.config.dynamics.clone();
+        config.scroll = true;
+        config.validate()?;
+        let vs = VarStore::new(self.dynamics_vs.device());
+        let dynamics = Dynamics::new(vs.root(), &config);
+        let old = self.dynamics_vs.variables();
+        tch::no_grad(|| {
+            for (name, mut var) in vs.variables() {
+                if let Some(value) = old.get(&name) {
+                    var.copy_(value);
+                }
+            }
+        });
+        self.dynamics_vs = vs;
+        self.dynamics = dynamics;
+        self.config.dynamics = config;
+        Ok(())
+    }
+
     /// A freshly initialised action adapter for `config`'s networks.
     pub fn new_adapter(config: &GenieConfig, cfg: AdapterConfig, device: Device) -> Adapter {
         let vs = VarStore::new(device);
@@ -755,6 +780,9 @@ pub(crate) mod tests {
             mlp_ratio: 2,
         };
         configs.push(conv);
+        let mut scrolls = tiny_config();
+        scrolls.dynamics.scroll = true;
+        configs.push(scrolls);
         for cfg in configs {
             let genie = Genie::new(cfg.clone(), Device::Cpu).unwrap();
             assert_eq!(

@@ -20,6 +20,7 @@ use tch::{Kind, Tensor};
 
 use super::frames::previous_frames;
 use super::rows::Rows;
+use super::scroll::{self, CameraHead, grid_width};
 use super::st::{StCache, StConfig, StStack};
 use super::{ConfigError, limits};
 
@@ -45,6 +46,11 @@ pub struct DynamicsConfig {
     /// Which actions the model is conditioned on. Absent from older genie.json files: latent.
     #[serde(default)]
     pub actions: ActionSource,
+    /// The model works in the newest frame's view and a camera head decides when the view steps
+    /// a column (`model::scroll`); trained with the frames before each one moved by the columns
+    /// the picture scrolled. Absent from older genie.json files: off.
+    #[serde(default)]
+    pub scroll: bool,
 }
 
 /// Where a dynamics model's actions come from.
@@ -73,6 +79,7 @@ impl Default for DynamicsConfig {
             st: StConfig::new(128, 4, 4),
             change_weight: 0.0,
             actions: ActionSource::Latent,
+            scroll: false,
         }
     }
 }
@@ -115,6 +122,10 @@ impl DynamicsConfig {
             self.change_weight.is_finite(),
             "change_weight must be finite",
         )?;
+        check(
+            !self.scroll || super::scroll::grid_width(self.tokens_per_frame).is_some(),
+            "scroll needs square frames: tokens_per_frame must be a square",
+        )?;
         super::validate_st("dynamics.st", &self.st)
     }
 
@@ -128,6 +139,15 @@ impl DynamicsConfig {
             + n(d)
             + self.st.elements(self.tokens_per_frame, self.context_frames)
             + linear(d, self.vocab_size)
+            + if self.scroll {
+                super::scroll::head_elements(
+                    self.vocab_size,
+                    self.tokens_per_frame,
+                    self.num_actions,
+                )
+            } else {
+                0
+            }
     }
 }
 
@@ -141,6 +161,8 @@ pub struct Dynamics {
     start_embed: Tensor,
     stack: StStack,
     head: nn::Linear,
+    /// Whether the view steps before the next frame, for a model that scrolls.
+    camera: Option<CameraHead>,
     cfg: DynamicsConfig,
 }
 
@@ -162,6 +184,12 @@ pub struct DynamicsMetrics {
     pub accuracy: f64,
     /// Share of the tokens of frames 2..T that were masked.
     pub mask_rate: f64,
+    /// A model that scrolls: the camera head's cross-entropy, and the share of the frames
+    /// where the picture did scroll whose move it called right.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub camera_loss: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub camera_recall: Option<f64>,
 }
 
 /// Per-layer temporal keys and values of the frames of a dynamics rollout.
@@ -208,12 +236,25 @@ impl Dynamics {
                 cfg.context_frames,
             ),
             head: nn::linear(&p / "head", d, cfg.vocab_size, Default::default()),
+            camera: cfg.scroll.then(|| {
+                CameraHead::new(
+                    &p / "camera",
+                    cfg.vocab_size,
+                    cfg.tokens_per_frame,
+                    cfg.num_actions,
+                )
+            }),
             cfg: cfg.clone(),
         }
     }
 
     pub fn config(&self) -> &DynamicsConfig {
         &self.cfg
+    }
+
+    /// The camera head of a model that scrolls.
+    pub fn camera(&self) -> Option<&CameraHead> {
+        self.camera.as_ref()
     }
 
     /// Token embeddings, masked tokens replaced by the mask token.
@@ -269,6 +310,21 @@ impl Dynamics {
     /// [`Dynamics::loss`] on `rows` of a larger batch: the masks are those the whole batch would
     /// draw, cut to these rows.
     pub fn loss_rows(&self, ids: &Tensor, actions: &Tensor, rows: Rows) -> DynamicsLoss {
+        self.loss_scrolled(ids, actions, None, rows)
+    }
+
+    /// [`Dynamics::loss_rows`] for a model that scrolls: `shifts[b][t]` is the columns the view
+    /// moved from frame t to t+1 (`scroll::column_shifts`). Every frame is moved into the last
+    /// frame's view, the columns it never showed are hidden and not scored, and the camera head
+    /// learns each move from the frame before it and its action. `None`, or a model that does
+    /// not scroll: the plain loss.
+    pub fn loss_scrolled(
+        &self,
+        ids: &Tensor,
+        actions: &Tensor,
+        shifts: Option<&[Vec<i64>]>,
+        rows: Rows,
+    ) -> DynamicsLoss {
         let (b, t, n) = ids.size3().expect("ids must be [B, T, N]");
         let device = ids.device();
         let rate = rows.rand(&[b, 1, 1], device) * 0.5 + 0.5;
@@ -276,7 +332,25 @@ impl Dynamics {
         let first = Tensor::arange(t, (Kind::Int64, device))
             .eq(0)
             .view([1, t, 1]);
-        let mask = draw.logical_and(&first.logical_not()); // [B, T, N], frame 1 always visible
+        let shifts = shifts.filter(|_| self.cfg.scroll);
+        let (aligned, unknown) = match (shifts, grid_width(n)) {
+            (Some(shifts), Some(width)) => {
+                let (aligned, unknown) = scroll::align(ids, shifts, width);
+                (aligned, Some(unknown))
+            }
+            _ => (ids.shallow_clone(), None),
+        };
+        let original = ids;
+        let ids = &aligned;
+        let mut mask = draw.logical_and(&first.logical_not()); // [B, T, N], frame 1 always visible
+        // Unknown tokens are hidden wherever they are and scored nowhere.
+        let scored = match &unknown {
+            Some(unknown) => {
+                mask = mask.logical_or(unknown);
+                mask.logical_and(&unknown.logical_not())
+            }
+            None => mask.shallow_clone(),
+        };
         let logits = self.forward(ids, actions, &mask);
         let ce = logits
             .view([-1, self.cfg.vocab_size])
@@ -288,7 +362,7 @@ impl Dynamics {
                 0.0,
             )
             .view([b, t, n]);
-        let weight = mask.to_kind(Kind::Float);
+        let weight = scored.to_kind(Kind::Float);
         let masked = weight.sum(Kind::Float).clamp_min(1.0);
         // With `change_weight`, tokens that differ from the frame before weigh more.
         let loss_weight = if self.cfg.change_weight > 0.0 {
@@ -298,7 +372,13 @@ impl Dynamics {
             weight.shallow_clone()
         };
         let denominator = loss_weight.sum(Kind::Float).clamp_min(1.0).detach();
-        let loss = (&ce * &loss_weight).sum(Kind::Float) / &denominator;
+        let mut loss = (&ce * &loss_weight).sum(Kind::Float) / &denominator;
+        let camera = shifts.and_then(|shifts| self.camera_loss(original, actions, shifts));
+        if let Some((camera_loss, _)) = &camera {
+            loss += camera_loss;
+        }
+        let camera =
+            camera.map(|(l, recall)| (f64::try_from(l.detach()).unwrap_or(f64::NAN), recall));
         let metrics = tch::no_grad(|| {
             let hits = logits.argmax(-1, false).eq_tensor(ids).to_kind(Kind::Float);
             let scalar = |t: Tensor| f64::try_from(t).unwrap_or(f64::NAN);
@@ -306,6 +386,8 @@ impl Dynamics {
                 loss: scalar(loss.detach()),
                 accuracy: scalar((hits * &weight).sum(Kind::Float) / &masked),
                 mask_rate: scalar(weight.sum(Kind::Float) / (b * (t - 1).max(1) * n) as f64),
+                camera_loss: camera.map(|c| c.0),
+                camera_recall: camera.and_then(|c| c.1),
             }
         });
         DynamicsLoss {
@@ -313,6 +395,45 @@ impl Dynamics {
             metrics,
             denominator,
         }
+    }
+
+    /// The camera head's loss, for a model that scrolls: from frame t (in its own view, as play
+    /// shows it) and action t, the move of the view before frame t+1 (`shifts`, see
+    /// [`Dynamics::loss_scrolled`]); with the share of the moves it calls right (`None` without
+    /// moves).
+    ///
+    /// # Shapes
+    /// `ids` [B, T, N] i64, `actions` [B, T−1] i64 → a scalar.
+    pub fn camera_loss(
+        &self,
+        ids: &Tensor,
+        actions: &Tensor,
+        shifts: &[Vec<i64>],
+    ) -> Option<(Tensor, Option<f64>)> {
+        let head = self.camera.as_ref()?;
+        let t = ids.size()[1];
+        if t < 2 {
+            return None;
+        }
+        let targets: Vec<i64> = shifts
+            .iter()
+            .flat_map(|row| (0..t as usize - 1).map(|i| row.get(i).copied().unwrap_or(0)))
+            .map(|s| s.clamp(-1, 1) + 1)
+            .collect();
+        let targets = Tensor::from_slice(&targets).to_device(ids.device());
+        let before = ids.narrow(1, 0, t - 1);
+        let scores = head.forward(&before.flatten(0, 1), &actions.flatten(0, 1));
+        let loss = scores.cross_entropy_for_logits(&targets);
+        let recall = tch::no_grad(|| {
+            let moved = targets.ne(1);
+            let hits = scores
+                .argmax(-1, false)
+                .eq_tensor(&targets)
+                .logical_and(&moved);
+            let moves = f64::try_from(moved.sum(Kind::Float)).unwrap_or(0.0);
+            (moves > 0.0).then(|| f64::try_from(hits.sum(Kind::Float)).unwrap_or(0.0) / moves)
+        });
+        Some((loss, recall))
     }
 
     /// An empty rollout cache for `batch` sequences.
@@ -357,6 +478,21 @@ impl Dynamics {
             .apply(&self.head)
     }
 
+    /// Adds a known frame to the cache whose `unknown` tokens [B, N] bool are hidden like masked
+    /// ones (columns a scrolled view never showed).
+    pub fn push_hidden(
+        &self,
+        cache: &mut DynamicsCache,
+        ids: &Tensor,
+        unknown: &Tensor,
+        action: Option<&Tensor>,
+    ) {
+        tch::no_grad(|| {
+            let x = self.frame_input(ids, unknown, action);
+            let _ = self.stack.forward_frame(&x, &mut cache.0, true);
+        });
+    }
+
     /// Adds a finished frame to the cache (the prompt with `None`, then each generated frame
     /// with the action that produced it).
     ///
@@ -385,6 +521,7 @@ pub(crate) mod tests {
             st: StConfig::new(16, 2, 2),
             change_weight: 0.0,
             actions: ActionSource::Latent,
+            scroll: false,
         }
     }
 

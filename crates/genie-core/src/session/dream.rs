@@ -14,10 +14,8 @@ use super::keys::KeyMap;
 use super::prompt::Prompt;
 use super::{Control, Frame, Step, World, WorldError};
 use crate::game::Action;
-use crate::model::{
-    DecoderCache, DynamicsCache, Genie, SamplerConfig, SamplerRng, frames_to_bytes, frames_to_f32,
-    sample_next,
-};
+use crate::model::scroll::column_shifts;
+use crate::model::{Genie, Rollout, SamplerConfig, SamplerRng, frames_to_bytes, frames_to_f32};
 
 pub struct DreamWorld {
     genie: Genie,
@@ -28,13 +26,10 @@ pub struct DreamWorld {
     /// The game action of the step before, while the same key stays down (a press is a step
     /// whose game action differs from it).
     held: Option<Action>,
-    /// Token frames in the context window, oldest first, each [1, N].
-    tokens: Vec<Tensor>,
-    /// `actions[i]` is the latent action that produced `tokens[i + 1]`; `None` for a start frame.
-    actions: Vec<Option<i64>>,
+    /// The context's tokens, the actions between them and both caches.
+    rollout: Rollout,
+    /// The frames shown, as many as the context holds, oldest first.
     frames: Vec<Frame>,
-    dynamics_cache: DynamicsCache,
-    decoder_cache: DecoderCache,
     /// Steps taken since the start, rewound ones included: part of each step's seed.
     steps: u64,
 }
@@ -42,19 +37,15 @@ pub struct DreamWorld {
 impl DreamWorld {
     pub fn new(genie: Genie, sampler: SamplerConfig, seed: u64) -> Self {
         let keys = KeyMap::new(&genie.config);
-        let dynamics_cache = genie.dynamics.new_cache(1);
-        let decoder_cache = genie.tokenizer.new_decoder_cache(1);
+        let rollout = Rollout::new(&genie, 1);
         Self {
             genie,
             sampler,
             seed,
             keys,
             held: None,
-            tokens: Vec::new(),
-            actions: Vec::new(),
+            rollout,
             frames: Vec::new(),
-            dynamics_cache,
-            decoder_cache,
             steps: 0,
         }
     }
@@ -80,76 +71,29 @@ impl DreamWorld {
     /// state, the world left exactly as it was (history, caches, held key and the step count
     /// that seeds the next step, so a recording replays the same with or without a preview).
     pub fn preview(&mut self) -> Result<Vec<Frame>, WorldError> {
-        if self.tokens.is_empty() {
+        if self.rollout.is_empty() {
             return Err(WorldError::NotStarted);
         }
         let (held, steps) = (self.held, self.steps);
-        let tokens: Vec<Tensor> = self.tokens.iter().map(Tensor::shallow_clone).collect();
-        let (actions, frames) = (self.actions.clone(), self.frames.clone());
-        let (dynamics, decoder) = (
-            self.dynamics_cache.deep_clone(),
-            self.decoder_cache.deep_clone(),
-        );
+        let frames = self.frames.clone();
+        let rollout = self.rollout.deep_clone();
         let mut out = Vec::new();
         for latent in 0..self.genie.config.dynamics.num_actions.min(256) {
             let step = self.step(Control::Latent(latent as u8));
             self.held = held;
             self.steps = steps;
-            self.tokens = tokens.iter().map(Tensor::shallow_clone).collect();
-            self.actions.clone_from(&actions);
             self.frames.clone_from(&frames);
-            self.dynamics_cache = dynamics.deep_clone();
-            self.decoder_cache = decoder.deep_clone();
+            self.rollout = rollout.deep_clone();
             out.push(step?.frame);
         }
         Ok(out)
     }
 
-    /// Runs a known token frame through both caches; returns it decoded.
-    fn feed(&mut self, ids: &Tensor, action: Option<i64>) -> Frame {
-        let action = action.map(|a| Tensor::from_slice(&[a]).to_device(self.device()));
-        tch::no_grad(|| {
-            self.genie
-                .dynamics
-                .push_frame(&mut self.dynamics_cache, ids, action.as_ref())
-        });
-        self.decode(ids)
-    }
-
-    /// Decodes the next frame with the decoder cache, adding it to the cache.
-    fn decode(&mut self, ids: &Tensor) -> Frame {
-        let frame = self
-            .genie
-            .tokenizer
-            .decode_next(&mut self.decoder_cache, ids); // [1, H, W, C]
-        frames_to_bytes(&frame)
-    }
-
-    /// Keeps a frame in the history, dropping the oldest beyond the context window (the caches
-    /// slide on their own).
-    fn remember(&mut self, ids: Tensor, action: Option<i64>, frame: Frame) {
-        self.tokens.push(ids);
-        self.actions.push(action);
+    /// Keeps a frame shown, dropping the oldest beyond the context window.
+    fn remember(&mut self, frame: Frame) {
         self.frames.push(frame);
-        if self.tokens.len() > self.context() {
-            let _ = self.tokens.remove(0);
-            self.actions.remove(0);
-            self.frames.remove(0);
-        }
-    }
-
-    /// Recomputes both caches from the kept history (after a rewind).
-    fn rebuild(&mut self) {
-        self.dynamics_cache.clear();
-        self.decoder_cache.clear();
-        let history: Vec<(Tensor, Option<i64>)> = self
-            .tokens
-            .iter()
-            .zip(&self.actions)
-            .map(|(t, a)| (t.shallow_clone(), *a))
-            .collect();
-        for (ids, action) in history {
-            self.feed(&ids, action);
+        if self.frames.len() > self.context() {
+            let _ = self.frames.remove(0);
         }
     }
 }
@@ -174,11 +118,7 @@ impl World for DreamWorld {
         }
         // Checked before anything is cleared: a bad prompt leaves the world as it was.
         self.held = None;
-        self.tokens.clear();
-        self.actions.clear();
         self.frames.clear();
-        self.dynamics_cache.clear();
-        self.decoder_cache.clear();
         let device = self.device();
         let keep = prompt.frames.len().min(self.context());
         let raw: Vec<u8> = prompt.frames[prompt.frames.len() - keep..].concat();
@@ -191,16 +131,18 @@ impl World for DreamWorld {
             let inferred = (keep > 1).then(|| self.genie.lam.infer_actions(&frames)); // [1, T-1]
             (ids, inferred)
         });
-        let inferred: Vec<i64> = inferred
-            .map(|a| {
-                Vec::<i64>::try_from(a.flatten(0, -1).to_device(Device::Cpu)).expect("i64 actions")
-            })
-            .unwrap_or_default();
+        // Where the prompt's picture scrolled, for a model that works in the newest view.
+        let shifts = if self.genie.config.dynamics.scroll {
+            column_shifts(&raw, 1, keep, self.genie.config.tokenizer.patch)
+        } else {
+            vec![Vec::new()]
+        };
+        let decoded = self
+            .rollout
+            .start(&self.genie, &ids, inferred.as_ref(), &shifts);
         for t in 0..keep {
-            let action = t.checked_sub(1).map(|i| inferred[i]);
-            let frame_ids = ids.select(1, t as i64); // [1, N]
-            let frame = self.feed(&frame_ids, action);
-            self.remember(frame_ids, action, frame);
+            let frame = frames_to_bytes(&decoded.select(1, t as i64));
+            self.remember(frame);
         }
         Ok(self
             .frames
@@ -210,9 +152,9 @@ impl World for DreamWorld {
     }
 
     fn step(&mut self, control: Control) -> Result<Step, WorldError> {
-        if self.tokens.is_empty() {
+        let Some(state) = self.rollout.last() else {
             return Err(WorldError::NotStarted);
-        }
+        };
         let actions = self.genie.config.dynamics.num_actions;
         let (latent, held) = match control {
             Control::Latent(a) if i64::from(a) >= actions => {
@@ -221,7 +163,6 @@ impl World for DreamWorld {
             Control::Latent(a) => (a as i64, None),
             Control::Game(g) => {
                 let action = Action::from_u8(g).unwrap_or(Action::Noop);
-                let state = self.tokens.last().expect("a started world has a frame");
                 let pressed = self.held != Some(action);
                 let latent =
                     self.keys
@@ -239,18 +180,11 @@ impl World for DreamWorld {
         let mut rng = SamplerRng::seed_from_u64(seed);
         let device = self.device();
         let action = Tensor::from_slice(&[latent]).to_device(device);
-        let ids = tch::no_grad(|| {
-            sample_next(
-                &self.genie.dynamics,
-                &mut self.dynamics_cache,
-                &action,
-                &self.sampler,
-                &mut rng,
-            )
-        });
-        // sample_next has already added the frame to the dynamics cache.
-        let frame = self.decode(&ids);
-        self.remember(ids, Some(latent), frame.clone());
+        let (_, _, decoded) = self
+            .rollout
+            .step(&self.genie, &action, &self.sampler, &mut rng);
+        let frame = frames_to_bytes(&decoded);
+        self.remember(frame.clone());
         Ok(Step {
             frame,
             latent_action: Some(latent as u8),
@@ -258,16 +192,14 @@ impl World for DreamWorld {
     }
 
     fn rewind(&mut self, frames: usize) -> Result<Frame, WorldError> {
-        if self.tokens.is_empty() {
+        if self.rollout.is_empty() {
             return Err(WorldError::NotStarted);
         }
-        let keep = self.tokens.len().saturating_sub(frames).max(1);
+        let keep = self.rollout.len().saturating_sub(frames).max(1);
         // A key still down after a rewind presses anew.
         self.held = None;
-        self.tokens.truncate(keep);
-        self.actions.truncate(keep);
+        let _ = self.rollout.truncate(&self.genie, keep);
         self.frames.truncate(keep);
-        self.rebuild();
         Ok(self.frames.last().cloned().expect("kept one frame"))
     }
 

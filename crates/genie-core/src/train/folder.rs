@@ -22,11 +22,15 @@ pub struct TrainState {
     /// Steps that trained the tokenizer's decoder alone ([`Stage::Decoder`]), after its
     /// `tokenizer_steps`.
     pub decoder_steps: u64,
+    /// Steps that trained the camera head of a dynamics model that scrolls alone
+    /// ([`Stage::Camera`]).
+    pub camera_steps: u64,
     /// Seconds of training per network.
     pub tokenizer_seconds: f64,
     pub lam_seconds: f64,
     pub dynamics_seconds: f64,
     pub decoder_seconds: f64,
+    pub camera_seconds: f64,
     /// The learning-rate schedule each network last trained under, by stage name, so that a
     /// resumed run continues it (`genie train --resume` without schedule flags).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -41,6 +45,7 @@ impl TrainState {
             Stage::Lam => self.lam_steps,
             Stage::Dynamics => self.dynamics_steps,
             Stage::Decoder => self.decoder_steps,
+            Stage::Camera => self.camera_steps,
         }
     }
 
@@ -50,6 +55,7 @@ impl TrainState {
             Stage::Lam => (&mut self.lam_steps, &mut self.lam_seconds),
             Stage::Dynamics => (&mut self.dynamics_steps, &mut self.dynamics_seconds),
             Stage::Decoder => (&mut self.decoder_steps, &mut self.decoder_seconds),
+            Stage::Camera => (&mut self.camera_steps, &mut self.camera_seconds),
         }
     }
 }
@@ -101,6 +107,10 @@ pub fn open_run(
         Stage::Decoder => return Err(TrainError::Run {
             path: run.clone(),
             what: "the decoder trains on a trained tokenizer's codes: pass --resume on its run folder".into(),
+        }),
+        Stage::Camera => return Err(TrainError::Run {
+            path: run.clone(),
+            what: "the camera head belongs to a trained dynamics model that scrolls: pass --resume on its run folder".into(),
         }),
     }
     if has_checkpoint {

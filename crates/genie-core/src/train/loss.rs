@@ -4,6 +4,7 @@ use tch::{Kind, Tensor};
 
 use super::run::{Batch, Stage};
 use crate::model::dynamics::ActionSource;
+use crate::model::scroll::column_shifts;
 use crate::model::{Genie, Rows, frames_to_f32};
 
 /// Loss and metrics of one batch for the stage's network.
@@ -50,6 +51,26 @@ pub(super) fn stage_loss(
                 None,
             )
         }
+        Stage::Camera => {
+            let (ids, actions) = tch::no_grad(|| {
+                (
+                    genie.tokenizer.encode(&frames),
+                    dynamics_actions(genie, batch, &frames),
+                )
+            });
+            let shifts = batch_shifts(genie, batch);
+            let (loss, recall) = genie
+                .dynamics
+                .camera_loss(&ids, &actions, &shifts)
+                .expect("a camera stage runs on a model that scrolls");
+            let mut metrics = serde_json::json!({
+                "camera_loss": f64::try_from(loss.detach()).unwrap_or(f64::NAN),
+            });
+            if let Some(recall) = recall {
+                metrics["camera_recall"] = recall.into();
+            }
+            (loss, metrics, None, None)
+        }
         Stage::Dynamics => {
             let (ids, actions) = tch::no_grad(|| {
                 (
@@ -57,7 +78,16 @@ pub(super) fn stage_loss(
                     dynamics_actions(genie, batch, &frames),
                 )
             });
-            let out = genie.dynamics.loss_rows(&ids, &actions, rows);
+            // A model that scrolls learns in each clip's last view: where the picture scrolled
+            // is read from the frames.
+            let shifts = genie
+                .config
+                .dynamics
+                .scroll
+                .then(|| batch_shifts(genie, batch));
+            let out = genie
+                .dynamics
+                .loss_scrolled(&ids, &actions, shifts.as_deref(), rows);
             (
                 out.loss.shallow_clone(),
                 serde_json::to_value(out.metrics).expect("metrics"),
@@ -68,13 +98,21 @@ pub(super) fn stage_loss(
     }
 }
 
+/// Where the picture of each clip of the batch scrolled, in columns ([`column_shifts`]).
+fn batch_shifts(genie: &Genie, batch: &Batch) -> Vec<Vec<i64>> {
+    let (b, t) = (batch.frames.size()[0], batch.frames.size()[1]);
+    let bytes = Vec::<u8>::try_from(batch.frames.to_device(tch::Device::Cpu).flatten(0, -1))
+        .expect("u8 frames");
+    column_shifts(&bytes, b as usize, t as usize, genie.config.tokenizer.patch)
+}
+
 /// Tokens one batch feeds the trained network (for throughput figures).
 pub(super) fn batch_tokens(genie: &Genie, stage: Stage, frames: &Tensor) -> f64 {
     let (b, t) = (frames.size()[0], frames.size()[1]);
     let per_frame = match stage {
         Stage::Tokenizer | Stage::Decoder => genie.config.tokenizer.tokens_per_frame(),
         Stage::Lam => genie.config.lam.patches_per_frame(),
-        Stage::Dynamics => genie.config.dynamics.tokens_per_frame,
+        Stage::Dynamics | Stage::Camera => genie.config.dynamics.tokens_per_frame,
     };
     (b * t * per_frame) as f64
 }

@@ -163,9 +163,11 @@ fn parse_action(text: &str) -> Result<Action, String> {
             "decoder" => Stage::Decoder,
             "lam" => Stage::Lam,
             "dynamics" => Stage::Dynamics,
+            "camera" => Stage::Camera,
             other => {
                 return Err(format!(
-                    "`do = \"{text}\"`: no network {other:?} (tokenizer, decoder, lam, dynamics)"
+                    "`do = \"{text}\"`: no network {other:?} (tokenizer, decoder, lam, dynamics, \
+                     camera)"
                 ));
             }
         }),

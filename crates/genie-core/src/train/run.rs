@@ -35,6 +35,9 @@ pub enum Stage {
     /// The tokenizer's decoder alone, on the codes of its frozen encoder and codebook: sharper
     /// frames without changing a token, so a trained LAM and dynamics model stay valid.
     Decoder,
+    /// The camera head of a dynamics model that scrolls (`model::scroll`) alone: when the view
+    /// steps a column, learned from the frames; the rest of the model is left as it is.
+    Camera,
 }
 
 impl Stage {
@@ -44,6 +47,7 @@ impl Stage {
             Self::Lam => "lam",
             Self::Dynamics => "dynamics",
             Self::Decoder => "decoder",
+            Self::Camera => "camera",
         }
     }
 }
@@ -148,8 +152,16 @@ pub fn train(
     let vs = match stage {
         Stage::Tokenizer | Stage::Decoder => &genie.tokenizer_vs,
         Stage::Lam => &genie.lam_vs,
-        Stage::Dynamics => &genie.dynamics_vs,
+        Stage::Dynamics | Stage::Camera => &genie.dynamics_vs,
     };
+    if stage == Stage::Camera {
+        // The camera head alone: the dynamics model it belongs to stays as it is.
+        for (name, var) in vs.variables() {
+            if !name.starts_with("camera.") {
+                let _ = var.set_requires_grad(false);
+            }
+        }
+    }
     if stage == Stage::Decoder {
         // The optimizer takes the trainable variables: the encoder and codebook are left out,
         // so weight decay cannot move them either.
@@ -326,7 +338,7 @@ pub fn train(
                 Stage::Lam => genie.lam.restart_idle_codes_counted(&counts, &vq, limit),
                 // Their losses quantize nothing (`stage_loss` gives them no `vq`): no codes
                 // of theirs to restart (the decoder's are frozen).
-                Stage::Dynamics | Stage::Decoder => 0,
+                Stage::Dynamics | Stage::Decoder | Stage::Camera => 0,
             };
             // Every rank restarted the same codes (the counts are the group's) with its own
             // encoder outputs: rank 0's become everyone's.
@@ -516,6 +528,73 @@ mod tests {
         assert_eq!(saved.schedules["tokenizer"].total_steps, 3);
         assert_eq!(saved.schedules["decoder"], opts.schedule);
         assert!(opts.run.join(adamw::state_file("decoder")).exists());
+    }
+
+    #[test]
+    fn a_camera_run_trains_the_camera_head_alone_and_needs_a_model_that_scrolls() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = TrainOptions {
+            stage: Stage::Tokenizer,
+            run: dir.path().join("run"),
+            resume: false,
+            schedule: Schedule {
+                peak: 1e-2,
+                warmup_steps: 1,
+                total_steps: 2,
+                ..Schedule::default()
+            },
+            weight_decay: 0.05,
+            clip_norm: 1.0,
+            save_every: Duration::from_secs(3600),
+            eval_every: 0,
+            log_every: 1,
+            idle_code_limit: 200,
+            device: Device::Cpu,
+            seed: 3,
+            progress: false,
+            bf16_autocast: false,
+            group: None,
+        };
+        tch::manual_seed(5);
+        let frames = Tensor::randint(256, [2, 4, 16, 16, 3], (Kind::Uint8, Device::Cpu));
+        let batch = || Batch {
+            frames: frames.shallow_clone(),
+            actions: Tensor::zeros([2, 4], (Kind::Uint8, Device::Cpu)),
+        };
+        let never = || Arc::new(AtomicBool::new(false));
+        let (mut genie, mut state) = open_run(&opts, &tiny_config()).unwrap();
+        train(&opts, &mut genie, &mut state, batch, &[], never()).unwrap();
+        opts.resume = true;
+        opts.stage = Stage::Camera;
+        let (mut genie, mut state) = open_run(&opts, &tiny_config()).unwrap();
+        // A dynamics model that does not scroll has no camera head to train: the CLI refuses it
+        // (`genie train camera`); here the model is turned into one that scrolls.
+        assert!(genie.dynamics.camera().is_none());
+        genie.enable_scroll().unwrap();
+        let before: Vec<(String, Tensor)> = genie
+            .dynamics_vs
+            .variables()
+            .into_iter()
+            .map(|(n, v)| (n, v.detach().copy()))
+            .collect();
+        opts.schedule.total_steps = 5;
+        train(&opts, &mut genie, &mut state, batch, &[], never()).unwrap();
+        let after = Genie::load(&opts.run, Device::Cpu).unwrap();
+        assert!(
+            after.config.dynamics.scroll,
+            "genie.json says the model scrolls"
+        );
+        let new = after.dynamics_vs.variables();
+        for (name, old) in &before {
+            let same = old.equal(&new[name]);
+            assert_eq!(
+                same,
+                !name.starts_with("camera."),
+                "{name}: changed {}",
+                !same
+            );
+        }
+        assert_eq!(state.camera_steps, 5);
     }
 
     #[test]

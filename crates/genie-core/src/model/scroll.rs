@@ -1,0 +1,562 @@
+//! A world that scrolls by whole token columns (docs/design.md §8, "The scrolling world").
+//!
+//! A camera that steps one patch keeps every token of the picture, moved one column, and shows
+//! one new column. A dynamics model that had to dream that shift itself would have to decide,
+//! token by token, whether the whole picture moves: MaskGIT picks each token's likeliest id, and
+//! "stays where it was" wins every token while a step comes one frame in five, so the dream never
+//! scrolled (docs/experiments.md). Here the dynamics model (with `scroll` in its config) works in
+//! the newest frame's view instead: the frames before it are moved by the columns the picture
+//! scrolled since, and the columns they never showed are hidden like masked tokens, so it only
+//! dreams what moves in the world and the new column. Whether the view steps is a decision of
+//! its own, made before each frame by a small [`CameraHead`] that reads the last frame's tokens
+//! and the latent action.
+//!
+//! Where the picture scrolled is read from the frames themselves (a whole-picture shift by one
+//! patch, [`column_shifts`]), never from the game's camera: imported video trains the same way.
+
+use rand::Rng;
+use tch::nn::{self, Module};
+use tch::{Device, Kind, Tensor};
+
+use super::elements::{linear, n};
+use super::maskgit::{SamplerConfig, sample_frame};
+use super::{DecoderCache, DynamicsCache, Genie};
+use crate::eval::measures::horizontal_shift_among;
+use crate::game::{FRAME_SIZE, PLAYER_TOLERANCE};
+
+/// The camera head's choices: the view moves a column left, stays, or moves a column right
+/// (class = shift + 1).
+pub const SHIFTS: i64 = 3;
+
+/// Width of each token's embedding in the camera head.
+const TOKEN_DIM: i64 = 8;
+
+/// Width of the camera head's hidden layer.
+const HIDDEN: i64 = 128;
+
+/// Side of the token grid of a frame of `tokens` tokens (square frames), `None` when it is not
+/// a square.
+pub fn grid_width(tokens: i64) -> Option<i64> {
+    let w = (tokens as f64).sqrt().round() as i64;
+    (w > 0 && w * w == tokens).then_some(w)
+}
+
+/// Per clip, the columns the view moved between each frame and the next (positive: the view
+/// moved right, so the picture moved left), read from the pixels: a whole-picture shift of one
+/// patch ([`horizontal_shift_among`], the player left out), else 0.
+///
+/// `frames`: `batch` clips of `len` RGB frames, u8. The detector reads the game's 64×64 frames;
+/// frames of another size read as never scrolled.
+pub fn column_shifts(frames: &[u8], batch: usize, len: usize, patch: i64) -> Vec<Vec<i64>> {
+    let size = FRAME_SIZE * FRAME_SIZE * 3;
+    if frames.len() != batch * len * size || patch <= 0 {
+        return vec![vec![0; len.saturating_sub(1)]; batch];
+    }
+    let patch = patch as i32;
+    (0..batch)
+        .map(|b| {
+            (0..len.saturating_sub(1))
+                .map(|t| {
+                    let at = |i: usize| &frames[(b * len + i) * size..(b * len + i + 1) * size];
+                    let px = horizontal_shift_among(at(t), at(t + 1), PLAYER_TOLERANCE, &[patch]);
+                    i64::from(px / patch)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Every frame of each clip moved into the view of the clip's last frame: `shifts[b][t]` is
+/// the columns the view moved from frame t to t+1. Returns the moved ids [B, T, N] (0 where
+/// unknown) and where they are unknown [B, T, N] bool: the columns a frame never showed.
+pub fn align(ids: &Tensor, shifts: &[Vec<i64>], width: i64) -> (Tensor, Tensor) {
+    let (b, t, n) = ids.size3().expect("ids must be [B, T, N]");
+    let device = ids.device();
+    let flat = Vec::<i64>::try_from(ids.to_device(Device::Cpu).flatten(0, -1)).expect("i64 ids");
+    let (mut moved, mut unknown) = (vec![0i64; flat.len()], vec![false; flat.len()]);
+    for i in 0..b as usize {
+        let row = shifts.get(i).map_or(&[][..], Vec::as_slice);
+        // Columns the view moves from frame k to the last frame.
+        let mut total = 0i64;
+        for k in (0..t as usize).rev() {
+            if k + 1 < t as usize {
+                total += row.get(k).copied().unwrap_or(0);
+            }
+            let base = (i * t as usize + k) * n as usize;
+            for p in 0..n {
+                let (row, col) = (p / width, p % width);
+                let from = col + total;
+                let at = base + p as usize;
+                if (0..width).contains(&from) {
+                    moved[at] = flat[base + (row * width + from) as usize];
+                } else {
+                    unknown[at] = true;
+                }
+            }
+        }
+    }
+    let shape = [b, t, n];
+    (
+        Tensor::from_slice(&moved).view(shape).to_device(device),
+        Tensor::from_slice(&unknown).view(shape).to_device(device),
+    )
+}
+
+/// One frame's ids [B, N] and unknown mask moved by `shift` columns per row (see [`align`]).
+fn shift_frame(ids: &Tensor, unknown: &Tensor, shifts: &[i64], width: i64) -> (Tensor, Tensor) {
+    let (b, n) = ids.size2().expect("ids must be [B, N]");
+    let ids3 = ids.view([b, 1, n]);
+    let rows: Vec<Vec<i64>> = shifts.iter().map(|&s| vec![s, 0]).collect();
+    // Two frames, the second unmoved: `align` moves the first by the row's shift.
+    let pair = Tensor::cat(&[&ids3, &ids3], 1);
+    let (moved, hidden) = align(&pair, &rows, width);
+    let was_unknown = Tensor::cat(&[unknown.view([b, 1, n]), unknown.view([b, 1, n])], 1);
+    let (was, _) = align(&was_unknown.to_kind(Kind::Int64), &rows, width);
+    (
+        moved.select(1, 0),
+        hidden
+            .select(1, 0)
+            .logical_or(&was.select(1, 0).to_kind(Kind::Bool)),
+    )
+}
+
+/// Parameters of a camera head for a model of `vocab` codes, `tokens` tokens a frame and
+/// `actions` latent actions.
+pub fn head_elements(vocab: i64, tokens: i64, actions: i64) -> u128 {
+    n(vocab) * n(TOKEN_DIM)
+        + linear(tokens * TOKEN_DIM, HIDDEN)
+        + n(actions) * n(HIDDEN)
+        + linear(HIDDEN, SHIFTS)
+}
+
+/// Whether the view steps before the next frame: reads the last frame's tokens (where the
+/// player is) and the latent action (where it goes), and scores the three moves.
+#[derive(Debug)]
+pub struct CameraHead {
+    token_embed: nn::Embedding,
+    tokens: nn::Linear,
+    action_embed: nn::Embedding,
+    out: nn::Linear,
+}
+
+impl CameraHead {
+    pub fn new(p: nn::Path<'_>, vocab: i64, tokens: i64, actions: i64) -> Self {
+        let small = nn::EmbeddingConfig {
+            ws_init: nn::Init::Randn {
+                mean: 0.0,
+                stdev: 0.02,
+            },
+            ..Default::default()
+        };
+        Self {
+            token_embed: nn::embedding(&p / "token_embed", vocab, TOKEN_DIM, small),
+            tokens: nn::linear(
+                &p / "tokens",
+                tokens * TOKEN_DIM,
+                HIDDEN,
+                Default::default(),
+            ),
+            action_embed: nn::embedding(&p / "action_embed", actions, HIDDEN, small),
+            out: nn::linear(&p / "out", HIDDEN, SHIFTS, Default::default()),
+        }
+    }
+
+    /// Scores of the three moves (class = shift + 1).
+    ///
+    /// # Shapes
+    /// `ids` [B, N] i64, `action` [B] i64 → [B, 3].
+    pub fn forward(&self, ids: &Tensor, action: &Tensor) -> Tensor {
+        let tokens = self
+            .token_embed
+            .forward(ids)
+            .flatten(1, -1)
+            .apply(&self.tokens);
+        (tokens + self.action_embed.forward(action))
+            .relu()
+            .apply(&self.out)
+    }
+}
+
+/// Dreams in progress, a batch of them: the context's tokens in the newest frame's view, where
+/// they are unknown, the actions between them, and both caches. Every rollout of the world model
+/// (play, dream, the measures) goes through it, so a model that scrolls scrolls everywhere.
+#[derive(Debug)]
+pub struct Rollout {
+    /// Token frames in the context window, oldest first, each [B, N].
+    ids: Vec<Tensor>,
+    /// Where each frame's tokens are unknown (columns it never showed), [B, N] bool.
+    unknown: Vec<Tensor>,
+    /// `actions[i]` produced `ids[i]`; `None` for a start frame.
+    actions: Vec<Option<Tensor>>,
+    dynamics: DynamicsCache,
+    decoder: DecoderCache,
+    context: usize,
+}
+
+impl Rollout {
+    pub fn new(genie: &Genie, batch: i64) -> Self {
+        Self {
+            ids: Vec::new(),
+            unknown: Vec::new(),
+            actions: Vec::new(),
+            dynamics: genie.dynamics.new_cache(batch),
+            decoder: genie.tokenizer.new_decoder_cache(batch),
+            context: genie.config.dynamics.context_frames.max(1) as usize,
+        }
+    }
+
+    /// Frames in the context.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// The newest frame's tokens [B, N].
+    pub fn last(&self) -> Option<&Tensor> {
+        self.ids.last()
+    }
+
+    /// A copy that goes on on its own (a preview).
+    pub fn deep_clone(&self) -> Self {
+        Self {
+            ids: self.ids.iter().map(Tensor::shallow_clone).collect(),
+            unknown: self.unknown.iter().map(Tensor::shallow_clone).collect(),
+            actions: self
+                .actions
+                .iter()
+                .map(|a| a.as_ref().map(Tensor::shallow_clone))
+                .collect(),
+            dynamics: self.dynamics.deep_clone(),
+            decoder: self.decoder.deep_clone(),
+            context: self.context,
+        }
+    }
+
+    /// Starts over from known frames: `ids` [B, T, N] and `actions` [B, T−1] (the actions that
+    /// produced frames 2..T), `shifts[b][t]` the columns the view moved from frame t to t+1 (see
+    /// [`column_shifts`]; ignored by a model that does not scroll). Returns the decoded frames
+    /// [B, T, H, W, C].
+    pub fn start(
+        &mut self,
+        genie: &Genie,
+        ids: &Tensor,
+        actions: Option<&Tensor>,
+        shifts: &[Vec<i64>],
+    ) -> Tensor {
+        self.ids.clear();
+        self.unknown.clear();
+        self.actions.clear();
+        self.dynamics.clear();
+        self.decoder.clear();
+        let (ids, unknown) = match grid_width(genie.config.dynamics.tokens_per_frame) {
+            Some(width) if genie.config.dynamics.scroll => align(ids, shifts, width),
+            _ => (ids.shallow_clone(), ids.zeros_like().to_kind(Kind::Bool)),
+        };
+        let t = ids.size()[1];
+        let mut frames = Vec::new();
+        for i in 0..t {
+            let action = (i > 0).then(|| actions.expect("actions for a clip").select(1, i - 1));
+            self.remember(ids.select(1, i), unknown.select(1, i), action);
+            frames.push(self.feed_last(genie).unsqueeze(1));
+        }
+        Tensor::cat(&frames, 1)
+    }
+
+    /// Dreams the next frame of every row from `action` [B] i64: the camera head (where the
+    /// model has one) first decides whether each row's view steps a column, the context moves
+    /// with it, then MaskGIT samples the frame. Returns its tokens [B, N], the columns each row's
+    /// view moved, and the decoded frame [B, H, W, C].
+    pub fn step<R: Rng>(
+        &mut self,
+        genie: &Genie,
+        action: &Tensor,
+        sampler: &SamplerConfig,
+        rng: &mut R,
+    ) -> (Tensor, Vec<i64>, Tensor) {
+        let moves = self.decide_moves(genie, action, rng);
+        let (ids, frame) = self.step_moving(genie, action, &moves, sampler, rng);
+        (ids, moves, frame)
+    }
+
+    /// The camera head's move for each row before the frame `action` [B] produces, sampled from
+    /// its scores; none for a model without one.
+    fn decide_moves<R: Rng>(&self, genie: &Genie, action: &Tensor, rng: &mut R) -> Vec<i64> {
+        let batch = action.size()[0] as usize;
+        let (Some(head), Some(last)) = (genie.dynamics.camera(), self.ids.last()) else {
+            return vec![0; batch];
+        };
+        let probs = tch::no_grad(|| head.forward(last, action).softmax(-1, Kind::Float));
+        let probs = Vec::<f32>::try_from(probs.to_device(Device::Cpu).flatten(0, -1))
+            .expect("f32 probabilities");
+        probs
+            .chunks(SHIFTS as usize)
+            .map(|p| {
+                let u: f32 = rng.random();
+                if u < p[0] {
+                    -1
+                } else if u < p[0] + p[1] {
+                    0
+                } else {
+                    1
+                }
+            })
+            .collect()
+    }
+
+    /// [`Rollout::step`] with each row's move given (`moves`, columns: what the camera head
+    /// would decide); a model that does not scroll takes none.
+    pub fn step_moving<R: Rng>(
+        &mut self,
+        genie: &Genie,
+        action: &Tensor,
+        moves: &[i64],
+        sampler: &SamplerConfig,
+        rng: &mut R,
+    ) -> (Tensor, Tensor) {
+        let dynamics = &genie.dynamics;
+        let batch = action.size()[0];
+        let width = grid_width(dynamics.config().tokens_per_frame);
+        let moved = dynamics.config().scroll && moves.iter().any(|&s| s != 0);
+        if let (true, Some(width)) = (moved, width) {
+            for (ids, unknown) in self.ids.iter_mut().zip(&mut self.unknown) {
+                (*ids, *unknown) = shift_frame(ids, unknown, moves, width);
+            }
+            self.dynamics.clear();
+            for i in 0..self.ids.len() {
+                dynamics.push_hidden(
+                    &mut self.dynamics,
+                    &self.ids[i],
+                    &self.unknown[i],
+                    self.actions[i].as_ref(),
+                );
+            }
+        }
+        let tokens = dynamics.config().tokens_per_frame;
+        let ids = tch::no_grad(|| {
+            let ids = sample_frame(batch, tokens, action.device(), sampler, rng, |ids, mask| {
+                dynamics.frame_logits(&mut self.dynamics, ids, mask, Some(action))
+            });
+            dynamics.push_frame(&mut self.dynamics, &ids, Some(action));
+            ids
+        });
+        let known = ids.zeros_like().to_kind(Kind::Bool);
+        self.remember(ids.shallow_clone(), known, Some(action.shallow_clone()));
+        let frame = if moved {
+            self.redecode(genie)
+        } else {
+            self.decode_last(genie)
+        };
+        (ids, frame)
+    }
+
+    /// Keeps the last `keep` frames' worth of history (at least one) and recomputes both caches
+    /// (a rewind); returns the decoded last frame.
+    pub fn truncate(&mut self, genie: &Genie, keep: usize) -> Tensor {
+        let keep = keep.clamp(1, self.ids.len().max(1));
+        self.ids.truncate(keep);
+        self.unknown.truncate(keep);
+        self.actions.truncate(keep);
+        self.dynamics.clear();
+        for i in 0..self.ids.len() {
+            tch::no_grad(|| {
+                genie.dynamics.push_hidden(
+                    &mut self.dynamics,
+                    &self.ids[i],
+                    &self.unknown[i],
+                    self.actions[i].as_ref(),
+                )
+            });
+        }
+        self.redecode(genie)
+    }
+
+    fn remember(&mut self, ids: Tensor, unknown: Tensor, action: Option<Tensor>) {
+        self.ids.push(ids);
+        self.unknown.push(unknown);
+        self.actions.push(action);
+        if self.ids.len() > self.context {
+            let _ = self.ids.remove(0);
+            let _ = self.unknown.remove(0);
+            self.actions.remove(0);
+        }
+    }
+
+    /// Runs the newest (known) frame through the dynamics cache and decodes it.
+    fn feed_last(&mut self, genie: &Genie) -> Tensor {
+        let i = self.ids.len() - 1;
+        tch::no_grad(|| {
+            genie.dynamics.push_hidden(
+                &mut self.dynamics,
+                &self.ids[i],
+                &self.unknown[i],
+                self.actions[i].as_ref(),
+            )
+        });
+        self.decode_last(genie)
+    }
+
+    /// Decodes the newest frame with the decoder cache, adding it to the cache: [B, H, W, C].
+    fn decode_last(&mut self, genie: &Genie) -> Tensor {
+        let ids = self.decodable(self.ids.len() - 1);
+        tch::no_grad(|| genie.tokenizer.decode_next(&mut self.decoder, &ids))
+    }
+
+    /// Recomputes the decoder cache from the history in the newest view and decodes the newest
+    /// frame: [B, H, W, C].
+    fn redecode(&mut self, genie: &Genie) -> Tensor {
+        self.decoder.clear();
+        let mut frame = None;
+        for i in 0..self.ids.len() {
+            let ids = self.decodable(i);
+            frame = Some(tch::no_grad(|| {
+                genie.tokenizer.decode_next(&mut self.decoder, &ids)
+            }));
+        }
+        frame.expect("a started rollout has a frame")
+    }
+
+    /// Frame `i`'s tokens for the decoder: where unknown, the newest frame's token at that place
+    /// (what the view shows now stood there before, as far as anything shows).
+    fn decodable(&self, i: usize) -> Tensor {
+        let last = self.ids.last().expect("a started rollout has a frame");
+        last.where_self(&self.unknown[i], &self.ids[i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::checkpoint::tests::tiny_config;
+    use crate::model::{Rows, SamplerRng};
+    use rand::SeedableRng;
+
+    fn ids(values: &[i64], shape: &[i64]) -> Tensor {
+        Tensor::from_slice(values).view(shape)
+    }
+
+    #[test]
+    fn a_clip_is_moved_into_its_last_view_and_what_it_never_showed_is_unknown() {
+        // Two clips of three 2×3 frames; the first clip's view moves right a column after frame 0
+        // and again after frame 1, the second's left a column after frame 1.
+        let frame = |k: i64| (0..6).map(|p| 10 * k + p).collect::<Vec<i64>>();
+        let clip: Vec<i64> = (0..3).flat_map(frame).collect();
+        let both = [clip.clone(), clip].concat();
+        let (moved, unknown) = align(&ids(&both, &[2, 3, 6]), &[vec![1, 1], vec![0, -1]], 3);
+        let moved = Vec::<i64>::try_from(moved.flatten(0, -1)).unwrap();
+        let unknown = Vec::<bool>::try_from(unknown.flatten(0, -1)).unwrap();
+        // Clip 1, frame 0 moved two columns: its last column becomes the first.
+        assert_eq!(&moved[0..6], &[2, 0, 0, 5, 0, 0]);
+        assert_eq!(&unknown[0..6], &[false, true, true, false, true, true]);
+        assert_eq!(&moved[6..12], &[11, 12, 0, 14, 15, 0]);
+        assert_eq!(&moved[12..18], &frame(2)[..]);
+        assert!(!unknown[12..18].iter().any(|&u| u));
+        // Clip 2, frame 0 and 1 moved a column the other way.
+        assert_eq!(&moved[18..24], &[0, 0, 1, 0, 3, 4]);
+        assert_eq!(&unknown[18..24], &[true, false, false, true, false, false]);
+        assert_eq!(&moved[30..36], &frame(2)[..]);
+    }
+
+    #[test]
+    fn a_frame_moved_twice_keeps_what_was_unknown() {
+        let (moved, unknown) = shift_frame(
+            &ids(&[1, 2, 3, 4], &[1, 4]),
+            &Tensor::from_slice(&[false, false, true, false]).view([1, 4]),
+            &[-1],
+            2,
+        );
+        assert_eq!(
+            Vec::<i64>::try_from(moved.flatten(0, -1)).unwrap(),
+            [0, 1, 0, 3]
+        );
+        // The new first column is unknown, and so is token 3 where the unknown token 2 went.
+        assert_eq!(
+            Vec::<bool>::try_from(unknown.flatten(0, -1)).unwrap(),
+            [true, false, true, true]
+        );
+    }
+
+    #[test]
+    fn a_picture_moved_by_a_patch_reads_as_one_column_and_a_still_one_as_none() {
+        let side = FRAME_SIZE;
+        // A picture with something to see in every column; the player's colour nowhere.
+        let pixel = |x: usize, y: usize| {
+            [
+                (x * 37 % 200) as u8,
+                (y * 11 % 150) as u8,
+                ((x * y) % 90) as u8,
+            ]
+        };
+        let view = |from: usize| -> Vec<u8> {
+            (0..side)
+                .flat_map(|y| (0..side).flat_map(move |x| pixel(x + from, y)))
+                .collect()
+        };
+        let clip = [view(16), view(24), view(24), view(16)].concat();
+        assert_eq!(column_shifts(&clip, 1, 4, 8), vec![vec![1, 0, -1]]);
+        // Frames of another size than the detector reads never scrolled.
+        assert_eq!(column_shifts(&[0; 16 * 16 * 3 * 2], 1, 2, 8), vec![vec![0]]);
+    }
+
+    #[test]
+    fn a_model_that_scrolls_learns_its_camera_and_rolls_out() {
+        let mut config = tiny_config();
+        config.dynamics.scroll = true;
+        tch::manual_seed(2);
+        let genie = Genie::new(config.clone(), Device::Cpu).unwrap();
+        let head = genie.dynamics.camera().expect("a camera head");
+        let (b, t, n) = (2, 3, config.dynamics.tokens_per_frame);
+        let clip = Tensor::randint(
+            config.dynamics.vocab_size,
+            [b, t, n],
+            (Kind::Int64, Device::Cpu),
+        );
+        let actions = Tensor::randint(8, [b, t - 1], (Kind::Int64, Device::Cpu));
+        let shifts = vec![vec![1, 0], vec![0, -1]];
+        let out = genie
+            .dynamics
+            .loss_scrolled(&clip, &actions, Some(&shifts), Rows::whole(b));
+        assert!(out.metrics.camera_loss.is_some_and(f64::is_finite));
+        // The unknown tokens are hidden and unscored: fewer scored than the plain loss's share.
+        assert!(out.metrics.mask_rate < 1.0);
+        out.loss.backward();
+        let grad = genie
+            .dynamics_vs
+            .variables()
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("camera"))
+            .map(|(_, v)| f64::try_from(v.grad().abs().sum(Kind::Float)).unwrap())
+            .sum::<f64>();
+        assert!(grad > 0.0, "the camera head learns");
+        assert_eq!(
+            head.forward(&clip.select(1, 0), &actions.select(1, 0))
+                .size(),
+            [b, SHIFTS]
+        );
+
+        // A rollout starts, steps (the head deciding each row's move) and rewinds.
+        let mut rollout = Rollout::new(&genie, b);
+        let frames = rollout.start(&genie, &clip, Some(&actions), &shifts);
+        assert_eq!(frames.size()[..2], [b, t]);
+        let mut rng = SamplerRng::seed_from_u64(1);
+        let mut moves = Vec::new();
+        for _ in 0..12 {
+            let (next, shift, frame) = rollout.step(
+                &genie,
+                &actions.select(1, 0),
+                &SamplerConfig::default(),
+                &mut rng,
+            );
+            assert_eq!(next.size(), [b, n]);
+            assert_eq!(frame.size()[0], b);
+            moves.extend(shift);
+        }
+        // An untrained head scores the three moves alike: some rows move.
+        assert!(moves.iter().any(|&m| m != 0) && moves.iter().all(|m| m.abs() <= 1));
+        assert_eq!(rollout.len(), config.dynamics.context_frames as usize);
+        let _ = rollout.truncate(&genie, 2);
+        assert_eq!(rollout.len(), 2);
+    }
+}
