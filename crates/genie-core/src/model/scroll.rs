@@ -324,15 +324,7 @@ impl Rollout {
             for (ids, unknown) in self.ids.iter_mut().zip(&mut self.unknown) {
                 (*ids, *unknown) = shift_frame(ids, unknown, moves, width);
             }
-            self.dynamics.clear();
-            for i in 0..self.ids.len() {
-                dynamics.push_hidden(
-                    &mut self.dynamics,
-                    &self.ids[i],
-                    &self.unknown[i],
-                    self.actions[i].as_ref(),
-                );
-            }
+            self.recompute_dynamics(genie);
         }
         let tokens = dynamics.config().tokens_per_frame;
         let ids = tch::no_grad(|| {
@@ -359,18 +351,26 @@ impl Rollout {
         self.ids.truncate(keep);
         self.unknown.truncate(keep);
         self.actions.truncate(keep);
+        self.recompute_dynamics(genie);
+        self.redecode(genie)
+    }
+
+    /// Recomputes the dynamics cache from the history in the newest view.
+    fn recompute_dynamics(&mut self, genie: &Genie) {
         self.dynamics.clear();
         for i in 0..self.ids.len() {
-            tch::no_grad(|| {
-                genie.dynamics.push_hidden(
-                    &mut self.dynamics,
-                    &self.ids[i],
-                    &self.unknown[i],
-                    self.actions[i].as_ref(),
-                )
-            });
+            self.push_context(genie, i);
         }
-        self.redecode(genie)
+    }
+
+    /// Runs history frame `i` (its unknown tokens hidden) through the dynamics cache.
+    fn push_context(&mut self, genie: &Genie, i: usize) {
+        genie.dynamics.push_hidden(
+            &mut self.dynamics,
+            &self.ids[i],
+            &self.unknown[i],
+            self.actions[i].as_ref(),
+        );
     }
 
     fn remember(&mut self, ids: Tensor, unknown: Tensor, action: Option<Tensor>) {
@@ -386,15 +386,7 @@ impl Rollout {
 
     /// Runs the newest (known) frame through the dynamics cache and decodes it.
     fn feed_last(&mut self, genie: &Genie) -> Tensor {
-        let i = self.ids.len() - 1;
-        tch::no_grad(|| {
-            genie.dynamics.push_hidden(
-                &mut self.dynamics,
-                &self.ids[i],
-                &self.unknown[i],
-                self.actions[i].as_ref(),
-            )
-        });
+        self.push_context(genie, self.ids.len() - 1);
         self.decode_last(genie)
     }
 
