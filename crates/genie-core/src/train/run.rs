@@ -451,29 +451,9 @@ mod tests {
 
     #[test]
     fn a_decoder_run_changes_the_decoder_and_no_token() {
+        let _rng = global_rng();
         let dir = tempfile::tempdir().unwrap();
-        let mut opts = TrainOptions {
-            stage: Stage::Tokenizer,
-            run: dir.path().join("run"),
-            resume: false,
-            schedule: Schedule {
-                peak: 1e-2,
-                warmup_steps: 1,
-                total_steps: 3,
-                ..Schedule::default()
-            },
-            weight_decay: 0.05,
-            clip_norm: 1.0,
-            save_every: Duration::from_secs(3600),
-            eval_every: 0,
-            log_every: 1,
-            idle_code_limit: 200,
-            device: Device::Cpu,
-            seed: 3,
-            progress: false,
-            bf16_autocast: false,
-            group: None,
-        };
+        let mut opts = tokenizer_run(dir.path(), 3);
         tch::manual_seed(5);
         let frames = Tensor::randint(256, [2, 3, 16, 16, 3], (Kind::Uint8, Device::Cpu));
         let batch = || Batch {
@@ -530,17 +510,24 @@ mod tests {
         assert!(opts.run.join(adamw::state_file("decoder")).exists());
     }
 
-    #[test]
-    fn a_camera_run_trains_the_camera_head_alone_and_needs_a_model_that_scrolls() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut opts = TrainOptions {
+    /// These tests seed libtorch's one global generator and compare runs made from it: one at
+    /// a time, or another's initialisation draws from it in between.
+    fn global_rng() -> std::sync::MutexGuard<'static, ()> {
+        static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        LOCK.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A tokenizer run of `total_steps` in `dir`/run, logging every step, saving only at its end.
+    fn tokenizer_run(dir: &std::path::Path, total_steps: u64) -> TrainOptions {
+        TrainOptions {
             stage: Stage::Tokenizer,
-            run: dir.path().join("run"),
+            run: dir.join("run"),
             resume: false,
             schedule: Schedule {
                 peak: 1e-2,
                 warmup_steps: 1,
-                total_steps: 2,
+                total_steps,
                 ..Schedule::default()
             },
             weight_decay: 0.05,
@@ -554,7 +541,14 @@ mod tests {
             progress: false,
             bf16_autocast: false,
             group: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_camera_run_trains_the_camera_head_alone_and_needs_a_model_that_scrolls() {
+        let _rng = global_rng();
+        let dir = tempfile::tempdir().unwrap();
+        let mut opts = tokenizer_run(dir.path(), 2);
         tch::manual_seed(5);
         let frames = Tensor::randint(256, [2, 4, 16, 16, 3], (Kind::Uint8, Device::Cpu));
         let batch = || Batch {
@@ -599,6 +593,7 @@ mod tests {
 
     #[test]
     fn a_bf16_autocast_lam_run_learns_and_keeps_its_weights_f32() {
+        let _rng = global_rng();
         let dir = tempfile::tempdir().unwrap();
         let opts = TrainOptions {
             stage: Stage::Lam,
