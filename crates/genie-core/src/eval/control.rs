@@ -202,7 +202,9 @@ impl ControlCases {
                 let alive = (0..horizon).all(|_| real.step(action) == Status::Alive);
                 let from = from?;
                 let to = find_player_approx(&real.frame())?;
-                alive.then(|| direction(from, to))
+                // Relative to the world: a camera move is not the player's.
+                let camera = (real.camera_px() - game.camera_px()) as f32;
+                alive.then(|| direction(from, (to.0 + camera, to.1)))
             })
             .collect()
     }
@@ -266,18 +268,16 @@ impl ControlCases {
         latent: &mut dyn FnMut(usize, &Tensor) -> Tensor,
         opts: &EvalOptions,
     ) -> Vec<Option<(i8, i8)>> {
-        let dreamed = frames_to_bytes(&rollout(
-            genie,
-            &self.ids,
-            &self.prompt_actions,
-            frames,
-            latent,
-            opts,
-        ));
+        let (last, moved) = rollout(genie, &self.ids, &self.prompt_actions, frames, latent, opts);
+        let dreamed = frames_to_bytes(&last);
         self.dream_starts
             .iter()
             .zip(dreamed.chunks(FRAME_BYTES))
-            .map(|(&from, end)| Some(direction(from?, find_player_approx(end)?)))
+            .zip(moved)
+            .map(|((&from, end), moved)| {
+                let to = find_player_approx(end)?;
+                Some(direction(from?, (to.0 + moved as f32, to.1)))
+            })
             .collect()
     }
 }

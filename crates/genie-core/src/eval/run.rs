@@ -12,7 +12,9 @@
 //! - `action_fidelity`: from a real game state, the real game and the dream get the same game
 //!   action (through the calibration: a key pressed, then held) for `horizon` steps; a case
 //!   agrees when the player, found by its unique colour, moves the same way in both (sign of Δx
-//!   and of Δy, 1 px dead band).
+//!   and of Δy, 1 px dead band), relative to the world: the camera's move over the frames (the
+//!   game's; the dream's view moves for a model that scrolls) is added back, so a scroll is not
+//!   motion.
 //! - `action_fidelity_ceiling`: the same cases, the dream given the latents the LAM infers from
 //!   the real game's own next frames ([`super::ceiling`]).
 //! - `lam_nmi`: normalised mutual information between inferred latent and true actions.
@@ -126,8 +128,9 @@ pub(super) fn rollout(
     frames: usize,
     latent: &mut dyn FnMut(usize, &Tensor) -> Tensor,
     opts: &EvalOptions,
-) -> Tensor {
-    dream(genie, prompt_ids, prompt_actions, frames, latent, opts).1
+) -> (Tensor, Vec<i32>) {
+    let (_, last, moved) = dream(genie, prompt_ids, prompt_actions, frames, latent, opts);
+    (last, moved)
 }
 
 /// [`rollout`]'s tokens: the prompt's and the dreamed frames', [B, P + frames, N], each in its
@@ -143,7 +146,9 @@ pub(super) fn rollout_ids(
     dream(genie, prompt_ids, prompt_actions, frames, latent, opts).0
 }
 
-/// The dream of [`rollout`] and [`rollout_ids`]: its tokens and its decoded last frame.
+/// The dream of [`rollout`] and [`rollout_ids`]: its tokens, its decoded last frame and, per
+/// row, how far its view moved over the dreamed frames in pixels (right positive; 0 for a model
+/// that does not scroll).
 fn dream(
     genie: &Genie,
     prompt_ids: &Tensor,
@@ -151,8 +156,10 @@ fn dream(
     frames: usize,
     latent: &mut dyn FnMut(usize, &Tensor) -> Tensor,
     opts: &EvalOptions,
-) -> (Tensor, Tensor) {
+) -> (Tensor, Tensor, Vec<i32>) {
     let (b, p, _) = prompt_ids.size3().expect("[B, P, N]");
+    let patch = genie.config.tokenizer.patch as i32;
+    let mut moved = vec![0i32; b as usize];
     let mut rng = SamplerRng::seed_from_u64(opts.seed);
     tch::no_grad(|| {
         // A model that scrolls starts in the prompt's last view: where the prompt's picture
@@ -175,11 +182,14 @@ fn dream(
         for t in 0..frames {
             let last = rollout.last().expect("a started rollout").shallow_clone();
             let action = latent(t, &last);
-            let (next, _, frame) = rollout.step(genie, &action, &opts.sampler, &mut rng);
+            let (next, moves, frame) = rollout.step(genie, &action, &opts.sampler, &mut rng);
+            for (total, step) in moved.iter_mut().zip(moves) {
+                *total += step as i32 * patch;
+            }
             ids.push(next.unsqueeze(1));
             last_frame = frame;
         }
-        (Tensor::cat(&ids, 1), last_frame)
+        (Tensor::cat(&ids, 1), last_frame, moved)
     })
 }
 

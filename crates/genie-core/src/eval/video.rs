@@ -90,14 +90,17 @@ impl VideoMeasures {
             (&driven, &mut self.rollout),
             (&random, &mut self.rollout_random),
         ] {
-            let last = frames_to_bytes(&rollout(
-                genie,
-                &prompt_ids,
-                &prompt_actions,
-                actions.len(),
-                &mut |t, _| actions[t].shallow_clone(),
-                opts,
-            ));
+            let last = frames_to_bytes(
+                &rollout(
+                    genie,
+                    &prompt_ids,
+                    &prompt_actions,
+                    actions.len(),
+                    &mut |t, _| actions[t].shallow_clone(),
+                    opts,
+                )
+                .0,
+            );
             out.extend(
                 last.chunks(FRAME_BYTES)
                     .zip(&real_last)
@@ -355,14 +358,17 @@ impl<'a> Cases<'a> {
         opts: &EvalOptions,
         player: PlayerColour,
     ) -> Vec<Option<(i8, i8)>> {
-        let ends = frames_to_bytes(&rollout(
-            genie,
-            &self.prompt_ids,
-            &self.prompt_actions,
-            opts.horizon,
-            latent,
-            opts,
-        ));
+        let ends = frames_to_bytes(
+            &rollout(
+                genie,
+                &self.prompt_ids,
+                &self.prompt_actions,
+                opts.horizon,
+                latent,
+                opts,
+            )
+            .0,
+        );
         self.starts
             .chunks(FRAME_BYTES)
             .zip(ends.chunks(FRAME_BYTES))

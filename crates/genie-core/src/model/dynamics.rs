@@ -20,7 +20,7 @@ use tch::{Kind, Tensor};
 
 use super::frames::previous_frames;
 use super::rows::Rows;
-use super::scroll::{self, CameraHead, grid_width};
+use super::scroll::{self, CameraHead, grid_width, past_the_edge};
 use super::st::{StCache, StConfig, StStack};
 use super::{ConfigError, limits};
 
@@ -423,7 +423,15 @@ impl Dynamics {
         let targets = Tensor::from_slice(&targets).to_device(ids.device());
         let before = ids.narrow(1, 0, t - 1);
         let scores = head.forward(&before.flatten(0, 1), &actions.flatten(0, 1));
-        let loss = scores.cross_entropy_for_logits(&targets);
+        let extra = grid_width(self.cfg.tokens_per_frame)
+            .and_then(|width| past_the_edge(ids, actions, shifts, width));
+        let loss = match &extra {
+            Some((ids, actions, classes)) => {
+                let all = Tensor::cat(&[&scores, &head.forward(ids, actions)], 0);
+                all.cross_entropy_for_logits(&Tensor::cat(&[&targets, classes], 0))
+            }
+            None => scores.cross_entropy_for_logits(&targets),
+        };
         let recall = tch::no_grad(|| {
             let moved = targets.ne(1);
             let hits = scores
@@ -478,18 +486,31 @@ impl Dynamics {
             .apply(&self.head)
     }
 
-    /// Adds a known frame to the cache whose `unknown` tokens [B, N] bool are hidden like masked
-    /// ones (columns a scrolled view never showed).
-    pub fn push_hidden(
+    /// Makes `cache` hold these known frames (and only them), their `unknown` tokens hidden like
+    /// masked ones (columns a scrolled view never showed), in one pass: the same as adding them
+    /// one by one to an empty cache. `actions[i]` produced frame i (`None`: a start frame).
+    ///
+    /// # Shapes
+    /// `ids` and `unknown` [B, N] each, one per frame; `actions` [B] i64.
+    pub fn prefill_hidden(
         &self,
         cache: &mut DynamicsCache,
-        ids: &Tensor,
-        unknown: &Tensor,
-        action: Option<&Tensor>,
+        ids: &[Tensor],
+        unknown: &[Tensor],
+        actions: &[Option<Tensor>],
     ) {
+        if ids.is_empty() {
+            cache.0.clear();
+            return;
+        }
         tch::no_grad(|| {
-            let x = self.frame_input(ids, unknown, action);
-            let _ = self.stack.forward_frame(&x, &mut cache.0, true);
+            let frames: Vec<Tensor> = ids
+                .iter()
+                .zip(unknown)
+                .zip(actions)
+                .map(|((ids, unknown), action)| self.frame_input(ids, unknown, action.as_ref()))
+                .collect();
+            let _ = self.stack.prefill(&Tensor::stack(&frames, 1), &mut cache.0);
         });
     }
 

@@ -22,7 +22,8 @@ use super::elements::{linear, n};
 use super::maskgit::{SamplerConfig, sample_frame};
 use super::{DecoderCache, DynamicsCache, Genie};
 use crate::eval::measures::horizontal_shift_among;
-use crate::game::{FRAME_SIZE, PLAYER_TOLERANCE};
+use crate::game::physics::{DASH_SPEED, SUB};
+use crate::game::{CAMERA_STEP, FRAME_SIZE, PLAYER_TOLERANCE};
 
 /// The camera head's choices: the view moves a column left, stays, or moves a column right
 /// (class = shift + 1).
@@ -120,6 +121,68 @@ fn shift_frame(ids: &Tensor, unknown: &Tensor, shifts: &[i64], width: i64) -> (T
     )
 }
 
+/// Farthest the player moves sideways in a frame, in the game's sub-pixels (the dash, 3.5 px),
+/// and a patch in sub-pixels: a player `d` frames before a step is less than `d` dashes short of
+/// where the view steps.
+const MOST_PER_FRAME: i64 = DASH_SPEED as i64;
+const PATCH: i64 = CAMERA_STEP as i64 * SUB as i64;
+
+/// Extra samples for the camera head, so that it steps when the player stands beyond where a
+/// real view would already have stepped (a dream that missed a step), a state the real game never
+/// shows. A frame t whose view next steps `d` frames later in direction `dir` is shown with its
+/// picture moved a column toward that edge (the view a column behind): its player was less than
+/// `d` dashes short of the step's edge, so when `d` dashes are less than a patch it is past the
+/// edge a patch on, and its view steps now. The vacated column repeats its neighbour (the head
+/// does not read edge columns). The rule is only that a camera which follows the player steps
+/// at least as readily when the player is further toward the edge; the moves are still read
+/// from the pixels.
+///
+/// `ids` [B, T, N], `actions` [B, T−1] → ids [M, N], actions [M], classes [M] (`None` when no
+/// frame qualifies).
+pub fn past_the_edge(
+    ids: &Tensor,
+    actions: &Tensor,
+    shifts: &[Vec<i64>],
+    width: i64,
+) -> Option<(Tensor, Tensor, Tensor)> {
+    let (b, t, n) = ids.size3().expect("ids must be [B, T, N]");
+    let device = ids.device();
+    let flat = Vec::<i64>::try_from(ids.to_device(Device::Cpu).flatten(0, -1)).expect("i64 ids");
+    let acts =
+        Vec::<i64>::try_from(actions.to_device(Device::Cpu).flatten(0, -1)).expect("i64 actions");
+    let (mut out, mut out_actions, mut classes) = (Vec::new(), Vec::new(), Vec::new());
+    for (row, row_shifts) in shifts.iter().enumerate().take(b as usize) {
+        let moves = &row_shifts[..row_shifts.len().min(t as usize - 1)];
+        for i in 0..moves.len() {
+            let Some(d) = moves[i..].iter().position(|&m| m != 0) else {
+                break;
+            };
+            let dir = moves[i + d].signum();
+            // Less than a patch short of the step's edge after this frame's move: a patch on,
+            // past it.
+            if MOST_PER_FRAME * d as i64 >= PATCH {
+                continue;
+            }
+            let frame = &flat[(row * t as usize + i) * n as usize..][..n as usize];
+            for p in 0..n {
+                let (r, c) = (p / width, p % width);
+                out.push(frame[(r * width + (c - dir).clamp(0, width - 1)) as usize]);
+            }
+            out_actions.push(acts[row * (t as usize - 1) + i]);
+            classes.push(dir + 1);
+        }
+    }
+    if classes.is_empty() {
+        return None;
+    }
+    let m = classes.len() as i64;
+    Some((
+        Tensor::from_slice(&out).view([m, n]).to_device(device),
+        Tensor::from_slice(&out_actions).to_device(device),
+        Tensor::from_slice(&classes).to_device(device),
+    ))
+}
+
 /// Parameters of a camera head for a model of `vocab` codes, `tokens` tokens a frame and
 /// `actions` latent actions.
 pub fn head_elements(vocab: i64, tokens: i64, actions: i64) -> u128 {
@@ -137,6 +200,10 @@ pub struct CameraHead {
     tokens: nn::Linear,
     action_embed: nn::Embedding,
     out: nn::Linear,
+    /// [N, 1]: 0 on the first and last column, 1 elsewhere. The head does not read the edge
+    /// columns: the frames [`past_the_edge`] moves repeat one there, which it would otherwise
+    /// learn to spot instead of where the player stands.
+    inner: Tensor,
 }
 
 impl CameraHead {
@@ -158,6 +225,7 @@ impl CameraHead {
             ),
             action_embed: nn::embedding(&p / "action_embed", actions, HIDDEN, small),
             out: nn::linear(&p / "out", HIDDEN, SHIFTS, Default::default()),
+            inner: inner_columns(tokens).to_device(p.device()),
         }
     }
 
@@ -166,15 +234,25 @@ impl CameraHead {
     /// # Shapes
     /// `ids` [B, N] i64, `action` [B] i64 → [B, 3].
     pub fn forward(&self, ids: &Tensor, action: &Tensor) -> Tensor {
-        let tokens = self
-            .token_embed
-            .forward(ids)
+        let tokens = (self.token_embed.forward(ids) * &self.inner)
             .flatten(1, -1)
             .apply(&self.tokens);
         (tokens + self.action_embed.forward(action))
             .relu()
             .apply(&self.out)
     }
+}
+
+/// [N, 1] f32 of a frame of `tokens` tokens: 0 on its grid's first and last column, 1
+/// elsewhere (all 1 when the tokens are no square grid).
+fn inner_columns(tokens: i64) -> Tensor {
+    let keep: Vec<f32> = match grid_width(tokens) {
+        Some(width) if width > 2 => (0..tokens)
+            .map(|p| f32::from(u8::from((1..width - 1).contains(&(p % width)))))
+            .collect(),
+        _ => vec![1.0; tokens.max(0) as usize],
+    };
+    Tensor::from_slice(&keep).view([-1, 1])
 }
 
 /// Dreams in progress, a batch of them: the context's tokens in the newest frame's view, where
@@ -256,13 +334,24 @@ impl Rollout {
             _ => (ids.shallow_clone(), ids.zeros_like().to_kind(Kind::Bool)),
         };
         let t = ids.size()[1];
-        let mut frames = Vec::new();
+        let (mut all_ids, mut all_unknown, mut all_actions) = (Vec::new(), Vec::new(), Vec::new());
         for i in 0..t {
-            let action = (i > 0).then(|| actions.expect("actions for a clip").select(1, i - 1));
-            self.remember(ids.select(1, i), unknown.select(1, i), action);
-            frames.push(self.feed_last(genie).unsqueeze(1));
+            all_ids.push(ids.select(1, i));
+            all_unknown.push(unknown.select(1, i));
+            all_actions
+                .push((i > 0).then(|| actions.expect("actions for a clip").select(1, i - 1)));
         }
-        Tensor::cat(&frames, 1)
+        genie
+            .dynamics
+            .prefill_hidden(&mut self.dynamics, &all_ids, &all_unknown, &all_actions);
+        for ((ids, unknown), action) in all_ids.into_iter().zip(all_unknown).zip(all_actions) {
+            self.remember(ids, unknown, action);
+        }
+        // As `decodable`: where a frame is unknown, the newest frame's tokens.
+        let newest = ids.narrow(1, t - 1, 1).expand_as(&ids);
+        genie
+            .tokenizer
+            .prefill_decoder(&mut self.decoder, &newest.where_self(&unknown, &ids), t)
     }
 
     /// Dreams the next frame of every row from `action` [B] i64: the camera head (where the
@@ -291,6 +380,9 @@ impl Rollout {
         let probs = tch::no_grad(|| head.forward(last, action).softmax(-1, Kind::Float));
         let probs = Vec::<f32>::try_from(probs.to_device(Device::Cpu).flatten(0, -1))
             .expect("f32 probabilities");
+        if std::env::var_os("GENIE_DEBUG_HEAD").is_some() {
+            eprintln!("HEAD {:?}", &probs[..3]);
+        }
         probs
             .chunks(SHIFTS as usize)
             .map(|p| {
@@ -357,20 +449,9 @@ impl Rollout {
 
     /// Recomputes the dynamics cache from the history in the newest view.
     fn recompute_dynamics(&mut self, genie: &Genie) {
-        self.dynamics.clear();
-        for i in 0..self.ids.len() {
-            self.push_context(genie, i);
-        }
-    }
-
-    /// Runs history frame `i` (its unknown tokens hidden) through the dynamics cache.
-    fn push_context(&mut self, genie: &Genie, i: usize) {
-        genie.dynamics.push_hidden(
-            &mut self.dynamics,
-            &self.ids[i],
-            &self.unknown[i],
-            self.actions[i].as_ref(),
-        );
+        genie
+            .dynamics
+            .prefill_hidden(&mut self.dynamics, &self.ids, &self.unknown, &self.actions);
     }
 
     fn remember(&mut self, ids: Tensor, unknown: Tensor, action: Option<Tensor>) {
@@ -384,12 +465,6 @@ impl Rollout {
         }
     }
 
-    /// Runs the newest (known) frame through the dynamics cache and decodes it.
-    fn feed_last(&mut self, genie: &Genie) -> Tensor {
-        self.push_context(genie, self.ids.len() - 1);
-        self.decode_last(genie)
-    }
-
     /// Decodes the newest frame with the decoder cache, adding it to the cache: [B, H, W, C].
     fn decode_last(&mut self, genie: &Genie) -> Tensor {
         let ids = self.decodable(self.ids.len() - 1);
@@ -399,15 +474,11 @@ impl Rollout {
     /// Recomputes the decoder cache from the history in the newest view and decodes the newest
     /// frame: [B, H, W, C].
     fn redecode(&mut self, genie: &Genie) -> Tensor {
-        self.decoder.clear();
-        let mut frame = None;
-        for i in 0..self.ids.len() {
-            let ids = self.decodable(i);
-            frame = Some(tch::no_grad(|| {
-                genie.tokenizer.decode_next(&mut self.decoder, &ids)
-            }));
-        }
-        frame.expect("a started rollout has a frame")
+        let ids: Vec<Tensor> = (0..self.ids.len()).map(|i| self.decodable(i)).collect();
+        genie
+            .tokenizer
+            .prefill_decoder(&mut self.decoder, &Tensor::stack(&ids, 1), 1)
+            .squeeze_dim(1)
     }
 
     /// Frame `i`'s tokens for the decoder: where unknown, the newest frame's token at that place
@@ -468,6 +539,32 @@ mod tests {
             Vec::<bool>::try_from(unknown.flatten(0, -1)).unwrap(),
             [true, false, true, true]
         );
+    }
+
+    #[test]
+    fn frames_before_a_step_moved_toward_its_edge_are_taught_to_step() {
+        // One clip of 6 frames of a 2×2 grid, frame k's tokens 10k + position; the view steps
+        // left between frames 4 and 5, and a second clip never moves.
+        let frames: Vec<i64> = (0..6)
+            .flat_map(|k| (0..4).map(move |p| 10 * k + p))
+            .collect();
+        let clip = ids(&frames, &[1, 6, 4]);
+        let ids2 = Tensor::cat(&[&clip, &clip], 0);
+        let actions = ids(&[1, 2, 3, 4, 5, 0, 0, 0, 0, 0], &[2, 5]);
+        let shifts = vec![vec![0, 0, 0, 0, -1], vec![0; 5]];
+        let (moved, acts, classes) = past_the_edge(&ids2, &actions, &shifts, 2).unwrap();
+        // A dash (3.5 px) a frame: frames up to 2 before the step qualify (7 px < 8 px).
+        assert_eq!(Vec::<i64>::try_from(&acts).unwrap(), [3, 4, 5]);
+        assert_eq!(Vec::<i64>::try_from(&classes).unwrap(), [0; 3]);
+        // Frame 4 moved a column toward the left edge (its picture shifted left, as a view that
+        // stayed a column behind would show it): each row shows its right column twice.
+        assert_eq!(
+            Vec::<i64>::try_from(moved.get(2)).unwrap(),
+            [41, 41, 43, 43]
+        );
+        // The head does not read the repeated column.
+        let inner = Vec::<f32>::try_from(inner_columns(9).flatten(0, -1)).unwrap();
+        assert_eq!(inner, [0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0]);
     }
 
     #[test]

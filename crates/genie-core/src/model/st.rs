@@ -174,6 +174,14 @@ impl TemporalAttention {
     /// # Shapes
     /// `x` [B, T, N, D] → [B, T, N, D].
     fn forward(&self, x: &Tensor) -> Tensor {
+        self.forward_with_keys(x).0
+    }
+
+    /// [`TemporalAttention::forward`], with its keys and values (for a cache).
+    ///
+    /// # Shapes
+    /// `x` [B, T, N, D] → [B, T, N, D], keys and values each [B·N, H, T, D/H].
+    fn forward_with_keys(&self, x: &Tensor) -> (Tensor, Tensor, Tensor) {
         let (b, t, n, d) = x
             .size4()
             .expect("temporal attention input must be [B, T, N, D]");
@@ -182,7 +190,8 @@ impl TemporalAttention {
         let mask = self.band_mask(t);
         let o =
             Tensor::scaled_dot_product_attention(&q, &k, &v, Some(mask), 0.0, false, None, false);
-        self.attn.merge(&o).view([b, n, t, d]).permute([0, 2, 1, 3]) // [B, T, N, D]
+        let out = self.attn.merge(&o).view([b, n, t, d]).permute([0, 2, 1, 3]); // [B, T, N, D]
+        (out, k, v)
     }
 
     /// One new frame attending to the cached frames before it and to itself. Writes the new
@@ -280,6 +289,36 @@ impl StBlock {
             .view([b, t, n, d]);
         let x = x + spatial;
         let x = &x + self.temporal.forward(&x.apply(&self.temporal_norm));
+        &x + self.mlp.forward(&x.apply(&self.mlp_norm))
+    }
+
+    /// [`StBlock::forward`] that also writes the temporal keys and values of the last `keep`
+    /// frames into slots `0..keep` of the cache buffers.
+    ///
+    /// # Shapes
+    /// `x` [B, T, N, D] → [B, T, N, D]; buffers [B·N, H, capacity, D/H].
+    fn forward_filling(
+        &self,
+        x: &Tensor,
+        keys: &mut Tensor,
+        values: &mut Tensor,
+        keep: i64,
+    ) -> Tensor {
+        let (b, t, n, d) = x.size4().expect("ST block input must be [B, T, N, D]");
+        let h = x.apply(&self.spatial_norm);
+        let spatial = self
+            .spatial
+            .forward(&h.view([b * t, n, d]))
+            .view([b, t, n, d]);
+        let x = x + spatial;
+        let (temporal, k, v) = self
+            .temporal
+            .forward_with_keys(&x.apply(&self.temporal_norm));
+        keys.narrow(2, 0, keep).copy_(&k.narrow(2, t - keep, keep));
+        values
+            .narrow(2, 0, keep)
+            .copy_(&v.narrow(2, t - keep, keep));
+        let x = &x + temporal;
         &x + self.mlp.forward(&x.apply(&self.mlp_norm))
     }
 
@@ -388,6 +427,26 @@ impl StStack {
         if commit {
             cache.commit();
         }
+        x.apply(&self.norm)
+    }
+
+    /// Runs `x`'s frames through the stack at once and makes `cache` hold them, as if each had
+    /// gone through [`StStack::forward_frame`] in turn on an empty cache (the same arithmetic,
+    /// in a few large products instead of T small ones: a rollout whose view moved refills its
+    /// caches this way).
+    ///
+    /// # Shapes
+    /// `x` [B, T, N, D] → [B, T, N, D].
+    pub fn prefill(&self, x: &Tensor, cache: &mut StCache) -> Tensor {
+        let t = x.size()[1];
+        let keep = t.min(self.context - 1);
+        let mut x = x + &self.spatial_pos;
+        for (i, block) in self.blocks.iter().enumerate() {
+            x = block.forward_filling(&x, &mut cache.keys[i], &mut cache.values[i], keep);
+        }
+        cache.start = 0;
+        cache.len = keep;
+        cache.frames = t as u64;
         x.apply(&self.norm)
     }
 }
@@ -540,6 +599,36 @@ mod tests {
         }
         assert_eq!(cache.len(), 4);
         assert_eq!(cache.frames_seen(), 13);
+    }
+
+    #[test]
+    fn a_prefilled_cache_equals_frames_fed_one_by_one() {
+        let (_vs, stack) = tiny();
+        let _guard = tch::no_grad_guard();
+        for t in [1, 3, 4, 7] {
+            let x = Tensor::randn([2, t, 4, 16], (Kind::Float, Device::Cpu));
+            let mut fed = stack.new_cache(2);
+            for i in 0..t {
+                let _ = stack.forward_frame(&x.select(1, i), &mut fed, true);
+            }
+            let mut filled = stack.new_cache(2);
+            // A cache that held other frames is replaced, not added to.
+            for _ in 0..3 {
+                let noise = Tensor::randn([2, 4, 16], (Kind::Float, Device::Cpu));
+                let _ = stack.forward_frame(&noise, &mut filled, true);
+            }
+            let full = stack.prefill(&x, &mut filled);
+            assert_eq!(
+                (filled.len(), filled.frames_seen()),
+                (fed.len(), fed.frames_seen())
+            );
+            assert!(full.allclose(&stack.forward(&x), 1e-5, 1e-5, false));
+            let next = Tensor::randn([2, 4, 16], (Kind::Float, Device::Cpu));
+            let a = stack.forward_frame(&next, &mut fed, true);
+            let b = stack.forward_frame(&next, &mut filled, true);
+            let diff = f64::try_from((a - b).abs().max()).unwrap();
+            assert!(diff < 1e-5, "{t} frames: {diff}");
+        }
     }
 
     #[test]

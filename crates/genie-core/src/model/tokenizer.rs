@@ -380,6 +380,27 @@ impl Tokenizer {
                 .clamp(0.0, 1.0)
         })
     }
+
+    /// Decodes a sequence and makes `cache` hold it, as [`Tokenizer::decode_next`] on each
+    /// frame in turn would from an empty cache, in one pass; only the last `decoded` frames are
+    /// turned into pixels.
+    ///
+    /// # Shapes
+    /// `ids` [B, T, N] i64 → [B, decoded, H, W, C] f32 in [0, 1].
+    pub fn prefill_decoder(&self, cache: &mut DecoderCache, ids: &Tensor, decoded: i64) -> Tensor {
+        tch::no_grad(|| {
+            let t = ids.size()[1];
+            let decoded = decoded.clamp(1, t);
+            let x = self.vq.lookup(ids).apply(&self.from_latent); // [B, T, N, D]
+            let y = self
+                .decoder
+                .prefill(&x, &mut cache.0)
+                .narrow(1, t - decoded, decoded)
+                .apply(&self.to_pixels);
+            let s = self.cfg.image_size;
+            unpatchify(&y, self.cfg.patch, s, s, self.cfg.channels).clamp(0.0, 1.0)
+        })
+    }
 }
 
 /// Which patches have exactly the pixels they had in the frame before.
