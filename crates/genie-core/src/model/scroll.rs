@@ -380,9 +380,6 @@ impl Rollout {
         let probs = tch::no_grad(|| head.forward(last, action).softmax(-1, Kind::Float));
         let probs = Vec::<f32>::try_from(probs.to_device(Device::Cpu).flatten(0, -1))
             .expect("f32 probabilities");
-        if std::env::var_os("GENIE_DEBUG_HEAD").is_some() {
-            eprintln!("HEAD {:?}", &probs[..3]);
-        }
         probs
             .chunks(SHIFTS as usize)
             .map(|p| {
