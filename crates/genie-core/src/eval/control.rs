@@ -268,12 +268,12 @@ impl ControlCases {
         latent: &mut dyn FnMut(usize, &Tensor) -> Tensor,
         opts: &EvalOptions,
     ) -> Vec<Option<(i8, i8)>> {
-        let (last, moved) = rollout(genie, &self.ids, &self.prompt_actions, frames, latent, opts);
-        let dreamed = frames_to_bytes(&last);
+        let dream = rollout(genie, &self.ids, &self.prompt_actions, frames, latent, opts);
+        let dreamed = frames_to_bytes(&dream.last);
         self.dream_starts
             .iter()
             .zip(dreamed.chunks(FRAME_BYTES))
-            .zip(moved)
+            .zip(dream.moved)
             .map(|((&from, end), moved)| {
                 let to = find_player_approx(end)?;
                 Some(direction(from?, (to.0 + moved as f32, to.1)))

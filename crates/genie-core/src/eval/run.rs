@@ -118,9 +118,20 @@ pub(super) fn to_tensor(frames: &[u8], batch: usize, len: usize, device: Device)
     )
 }
 
+/// A batch of dreams after prompt tokens ([`rollout`]).
+pub(super) struct Dream {
+    /// The prompt's and the dreamed frames' tokens, [B, P + frames, N], each in its own view.
+    pub ids: Tensor,
+    /// The decoded last frame of each clip, [B, H, W, C].
+    pub last: Tensor,
+    /// Per row, how far its view moved over the dreamed frames in pixels (right positive; 0 for
+    /// a model that does not scroll).
+    pub moved: Vec<i32>,
+}
+
 /// Dreams `frames` frames after the prompt tokens, each driven by `latent(t, ids)`: the latents
-/// [B] of the t-th dreamed frame, given the tokens [B, N] of the frame before; returns the decoded
-/// last frame of each clip. `prompt_ids` [B, P, N]; `prompt_actions` [B, P−1].
+/// [B] of the t-th dreamed frame, given the tokens [B, N] of the frame before.
+/// `prompt_ids` [B, P, N]; `prompt_actions` [B, P−1].
 pub(super) fn rollout(
     genie: &Genie,
     prompt_ids: &Tensor,
@@ -128,35 +139,7 @@ pub(super) fn rollout(
     frames: usize,
     latent: &mut dyn FnMut(usize, &Tensor) -> Tensor,
     opts: &EvalOptions,
-) -> (Tensor, Vec<i32>) {
-    let (_, last, moved) = dream(genie, prompt_ids, prompt_actions, frames, latent, opts);
-    (last, moved)
-}
-
-/// [`rollout`]'s tokens: the prompt's and the dreamed frames', [B, P + frames, N], each in its
-/// own view.
-pub(super) fn rollout_ids(
-    genie: &Genie,
-    prompt_ids: &Tensor,
-    prompt_actions: &Tensor,
-    frames: usize,
-    latent: &mut dyn FnMut(usize, &Tensor) -> Tensor,
-    opts: &EvalOptions,
-) -> Tensor {
-    dream(genie, prompt_ids, prompt_actions, frames, latent, opts).0
-}
-
-/// The dream of [`rollout`] and [`rollout_ids`]: its tokens, its decoded last frame and, per
-/// row, how far its view moved over the dreamed frames in pixels (right positive; 0 for a model
-/// that does not scroll).
-fn dream(
-    genie: &Genie,
-    prompt_ids: &Tensor,
-    prompt_actions: &Tensor,
-    frames: usize,
-    latent: &mut dyn FnMut(usize, &Tensor) -> Tensor,
-    opts: &EvalOptions,
-) -> (Tensor, Tensor, Vec<i32>) {
+) -> Dream {
     let (b, p, _) = prompt_ids.size3().expect("[B, P, N]");
     let patch = genie.config.tokenizer.patch as i32;
     let mut moved = vec![0i32; b as usize];
@@ -189,7 +172,11 @@ fn dream(
             ids.push(next.unsqueeze(1));
             last_frame = frame;
         }
-        (Tensor::cat(&ids, 1), last_frame, moved)
+        Dream {
+            ids: Tensor::cat(&ids, 1),
+            last: last_frame,
+            moved,
+        }
     })
 }
 

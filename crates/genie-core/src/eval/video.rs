@@ -16,7 +16,7 @@ use tch::{Device, Tensor};
 
 use super::control::{Misses, direction};
 use super::measures::psnr_capped;
-use super::run::{EvalOptions, rollout, rollout_ids, to_tensor};
+use super::run::{EvalOptions, rollout, to_tensor};
 use crate::data::{DataError, Dataset};
 use crate::game::{Action, FRAME_BYTES, find_colour_within};
 use crate::model::{Genie, frames_to_bytes};
@@ -99,7 +99,7 @@ impl VideoMeasures {
                     &mut |t, _| actions[t].shallow_clone(),
                     opts,
                 )
-                .0,
+                .last,
             );
             out.extend(
                 last.chunks(FRAME_BYTES)
@@ -367,7 +367,7 @@ impl<'a> Cases<'a> {
                 latent,
                 opts,
             )
-            .0,
+            .last,
         );
         self.starts
             .chunks(FRAME_BYTES)
@@ -572,14 +572,15 @@ pub fn video_sheet(
                     _ => inferred.select(1, k as i64),
                 }
             };
-            let all = rollout_ids(
+            let all = rollout(
                 genie,
                 &ids.narrow(1, 0, p as i64),
                 &inferred.narrow(1, 0, p as i64 - 1),
                 len - p,
                 &mut latent,
                 opts,
-            );
+            )
+            .ids;
             let dreamed = frames_to_bytes(&genie.tokenizer.decode(&all));
             rows.push(
                 clip.frames

@@ -171,13 +171,8 @@ impl TemporalAttention {
             .masked_fill(&outside, f64::NEG_INFINITY)
     }
 
-    /// # Shapes
-    /// `x` [B, T, N, D] → [B, T, N, D].
-    fn forward(&self, x: &Tensor) -> Tensor {
-        self.forward_with_keys(x).0
-    }
-
-    /// [`TemporalAttention::forward`], with its keys and values (for a cache).
+    /// Every frame attending to itself and the frames before it in the band; with the keys and
+    /// values (for a cache).
     ///
     /// # Shapes
     /// `x` [B, T, N, D] → [B, T, N, D], keys and values each [B·N, H, T, D/H].
@@ -281,29 +276,14 @@ impl StBlock {
     /// # Shapes
     /// `x` [B, T, N, D] → [B, T, N, D].
     pub fn forward(&self, x: &Tensor) -> Tensor {
-        let (b, t, n, d) = x.size4().expect("ST block input must be [B, T, N, D]");
-        let h = x.apply(&self.spatial_norm);
-        let spatial = self
-            .spatial
-            .forward(&h.view([b * t, n, d]))
-            .view([b, t, n, d]);
-        let x = x + spatial;
-        let x = &x + self.temporal.forward(&x.apply(&self.temporal_norm));
-        &x + self.mlp.forward(&x.apply(&self.mlp_norm))
+        self.forward_with_keys(x).0
     }
 
-    /// [`StBlock::forward`] that also writes the temporal keys and values of the last `keep`
-    /// frames into slots `0..keep` of the cache buffers.
+    /// [`StBlock::forward`], with its temporal attention's keys and values (for a cache).
     ///
     /// # Shapes
-    /// `x` [B, T, N, D] → [B, T, N, D]; buffers [B·N, H, capacity, D/H].
-    fn forward_filling(
-        &self,
-        x: &Tensor,
-        keys: &mut Tensor,
-        values: &mut Tensor,
-        keep: i64,
-    ) -> Tensor {
+    /// `x` [B, T, N, D] → [B, T, N, D], keys and values each [B·N, H, T, D/H].
+    fn forward_with_keys(&self, x: &Tensor) -> (Tensor, Tensor, Tensor) {
         let (b, t, n, d) = x.size4().expect("ST block input must be [B, T, N, D]");
         let h = x.apply(&self.spatial_norm);
         let spatial = self
@@ -314,12 +294,8 @@ impl StBlock {
         let (temporal, k, v) = self
             .temporal
             .forward_with_keys(&x.apply(&self.temporal_norm));
-        keys.narrow(2, 0, keep).copy_(&k.narrow(2, t - keep, keep));
-        values
-            .narrow(2, 0, keep)
-            .copy_(&v.narrow(2, t - keep, keep));
         let x = &x + temporal;
-        &x + self.mlp.forward(&x.apply(&self.mlp_norm))
+        (&x + self.mlp.forward(&x.apply(&self.mlp_norm)), k, v)
     }
 
     /// The block applied to one new frame, with cached temporal keys and values of the frames
@@ -442,7 +418,14 @@ impl StStack {
         let keep = t.min(self.context - 1);
         let mut x = x + &self.spatial_pos;
         for (i, block) in self.blocks.iter().enumerate() {
-            x = block.forward_filling(&x, &mut cache.keys[i], &mut cache.values[i], keep);
+            let (k, v);
+            (x, k, v) = block.forward_with_keys(&x);
+            cache.keys[i]
+                .narrow(2, 0, keep)
+                .copy_(&k.narrow(2, t - keep, keep));
+            cache.values[i]
+                .narrow(2, 0, keep)
+                .copy_(&v.narrow(2, t - keep, keep));
         }
         cache.start = 0;
         cache.len = keep;
