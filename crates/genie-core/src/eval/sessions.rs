@@ -11,10 +11,12 @@
 //!   (frames from the start to the first missed frame of that run) over the others;
 //! - `scroll_recall` / `scroll_precision`: the real game's camera moves (read from the game)
 //!   matched by a dreamed whole-screen shift the same way within ±[`SCROLL_WINDOW`] frames, and
-//!   the dreamed shifts (read from the frames by [`horizontal_shift`]) matching a real one. A
-//!   real move that leaves the picture as it was (over even, empty ground) cannot be seen in
-//!   any frames, the dream's included: it is counted apart (`real_camera_moves_unseen`) and
-//!   left out of the recall;
+//!   the dreamed shifts matching a real one. A model that scrolls (`model::scroll`) says how
+//!   its view moved, as the game does, and every real move is scored. For another the dreamed
+//!   shifts are read from the frames by [`horizontal_shift`]; a real move that leaves the
+//!   picture as it was (over even, empty ground) cannot be seen in any frames, the dream's
+//!   included, so it is left out of the recall. Either way such moves are counted
+//!   (`real_camera_moves_unseen`);
 //! - `fidelity`: per key press, whether the dreamed player moved as the real one did over the
 //!   press's first [`FIDELITY_FRAMES`] frames (or fewer, for a shorter hold), both taken
 //!   relative to the world: a camera move is added back, so a scroll is not motion.
@@ -206,10 +208,13 @@ impl RealSession {
 }
 
 /// The dream's side of a session: per frame 0..=F (0: the decoded start frame), the player's
-/// place on screen and the shift read from the frame before.
+/// place on screen and how far its view moved from the frame before, in pixels.
 struct DreamTrace {
     player: Vec<Option<(f32, f32)>>,
     shift: Vec<i32>,
+    /// Whether `shift` is the model's own view move (a model that scrolls), as the real side's
+    /// is the game's camera, rather than read from the frames.
+    exact: bool,
     /// Every [`SHEET_EVERY`]th frame, for sessions on the sheet.
     sheet: Vec<Vec<u8>>,
     last: Vec<u8>,
@@ -220,20 +225,24 @@ impl DreamTrace {
         Self {
             player: Vec::new(),
             shift: Vec::new(),
+            exact: true,
             sheet: Vec::new(),
             last: Vec::new(),
         }
     }
 
     /// Reads the session's next frame (the first is the start frame), keeping it for the sheet
-    /// where `sheet` and it falls on the sheet's frames.
-    fn push(&mut self, frame: &[u8], sheet: bool) {
+    /// where `sheet` and it falls on the sheet's frames. `moved`: how far the model moved its
+    /// view before it, in pixels, for a model that scrolls; else the move is read from the
+    /// frames.
+    fn push(&mut self, frame: &[u8], moved: Option<i32>, sheet: bool) {
         let t = self.player.len();
         self.player.push(find_player_approx(frame));
-        self.shift.push(if t == 0 {
-            0
-        } else {
-            horizontal_shift(&self.last, frame, PLAYER_TOLERANCE)
+        self.exact &= moved.is_some();
+        self.shift.push(match moved {
+            Some(px) => px,
+            None if t == 0 => 0,
+            None => horizontal_shift(&self.last, frame, PLAYER_TOLERANCE),
         });
         if sheet && t.is_multiple_of(SHEET_EVERY) {
             self.sheet.push(frame.to_vec());
@@ -322,16 +331,20 @@ fn dream(
     let starts: Vec<u8> = batch.iter().flat_map(|r| r.frames[0].clone()).collect();
     let mut rng = SamplerRng::seed_from_u64(seed);
     let mut traces: Vec<DreamTrace> = (0..b).map(|_| DreamTrace::new()).collect();
-    let mut read = |frames: Vec<u8>| {
+    // A model that scrolls says how far its view moved; for another, it is read from the frames.
+    let scrolls = genie.dynamics.camera().is_some();
+    let patch = genie.config.tokenizer.patch as i32;
+    let mut read = |frames: Vec<u8>, moves: &[i64]| {
         for (i, frame) in frames.chunks(FRAME_BYTES).enumerate() {
-            traces[i].push(frame, keep(i));
+            let moved = scrolls.then(|| moves.get(i).map_or(0, |&m| m as i32 * patch));
+            traces[i].push(frame, moved, keep(i));
         }
     };
     tch::no_grad(|| {
         let mut rollout = Rollout::new(genie, b as i64);
         let ids = genie.tokenizer.encode(&to_tensor(&starts, b, 1, device)); // [B, 1, N]
         let first = rollout.start(genie, &ids, None, &[]);
-        read(frames_to_bytes(&first.select(1, 0)));
+        read(frames_to_bytes(&first.select(1, 0)), &[]);
         let presses: Vec<Vec<bool>> = batch.iter().map(|r| KeyMap::presses(&r.keys)).collect();
         for t in 0..opts.frames {
             let ids = rollout.last().expect("a started rollout");
@@ -344,8 +357,8 @@ fn dream(
                 }
             };
             let action = Tensor::from_slice(&step).to_device(device);
-            let (_, _, frame) = rollout.step(genie, &action, &opts.sampler, &mut rng);
-            read(frames_to_bytes(&frame));
+            let (_, moves, frame) = rollout.step(genie, &action, &opts.sampler, &mut rng);
+            read(frames_to_bytes(&frame), &moves);
         }
     });
     traces
@@ -394,7 +407,7 @@ fn score(reals: &[RealSession], dreams: &[DreamTrace]) -> SessionMeasures {
     let (mut on_screen, mut found, mut kept) = (0, 0, 0);
     let mut losses = Vec::new();
     let mut scrolls = ScrollMatch::default();
-    let mut unseen = 0;
+    let (mut real_moves, mut unseen) = (0, 0);
     let mut agree = vec![(0usize, 0usize); Action::ALL.len()];
     let mut misses = vec![Misses::default(); Action::ALL.len()];
     let mut per_session = Vec::new();
@@ -422,23 +435,27 @@ fn score(reals: &[RealSession], dreams: &[DreamTrace]) -> SessionMeasures {
             None => kept += 1,
             Some(t) => losses.push(t as f64),
         }
-        // Recall over the moves the real frames show; precision against every real move.
-        let seen = match_scrolls(
-            &real.seen_camera_moves()[frames.clone()],
-            &dream.shift[frames.clone()],
-            SCROLL_WINDOW,
-        );
-        let all = match_scrolls(
+        // Recall over the moves the real frames show where the dream's are read from its
+        // frames (a move over even ground shows in no frames), over every move where the model
+        // says how its view moved; precision against every real move.
+        let every = match_scrolls(
             &real.camera_moves()[frames.clone()],
             &dream.shift[frames.clone()],
             SCROLL_WINDOW,
         );
+        let shown = match_scrolls(
+            &real.seen_camera_moves()[frames.clone()],
+            &dream.shift[frames.clone()],
+            SCROLL_WINDOW,
+        );
+        let recall_over = if dream.exact { &every } else { &shown };
         let moves = ScrollMatch {
-            real: seen.real,
-            real_matched: seen.real_matched,
-            ..all
+            real: recall_over.real,
+            real_matched: recall_over.real_matched,
+            ..every
         };
-        unseen += all.real - seen.real;
+        real_moves += every.real;
+        unseen += every.real - shown.real;
         scrolls.add(moves);
         for (key, from, hold) in presses(&real.keys) {
             let to = from + hold.min(FIDELITY_FRAMES);
@@ -466,7 +483,7 @@ fn score(reals: &[RealSession], dreams: &[DreamTrace]) -> SessionMeasures {
             scored_frames: frames.len(),
             presence: (on > 0).then(|| f as f64 / on as f64),
             lost_at,
-            real_camera_moves: all.real,
+            real_camera_moves: every.real,
             dreamed_camera_moves: moves.dreamed,
             matched_camera_moves: moves.real_matched,
         });
@@ -487,7 +504,7 @@ fn score(reals: &[RealSession], dreams: &[DreamTrace]) -> SessionMeasures {
         median_frames_to_loss: median(&losses),
         scroll_recall: ratio(scrolls.real_matched, scrolls.real),
         scroll_precision: ratio(scrolls.dreamed_matched, scrolls.dreamed),
-        real_camera_moves: scrolls.real + unseen,
+        real_camera_moves: real_moves,
         real_camera_moves_unseen: unseen,
         dreamed_camera_moves: scrolls.dreamed,
         fidelity,
@@ -542,7 +559,7 @@ mod tests {
                 .iter()
                 .map(|r| {
                     let mut d = DreamTrace::new();
-                    r.frames.iter().for_each(|f| d.push(f, false));
+                    r.frames.iter().for_each(|f| d.push(f, None, false));
                     d
                 })
                 .collect();
@@ -573,13 +590,30 @@ mod tests {
                 "{off} presses off: {missed:?}"
             );
             assert!(m.fidelity["mean"] > 0.9, "{:?}", m.fidelity);
+            // A model that says how its view moved (as the game does): every move is scored,
+            // those over even ground too, and the player is never off.
+            let said: Vec<DreamTrace> = reals
+                .iter()
+                .map(|r| {
+                    let mut d = DreamTrace::new();
+                    for (f, px) in r.frames.iter().zip(r.camera_moves()) {
+                        d.push(f, Some(px), false);
+                    }
+                    d
+                })
+                .collect();
+            let exact = score(&reals, &said);
+            assert_eq!(exact.scroll_recall, Some(1.0));
+            assert_eq!(exact.scroll_precision, Some(1.0));
+            assert_eq!(exact.real_camera_moves, m.real_camera_moves);
+            assert!(exact.fidelity_misses.values().all(|x| x.x == 0));
             // A dream that loses the player at once and never scrolls.
             let blank = vec![0u8; FRAME_BYTES];
             let lost: Vec<DreamTrace> = reals
                 .iter()
                 .map(|r| {
                     let mut d = DreamTrace::new();
-                    r.frames.iter().for_each(|_| d.push(&blank, false));
+                    r.frames.iter().for_each(|_| d.push(&blank, None, false));
                     d
                 })
                 .collect();

@@ -155,6 +155,13 @@ impl GenieConfig {
                 "lam frames {0}×{0}×{1} ≠ tokenizer frames {2}×{2}×{3}",
                 lam.image_size, lam.channels, tok.image_size, tok.channels
             ),
+        )?;
+        agree(
+            !dynamics.scroll || tok.channels == super::scroll::HEAD_CHANNELS,
+            format!(
+                "dynamics.scroll: the camera head reads RGB frames, not {} channels",
+                tok.channels
+            ),
         )
     }
 }

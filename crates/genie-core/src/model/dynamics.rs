@@ -20,7 +20,7 @@ use tch::{Kind, Tensor};
 
 use super::frames::previous_frames;
 use super::rows::Rows;
-use super::scroll::{self, CameraHead, grid_width, past_the_edge};
+use super::scroll::{self, CameraHead, grid_width, head_samples};
 use super::st::{StCache, StConfig, StStack};
 use super::{ConfigError, limits};
 
@@ -140,11 +140,7 @@ impl DynamicsConfig {
             + self.st.elements(self.tokens_per_frame, self.context_frames)
             + linear(d, self.vocab_size)
             + if self.scroll {
-                super::scroll::head_elements(
-                    self.vocab_size,
-                    self.tokens_per_frame,
-                    self.num_actions,
-                )
+                super::scroll::head_elements(self.tokens_per_frame, self.num_actions)
             } else {
                 0
             }
@@ -164,6 +160,18 @@ pub struct Dynamics {
     /// Whether the view steps before the next frame, for a model that scrolls.
     camera: Option<CameraHead>,
     cfg: DynamicsConfig,
+}
+
+/// How the views of a batch of clips moved, for a model that scrolls.
+#[derive(Debug, Clone, Copy)]
+pub struct Scrolled<'a> {
+    /// `shifts[b][t]`: the columns the view moved from frame t to t+1
+    /// (`scroll::column_shifts`).
+    pub shifts: &'a [Vec<i64>],
+    /// The clips' frames [B, T, H, W, C] f32 in [0, 1], which the camera head reads.
+    pub frames: &'a Tensor,
+    /// Pixels of a token column.
+    pub patch: i64,
 }
 
 #[derive(Debug)]
@@ -236,14 +244,9 @@ impl Dynamics {
                 cfg.context_frames,
             ),
             head: nn::linear(&p / "head", d, cfg.vocab_size, Default::default()),
-            camera: cfg.scroll.then(|| {
-                CameraHead::new(
-                    &p / "camera",
-                    cfg.vocab_size,
-                    cfg.tokens_per_frame,
-                    cfg.num_actions,
-                )
-            }),
+            camera: cfg
+                .scroll
+                .then(|| CameraHead::new(&p / "camera", cfg.tokens_per_frame, cfg.num_actions)),
             cfg: cfg.clone(),
         }
     }
@@ -313,16 +316,15 @@ impl Dynamics {
         self.loss_scrolled(ids, actions, None, rows)
     }
 
-    /// [`Dynamics::loss_rows`] for a model that scrolls: `shifts[b][t]` is the columns the view
-    /// moved from frame t to t+1 (`scroll::column_shifts`). Every frame is moved into the last
-    /// frame's view, the columns it never showed are hidden and not scored, and the camera head
-    /// learns each move from the frame before it and its action. `None`, or a model that does
-    /// not scroll: the plain loss.
+    /// [`Dynamics::loss_rows`] for a model that scrolls, where the clips' views moved as `scrolled`
+    /// says. Every frame is moved into the last frame's view, the columns it never showed are
+    /// hidden and not scored, and the camera head learns each move from the frame before it
+    /// ([`Dynamics::camera_loss`]). `None`, or a model that does not scroll: the plain loss.
     pub fn loss_scrolled(
         &self,
         ids: &Tensor,
         actions: &Tensor,
-        shifts: Option<&[Vec<i64>]>,
+        scrolled: Option<Scrolled<'_>>,
         rows: Rows,
     ) -> DynamicsLoss {
         let (b, t, n) = ids.size3().expect("ids must be [B, T, N]");
@@ -332,7 +334,8 @@ impl Dynamics {
         let first = Tensor::arange(t, (Kind::Int64, device))
             .eq(0)
             .view([1, t, 1]);
-        let shifts = shifts.filter(|_| self.cfg.scroll);
+        let scrolled = scrolled.filter(|_| self.cfg.scroll);
+        let shifts = scrolled.as_ref().map(|s| s.shifts);
         let (aligned, unknown) = match (shifts, grid_width(n)) {
             (Some(shifts), Some(width)) => {
                 let (aligned, unknown) = scroll::align(ids, shifts, width);
@@ -340,7 +343,6 @@ impl Dynamics {
             }
             _ => (ids.shallow_clone(), None),
         };
-        let original = ids;
         let ids = &aligned;
         let mut mask = draw.logical_and(&first.logical_not()); // [B, T, N], frame 1 always visible
         // Unknown tokens are hidden wherever they are and scored nowhere.
@@ -373,7 +375,7 @@ impl Dynamics {
         };
         let denominator = loss_weight.sum(Kind::Float).clamp_min(1.0).detach();
         let mut loss = (&ce * &loss_weight).sum(Kind::Float) / &denominator;
-        let camera = shifts.and_then(|shifts| self.camera_loss(original, actions, shifts));
+        let camera = scrolled.and_then(|s| self.camera_loss(s.frames, actions, s.shifts, s.patch));
         if let Some((camera_loss, _)) = &camera {
             loss += camera_loss;
         }
@@ -398,41 +400,28 @@ impl Dynamics {
     }
 
     /// The camera head's loss, for a model that scrolls: from frame t (in its own view, as play
-    /// shows it) and action t, the move of the view before frame t+1 (`shifts`, see
-    /// [`Dynamics::loss_scrolled`]); with the share of the moves it calls right (`None` without
-    /// moves).
+    /// shows it) and action t, the move of the view before frame t+1 (`shifts[b][t]`, see
+    /// [`Scrolled`]; samples from [`scroll::head_samples`], `patch` pixels a column); with the
+    /// share of the moves it calls right (`None` without moves).
     ///
     /// # Shapes
-    /// `ids` [B, T, N] i64, `actions` [B, T−1] i64 → a scalar.
+    /// `frames` [B, T, H, W, C] f32 in [0, 1], `actions` [B, T−1] i64 → a scalar.
     pub fn camera_loss(
         &self,
-        ids: &Tensor,
+        frames: &Tensor,
         actions: &Tensor,
         shifts: &[Vec<i64>],
+        patch: i64,
     ) -> Option<(Tensor, Option<f64>)> {
         let head = self.camera.as_ref()?;
-        let t = ids.size()[1];
-        if t < 2 {
-            return None;
-        }
-        let targets: Vec<i64> = shifts
-            .iter()
-            .flat_map(|row| (0..t as usize - 1).map(|i| row.get(i).copied().unwrap_or(0)))
-            .map(|s| s.clamp(-1, 1) + 1)
-            .collect();
-        let targets = Tensor::from_slice(&targets).to_device(ids.device());
-        let before = ids.narrow(1, 0, t - 1);
-        let scores = head.forward(&before.flatten(0, 1), &actions.flatten(0, 1));
-        let extra = grid_width(self.cfg.tokens_per_frame)
-            .and_then(|width| past_the_edge(ids, actions, shifts, width));
-        let loss = match &extra {
-            Some((ids, actions, classes)) => {
-                let all = Tensor::cat(&[&scores, &head.forward(ids, actions)], 0);
-                all.cross_entropy_for_logits(&Tensor::cat(&[&targets, classes], 0))
-            }
-            None => scores.cross_entropy_for_logits(&targets),
-        };
+        let (frames, actions, targets, first) = head_samples(frames, actions, shifts, patch)?;
+        let scores = head.forward(&frames, &actions);
+        let loss = scores.cross_entropy_for_logits(&targets);
         let recall = tch::no_grad(|| {
+            let (scores, targets) = (
+                scores.narrow(0, 0, first as i64),
+                targets.narrow(0, 0, first as i64),
+            );
             let moved = targets.ne(1);
             let hits = scores
                 .argmax(-1, false)

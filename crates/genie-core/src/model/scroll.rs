@@ -8,8 +8,8 @@
 //! the newest frame's view instead: the frames before it are moved by the columns the picture
 //! scrolled since, and the columns they never showed are hidden like masked tokens, so it only
 //! dreams what moves in the world and the new column. Whether the view steps is a decision of
-//! its own, made before each frame by a small [`CameraHead`] that reads the last frame's tokens
-//! and the latent action.
+//! its own, made before each frame by a small [`CameraHead`] that looks at the frame shown (its
+//! pixels) and the coming latent action.
 //!
 //! Where the picture scrolled is read from the frames themselves (a whole-picture shift by one
 //! patch, [`column_shifts`]), never from the game's camera: imported video trains the same way.
@@ -18,7 +18,7 @@ use rand::Rng;
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
 
-use super::elements::{linear, n};
+use super::elements::{conv, linear, n};
 use super::maskgit::{SamplerConfig, sample_frame};
 use super::{DecoderCache, DynamicsCache, Genie};
 use crate::eval::measures::horizontal_shift_among;
@@ -29,8 +29,8 @@ use crate::game::{CAMERA_STEP, FRAME_SIZE, PLAYER_TOLERANCE};
 /// (class = shift + 1).
 pub const SHIFTS: i64 = 3;
 
-/// Width of each token's embedding in the camera head.
-const TOKEN_DIM: i64 = 8;
+/// Channels of the frames the camera head reads (RGB).
+pub const HEAD_CHANNELS: i64 = 3;
 
 /// Width of the camera head's hidden layer.
 const HIDDEN: i64 = 128;
@@ -127,87 +127,109 @@ fn shift_frame(ids: &Tensor, unknown: &Tensor, shifts: &[i64], width: i64) -> (T
 const MOST_PER_FRAME: i64 = DASH_SPEED as i64;
 const PATCH: i64 = CAMERA_STEP as i64 * SUB as i64;
 
-/// Extra samples for the camera head, so that it steps when the player stands beyond where a
-/// real view would already have stepped (a dream that missed a step), a state the real game never
-/// shows. A frame t whose view next steps `d` frames later in direction `dir` is shown with its
-/// picture moved a column toward that edge (the view a column behind): its player was less than
-/// `d` dashes short of the step's edge, so when `d` dashes are less than a patch it is past the
-/// edge a patch on, and its view steps now. The vacated column repeats its neighbour (the head
-/// does not read edge columns). The rule is only that a camera which follows the player steps
-/// at least as readily when the player is further toward the edge; the moves are still read
-/// from the pixels.
+/// The camera head's samples from clips: each frame but the last, the action taken from it, and
+/// the move the view made before the next frame (class = shift + 1).
 ///
-/// `ids` [B, T, N], `actions` [B, T−1] → ids [M, N], actions [M], classes [M] (`None` when no
-/// frame qualifies).
-pub fn past_the_edge(
-    ids: &Tensor,
+/// Extra samples teach it to step when the player stands further toward the edge, a state the
+/// real game never shows (a dream that missed a step, or whose player ran a little fast): a
+/// frame whose view steps `d` frames later (`d` = 0: before the next), moved a column toward
+/// that edge when `d` dashes are less than a patch (its player is then past the edge). A column
+/// a move vacates wraps around from the other side; the head does not see the edge columns. The
+/// moves are read from the pixels.
+///
+/// `frames` [B, T, H, W, C] f32, `actions` [B, T−1], `patch` the pixels of a column → frames
+/// [M, H, W, C], actions [M], classes [M], and how many of the M come first as one sample per
+/// frame but the last (`None` when T < 2).
+pub fn head_samples(
+    frames: &Tensor,
     actions: &Tensor,
     shifts: &[Vec<i64>],
-    width: i64,
-) -> Option<(Tensor, Tensor, Tensor)> {
-    let (b, t, n) = ids.size3().expect("ids must be [B, T, N]");
-    let device = ids.device();
-    let flat = Vec::<i64>::try_from(ids.to_device(Device::Cpu).flatten(0, -1)).expect("i64 ids");
-    let acts =
-        Vec::<i64>::try_from(actions.to_device(Device::Cpu).flatten(0, -1)).expect("i64 actions");
-    let (mut out, mut out_actions, mut classes) = (Vec::new(), Vec::new(), Vec::new());
-    for (row, row_shifts) in shifts.iter().enumerate().take(b as usize) {
-        let moves = &row_shifts[..row_shifts.len().min(t as usize - 1)];
-        for i in 0..moves.len() {
-            let Some(d) = moves[i..].iter().position(|&m| m != 0) else {
-                break;
-            };
-            let dir = moves[i + d].signum();
-            // Less than a patch short of the step's edge after this frame's move: a patch on,
-            // past it.
-            if MOST_PER_FRAME * d as i64 >= PATCH {
-                continue;
-            }
-            let frame = &flat[(row * t as usize + i) * n as usize..][..n as usize];
-            for p in 0..n {
-                let (r, c) = (p / width, p % width);
-                out.push(frame[(r * width + (c - dir).clamp(0, width - 1)) as usize]);
-            }
-            out_actions.push(acts[row * (t as usize - 1) + i]);
-            classes.push(dir + 1);
-        }
-    }
-    if classes.is_empty() {
+    patch: i64,
+) -> Option<(Tensor, Tensor, Tensor, usize)> {
+    let size = frames.size();
+    let (b, t) = (size[0], size[1] as usize);
+    if t < 2 || size.len() != 5 {
         return None;
     }
-    let m = classes.len() as i64;
+    // (row, frame, columns the picture moves right, class)
+    let mut samples = Vec::new();
+    let mut extra = Vec::new();
+    for row in 0..b as usize {
+        let moves: Vec<i64> = (0..t - 1)
+            .map(|i| shifts.get(row).and_then(|s| s.get(i)).copied().unwrap_or(0))
+            .map(|s| s.clamp(-1, 1))
+            .collect();
+        for (i, &s) in moves.iter().enumerate() {
+            samples.push((row, i, 0, s + 1));
+            if let Some(d) = moves[i..].iter().position(|&m| m != 0) {
+                let dir = moves[i + d];
+                if MOST_PER_FRAME * (d as i64) < PATCH {
+                    extra.push((row, i, dir, dir + 1));
+                }
+            }
+        }
+    }
+    let first = samples.len();
+    samples.extend(extra);
+    let moved: Vec<Tensor> = samples
+        .iter()
+        .map(|&(row, i, offset, _)| {
+            let frame = frames.get(row as i64).get(i as i64);
+            if offset == 0 {
+                frame
+            } else {
+                frame.roll([offset * patch], [1])
+            }
+        })
+        .collect();
+    let device = frames.device();
+    let pairs: Vec<i64> = samples
+        .iter()
+        .map(|&(row, i, _, _)| (row * (t - 1) + i) as i64)
+        .collect();
+    let classes: Vec<i64> = samples.iter().map(|s| s.3).collect();
     Some((
-        Tensor::from_slice(&out).view([m, n]).to_device(device),
-        Tensor::from_slice(&out_actions).to_device(device),
+        Tensor::stack(&moved, 0),
+        actions
+            .flatten(0, -1)
+            .index_select(0, &Tensor::from_slice(&pairs).to_device(device)),
         Tensor::from_slice(&classes).to_device(device),
+        first,
     ))
 }
 
-/// Parameters of a camera head for a model of `vocab` codes, `tokens` tokens a frame and
-/// `actions` latent actions.
-pub fn head_elements(vocab: i64, tokens: i64, actions: i64) -> u128 {
-    n(vocab) * n(TOKEN_DIM)
-        + linear(tokens * TOKEN_DIM, HIDDEN)
-        + n(actions) * n(HIDDEN)
-        + linear(HIDDEN, SHIFTS)
+/// Channels of each of the camera head's convolutions.
+const CONV: [i64; 3] = [16, 32, 32];
+
+/// Parameters of a camera head for a model of `tokens` tokens a frame and `actions` latent
+/// actions.
+pub fn head_elements(tokens: i64, actions: i64) -> u128 {
+    let mut convs = 0;
+    let mut inputs = HEAD_CHANNELS;
+    for c in CONV {
+        convs += conv(inputs, c, 4);
+        inputs = c;
+    }
+    convs + linear(inputs * tokens, HIDDEN) + n(actions) * n(HIDDEN) + linear(HIDDEN, SHIFTS)
 }
 
-/// Whether the view steps before the next frame: reads the last frame's tokens (where the
-/// player is) and the latent action (where it goes), and scores the three moves.
+/// Whether the view steps before the next frame: reads the frame shown, decoded (where the player
+/// stands), and the coming latent action (where it goes), and scores the three moves. It reads
+/// pixels, not token ids: a dreamed player stands where the real one never stood and is often
+/// drawn with codes the real frames rarely use (a smeared trail), and a head that embedded ids
+/// did not know it there.
 #[derive(Debug)]
 pub struct CameraHead {
-    token_embed: nn::Embedding,
-    tokens: nn::Linear,
+    convs: Vec<nn::Conv2D>,
+    /// Side of the grid the convolutions are pooled to: the token grid's.
+    grid: i64,
+    features: nn::Linear,
     action_embed: nn::Embedding,
     out: nn::Linear,
-    /// [N, 1]: 0 on the first and last column, 1 elsewhere. The head does not read the edge
-    /// columns: the frames [`past_the_edge`] moves repeat one there, which it would otherwise
-    /// learn to spot instead of where the player stands.
-    inner: Tensor,
 }
 
 impl CameraHead {
-    pub fn new(p: nn::Path<'_>, vocab: i64, tokens: i64, actions: i64) -> Self {
+    pub fn new(p: nn::Path<'_>, tokens: i64, actions: i64) -> Self {
         let small = nn::EmbeddingConfig {
             ws_init: nn::Init::Randn {
                 mean: 0.0,
@@ -215,44 +237,57 @@ impl CameraHead {
             },
             ..Default::default()
         };
+        let stride = nn::ConvConfig {
+            stride: 2,
+            padding: 1,
+            ..Default::default()
+        };
+        let mut inputs = HEAD_CHANNELS;
+        let convs = CONV
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                let conv = nn::conv2d(&p / format!("conv{i}"), inputs, c, 4, stride);
+                inputs = c;
+                conv
+            })
+            .collect();
         Self {
-            token_embed: nn::embedding(&p / "token_embed", vocab, TOKEN_DIM, small),
-            tokens: nn::linear(
-                &p / "tokens",
-                tokens * TOKEN_DIM,
-                HIDDEN,
-                Default::default(),
-            ),
+            convs,
+            grid: grid_width(tokens).unwrap_or(1),
+            features: nn::linear(&p / "features", inputs * tokens, HIDDEN, Default::default()),
             action_embed: nn::embedding(&p / "action_embed", actions, HIDDEN, small),
             out: nn::linear(&p / "out", HIDDEN, SHIFTS, Default::default()),
-            inner: inner_columns(tokens).to_device(p.device()),
         }
     }
 
     /// Scores of the three moves (class = shift + 1).
     ///
     /// # Shapes
-    /// `ids` [B, N] i64, `action` [B] i64 → [B, 3].
-    pub fn forward(&self, ids: &Tensor, action: &Tensor) -> Tensor {
-        let tokens = (self.token_embed.forward(ids) * &self.inner)
+    /// `frames` [B, H, W, C] f32 in [0, 1], `action` [B] i64 → [B, 3].
+    pub fn forward(&self, frames: &Tensor, action: &Tensor) -> Tensor {
+        let (_, _, w, _) = frames.size4().expect("frames must be [B, H, W, C]");
+        // Black out the first and last column: a picture moved a column wraps one around there
+        // ([`head_samples`]), which the head would learn to spot instead of the player.
+        let edge = w / self.grid;
+        let x = (0..w)
+            .map(|x| f32::from(u8::from(x >= edge && x < w - edge)))
+            .collect::<Vec<f32>>();
+        let inner = Tensor::from_slice(&x)
+            .to_device(frames.device())
+            .view([1, 1, w, 1]);
+        let mut x = ((frames * inner) - 0.5).permute([0, 3, 1, 2]);
+        for conv in &self.convs {
+            x = x.apply(conv).relu();
+        }
+        let x = x
+            .adaptive_avg_pool2d([self.grid, self.grid])
             .flatten(1, -1)
-            .apply(&self.tokens);
-        (tokens + self.action_embed.forward(action))
+            .apply(&self.features);
+        (x + self.action_embed.forward(action))
             .relu()
             .apply(&self.out)
     }
-}
-
-/// [N, 1] f32 of a frame of `tokens` tokens: 0 on its grid's first and last column, 1
-/// elsewhere (all 1 when the tokens are no square grid).
-fn inner_columns(tokens: i64) -> Tensor {
-    let keep: Vec<f32> = match grid_width(tokens) {
-        Some(width) if width > 2 => (0..tokens)
-            .map(|p| f32::from(u8::from((1..width - 1).contains(&(p % width)))))
-            .collect(),
-        _ => vec![1.0; tokens.max(0) as usize],
-    };
-    Tensor::from_slice(&keep).view([-1, 1])
 }
 
 /// Dreams in progress, a batch of them: the context's tokens in the newest frame's view, where
@@ -268,6 +303,8 @@ pub struct Rollout {
     actions: Vec<Option<Tensor>>,
     dynamics: DynamicsCache,
     decoder: DecoderCache,
+    /// The newest frame decoded, [B, H, W, C] f32: what the camera head reads.
+    shown: Option<Tensor>,
     context: usize,
 }
 
@@ -279,6 +316,7 @@ impl Rollout {
             actions: Vec::new(),
             dynamics: genie.dynamics.new_cache(batch),
             decoder: genie.tokenizer.new_decoder_cache(batch),
+            shown: None,
             context: genie.config.dynamics.context_frames.max(1) as usize,
         }
     }
@@ -309,6 +347,7 @@ impl Rollout {
                 .collect(),
             dynamics: self.dynamics.deep_clone(),
             decoder: self.decoder.deep_clone(),
+            shown: self.shown.as_ref().map(Tensor::shallow_clone),
             context: self.context,
         }
     }
@@ -349,9 +388,13 @@ impl Rollout {
         }
         // As `decodable`: where a frame is unknown, the newest frame's tokens.
         let newest = ids.narrow(1, t - 1, 1).expand_as(&ids);
-        genie
-            .tokenizer
-            .prefill_decoder(&mut self.decoder, &newest.where_self(&unknown, &ids), t)
+        let frames = genie.tokenizer.prefill_decoder(
+            &mut self.decoder,
+            &newest.where_self(&unknown, &ids),
+            t,
+        );
+        self.shown = Some(frames.select(1, t - 1));
+        frames
     }
 
     /// Dreams the next frame of every row from `action` [B] i64: the camera head (where the
@@ -371,13 +414,13 @@ impl Rollout {
     }
 
     /// The camera head's move for each row before the frame `action` [B] produces, sampled from
-    /// its scores; none for a model without one.
+    /// its scores of the newest frame as shown; none for a model without one.
     fn decide_moves<R: Rng>(&self, genie: &Genie, action: &Tensor, rng: &mut R) -> Vec<i64> {
         let batch = action.size()[0] as usize;
-        let (Some(head), Some(last)) = (genie.dynamics.camera(), self.ids.last()) else {
+        let (Some(head), Some(shown)) = (genie.dynamics.camera(), self.shown.as_ref()) else {
             return vec![0; batch];
         };
-        let probs = tch::no_grad(|| head.forward(last, action).softmax(-1, Kind::Float));
+        let probs = tch::no_grad(|| head.forward(shown, action).softmax(-1, Kind::Float));
         let probs = Vec::<f32>::try_from(probs.to_device(Device::Cpu).flatten(0, -1))
             .expect("f32 probabilities");
         probs
@@ -430,6 +473,7 @@ impl Rollout {
         } else {
             self.decode_last(genie)
         };
+        self.shown = Some(frame.shallow_clone());
         (ids, frame)
     }
 
@@ -441,7 +485,9 @@ impl Rollout {
         self.unknown.truncate(keep);
         self.actions.truncate(keep);
         self.recompute_dynamics(genie);
-        self.redecode(genie)
+        let frame = self.redecode(genie);
+        self.shown = Some(frame.shallow_clone());
+        frame
     }
 
     /// Recomputes the dynamics cache from the history in the newest view.
@@ -490,6 +536,7 @@ impl Rollout {
 mod tests {
     use super::*;
     use crate::model::checkpoint::tests::tiny_config;
+    use crate::model::dynamics::Scrolled;
     use crate::model::{Rows, SamplerRng};
     use rand::SeedableRng;
 
@@ -540,28 +587,35 @@ mod tests {
 
     #[test]
     fn frames_before_a_step_moved_toward_its_edge_are_taught_to_step() {
-        // One clip of 6 frames of a 2×2 grid, frame k's tokens 10k + position; the view steps
-        // left between frames 4 and 5, and a second clip never moves.
-        let frames: Vec<i64> = (0..6)
-            .flat_map(|k| (0..4).map(move |p| 10 * k + p))
+        // One clip of 6 frames of one row of three one-pixel columns, frame k's pixels 10k +
+        // column; the view steps left between frames 4 and 5, and a second clip never moves.
+        let frames: Vec<f32> = (0..6)
+            .flat_map(|k| (0..3).map(move |p| (10 * k + p) as f32))
             .collect();
-        let clip = ids(&frames, &[1, 6, 4]);
-        let ids2 = Tensor::cat(&[&clip, &clip], 0);
+        let clip = Tensor::from_slice(&frames).view([1, 6, 1, 3, 1]);
+        let both = Tensor::cat(&[&clip, &clip], 0);
         let actions = ids(&[1, 2, 3, 4, 5, 0, 0, 0, 0, 0], &[2, 5]);
         let shifts = vec![vec![0, 0, 0, 0, -1], vec![0; 5]];
-        let (moved, acts, classes) = past_the_edge(&ids2, &actions, &shifts, 2).unwrap();
-        // A dash (3.5 px) a frame: frames up to 2 before the step qualify (7 px < 8 px).
-        assert_eq!(Vec::<i64>::try_from(&acts).unwrap(), [3, 4, 5]);
-        assert_eq!(Vec::<i64>::try_from(&classes).unwrap(), [0; 3]);
-        // Frame 4 moved a column toward the left edge (its picture shifted left, as a view that
-        // stayed a column behind would show it): each row shows its right column twice.
+        let (moved, acts, classes, first) = head_samples(&both, &actions, &shifts, 1).unwrap();
+        // One sample per frame but the last, with the action taken from it, then the extras: a
+        // dash (3.5 px) a frame, so frames up to 2 before the step qualify (7 px < 8 px).
+        assert_eq!(first, 10);
         assert_eq!(
-            Vec::<i64>::try_from(moved.get(2)).unwrap(),
-            [41, 41, 43, 43]
+            Vec::<i64>::try_from(&acts).unwrap(),
+            [1, 2, 3, 4, 5, 0, 0, 0, 0, 0, 3, 4, 5]
         );
-        // The head does not read the repeated column.
-        let inner = Vec::<f32>::try_from(inner_columns(9).flatten(0, -1)).unwrap();
-        assert_eq!(inner, [0.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 1.0, 0.0]);
+        assert_eq!(
+            Vec::<i64>::try_from(&classes).unwrap(),
+            [1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 0, 0, 0]
+        );
+        let sample = |i: i64| Vec::<f32>::try_from(moved.get(i).flatten(0, -1)).unwrap();
+        // Frames are read as they are.
+        assert_eq!(sample(1), [10.0, 11.0, 12.0]);
+        assert_eq!(sample(4), [40.0, 41.0, 42.0]);
+        // Frames 2 to 4 moved a column toward the left edge (the picture moved left, as a view
+        // that stayed a column behind shows it; the column vacated wraps around) are past it.
+        assert_eq!(sample(10), [21.0, 22.0, 20.0]);
+        assert_eq!(sample(12), [41.0, 42.0, 40.0]);
     }
 
     #[test]
@@ -601,9 +655,16 @@ mod tests {
         );
         let actions = Tensor::randint(8, [b, t - 1], (Kind::Int64, Device::Cpu));
         let shifts = vec![vec![1, 0], vec![0, -1]];
+        let size = config.tokenizer.image_size;
+        let pixels = Tensor::rand([b, t, size, size, 3], (Kind::Float, Device::Cpu));
+        let scrolled = Scrolled {
+            shifts: &shifts,
+            frames: &pixels,
+            patch: config.tokenizer.patch,
+        };
         let out = genie
             .dynamics
-            .loss_scrolled(&clip, &actions, Some(&shifts), Rows::whole(b));
+            .loss_scrolled(&clip, &actions, Some(scrolled), Rows::whole(b));
         assert!(out.metrics.camera_loss.is_some_and(f64::is_finite));
         // The unknown tokens are hidden and unscored: fewer scored than the plain loss's share.
         assert!(out.metrics.mask_rate < 1.0);
@@ -617,7 +678,7 @@ mod tests {
             .sum::<f64>();
         assert!(grad > 0.0, "the camera head learns");
         assert_eq!(
-            head.forward(&clip.select(1, 0), &actions.select(1, 0))
+            head.forward(&pixels.select(1, 0), &actions.select(1, 0))
                 .size(),
             [b, SHIFTS]
         );

@@ -3,7 +3,7 @@
 use tch::{Kind, Tensor};
 
 use super::run::{Batch, Stage};
-use crate::model::dynamics::ActionSource;
+use crate::model::dynamics::{ActionSource, Scrolled};
 use crate::model::scroll::column_shifts;
 use crate::model::{Genie, Rows, frames_to_f32};
 
@@ -52,16 +52,12 @@ pub(super) fn stage_loss(
             )
         }
         Stage::Camera => {
-            let (ids, actions) = tch::no_grad(|| {
-                (
-                    genie.tokenizer.encode(&frames),
-                    dynamics_actions(genie, batch, &frames),
-                )
-            });
+            // The head reads pixels: no tokens needed.
+            let actions = tch::no_grad(|| dynamics_actions(genie, batch, &frames));
             let shifts = batch_shifts(genie, batch);
             let (loss, recall) = genie
                 .dynamics
-                .camera_loss(&ids, &actions, &shifts)
+                .camera_loss(&frames, &actions, &shifts, genie.config.tokenizer.patch)
                 .expect("a camera stage runs on a model that scrolls");
             let mut metrics = serde_json::json!({
                 "camera_loss": f64::try_from(loss.detach()).unwrap_or(f64::NAN),
@@ -85,9 +81,12 @@ pub(super) fn stage_loss(
                 .dynamics
                 .scroll
                 .then(|| batch_shifts(genie, batch));
-            let out = genie
-                .dynamics
-                .loss_scrolled(&ids, &actions, shifts.as_deref(), rows);
+            let scrolled = shifts.as_deref().map(|shifts| Scrolled {
+                shifts,
+                frames: &frames,
+                patch: genie.config.tokenizer.patch,
+            });
+            let out = genie.dynamics.loss_scrolled(&ids, &actions, scrolled, rows);
             (
                 out.loss.shallow_clone(),
                 serde_json::to_value(out.metrics).expect("metrics"),
