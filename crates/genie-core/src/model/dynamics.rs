@@ -375,7 +375,7 @@ impl Dynamics {
         };
         let denominator = loss_weight.sum(Kind::Float).clamp_min(1.0).detach();
         let mut loss = (&ce * &loss_weight).sum(Kind::Float) / &denominator;
-        let camera = scrolled.and_then(|s| self.camera_loss(s.frames, actions, s.shifts, s.patch));
+        let camera = scrolled.and_then(|s| self.camera_loss(actions, s));
         if let Some((camera_loss, _)) = &camera {
             loss += camera_loss;
         }
@@ -399,21 +399,24 @@ impl Dynamics {
         }
     }
 
-    /// The camera head's loss, for a model that scrolls: from frame t (in its own view, as play
-    /// shows it) and action t, the move of the view before frame t+1 (`shifts[b][t]`, see
-    /// [`Scrolled`]; samples from [`scroll::head_samples`], `patch` pixels a column); with the
-    /// share of the moves it calls right (`None` without moves).
+    /// The camera head's loss, for a model that scrolls: from frame t of `scrolled.frames` (in
+    /// its own view, as play shows it) and action t, the move of the view before frame t+1
+    /// (samples from [`scroll::head_samples`]); with the share of the moves it calls right
+    /// (`None` without moves).
     ///
     /// # Shapes
-    /// `frames` [B, T, H, W, C] f32 in [0, 1], `actions` [B, T−1] i64 → a scalar.
+    /// `actions` [B, T−1] i64 → a scalar.
     pub fn camera_loss(
         &self,
-        frames: &Tensor,
         actions: &Tensor,
-        shifts: &[Vec<i64>],
-        patch: i64,
+        scrolled: Scrolled<'_>,
     ) -> Option<(Tensor, Option<f64>)> {
         let head = self.camera.as_ref()?;
+        let Scrolled {
+            shifts,
+            frames,
+            patch,
+        } = scrolled;
         let (frames, actions, targets, first) = head_samples(frames, actions, shifts, patch)?;
         let scores = head.forward(&frames, &actions);
         let loss = scores.cross_entropy_for_logits(&targets);

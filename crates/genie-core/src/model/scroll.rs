@@ -151,8 +151,8 @@ pub fn head_samples(
     if t < 2 || size.len() != 5 {
         return None;
     }
-    // (row, frame, columns the picture moves right, class)
-    let mut samples = Vec::new();
+    // Every frame but the last as it is, then the extras: (row, frame, direction).
+    let mut classes = Vec::new();
     let mut extra = Vec::new();
     for row in 0..b as usize {
         let moves: Vec<i64> = (0..t - 1)
@@ -160,39 +160,35 @@ pub fn head_samples(
             .map(|s| s.clamp(-1, 1))
             .collect();
         for (i, &s) in moves.iter().enumerate() {
-            samples.push((row, i, 0, s + 1));
-            if let Some(d) = moves[i..].iter().position(|&m| m != 0) {
-                let dir = moves[i + d];
-                if MOST_PER_FRAME * (d as i64) < PATCH {
-                    extra.push((row, i, dir, dir + 1));
-                }
+            classes.push(s + 1);
+            // Less than a patch short of the step's edge after `d` dashes: a patch on, past it.
+            if let Some(d) = moves[i..].iter().position(|&m| m != 0)
+                && MOST_PER_FRAME * (d as i64) < PATCH
+            {
+                extra.push((row, i, moves[i + d]));
             }
         }
     }
-    let first = samples.len();
-    samples.extend(extra);
-    let moved: Vec<Tensor> = samples
-        .iter()
-        .map(|&(row, i, offset, _)| {
-            let frame = frames.get(row as i64).get(i as i64);
-            if offset == 0 {
-                frame
-            } else {
-                frame.roll([offset * patch], [1])
-            }
-        })
-        .collect();
+    let first = classes.len();
+    let mut moved = vec![frames.narrow(1, 0, t as i64 - 1).flatten(0, 1)];
+    moved.extend(extra.iter().map(|&(row, i, dir)| {
+        frames
+            .get(row as i64)
+            .get(i as i64)
+            .roll([dir * patch], [1])
+            .unsqueeze(0)
+    }));
     let device = frames.device();
-    let pairs: Vec<i64> = samples
+    let pairs: Vec<i64> = extra
         .iter()
-        .map(|&(row, i, _, _)| (row * (t - 1) + i) as i64)
+        .map(|&(row, i, _)| (row * (t - 1) + i) as i64)
         .collect();
-    let classes: Vec<i64> = samples.iter().map(|s| s.3).collect();
+    classes.extend(extra.iter().map(|&(_, _, dir)| dir + 1));
+    let actions = actions.flatten(0, -1);
+    let extra_actions = actions.index_select(0, &Tensor::from_slice(&pairs).to_device(device));
     Some((
-        Tensor::stack(&moved, 0),
-        actions
-            .flatten(0, -1)
-            .index_select(0, &Tensor::from_slice(&pairs).to_device(device)),
+        Tensor::cat(&moved, 0),
+        Tensor::cat(&[&actions, &extra_actions], 0),
         Tensor::from_slice(&classes).to_device(device),
         first,
     ))
@@ -303,7 +299,8 @@ pub struct Rollout {
     actions: Vec<Option<Tensor>>,
     dynamics: DynamicsCache,
     decoder: DecoderCache,
-    /// The newest frame decoded, [B, H, W, C] f32: what the camera head reads.
+    /// The newest frame decoded, [B, H, W, C] f32: what the camera head reads (set wherever a
+    /// newest frame is decoded).
     shown: Option<Tensor>,
     context: usize,
 }
@@ -473,7 +470,6 @@ impl Rollout {
         } else {
             self.decode_last(genie)
         };
-        self.shown = Some(frame.shallow_clone());
         (ids, frame)
     }
 
@@ -485,9 +481,7 @@ impl Rollout {
         self.unknown.truncate(keep);
         self.actions.truncate(keep);
         self.recompute_dynamics(genie);
-        let frame = self.redecode(genie);
-        self.shown = Some(frame.shallow_clone());
-        frame
+        self.redecode(genie)
     }
 
     /// Recomputes the dynamics cache from the history in the newest view.
@@ -508,20 +502,25 @@ impl Rollout {
         }
     }
 
-    /// Decodes the newest frame with the decoder cache, adding it to the cache: [B, H, W, C].
+    /// Decodes the newest frame with the decoder cache, adding it to the cache, and shows it:
+    /// [B, H, W, C].
     fn decode_last(&mut self, genie: &Genie) -> Tensor {
         let ids = self.decodable(self.ids.len() - 1);
-        tch::no_grad(|| genie.tokenizer.decode_next(&mut self.decoder, &ids))
+        let frame = tch::no_grad(|| genie.tokenizer.decode_next(&mut self.decoder, &ids));
+        self.shown = Some(frame.shallow_clone());
+        frame
     }
 
     /// Recomputes the decoder cache from the history in the newest view and decodes the newest
-    /// frame: [B, H, W, C].
+    /// frame, and shows it: [B, H, W, C].
     fn redecode(&mut self, genie: &Genie) -> Tensor {
         let ids: Vec<Tensor> = (0..self.ids.len()).map(|i| self.decodable(i)).collect();
-        genie
+        let frame = genie
             .tokenizer
             .prefill_decoder(&mut self.decoder, &Tensor::stack(&ids, 1), 1)
-            .squeeze_dim(1)
+            .squeeze_dim(1);
+        self.shown = Some(frame.shallow_clone());
+        frame
     }
 
     /// Frame `i`'s tokens for the decoder: where unknown, the newest frame's token at that place

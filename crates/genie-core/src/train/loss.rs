@@ -55,9 +55,14 @@ pub(super) fn stage_loss(
             // The head reads pixels: no tokens needed.
             let actions = tch::no_grad(|| dynamics_actions(genie, batch, &frames));
             let shifts = batch_shifts(genie, batch);
+            let scrolled = Scrolled {
+                shifts: &shifts,
+                frames: &frames,
+                patch: genie.config.tokenizer.patch,
+            };
             let (loss, recall) = genie
                 .dynamics
-                .camera_loss(&frames, &actions, &shifts, genie.config.tokenizer.patch)
+                .camera_loss(&actions, scrolled)
                 .expect("a camera stage runs on a model that scrolls");
             let mut metrics = serde_json::json!({
                 "camera_loss": f64::try_from(loss.detach()).unwrap_or(f64::NAN),
