@@ -125,9 +125,10 @@ pub struct TrainArgs {
     pub oracle_actions: bool,
     /// Dynamics only: a world that scrolls by whole token columns. The model learns in each
     /// clip's last view (the frames before it moved by the columns the picture scrolled, read
-    /// from the frames), and a camera head learns when the view steps. Turns a run's model that
-    /// does not scroll into one that does (its weights kept, the head new). Recorded in
-    /// genie.json (`dynamics.scroll`), so a resumed run keeps it
+    /// from the frames), and a camera head learns when the view steps; the LAM reads each clip
+    /// in that view too, so a step of the view is not a move of the player. Turns a run's model
+    /// that does not scroll into one that does (its weights kept, the head new). Recorded in
+    /// genie.json (`dynamics.scroll`, `lam.one_view`), so a resumed run keeps it
     #[arg(long)]
     pub scroll: bool,
     /// Each step's forward pass under bf16 autocast (matmuls and convolutions in bf16; the loss,

@@ -465,7 +465,8 @@ impl Genie {
     }
 
     /// Turns a dynamics model that does not scroll into one that does (`model::scroll`): the
-    /// same weights plus a freshly initialised camera head. Nothing changes for one that does.
+    /// same weights plus a freshly initialised camera head, and the LAM set to read each clip
+    /// in one view (`lam.one_view`). Nothing changes for one that does.
     pub fn enable_scroll(&mut self) -> Result<(), ConfigError> {
         if self.config.dynamics.scroll {
             return Ok(());
@@ -473,6 +474,10 @@ impl Genie {
         let mut config = self.config.dynamics.clone();
         config.scroll = true;
         config.validate()?;
+        // The LAM reads each clip in the view the dynamics model learns in, so a step of the
+        // view is not read as a move of the player.
+        self.config.lam.one_view = true;
+        self.lam.set_one_view(true);
         let vs = VarStore::new(self.dynamics_vs.device());
         let dynamics = Dynamics::new(vs.root(), &config);
         let old = self.dynamics_vs.variables();

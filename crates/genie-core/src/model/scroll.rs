@@ -103,6 +103,62 @@ pub fn align(ids: &Tensor, shifts: &[Vec<i64>], width: i64) -> (Tensor, Tensor) 
     )
 }
 
+/// Clips with every frame moved into the view of its clip's last frame, where the picture
+/// scrolled by whole camera steps ([`column_shifts`]); the columns a frame never showed are
+/// filled from the next frame's, so two frames differ only where the world moved. Clips that
+/// never scrolled, and frames that are not the game's 64×64 RGB, come back unchanged.
+///
+/// # Shapes
+/// `frames` [B, T, H, W, C], f32 in [0, 1] or u8 → the same.
+pub fn one_view(frames: &Tensor) -> Tensor {
+    let size = frames.size();
+    let side = FRAME_SIZE as i64;
+    if size.len() != 5 || size[1] < 2 || size[2..] != [side, side, HEAD_CHANNELS] {
+        return frames.shallow_clone();
+    }
+    let (b, t) = (size[0], size[1]);
+    let bytes = if frames.kind() == Kind::Uint8 {
+        frames.shallow_clone()
+    } else {
+        super::frames_to_u8(frames)
+    };
+    let bytes = Vec::<u8>::try_from(bytes.to_device(Device::Cpu).flatten(0, -1)).expect("u8");
+    let step = i64::from(CAMERA_STEP);
+    let shifts = column_shifts(&bytes, b as usize, t as usize, step);
+    if shifts.iter().flatten().all(|&s| s == 0) {
+        return frames.shallow_clone();
+    }
+    let clips: Vec<Tensor> = shifts
+        .iter()
+        .enumerate()
+        .map(|(i, row)| {
+            let clip = frames.get(i as i64); // [T, H, W, C]
+            let mut moved = vec![clip.get(t - 1)];
+            // Pixels the view moves from frame k to the last frame.
+            let mut px = 0;
+            for k in (0..t - 1).rev() {
+                px += row[k as usize] * step;
+                let (frame, next) = (clip.get(k), moved.last().expect("the last frame"));
+                moved.push(match px {
+                    0 => frame,
+                    _ if px.abs() >= side => next.shallow_clone(),
+                    _ if px > 0 => Tensor::cat(
+                        &[
+                            frame.narrow(1, px, side - px),
+                            next.narrow(1, side - px, px),
+                        ],
+                        1,
+                    ),
+                    _ => Tensor::cat(&[next.narrow(1, 0, -px), frame.narrow(1, 0, side + px)], 1),
+                });
+            }
+            moved.reverse();
+            Tensor::stack(&moved, 0)
+        })
+        .collect();
+    Tensor::stack(&clips, 0)
+}
+
 /// One frame's ids [B, N] and unknown mask moved by `shift` columns per row (see [`align`]).
 fn shift_frame(ids: &Tensor, unknown: &Tensor, shifts: &[i64], width: i64) -> (Tensor, Tensor) {
     let (b, n) = ids.size2().expect("ids must be [B, N]");
@@ -541,6 +597,42 @@ mod tests {
 
     fn ids(values: &[i64], shape: &[i64]) -> Tensor {
         Tensor::from_slice(values).view(shape)
+    }
+
+    #[test]
+    fn a_scrolled_clip_is_read_in_its_last_view() {
+        use rand::Rng;
+        // A textured world 96 px wide seen through the 64 px view at 0, 8, 8 and 16 px: moved
+        // into the last view (its never-shown columns filled from the frames after it), every
+        // frame is the last one.
+        let (side, wide) = (FRAME_SIZE, FRAME_SIZE + 32);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let world: Vec<u8> = (0..side * wide * 3).map(|_| rng.random()).collect();
+        let view = |x0: usize| -> Vec<u8> {
+            (0..side)
+                .flat_map(|y| world[(y * wide + x0) * 3..(y * wide + x0 + side) * 3].to_vec())
+                .collect()
+        };
+        let clip =
+            |offsets: &[usize]| -> Vec<u8> { offsets.iter().flat_map(|&x| view(x)).collect() };
+        let frames = |bytes: Vec<u8>, t: i64| {
+            Tensor::from_slice(&bytes).view([1, t, side as i64, side as i64, 3])
+        };
+        let right = frames(clip(&[0, 8, 8, 16]), 4);
+        let moved = one_view(&super::super::frames_to_f32(&right));
+        let moved = super::super::frames_to_u8(&moved);
+        for k in 0..3 {
+            assert!(moved.get(0).get(k).equal(&right.get(0).get(3)), "frame {k}");
+        }
+        // The view going back left: frames before it move the other way.
+        let left = frames(clip(&[16, 8, 8]), 3);
+        let moved = one_view(&left);
+        assert!(moved.get(0).get(0).equal(&left.get(0).get(2)));
+        // A clip whose view never moved, and frames of another size, are left as they are.
+        let still = frames(clip(&[8, 8, 8]), 3);
+        assert!(one_view(&still).equal(&still));
+        let small = Tensor::zeros([1, 2, 16, 16, 3], (Kind::Uint8, Device::Cpu));
+        assert!(one_view(&small).equal(&small));
     }
 
     #[test]

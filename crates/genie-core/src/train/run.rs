@@ -575,8 +575,8 @@ mod tests {
         train(&opts, &mut genie, &mut state, batch, &[], never()).unwrap();
         let after = Genie::load(&opts.run, Device::Cpu).unwrap();
         assert!(
-            after.config.dynamics.scroll,
-            "genie.json says the model scrolls"
+            after.config.dynamics.scroll && after.config.lam.one_view,
+            "genie.json says the model scrolls and its LAM reads one view"
         );
         let new = after.dynamics_vs.variables();
         for (name, old) in &before {

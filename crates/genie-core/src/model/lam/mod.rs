@@ -119,6 +119,13 @@ pub struct LamConfig {
     /// second encoder pass. Absent from older genie.json files: false.
     #[serde(default)]
     pub mirror_features: bool,
+    /// Reads each clip in one view: every frame moved into the view of the clip's last frame
+    /// where the picture scrolled by a whole camera step ([`super::scroll::one_view`]), so a
+    /// code says how the world moved, not the camera. Without it a step of the view while the
+    /// player walks left reads as a move right. Set with the dynamics model's `scroll`, in
+    /// training and inference alike. Absent from older genie.json files: false.
+    #[serde(default)]
+    pub one_view: bool,
 }
 
 pub use super::frames::CUT_SHARE;
@@ -185,6 +192,7 @@ impl Default for LamConfig {
             skip_first_transition: false,
             mirror_clips: false,
             mirror_features: false,
+            one_view: false,
         }
     }
 }
@@ -442,7 +450,21 @@ impl Lam {
     /// # Shapes
     /// `frames` [B, T, H, W, C] f32 in [0, 1] → [B, T−1] i64 in 0..num_actions.
     pub fn infer_actions(&self, frames: &Tensor) -> Tensor {
-        tch::no_grad(|| self.encode_actions(frames, false).ids)
+        tch::no_grad(|| self.encode_actions(&self.viewed(frames), false).ids)
+    }
+
+    /// The clips as the LAM reads them: moved into one view each where `one_view` is set.
+    fn viewed(&self, frames: &Tensor) -> Tensor {
+        if self.cfg.one_view {
+            super::scroll::one_view(frames)
+        } else {
+            frames.shallow_clone()
+        }
+    }
+
+    /// Reads clips in one view (`one_view`) or as they come; the weights are unchanged.
+    pub fn set_one_view(&mut self, on: bool) {
+        self.cfg.one_view = on;
     }
 
     /// Decoder: frame t+1 predicted from frames ≤ t and action vector t (raw pixels).
@@ -474,6 +496,7 @@ impl Lam {
     /// # Shapes
     /// `frames` [B, T, H, W, C] f32 in [0, 1], T ≥ 2.
     pub fn loss(&self, frames: &Tensor) -> LamLoss {
+        let frames = &self.viewed(frames);
         let t = frames.size()[1];
         let vq = self.encode_actions(frames, true);
         let (past, next) = (frames.narrow(1, 0, t - 1), frames.narrow(1, 1, t - 1));
