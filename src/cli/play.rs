@@ -67,7 +67,8 @@ pub struct DreamArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub start: StartArgs,
-    /// Actions, one per frame: "right*8,jump,right*4" (game action names, or latent:N)
+    /// Actions, one per frame: "right*8,jump,right*4" (game action names, or latent:N), or
+    /// human:SEED*FRAMES for the human-like key script of `genie eval`'s session SEED
     #[arg(long)]
     pub actions: String,
     /// Output animation: a GIF, or a lossless animated PNG when FILE ends in .png or .apng

@@ -1,12 +1,16 @@
 //! Action scripts for headless dreams: `"right*8,jump,right*4,latent:3*2"`: comma-separated game
 //! action names (or `latent:N` for a raw latent action 0–7), each optionally repeated with `*K`;
-//! and seeded human-like key scripts for long sessions ([`human_keys`]).
+//! and seeded human-like key scripts for long sessions ([`human_keys`]), written `human:SEED*F`
+//! (F frames, 300 without `*F`): `genie eval`'s session i plays `human:i*300`.
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 use super::Control;
 use crate::game::Action;
+
+/// Frames of a `human:SEED` script item without `*F` (a session of `genie eval`).
+pub const HUMAN_FRAMES: usize = 300;
 
 /// The shortest and longest hold of a key in [`human_keys`], in frames.
 pub const HOLD_FRAMES: (usize, usize) = (3, 15);
@@ -61,7 +65,7 @@ pub fn human_keys(seed: u64, frames: usize) -> Vec<Action> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScriptError {
     #[error(
-        "action script item {index} ('{item}'): unknown action; expected one of {known}, or latent:N with N in 0..8"
+        "action script item {index} ('{item}'): unknown action; expected one of {known}, latent:N with N in 0..8, or human:SEED"
     )]
     Unknown {
         index: usize,
@@ -99,14 +103,31 @@ pub fn parse_actions(script: &str) -> Result<Vec<Control>, ScriptError> {
             }
             None => (raw, 1),
         };
+        if let Some(seed) = name.to_ascii_lowercase().strip_prefix("human:") {
+            let seed = seed
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| ScriptError::Unknown {
+                    index,
+                    item: raw.into(),
+                    known: known(),
+                })?;
+            let frames = if raw.contains('*') {
+                count
+            } else {
+                HUMAN_FRAMES
+            };
+            out.extend(
+                human_keys(seed, frames)
+                    .into_iter()
+                    .map(|a| Control::Game(a as u8)),
+            );
+            continue;
+        }
         let control = parse_one(name).ok_or_else(|| ScriptError::Unknown {
             index,
             item: raw.into(),
-            known: Action::ALL
-                .iter()
-                .map(|a| a.name())
-                .collect::<Vec<_>>()
-                .join(", "),
+            known: known(),
         })?;
         out.extend(std::iter::repeat_n(control, count));
     }
@@ -114,6 +135,15 @@ pub fn parse_actions(script: &str) -> Result<Vec<Control>, ScriptError> {
         return Err(ScriptError::Empty);
     }
     Ok(out)
+}
+
+/// The game's action names, for an error.
+fn known() -> String {
+    Action::ALL
+        .iter()
+        .map(|a| a.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn parse_one(name: &str) -> Option<Control> {
@@ -184,6 +214,28 @@ mod tests {
                 Control::Latent(7)
             ]
         );
+    }
+
+    #[test]
+    fn a_human_item_is_the_sessions_seeded_script() {
+        let as_controls = |keys: Vec<Action>| -> Vec<Control> {
+            keys.into_iter().map(|a| Control::Game(a as u8)).collect()
+        };
+        assert_eq!(
+            parse_actions("human:3*40").unwrap(),
+            as_controls(human_keys(3, 40))
+        );
+        assert_eq!(
+            parse_actions("HUMAN:5").unwrap(),
+            as_controls(human_keys(5, HUMAN_FRAMES))
+        );
+        let c = parse_actions("jump,human:1*10").unwrap();
+        assert_eq!(c.len(), 11);
+        assert_eq!(&c[1..], as_controls(human_keys(1, 10)).as_slice());
+        assert!(matches!(
+            parse_actions("human:x*10"),
+            Err(ScriptError::Unknown { .. })
+        ));
     }
 
     #[test]
