@@ -321,6 +321,27 @@ pub fn run_stage(
     if args.scroll {
         genie.enable_scroll()?;
     }
+    // A clip shorter than the network's band never teaches the bias of the farther distances,
+    // yet every rollout attends over the whole band.
+    let band = match stage {
+        Stage::Tokenizer | Stage::Decoder => {
+            Some(("tokenizer", genie.config.tokenizer.context_frames))
+        }
+        Stage::Dynamics => Some(("dynamics", genie.config.dynamics.context_frames)),
+        Stage::Lam | Stage::Camera => None,
+    };
+    if let Some((network, frames)) =
+        band.filter(|&(_, frames)| writes && (clip_len as i64) < frames)
+    {
+        eprintln!(
+            "warning: --clip-len {clip_len} teaches the {network}'s temporal attention distances up \
+             to {} of its {frames}-frame band ({network}.context_frames); the farther ones keep \
+             their initial bias, yet a dream attends over them all: train with --clip-len \
+             {frames}, or set {network}.context_frames to {clip_len} (a longer stored bias is cut \
+             on load)",
+            clip_len - 1
+        );
+    }
     anyhow::ensure!(
         stage != Stage::Camera || genie.config.dynamics.scroll,
         "{}: its dynamics model does not scroll, so it has no camera head (train it with \

@@ -315,7 +315,7 @@ fn copy_network(vs: &VarStore, file: &SafeTensors<'_>, path: &Path) -> Result<()
                 expected: var.size(),
             });
         };
-        if *shape != var.size() {
+        if *shape != var.size() && !band_resized(name, shape, &var.size()) {
             return Err(CheckpointError::Shape {
                 path: err_path(),
                 name: (*name).clone(),
@@ -342,13 +342,32 @@ fn copy_network(vs: &VarStore, file: &SafeTensors<'_>, path: &Path) -> Result<()
                 path: err_path(),
                 error,
             };
-            let src =
-                Tensor::f_from_data_size(view.data(), &var.size(), var.kind()).map_err(torch)?;
+            let stored: Vec<i64> = view.shape().iter().map(|&s| s as i64).collect();
+            let src = Tensor::f_from_data_size(view.data(), &stored, var.kind()).map_err(torch)?;
             let mut var = var.shallow_clone();
-            var.f_copy_(&src).map_err(torch)?;
+            if stored == var.size() {
+                var.f_copy_(&src).map_err(torch)?;
+            } else {
+                // A distance bias of another band: the distances both have; those the file
+                // lacks keep their initial values.
+                let shared = stored[1].min(var.size()[1]);
+                var.f_narrow(1, 0, shared)
+                    .and_then(|mut v| v.f_copy_(&src.f_narrow(1, 0, shared)?))
+                    .map_err(torch)?;
+            }
         }
         Ok(())
     })
+}
+
+/// Whether variable `name` of shape `wanted` may be loaded from a tensor of shape `stored`: a
+/// temporal distance bias ([`super::st::DISTANCE_BIAS`]) of the same heads and another band.
+fn band_resized(name: &str, stored: &[i64], wanted: &[i64]) -> bool {
+    name.rsplit('.').next() == Some(super::st::DISTANCE_BIAS)
+        && stored.len() == 2
+        && wanted.len() == 2
+        && stored[0] == wanted[0]
+        && stored[1] >= 1
 }
 
 fn kind_of(dtype: safetensors::Dtype) -> Option<Kind> {
@@ -686,6 +705,50 @@ pub(crate) mod tests {
                 && err.to_string().contains(ADAPTER_FILE),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_band_cut_or_widened_in_the_config_loads_the_distances_the_file_has() {
+        let dir = tempfile::tempdir().unwrap();
+        tch::manual_seed(4);
+        let saved = Genie::new(tiny_config(), Device::Cpu).unwrap();
+        tch::no_grad(|| {
+            for (name, mut var) in saved.dynamics_vs.variables() {
+                if name.ends_with(super::super::st::DISTANCE_BIAS) {
+                    var.copy_(
+                        &Tensor::arange(var.numel() as i64, (Kind::Float, Device::Cpu))
+                            .view(var.size().as_slice()),
+                    );
+                }
+            }
+        });
+        saved.save(dir.path()).unwrap();
+        let bias =
+            |g: &Genie| g.dynamics_vs.variables()["stack.blocks.0.temporal.distance_bias"].copy();
+        let stored = bias(&saved); // [heads, 4]
+        let (heads, band) = (stored.size()[0], stored.size()[1]);
+        for frames in [2, 6] {
+            let mut cfg = tiny_config();
+            cfg.dynamics.context_frames = frames;
+            write_config(dir.path(), &cfg).unwrap();
+            let loaded = Genie::load(dir.path(), Device::Cpu).unwrap();
+            let got = bias(&loaded);
+            assert_eq!(got.size(), [heads, frames]);
+            let shared = frames.min(band);
+            assert!(got.narrow(1, 0, shared).equal(&stored.narrow(1, 0, shared)));
+            if frames > band {
+                // The distances the file lacks keep their initial (ALiBi) values: ≤ 0.
+                let rest = got.narrow(1, band, frames - band);
+                assert!(bool::try_from(rest.le(0.0).all()).unwrap(), "{rest}");
+            }
+            // Any other tensor of another shape is still refused.
+            assert!(!band_resized(
+                "stack.blocks.0.temporal.attn.qkv.weight",
+                &[heads, band],
+                &[heads, frames]
+            ));
+        }
+        assert!(!band_resized("a.temporal.distance_bias", &[3, 4], &[2, 4]));
     }
 
     #[test]

@@ -33,7 +33,9 @@ pub struct DynamicsConfig {
     pub tokens_per_frame: i64,
     /// Latent actions (the LAM's codebook size).
     pub num_actions: i64,
-    /// Frames the causal attention reaches: the play-time context window.
+    /// Frames the causal attention reaches: the play-time context window. Only distances the
+    /// training clips reach learn their bias (clips of 8 frames: up to 7), so this is the
+    /// training clips' length: a longer window attends to far frames with untrained weights.
     pub context_frames: i64,
     pub st: StConfig,
     /// Extra weight of the loss on tokens that differ from the same token of the frame before
@@ -75,7 +77,7 @@ impl Default for DynamicsConfig {
             vocab_size: 1024,
             tokens_per_frame: 64,
             num_actions: 8,
-            context_frames: 16,
+            context_frames: 8,
             st: StConfig::new(128, 4, 4),
             change_weight: 0.0,
             actions: ActionSource::Latent,

@@ -127,6 +127,13 @@ impl Attention {
     }
 }
 
+/// Name of a temporal attention's learned bias on frame distance, [H, context]. A checkpoint
+/// may store it for a longer or shorter band than its config's `context_frames`
+/// ([`super::checkpoint::load_network`] copies the distances both have): a network trained on
+/// clips shorter than its band never learns the bias of the distances beyond them, so its band
+/// can be cut to what it learned without touching the file.
+pub const DISTANCE_BIAS: &str = "distance_bias";
+
 /// Causal, banded temporal attention with a learned bias on frame distance.
 #[derive(Debug)]
 struct TemporalAttention {
@@ -146,7 +153,7 @@ impl TemporalAttention {
         let slopes = Tensor::from_slice(&slopes).to_device(p.device());
         let distance = Tensor::arange(context, (Kind::Float, p.device()));
         let init = -(slopes.unsqueeze(1) * distance.unsqueeze(0));
-        let distance_bias = p.var_copy("distance_bias", &init);
+        let distance_bias = p.var_copy(DISTANCE_BIAS, &init);
         Self {
             attn,
             distance_bias,

@@ -25,7 +25,9 @@ pub struct TokenizerConfig {
     pub codebook_size: i64,
     /// Width of the codes.
     pub latent_dim: i64,
-    /// Frames the causal attention reaches (the window of incremental decoding).
+    /// Frames the causal attention reaches (the window of incremental decoding). Only distances
+    /// the training clips reach learn their bias, so this is the decoder's training clip length
+    /// (see `DynamicsConfig::context_frames`).
     pub context_frames: i64,
     pub encoder: StConfig,
     pub decoder: StConfig,
@@ -61,7 +63,7 @@ impl Default for TokenizerConfig {
             patch: 8,
             codebook_size: 1024,
             latent_dim: 32,
-            context_frames: 16,
+            context_frames: 8,
             encoder: StConfig::new(128, 4, 4),
             decoder: StConfig::new(128, 4, 4),
             commitment: 0.25,
