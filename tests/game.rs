@@ -229,7 +229,7 @@ fn clips_and_games_are_deterministic_across_the_public_api() {
 fn a_checkpoint_names_the_game_it_learned_and_older_ones_learned_the_original() {
     use genie::game::{Camera, GameConfig, Looks};
     use genie::model::GenieConfig;
-    // The shipped genie.json predates the `game` key: the 40 px flips and the five themes.
+    // The shipped checkpoint learned the original game: the 40 px flips and the five themes.
     let shipped = genie::model::checkpoint::read_config(std::path::Path::new("checkpoints"))
         .expect("the shipped checkpoint's genie.json");
     assert_eq!(shipped.game, GameConfig::original());
@@ -237,6 +237,14 @@ fn a_checkpoint_names_the_game_it_learned_and_older_ones_learned_the_original() 
         (shipped.game.camera, shipped.game.looks),
         (Camera::Flip, Looks::Themes)
     );
+    // A genie.json from before the `game` key learned it too.
+    let mut older: serde_json::Value =
+        serde_json::from_slice(&std::fs::read("checkpoints/genie.json").unwrap()).unwrap();
+    older.as_object_mut().unwrap().remove("game");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("genie.json"), older.to_string()).unwrap();
+    let older = genie::model::checkpoint::read_config(dir.path()).unwrap();
+    assert_eq!(older.game, GameConfig::original());
     // New runs learn the stepping camera and mixed looks, and say so.
     let new = GenieConfig::default();
     assert_eq!(
