@@ -99,9 +99,9 @@ pub fn parse_actions(script: &str) -> Result<Vec<Control>, ScriptError> {
                         index,
                         item: raw.into(),
                     })?;
-                (name.trim(), count)
+                (name.trim(), Some(count))
             }
-            None => (raw, 1),
+            None => (raw, None),
         };
         if let Some(seed) = name.to_ascii_lowercase().strip_prefix("human:") {
             let seed = seed
@@ -112,13 +112,8 @@ pub fn parse_actions(script: &str) -> Result<Vec<Control>, ScriptError> {
                     item: raw.into(),
                     known: known(),
                 })?;
-            let frames = if raw.contains('*') {
-                count
-            } else {
-                HUMAN_FRAMES
-            };
             out.extend(
-                human_keys(seed, frames)
+                human_keys(seed, count.unwrap_or(HUMAN_FRAMES))
                     .into_iter()
                     .map(|a| Control::Game(a as u8)),
             );
@@ -129,7 +124,7 @@ pub fn parse_actions(script: &str) -> Result<Vec<Control>, ScriptError> {
             item: raw.into(),
             known: known(),
         })?;
-        out.extend(std::iter::repeat_n(control, count));
+        out.extend(std::iter::repeat_n(control, count.unwrap_or(1)));
     }
     if out.is_empty() {
         return Err(ScriptError::Empty);
