@@ -403,3 +403,89 @@ init = {:?}
         "{progress}"
     );
 }
+
+fn git(repo: &Path, args: &[&str]) {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(repo)
+        .args([
+            "-c",
+            "user.name=t",
+            "-c",
+            "user.email=t@t",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_recipe_from_a_commit_starts_from_the_checkpoint_that_commit_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("repo");
+    let ckpt = repo.join("checkpoints");
+    tiny::tiny_checkpoint(&ckpt);
+    git(&repo, &["init", "-q"]);
+    git(&repo, &["add", "checkpoints"]);
+    git(&repo, &["commit", "-q", "-m", "base"]);
+    let head = Command::new("git")
+        .arg("-C")
+        .arg(&repo)
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .unwrap();
+    let commit = String::from_utf8(head.stdout).unwrap().trim().to_string();
+    let base = std::fs::read(ckpt.join("dynamics.safetensors")).unwrap();
+    // The folder changes after the commit (a model made from it is shipped in its place).
+    tiny::tiny_checkpoint_with(&ckpt, |c| c.dynamics.context_frames = 3);
+    assert_ne!(
+        std::fs::read(ckpt.join("dynamics.safetensors")).unwrap(),
+        base
+    );
+    let recipes = repo.join("recipes");
+    std::fs::create_dir_all(&recipes).unwrap();
+    let recipe = recipes.join("refine.toml");
+    let text = |commit: &str| {
+        format!(
+            "from = {{ commit = \"{commit}\", path = \"checkpoints\" }}\n\
+             [[step]]\ndo = \"train dynamics\"\nsteps = 1\nbatch = 1\nclip_len = 3\neval_clips = 1\n"
+        )
+    };
+    std::fs::write(&recipe, text(&commit)).unwrap();
+    // Run from elsewhere: the commit is looked up in the repository the recipe is in.
+    let run = dir.path().join("run");
+    let stderr = train_recipe(&recipe, &run);
+    assert!(stderr.contains(&format!("at commit {commit}")), "{stderr}");
+    let config = json(&run.join("genie.json"));
+    assert_eq!(
+        config["dynamics"]["context_frames"], 4,
+        "the commit's config"
+    );
+    assert_eq!(json(&run.join("train_state.json"))["dynamics_steps"], 1);
+
+    // A commit the repository does not have: one line, nothing copied.
+    std::fs::write(&recipe, text("abcdef1")).unwrap();
+    let run = dir.path().join("run2");
+    let out = genie()
+        .args(["train", "--threads", "1", "--recipe"])
+        .arg(&recipe)
+        .arg("--run")
+        .arg(&run)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("no abcdef1:checkpoints/genie.json"),
+        "{stderr}"
+    );
+    assert!(!run.join("genie.json").exists());
+    assert!(!run.join(".from-commit").exists());
+}

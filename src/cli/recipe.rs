@@ -16,7 +16,7 @@ use clap::Parser;
 use genie::model::checkpoint::{CONFIG_FILE, DYNAMICS_FILE, LAM_FILE, TOKENIZER_FILE};
 use genie::train::dist::ProcessGroup;
 use genie::train::folder::{STATE_FILE, TrainState};
-use genie::train::recipe::{Action, Current, Progress, Recipe};
+use genie::train::recipe::{Action, Current, Origin, Progress, Recipe};
 use genie::train::run::Stage;
 
 use super::eval::{CalibrateArgs, EvalArgs};
@@ -68,7 +68,14 @@ pub fn run(
         && let Some(from) = &recipe.from
         && !run.join(CONFIG_FILE).exists()
     {
-        copy_checkpoint(from, run)?;
+        match from {
+            Origin::Folder(dir) => copy_checkpoint(dir, run)?,
+            Origin::Commit { commit, path: dir } => {
+                let repo = path.parent().unwrap_or(Path::new("."));
+                checkout_checkpoint(repo, commit, dir, run)
+                    .with_context(|| format!("{}: `from` {from}", path.display()))?
+            }
+        }
     }
     // Every rank reads the run folder between barriers, before rank 0 writes it again.
     let barrier = || -> anyhow::Result<()> {
@@ -273,4 +280,104 @@ fn copy_checkpoint(from: &Path, run: &Path) -> anyhow::Result<()> {
     }
     eprintln!("the run starts from {}", from.display());
     Ok(())
+}
+
+/// `git -C at`.
+fn git(at: &Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new("git");
+    cmd.arg("-C").arg(if at.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        at
+    });
+    cmd
+}
+
+/// The checkpoint files a commit of the repository around `repo` holds in `dir`, checked and
+/// then moved into `run`. Each is streamed from git into a file, never held whole in memory.
+fn checkout_checkpoint(repo: &Path, commit: &str, dir: &Path, run: &Path) -> anyhow::Result<()> {
+    let out = git(repo)
+        .args(["rev-parse", "--show-toplevel"])
+        .output()
+        .context("running git (a recipe that starts from a commit needs it)")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{} is not in a git clone: {}",
+        repo.display(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    let top = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let object = |file: &str| {
+        let mut spec = format!("{commit}:");
+        for part in dir.iter() {
+            spec.push_str(&part.to_string_lossy());
+            spec.push('/');
+        }
+        spec + file
+    };
+    let staging = run.join(".from-commit");
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)
+            .with_context(|| format!("removing {}", staging.display()))?;
+    }
+    std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
+    let files = [
+        CONFIG_FILE,
+        TOKENIZER_FILE,
+        LAM_FILE,
+        DYNAMICS_FILE,
+        STATE_FILE,
+    ];
+    let fetched = fetch_files(&top, &object, &files, &staging);
+    let result = fetched.and_then(|got| {
+        genie::model::checkpoint::read_config(&staging)?;
+        for file in got {
+            std::fs::rename(staging.join(file), run.join(file))
+                .with_context(|| format!("moving {file} into {}", run.display()))?;
+        }
+        Ok(())
+    });
+    std::fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
+    result?;
+    eprintln!("the run starts from the checkpoint in {dir:?} at commit {commit}");
+    Ok(())
+}
+
+/// Streams each of `files` the commit holds into `staging`; the ones it has (train_state.json
+/// may be missing).
+fn fetch_files<'a>(
+    top: &Path,
+    object: &dyn Fn(&str) -> String,
+    files: &[&'a str],
+    staging: &Path,
+) -> anyhow::Result<Vec<&'a str>> {
+    let mut got = Vec::new();
+    for &file in files {
+        let spec = object(file);
+        let there = git(top)
+            .args(["cat-file", "-e", &spec])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .context("running git")?
+            .success();
+        if !there {
+            anyhow::ensure!(
+                file == STATE_FILE,
+                "this clone has no {spec} (not a commit of this repository, or a shallow \
+                 clone: `git fetch --unshallow`)"
+            );
+            continue;
+        }
+        let target = staging.join(file);
+        let out = std::fs::File::create(&target)
+            .with_context(|| format!("creating {}", target.display()))?;
+        let status = git(top)
+            .args(["cat-file", "blob", &spec])
+            .stdout(out)
+            .status()
+            .context("running git")?;
+        anyhow::ensure!(status.success(), "git could not write out {spec}");
+        got.push(file);
+    }
+    Ok(got)
 }

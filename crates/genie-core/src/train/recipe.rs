@@ -3,7 +3,9 @@
 //! on where it stopped.
 //!
 //! ```toml
-//! from = "checkpoints"        # optional: start from a copy of this checkpoint's networks
+//! from = "checkpoints"        # optional: start from a copy of this checkpoint's networks,
+//!                             # or from them as a commit of this repository holds them:
+//!                             # from = { commit = "103c6b7", path = "checkpoints" }
 //! config = "my/genie.json"    # optional, for a new run: the networks' sizes
 //!
 //! [[step]]
@@ -53,14 +55,82 @@ const MAX_STEPS: usize = 256;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Recipe {
-    /// A checkpoint folder whose networks, genie.json and train_state.json the run starts from.
+    /// The checkpoint whose networks, genie.json and train_state.json the run starts from.
     #[serde(default)]
-    pub from: Option<PathBuf>,
+    pub from: Option<Origin>,
     /// A genie.json with the sizes of a new run's networks (not with `from`).
     #[serde(default)]
     pub config: Option<PathBuf>,
     #[serde(rename = "step")]
     pub steps: Vec<RecipeStep>,
+}
+
+/// The checkpoint a recipe starts from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Origin {
+    /// A checkpoint folder as it is now.
+    Folder(PathBuf),
+    /// A checkpoint folder as a commit of the repository the recipe file is in holds it: a
+    /// recipe that refines a shipped checkpoint still makes the same model after the checkpoint
+    /// it made is shipped in its place.
+    Commit { commit: String, path: PathBuf },
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Folder(dir) => write!(f, "{}", dir.display()),
+            Origin::Commit { commit, path } => write!(f, "{commit}:{}", path.display()),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Origin {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct AtCommit {
+            commit: String,
+            path: PathBuf,
+        }
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Either {
+            Folder(PathBuf),
+            Commit(AtCommit),
+        }
+        let at = match Either::deserialize(d).map_err(|_| {
+            D::Error::custom(
+                "`from` is a checkpoint folder or { commit = \"HASH\", path = \"FOLDER\" }",
+            )
+        })? {
+            Either::Folder(dir) => return Ok(Origin::Folder(dir)),
+            Either::Commit(at) => at,
+        };
+        // A commit, not a branch or tag: what it names never changes.
+        if !(7..=40).contains(&at.commit.len()) || !at.commit.bytes().all(|b| b.is_ascii_hexdigit())
+        {
+            return Err(D::Error::custom(format!(
+                "`from.commit` {:?} is not a commit hash (7 to 40 hex digits)",
+                at.commit
+            )));
+        }
+        let inside = at
+            .path
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_)));
+        if !inside || at.path.as_os_str().is_empty() {
+            return Err(D::Error::custom(format!(
+                "`from.path` {:?} is not a folder inside the repository (relative, no `..`)",
+                at.path
+            )));
+        }
+        Ok(Origin::Commit {
+            commit: at.commit.to_ascii_lowercase(),
+            path: at.path,
+        })
+    }
 }
 
 /// What one step of a recipe does.
@@ -409,6 +479,20 @@ mod tests {
         // Eval's `steps` is its own flag (MaskGIT steps), not optimizer steps.
         let r = parse("from = \"checkpoints\"\n[[step]]\ndo = \"eval\"\nsteps = 3").unwrap();
         assert_eq!(r.steps[0].describe(), "eval --steps 3");
+        assert_eq!(r.from, Some(Origin::Folder("checkpoints".into())));
+        let r = parse(
+            "from = { commit = \"103C6B7\", path = \"checkpoints\" }\n[[step]]\ndo = \"eval\"",
+        )
+        .unwrap();
+        let from = r.from.unwrap();
+        assert_eq!(
+            from,
+            Origin::Commit {
+                commit: "103c6b7".into(),
+                path: "checkpoints".into()
+            }
+        );
+        assert_eq!(from.to_string(), "103c6b7:checkpoints");
     }
 
     #[test]
@@ -443,6 +527,18 @@ mod tests {
                 "both given",
             ),
             ("wat = 1\n[[step]]\ndo = \"eval\"", "unknown field `wat`"),
+            (
+                "from = { commit = \"main\", path = \"c\" }\n[[step]]\ndo = \"eval\"",
+                "not a commit hash",
+            ),
+            (
+                "from = { commit = \"103c6b7\", path = \"../c\" }\n[[step]]\ndo = \"eval\"",
+                "not a folder inside",
+            ),
+            (
+                "from = { commit = \"103c6b7\" }\n[[step]]\ndo = \"eval\"",
+                "checkpoint folder or",
+            ),
         ] {
             let err = parse(text).unwrap_err();
             assert!(err.contains(want), "{text:?}: {err}");
