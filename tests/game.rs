@@ -229,17 +229,16 @@ fn clips_and_games_are_deterministic_across_the_public_api() {
 fn a_checkpoint_names_the_game_it_learned_and_older_ones_learned_the_original() {
     use genie::game::{Camera, GameConfig, Looks};
     use genie::model::GenieConfig;
-    // The shipped checkpoint learned the original game: the 40 px flips and the five themes.
+    // The shipped checkpoint learned the stepping camera in the five themes, and scrolls.
     let shipped = genie::model::checkpoint::read_config(std::path::Path::new("checkpoints"))
         .expect("the shipped checkpoint's genie.json");
-    assert_eq!(shipped.game, GameConfig::original());
     assert_eq!(
         (shipped.game.camera, shipped.game.looks),
-        (Camera::Flip, Looks::Themes)
+        (Camera::Step, Looks::Themes)
     );
-    // A genie.json from before the `game` key learned it too.
-    let mut older: serde_json::Value =
-        serde_json::from_slice(&std::fs::read("checkpoints/genie.json").unwrap()).unwrap();
+    assert!(shipped.dynamics.scroll);
+    // A genie.json from before the `game` key learned the original game.
+    let mut older = serde_json::to_value(GenieConfig::default()).unwrap();
     older.as_object_mut().unwrap().remove("game");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("genie.json"), older.to_string()).unwrap();
