@@ -183,8 +183,8 @@ pub fn train(
         }
     } else if opts.resume && *state.steps_mut(stage).0 > 0 {
         eprintln!(
-            "warning: {} not found (a run saved before optimizer state was kept): the \
-             optimizer starts afresh",
+            "warning: {} not found (the run began from a checkpoint, which ships no optimizer \
+             state, or was saved before it was kept): the optimizer starts afresh",
             opt_file.display()
         );
     }
