@@ -35,6 +35,22 @@ fn train_recipe(recipe: &Path, run: &Path) -> String {
     stderr
 }
 
+/// Runs a recipe that must be refused; what it printed.
+fn refused_recipe(recipe: &Path, run: &Path) -> String {
+    let out = genie()
+        .args(["train", "--threads", "1", "--recipe"])
+        .arg(recipe)
+        .arg("--run")
+        .arg(run)
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "genie train --recipe was not refused"
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 /// The tiny networks' sizes as a genie.json, and a recipe that starts from them.
 fn setup(dir: &Path, steps: &str) -> std::path::PathBuf {
     let sizes = dir.join("sizes");
@@ -158,15 +174,7 @@ fn a_recipe_makes_a_checkpoint_step_by_step_and_a_second_run_has_nothing_left_to
         .unwrap()
         .replace("steps = 3", "steps = 4");
     std::fs::write(&recipe, changed).unwrap();
-    let out = genie()
-        .args(["train", "--threads", "1", "--recipe"])
-        .arg(&recipe)
-        .arg("--run")
-        .arg(&run)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let stderr = refused_recipe(&recipe, &run);
     assert!(
         stderr.contains("step 1 was done as `train tokenizer +3 steps"),
         "{stderr}"
@@ -404,7 +412,8 @@ init = {:?}
     );
 }
 
-fn git(repo: &Path, args: &[&str]) {
+/// `git -C repo ARGS` (a throwaway identity for commits); what it printed.
+fn git(repo: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .arg("-C")
         .arg(repo)
@@ -424,6 +433,7 @@ fn git(repo: &Path, args: &[&str]) {
         "git {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8(out.stdout).unwrap()
 }
 
 #[test]
@@ -435,13 +445,9 @@ fn a_recipe_from_a_commit_starts_from_the_checkpoint_that_commit_holds() {
     git(&repo, &["init", "-q"]);
     git(&repo, &["add", "checkpoints"]);
     git(&repo, &["commit", "-q", "-m", "base"]);
-    let head = Command::new("git")
-        .arg("-C")
-        .arg(&repo)
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .unwrap();
-    let commit = String::from_utf8(head.stdout).unwrap().trim().to_string();
+    let commit = git(&repo, &["rev-parse", "--short", "HEAD"])
+        .trim()
+        .to_string();
     let base = std::fs::read(ckpt.join("dynamics.safetensors")).unwrap();
     // The folder changes after the commit (a model made from it is shipped in its place).
     tiny::tiny_checkpoint_with(&ckpt, |c| c.dynamics.context_frames = 3);
@@ -473,15 +479,7 @@ fn a_recipe_from_a_commit_starts_from_the_checkpoint_that_commit_holds() {
     // A commit the repository does not have: one line, nothing copied.
     std::fs::write(&recipe, text("abcdef1")).unwrap();
     let run = dir.path().join("run2");
-    let out = genie()
-        .args(["train", "--threads", "1", "--recipe"])
-        .arg(&recipe)
-        .arg("--run")
-        .arg(&run)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let stderr = refused_recipe(&recipe, &run);
     assert!(
         stderr.contains("no abcdef1:checkpoints/genie.json"),
         "{stderr}"

@@ -260,17 +260,20 @@ fn steps_done(run: &Path) -> anyhow::Result<TrainState> {
     }
 }
 
+/// The files a run copies from the checkpoint it starts from (train_state.json where there is one).
+const CHECKPOINT_FILES: [&str; 5] = [
+    CONFIG_FILE,
+    TOKENIZER_FILE,
+    LAM_FILE,
+    DYNAMICS_FILE,
+    STATE_FILE,
+];
+
 /// A checkpoint's networks, genie.json and step counts into a new run folder (its optimizer
 /// states stay behind: the run starts with fresh moments).
 fn copy_checkpoint(from: &Path, run: &Path) -> anyhow::Result<()> {
     genie::model::checkpoint::read_config(from)?;
-    for file in [
-        CONFIG_FILE,
-        TOKENIZER_FILE,
-        LAM_FILE,
-        DYNAMICS_FILE,
-        STATE_FILE,
-    ] {
+    for file in CHECKPOINT_FILES {
         let source: PathBuf = from.join(file);
         if file == STATE_FILE && !source.exists() {
             continue;
@@ -307,28 +310,19 @@ fn checkout_checkpoint(repo: &Path, commit: &str, dir: &Path, run: &Path) -> any
         String::from_utf8_lossy(&out.stderr).trim()
     );
     let top = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    let object = |file: &str| {
-        let mut spec = format!("{commit}:");
-        for part in dir.iter() {
-            spec.push_str(&part.to_string_lossy());
-            spec.push('/');
-        }
-        spec + file
-    };
+    // `COMMIT:a/b/`: git's object names take `/` whatever the platform's separator.
+    let mut prefix = format!("{commit}:");
+    for part in dir.iter() {
+        prefix.push_str(&part.to_string_lossy());
+        prefix.push('/');
+    }
     let staging = run.join(".from-commit");
     if staging.exists() {
         std::fs::remove_dir_all(&staging)
             .with_context(|| format!("removing {}", staging.display()))?;
     }
     std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
-    let files = [
-        CONFIG_FILE,
-        TOKENIZER_FILE,
-        LAM_FILE,
-        DYNAMICS_FILE,
-        STATE_FILE,
-    ];
-    let fetched = fetch_files(&top, &object, &files, &staging);
+    let fetched = fetch_files(&top, &prefix, &staging);
     let result = fetched.and_then(|got| {
         genie::model::checkpoint::read_config(&staging)?;
         for file in got {
@@ -343,17 +337,12 @@ fn checkout_checkpoint(repo: &Path, commit: &str, dir: &Path, run: &Path) -> any
     Ok(())
 }
 
-/// Streams each of `files` the commit holds into `staging`; the ones it has (train_state.json
-/// may be missing).
-fn fetch_files<'a>(
-    top: &Path,
-    object: &dyn Fn(&str) -> String,
-    files: &[&'a str],
-    staging: &Path,
-) -> anyhow::Result<Vec<&'a str>> {
+/// Streams each checkpoint file git holds under `prefix` (`COMMIT:FOLDER/`) into `staging`; the
+/// ones it has (train_state.json may be missing).
+fn fetch_files(top: &Path, prefix: &str, staging: &Path) -> anyhow::Result<Vec<&'static str>> {
     let mut got = Vec::new();
-    for &file in files {
-        let spec = object(file);
+    for file in CHECKPOINT_FILES {
+        let spec = format!("{prefix}{file}");
         let there = git(top)
             .args(["cat-file", "-e", &spec])
             .stderr(std::process::Stdio::null())
