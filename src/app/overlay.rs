@@ -83,7 +83,10 @@ pub fn show(ctx: &egui::Context, state: &OverlayState) -> OverlayRequests {
                 if steps.changed() || temp.changed() {
                     req.sampler = Some(s);
                 }
-                ui.label(format!("confidence noise {}", s.confidence_noise));
+                ui.label(format!(
+                    "confidence noise {}, camera temperature {}",
+                    s.confidence_noise, s.camera_temperature
+                ));
             }
             ui.separator();
             ui.horizontal(|ui| {

@@ -34,6 +34,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "stage", "resume", "config", "steps", "lr", "warmup", "restart_schedule", "decay",
         "data", "camera", "looks", "oracle_actions", "odds", "clip_len", "scroll",
+        "context_noise",
     ])]
     pub recipe: Option<PathBuf>,
     /// Run folder: a checkpoint folder plus train_state.json and metrics.jsonl
@@ -131,6 +132,13 @@ pub struct TrainArgs {
     /// genie.json (`dynamics.scroll`, `lam.one_view`), so a resumed run keeps it
     #[arg(long)]
     pub scroll: bool,
+    /// Dynamics only: in each training clip, up to this share of the tokens the model reads
+    /// (each clip draws its share from 0 to it) are swapped for tokens from elsewhere in the clip,
+    /// while it still learns the true next ones, so that it learns to carry on from a context
+    /// with mistakes in it, as a dream's own frames have. Recorded in genie.json
+    /// (`dynamics.context_noise`) [default: a new run's 0, a resumed run's own]
+    #[arg(long, value_name = "SHARE")]
+    pub context_noise: Option<f64>,
     /// Each step's forward pass under bf16 autocast (matmuls and convolutions in bf16; the loss,
     /// the weights and AdamW in f32): `auto` where it was measured faster, the LAM on a CPU with
     /// native bf16 (AVX-512 BF16 or AMX: 1.5x in `genie train lam`; without it 20x slower; the
@@ -276,6 +284,10 @@ pub fn run_stage(
         !args.scroll || stage == Stage::Dynamics,
         "--scroll only applies to the dynamics model"
     );
+    anyhow::ensure!(
+        args.context_noise.is_none() || stage == Stage::Dynamics,
+        "--context-noise only applies to the dynamics model"
+    );
     let device = match (device(&args.device, args.threads)?, &group) {
         // One GPU a rank: the LOCAL_RANK-th of its machine.
         (tch::Device::Cuda(0), Some(g)) => tch::Device::Cuda(g.local_rank),
@@ -320,6 +332,11 @@ pub fn run_stage(
     let (mut genie, mut state) = open_run(&opts, &config)?;
     if args.scroll {
         genie.enable_scroll()?;
+    }
+    if let Some(noise) = args.context_noise {
+        genie
+            .set_context_noise(noise)
+            .map_err(|e| anyhow::anyhow!("--context-noise {noise}: {e}"))?;
     }
     // A clip shorter than the network's band never teaches the bias of the farther distances,
     // yet every rollout attends over the whole band.

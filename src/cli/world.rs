@@ -63,6 +63,10 @@ pub struct ModelArgs {
     /// Sampling temperature [default: the checkpoint's]
     #[arg(long)]
     pub temperature: Option<f64>,
+    /// For a world that scrolls: temperature of the camera head's move before each frame, 0 the
+    /// likeliest move [default: the checkpoint's]
+    #[arg(long)]
+    pub camera_temperature: Option<f64>,
     /// Seed of the sampler (a recording replays from it)
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -88,6 +92,10 @@ impl ModelArgs {
         if let Some(t) = self.temperature {
             sampler.temperature = t;
         }
+        if let Some(t) = self.camera_temperature {
+            sampler.camera_temperature = t;
+        }
+        sampler.validate()?;
         let meanings = latent_meanings(&genie);
         // Trained on imported video (`genie data import`): its player is not the platformer's.
         let from_video = genie.config.training_data["tokenizer"]["video"] == true;

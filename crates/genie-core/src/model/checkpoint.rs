@@ -513,6 +513,18 @@ impl Genie {
         Ok(())
     }
 
+    /// Trains the dynamics model from now on with `noise` as its
+    /// [`context_noise`](super::dynamics::DynamicsConfig::context_noise), recorded in genie.json.
+    pub fn set_context_noise(&mut self, noise: f64) -> Result<(), ConfigError> {
+        let config = DynamicsConfig {
+            context_noise: noise,
+            ..self.config.dynamics.clone()
+        };
+        config.validate()?;
+        self.config.dynamics = config;
+        Ok(())
+    }
+
     /// A freshly initialised action adapter for `config`'s networks.
     pub fn new_adapter(config: &GenieConfig, cfg: AdapterConfig, device: Device) -> Adapter {
         let vs = VarStore::new(device);
@@ -659,6 +671,22 @@ pub(crate) mod tests {
                 assert!(t.equal(&vb[name]), "{name} differs after the round trip");
             }
         }
+    }
+
+    #[test]
+    fn context_noise_is_checked_and_kept_by_genie_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut genie = Genie::new(tiny_config(), Device::Cpu).unwrap();
+        let err = genie.set_context_noise(1.5).unwrap_err();
+        assert!(err.to_string().contains("context_noise"), "{err}");
+        assert_eq!(
+            genie.config.dynamics.context_noise, 0.0,
+            "a refused value changes nothing"
+        );
+        genie.set_context_noise(0.2).unwrap();
+        genie.save(dir.path()).unwrap();
+        let loaded = Genie::load(dir.path(), Device::Cpu).unwrap();
+        assert_eq!(loaded.config.dynamics.context_noise, 0.2);
     }
 
     #[test]

@@ -53,6 +53,14 @@ pub struct DynamicsConfig {
     /// the picture scrolled. Absent from older genie.json files: off.
     #[serde(default)]
     pub scroll: bool,
+    /// Training only: the most of a clip's visible tokens replaced by tokens drawn from
+    /// elsewhere in the same clip before the model reads them (each clip draws its rate from
+    /// U(0, context_noise)); the targets stay the true tokens. Teacher-forced training only ever
+    /// shows true frames, while a dream reads its own, slightly wrong ones, and a model that never
+    /// saw a wrong token in its context drifts from the first (exposure bias). Absent from older
+    /// genie.json files: 0 (the context as recorded).
+    #[serde(default)]
+    pub context_noise: f64,
 }
 
 /// Where a dynamics model's actions come from.
@@ -82,6 +90,7 @@ impl Default for DynamicsConfig {
             change_weight: 0.0,
             actions: ActionSource::Latent,
             scroll: false,
+            context_noise: 0.0,
         }
     }
 }
@@ -123,6 +132,10 @@ impl DynamicsConfig {
         check(
             self.change_weight.is_finite(),
             "change_weight must be finite",
+        )?;
+        check(
+            (0.0..1.0).contains(&self.context_noise),
+            "context_noise must be at least 0 and below 1",
         )?;
         check(
             !self.scroll || super::scroll::grid_width(self.tokens_per_frame).is_some(),
@@ -315,19 +328,22 @@ impl Dynamics {
     /// [`Dynamics::loss`] on `rows` of a larger batch: the masks are those the whole batch would
     /// draw, cut to these rows.
     pub fn loss_rows(&self, ids: &Tensor, actions: &Tensor, rows: Rows) -> DynamicsLoss {
-        self.loss_scrolled(ids, actions, None, rows)
+        self.loss_scrolled(ids, actions, None, rows, 0.0)
     }
 
     /// [`Dynamics::loss_rows`] for a model that scrolls, where the clips' views moved as `scrolled`
     /// says. Every frame is moved into the last frame's view, the columns it never showed are
     /// hidden and not scored, and the camera head learns each move from the frame before it
     /// ([`Dynamics::camera_loss`]). `None`, or a model that does not scroll: the plain loss.
+    /// `context_noise` > 0: the model reads a context with mistakes in it
+    /// ([`DynamicsConfig::context_noise`]; training passes the config's, held-out evaluation 0).
     pub fn loss_scrolled(
         &self,
         ids: &Tensor,
         actions: &Tensor,
         scrolled: Option<Scrolled<'_>>,
         rows: Rows,
+        context_noise: f64,
     ) -> DynamicsLoss {
         let (b, t, n) = ids.size3().expect("ids must be [B, T, N]");
         let device = ids.device();
@@ -355,7 +371,8 @@ impl Dynamics {
             }
             None => mask.shallow_clone(),
         };
-        let logits = self.forward(ids, actions, &mask);
+        let input = noisy_context(ids, &mask, rows, context_noise);
+        let logits = self.forward(&input, actions, &mask);
         let ce = logits
             .view([-1, self.cfg.vocab_size])
             .cross_entropy_loss::<Tensor>(
@@ -522,6 +539,35 @@ impl Dynamics {
     }
 }
 
+/// What the dynamics model reads in training: `ids` with a share of the visible (unmasked) tokens
+/// of each clip, drawn from U(0, `noise`) per clip, replaced by tokens from random places of the
+/// same clip, so the wrong tokens are ones the tokenizer makes (sky, ground, pieces of the player)
+/// rather than codes no frame uses. `ids` itself where `noise` is 0, with no draw from the
+/// generator (so runs without it are as before).
+///
+/// # Shapes
+/// `ids` [B, T, N] i64, `mask` [B, T, N] bool (true = hidden) → [B, T, N] i64.
+fn noisy_context(ids: &Tensor, mask: &Tensor, rows: Rows, noise: f64) -> Tensor {
+    if noise <= 0.0 {
+        return ids.shallow_clone();
+    }
+    let (b, t, n) = ids.size3().expect("ids must be [B, T, N]");
+    let device = ids.device();
+    let rate = rows.rand(&[b, 1, 1], device) * noise;
+    let hit = rows
+        .rand(&[b, t, n], device)
+        .lt_tensor(&rate)
+        .logical_and(&mask.logical_not());
+    let places = (rows.rand(&[b, t * n], device) * (t * n) as f64)
+        .to_kind(Kind::Int64)
+        .clamp_max(t * n - 1);
+    let donors = ids
+        .view([b, t * n])
+        .gather(1, &places, false)
+        .view([b, t, n]);
+    donors.where_self(&hit, ids)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -537,6 +583,7 @@ pub(crate) mod tests {
             change_weight: 0.0,
             actions: ActionSource::Latent,
             scroll: false,
+            context_noise: 0.0,
         }
     }
 
@@ -660,6 +707,56 @@ pub(crate) mod tests {
             model.push_frame(&mut cache, &x.select(1, t), action.as_ref());
         }
         assert_eq!(cache.len(), 5);
+    }
+
+    #[test]
+    fn context_noise_swaps_visible_tokens_for_others_of_the_same_clip() {
+        let ids = Tensor::randint(16, [64, 5, 4], (tch::Kind::Int64, Device::Cpu));
+        let mask = Tensor::rand([64, 5, 4], (tch::Kind::Float, Device::Cpu)).lt(0.5);
+        // Off: the clips as recorded.
+        assert!(noisy_context(&ids, &mask, Rows::whole(64), 0.0).equal(&ids));
+        tch::manual_seed(5);
+        let input = noisy_context(&ids, &mask, Rows::whole(64), 0.6);
+        let changed = input.ne_tensor(&ids);
+        // Hidden tokens are never touched (the mask token replaces them anyway).
+        assert_eq!(
+            i64::try_from(changed.logical_and(&mask).sum(tch::Kind::Int64)).unwrap(),
+            0
+        );
+        // About a quarter of the visible ones change: a rate of 0.3 on average, less the donors
+        // that happen to hold the same id (1 in 16 here).
+        let visible = f64::try_from(mask.logical_not().sum(tch::Kind::Float)).unwrap();
+        let share = f64::try_from(changed.sum(tch::Kind::Float)).unwrap() / visible;
+        assert!((0.2..0.36).contains(&share), "{share}");
+        // Every replacement is a token of its own clip.
+        for b in 0..64 {
+            let own: Vec<i64> = Vec::try_from(ids.get(b).flatten(0, -1)).unwrap();
+            let got: Vec<i64> = Vec::try_from(input.get(b).flatten(0, -1)).unwrap();
+            assert!(got.iter().all(|id| own.contains(id)), "clip {b}");
+        }
+        // The loss reads the noisy input and still scores the true tokens: a model that copies
+        // the frame before is worse off with it.
+        let (_vs, model) = tiny();
+        let actions = Tensor::zeros([64, 4], (tch::Kind::Int64, Device::Cpu));
+        let loss = |noise: f64| {
+            tch::manual_seed(7);
+            let out = model.loss_scrolled(&ids, &actions, None, Rows::whole(64), noise);
+            f64::try_from(out.loss).unwrap()
+        };
+        let (clean, noisy) = (loss(0.0), loss(0.6));
+        assert!(noisy.is_finite() && noisy != clean, "{clean} {noisy}");
+        assert_eq!(loss(0.0), clean, "without noise the loss is as before");
+    }
+
+    #[test]
+    fn context_noise_must_be_a_share_below_one() {
+        for bad in [-0.1, 1.0, f64::NAN] {
+            let cfg = DynamicsConfig {
+                context_noise: bad,
+                ..tiny_config()
+            };
+            assert!(cfg.validate().is_err(), "{bad}");
+        }
     }
 
     #[test]

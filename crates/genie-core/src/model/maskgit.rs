@@ -27,6 +27,15 @@ pub struct SamplerConfig {
     /// annealed to 0 over the steps; 0 ranks tokens by probability alone. 4.5 is MaskGIT's
     /// value (against 0 in docs/experiments.md).
     pub confidence_noise: f64,
+    /// For a model that scrolls: softmax temperature of the camera head's move before each frame
+    /// (`model::scroll`); 1 samples its scores as they are, 0 takes the likeliest move. Absent
+    /// from older genie.json files: 1.
+    #[serde(default = "one")]
+    pub camera_temperature: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl SamplerConfig {
@@ -42,6 +51,7 @@ impl SamplerConfig {
         for (field, value) in [
             ("temperature", self.temperature),
             ("confidence_noise", self.confidence_noise),
+            ("camera_temperature", self.camera_temperature),
         ] {
             if !value.is_finite() || value < 0.0 {
                 return bad(format!("{field} is {value}, expected a finite number ≥ 0"));
@@ -57,6 +67,7 @@ impl Default for SamplerConfig {
             steps: 8,
             temperature: 0.5,
             confidence_noise: 4.5,
+            camera_temperature: 1.0,
         }
     }
 }
@@ -206,6 +217,7 @@ mod tests {
             steps: 5,
             temperature: 1.0,
             confidence_noise: 1.0,
+            ..SamplerConfig::default()
         };
         let mut history: Vec<(Tensor, Tensor)> = Vec::new();
         let ids = sample_frame(3, 16, Device::Cpu, &cfg, &mut rng, |ids, mask| {
@@ -243,6 +255,7 @@ mod tests {
             steps: 3,
             temperature: 0.0,
             confidence_noise: 0.0,
+            ..SamplerConfig::default()
         };
         let ids = sample_frame(
             2,

@@ -461,31 +461,44 @@ impl Rollout {
         sampler: &SamplerConfig,
         rng: &mut R,
     ) -> (Tensor, Vec<i64>, Tensor) {
-        let moves = self.decide_moves(genie, action, rng);
+        let moves = self.decide_moves(genie, action, sampler.camera_temperature, rng);
         let (ids, frame) = self.step_moving(genie, action, &moves, sampler, rng);
         (ids, moves, frame)
     }
 
     /// The camera head's move for each row before the frame `action` [B] produces, sampled from
-    /// its scores of the newest frame as shown; none for a model without one.
-    fn decide_moves<R: Rng>(&self, genie: &Genie, action: &Tensor, rng: &mut R) -> Vec<i64> {
+    /// its scores of the newest frame as shown at `temperature` (0: the likeliest); none for a
+    /// model without one. One uniform is drawn per row whatever the temperature, so the rest of
+    /// a seeded session draws the same numbers.
+    fn decide_moves<R: Rng>(
+        &self,
+        genie: &Genie,
+        action: &Tensor,
+        temperature: f64,
+        rng: &mut R,
+    ) -> Vec<i64> {
         let batch = action.size()[0] as usize;
         let (Some(head), Some(shown)) = (genie.dynamics.camera(), self.shown.as_ref()) else {
             return vec![0; batch];
         };
-        let probs = tch::no_grad(|| head.forward(shown, action).softmax(-1, Kind::Float));
-        let probs = Vec::<f32>::try_from(probs.to_device(Device::Cpu).flatten(0, -1))
-            .expect("f32 probabilities");
-        probs
+        let scores = tch::no_grad(|| {
+            let scores = head.forward(shown, action);
+            if temperature > 0.0 {
+                (scores / temperature).softmax(-1, Kind::Float)
+            } else {
+                scores
+            }
+        });
+        let scores =
+            Vec::<f32>::try_from(scores.to_device(Device::Cpu).flatten(0, -1)).expect("f32 scores");
+        scores
             .chunks(SHIFTS as usize)
-            .map(|p| {
+            .map(|s| {
                 let u: f32 = rng.random();
-                if u < p[0] {
-                    -1
-                } else if u < p[0] + p[1] {
-                    0
+                if temperature > 0.0 {
+                    move_drawn(s, u)
                 } else {
-                    1
+                    likeliest_move(s)
                 }
             })
             .collect()
@@ -587,10 +600,46 @@ impl Rollout {
     }
 }
 
+/// The move (−1, 0 or 1 column) the uniform draw `u` picks from the three probabilities `p`.
+fn move_drawn(p: &[f32], u: f32) -> i64 {
+    if u < p[0] {
+        -1
+    } else if u < p[0] + p[1] {
+        0
+    } else {
+        1
+    }
+}
+
+/// The move of the highest of the three `scores` (none on a tie with it).
+fn likeliest_move(scores: &[f32]) -> i64 {
+    let best = if scores[0] > scores[1] && scores[0] > scores[2] {
+        0
+    } else if scores[2] > scores[1] {
+        2
+    } else {
+        1
+    };
+    best - 1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::checkpoint::tests::tiny_config;
+
+    #[test]
+    fn the_camera_move_is_drawn_from_its_probabilities_or_the_likeliest_at_temperature_0() {
+        let p = [0.2, 0.5, 0.3];
+        assert_eq!(move_drawn(&p, 0.1), -1);
+        assert_eq!(move_drawn(&p, 0.69), 0);
+        assert_eq!(move_drawn(&p, 0.71), 1);
+        assert_eq!(likeliest_move(&[2.0, 1.0, 0.5]), -1);
+        assert_eq!(likeliest_move(&[0.1, 1.0, 0.5]), 0);
+        assert_eq!(likeliest_move(&[0.1, 1.0, 3.0]), 1);
+        // A tie with staying put stays put.
+        assert_eq!(likeliest_move(&[1.0, 1.0, 1.0]), 0);
+    }
     use crate::model::dynamics::Scrolled;
     use crate::model::{Rows, SamplerRng};
     use rand::SeedableRng;
@@ -753,9 +802,10 @@ mod tests {
             frames: &pixels,
             patch: config.tokenizer.patch,
         };
-        let out = genie
-            .dynamics
-            .loss_scrolled(&clip, &actions, Some(scrolled), Rows::whole(b));
+        let out =
+            genie
+                .dynamics
+                .loss_scrolled(&clip, &actions, Some(scrolled), Rows::whole(b), 0.0);
         assert!(out.metrics.camera_loss.is_some_and(f64::is_finite));
         // The unknown tokens are hidden and unscored: fewer scored than the plain loss's share.
         assert!(out.metrics.mask_rate < 1.0);
@@ -793,6 +843,15 @@ mod tests {
         }
         // An untrained head scores the three moves alike: some rows move.
         assert!(moves.iter().any(|&m| m != 0) && moves.iter().all(|m| m.abs() <= 1));
+        // At camera temperature 0 the head's likeliest move, whatever the draw.
+        let action = actions.select(1, 0);
+        let likeliest = |seed: u64| {
+            rollout.decide_moves(&genie, &action, 0.0, &mut SamplerRng::seed_from_u64(seed))
+        };
+        let scores = head.forward(rollout.shown.as_ref().unwrap(), &action);
+        let best: Vec<i64> = Vec::try_from(scores.argmax(-1, false) - 1).unwrap();
+        assert_eq!(likeliest(1), best);
+        assert_eq!(likeliest(2), best);
         assert_eq!(rollout.len(), config.dynamics.context_frames as usize);
         let _ = rollout.truncate(&genie, 2);
         assert_eq!(rollout.len(), 2);

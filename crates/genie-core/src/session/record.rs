@@ -59,6 +59,10 @@ pub struct RecordedSampler {
     /// replay then keeps the checkpoint's (genie.json is covered by the checkpoint hash).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confidence_noise: Option<f64>,
+    /// [`SamplerConfig::camera_temperature`]. Absent from recordings made before it was stored:
+    /// replay keeps the checkpoint's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera_temperature: Option<f64>,
 }
 
 impl RecordedSampler {
@@ -68,6 +72,7 @@ impl RecordedSampler {
             steps: cfg.steps as u32,
             temperature: cfg.temperature as f32,
             confidence_noise: Some(cfg.confidence_noise),
+            camera_temperature: Some(cfg.camera_temperature),
         }
     }
 
@@ -84,6 +89,9 @@ impl RecordedSampler {
         cfg.temperature = self.temperature as f64;
         if let Some(noise) = self.confidence_noise {
             cfg.confidence_noise = noise;
+        }
+        if let Some(camera) = self.camera_temperature {
+            cfg.camera_temperature = camera;
         }
     }
 }
@@ -446,6 +454,7 @@ mod tests {
                 steps: 8,
                 temperature: 1.0,
                 confidence_noise: Some(4.5),
+                camera_temperature: Some(1.0),
             }),
             seed: 7,
             level_seed: None,
@@ -645,11 +654,12 @@ mod tests {
         assert_eq!(old.confidence_noise, None);
         let mut cfg = SamplerConfig {
             confidence_noise: 2.0,
+            camera_temperature: 0.5,
             ..SamplerConfig::default()
         };
         old.apply(&mut cfg);
         assert_eq!((cfg.steps, cfg.temperature), (4, 0.25));
-        assert_eq!(cfg.confidence_noise, 2.0);
+        assert_eq!((cfg.confidence_noise, cfg.camera_temperature), (2.0, 0.5));
 
         // New recordings store every field and give it back.
         let mut other = SamplerConfig::default();
@@ -658,7 +668,10 @@ mod tests {
                 .unwrap();
         stored.apply(&mut other);
         assert_eq!((other.steps, other.temperature), (4, 0.25));
-        assert_eq!(other.confidence_noise, 2.0);
+        assert_eq!(
+            (other.confidence_noise, other.camera_temperature),
+            (2.0, 0.5)
+        );
 
         // A session made with action guidance (since retired) is refused, not replayed wrong.
         let dir = tempfile::tempdir().unwrap();

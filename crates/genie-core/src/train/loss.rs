@@ -10,12 +10,15 @@ use crate::model::{Genie, Rows, frames_to_f32};
 /// Loss and metrics of one batch for the stage's network.
 /// The third item is the network's quantizer output (for code restarts); the fourth the term of
 /// the loss that is a weighted mean and what it was divided by (see
-/// [`crate::model::DynamicsLoss::denominator`]).
+/// [`crate::model::DynamicsLoss::denominator`]). `training`: a step of training, where the
+/// dynamics model reads a context with mistakes in it (`dynamics.context_noise`); held-out
+/// evaluation reads the clips as recorded, so its figures compare across runs.
 pub(super) fn stage_loss(
     genie: &Genie,
     stage: Stage,
     batch: &Batch,
     rows: Rows,
+    training: bool,
 ) -> (
     Tensor,
     serde_json::Value,
@@ -91,7 +94,14 @@ pub(super) fn stage_loss(
                 frames: &frames,
                 patch: genie.config.tokenizer.patch,
             });
-            let out = genie.dynamics.loss_scrolled(&ids, &actions, scrolled, rows);
+            let noise = if training {
+                genie.config.dynamics.context_noise
+            } else {
+                0.0
+            };
+            let out = genie
+                .dynamics
+                .loss_scrolled(&ids, &actions, scrolled, rows, noise);
             (
                 out.loss.shallow_clone(),
                 serde_json::to_value(out.metrics).expect("metrics"),
@@ -141,7 +151,7 @@ pub fn evaluate(genie: &Genie, stage: Stage, held_out: &[Batch]) -> serde_json::
     tch::no_grad(|| {
         for batch in held_out {
             let rows = Rows::whole(batch.frames.size()[0]);
-            let (_, metrics, _, _) = stage_loss(genie, stage, batch, rows);
+            let (_, metrics, _, _) = stage_loss(genie, stage, batch, rows, false);
             flatten_into(&mut sums, "", &metrics);
         }
     });
@@ -232,6 +242,7 @@ mod tests {
                 Stage::Dynamics,
                 &batch,
                 Rows::whole(batch.frames.size()[0]),
+                true,
             )
             .1["loss"]
                 .as_f64()

@@ -253,9 +253,11 @@ pub fn train(
         let lr = opts.schedule.lr(step);
         opt.set_lr(lr);
         let (mut loss, metrics, vq, denominator) = if opts.bf16_autocast {
-            crate::torch::autocast_bf16(opts.device, || stage_loss(genie, stage, &batch, rows))
+            crate::torch::autocast_bf16(opts.device, || {
+                stage_loss(genie, stage, &batch, rows, true)
+            })
         } else {
-            stage_loss(genie, stage, &batch, rows)
+            stage_loss(genie, stage, &batch, rows, true)
         };
         let mut loss_value = f64::NAN;
         match group {
