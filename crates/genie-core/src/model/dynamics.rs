@@ -53,11 +53,10 @@ pub struct DynamicsConfig {
     /// the picture scrolled. Absent from older genie.json files: off.
     #[serde(default)]
     pub scroll: bool,
-    /// Training only: the most of a clip's visible tokens replaced by tokens drawn from
-    /// elsewhere in the same clip before the model reads them (each clip draws its rate from
+    /// Training only: the largest share of a clip's visible tokens replaced by tokens drawn from
+    /// elsewhere in the same clip before the model reads them (each clip draws its share from
     /// U(0, context_noise)); the targets stay the true tokens. Teacher-forced training only ever
-    /// shows true frames, while a dream reads its own, slightly wrong ones, and a model that never
-    /// saw a wrong token in its context drifts from the first (exposure bias). Absent from older
+    /// shows true frames, while a dream reads its own, partly wrong ones. Absent from older
     /// genie.json files: 0 (the context as recorded).
     #[serde(default)]
     pub context_noise: f64,
