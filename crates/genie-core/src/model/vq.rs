@@ -145,9 +145,9 @@ impl VectorQuantizer {
             }
             let pool = latents.flatten(0, -2);
             let picks = Tensor::randint(pool.size()[0], [n], (Kind::Int64, pool.device()));
-            let _ = self
-                .codebook
-                .index_copy_(0, &dead, &pool.index_select(0, &picks));
+            // Under bf16 autocast the latents come in bf16; the codebook stays f32.
+            let fresh = pool.index_select(0, &picks).to_kind(self.codebook.kind());
+            let _ = self.codebook.index_copy_(0, &dead, &fresh);
             let _ = self.idle_steps.index_fill_(0, &dead, 0.0);
             n
         })
@@ -221,6 +221,22 @@ mod tests {
             let sim = latents.matmul(&codes.get(k)).max();
             assert!(f64::try_from(sim).unwrap() > 0.9999);
         }
+    }
+
+    #[test]
+    fn codes_restart_from_bf16_latents_as_autocast_gives_them() {
+        let vs = VarStore::new(Device::Cpu);
+        let mut vq = VectorQuantizer::new(vs.root(), 8, 4);
+        let ids = Tensor::from_slice(&[0i64, 1]);
+        let latents = l2_normalize(&Tensor::randn([2, 4], (Kind::Float, Device::Cpu)))
+            .to_kind(Kind::BFloat16);
+        assert_eq!(vq.restart_idle_codes(&ids, &latents, 1), 6);
+        assert_eq!(vq.codes().kind(), Kind::Float);
+        let sim = latents
+            .to_kind(Kind::Float)
+            .matmul(&vq.codes().get(7))
+            .max();
+        assert!(f64::try_from(sim).unwrap() > 0.99);
     }
 
     #[test]
