@@ -627,6 +627,9 @@ fn likeliest_move(scores: &[f32]) -> i64 {
 mod tests {
     use super::*;
     use crate::model::checkpoint::tests::tiny_config;
+    use crate::model::dynamics::Scrolled;
+    use crate::model::{Rows, SamplerRng};
+    use rand::SeedableRng;
 
     #[test]
     fn the_camera_move_is_drawn_from_its_probabilities_or_the_likeliest_at_temperature_0() {
@@ -640,9 +643,6 @@ mod tests {
         // A tie with staying put stays put.
         assert_eq!(likeliest_move(&[1.0, 1.0, 1.0]), 0);
     }
-    use crate::model::dynamics::Scrolled;
-    use crate::model::{Rows, SamplerRng};
-    use rand::SeedableRng;
 
     fn ids(values: &[i64], shape: &[i64]) -> Tensor {
         Tensor::from_slice(values).view(shape)
