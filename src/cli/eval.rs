@@ -14,7 +14,7 @@ use genie::model::checkpoint::{ADAPTER_FILE, read_config, save_network, write_co
 use genie::model::dynamics::ActionSource;
 use genie::session::export::grid;
 
-use super::world::{default_checkpoint, device, load_genie};
+use super::world::{SamplerArgs, default_checkpoint, device, load_genie};
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
@@ -30,12 +30,13 @@ pub struct EvalArgs {
     /// Held-out clips (one level each)
     #[arg(long, default_value_t = 64)]
     pub clips: usize,
-    /// MaskGIT steps [default: the checkpoint's]
-    #[arg(long)]
-    pub steps: Option<usize>,
+    #[command(flatten)]
+    pub sampler: SamplerArgs,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Also store the figures in the checkpoint's genie.json (under "eval")
+    /// Also store the figures in the checkpoint's genie.json (under "eval"), with the sampler
+    /// that made them (`sampler`: the checkpoint's, changed by --steps, --temperature and
+    /// --camera-temperature)
     #[arg(long)]
     pub write: bool,
     /// Also write a contact sheet: for 4 held-out levels, real frames above dreamed ones for
@@ -177,10 +178,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
         seed: args.seed,
         ..Default::default()
     };
-    opts.sampler = genie.config.sampler;
-    if let Some(steps) = args.steps {
-        opts.sampler.steps = steps.max(1);
-    }
+    opts.sampler = args.sampler.over(genie.config.sampler)?;
     if let Some(data) = &args.data {
         let dataset = genie::data::Dataset::open(data)?;
         let player = args
@@ -252,6 +250,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     if args.write {
         let mut config = read_config(&dir)?;
         config.eval = report;
+        config.sampler = opts.sampler;
         write_config(&dir, &config)?;
     }
     Ok(())
@@ -271,10 +270,7 @@ fn eval_prompts(
         Some(path) => read_heroes(path)?,
         None => Default::default(),
     };
-    let mut sampler = genie.config.sampler;
-    if let Some(steps) = args.steps {
-        sampler.steps = steps.max(1);
-    }
+    let sampler = args.sampler.over(genie.config.sampler)?;
     let opts = PromptEvalOptions {
         sampler,
         seed: args.seed,

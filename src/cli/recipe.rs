@@ -370,3 +370,40 @@ fn fetch_files(top: &Path, prefix: &str, staging: &Path) -> anyhow::Result<Vec<&
     }
     Ok(got)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every recipe the repository ships loads, and each step's keys are flags its command
+    /// takes: a misspelt key stops a run hours in, at the step that has it.
+    #[test]
+    fn every_shipped_recipe_parses_step_by_step() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("recipes");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "toml") {
+                continue;
+            }
+            seen += 1;
+            let recipe = Recipe::load(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            for step in &recipe.steps {
+                let what = format!("{}: {}", path.display(), step.describe());
+                let flags = step.flag_args();
+                let parsed = match step.action {
+                    Action::Train(stage) => {
+                        let mut words =
+                            vec![stage.name().to_string(), "--steps".into(), "1".into()];
+                        words.extend(flags);
+                        parse::<TrainArgs>(&words, &what).map(drop)
+                    }
+                    Action::Calibrate => parse::<CalibrateArgs>(&flags, &what).map(drop),
+                    Action::Eval => parse::<EvalArgs>(&flags, &what).map(drop),
+                };
+                parsed.unwrap_or_else(|e| panic!("{e:#}"));
+            }
+        }
+        assert!(seen >= 3, "recipes found in {}: {seen}", dir.display());
+    }
+}

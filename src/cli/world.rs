@@ -57,6 +57,16 @@ pub struct ModelArgs {
     /// libtorch threads [default: one per core]
     #[arg(long)]
     pub threads: Option<usize>,
+    #[command(flatten)]
+    pub sampler: SamplerArgs,
+    /// Seed of the sampler (a recording replays from it)
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+/// The MaskGIT sampler's settings a command may change from the checkpoint's.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct SamplerArgs {
     /// MaskGIT steps per frame [default: the checkpoint's]
     #[arg(long)]
     pub steps: Option<usize>,
@@ -67,9 +77,24 @@ pub struct ModelArgs {
     /// likeliest move [default: the checkpoint's]
     #[arg(long)]
     pub camera_temperature: Option<f64>,
-    /// Seed of the sampler (a recording replays from it)
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+}
+
+impl SamplerArgs {
+    /// `base` (a checkpoint's sampler) with the settings given here, checked.
+    pub fn over(&self, base: SamplerConfig) -> anyhow::Result<SamplerConfig> {
+        let mut sampler = base;
+        if let Some(s) = self.steps {
+            sampler.steps = s.max(1);
+        }
+        if let Some(t) = self.temperature {
+            sampler.temperature = t;
+        }
+        if let Some(t) = self.camera_temperature {
+            sampler.camera_temperature = t;
+        }
+        sampler.validate()?;
+        Ok(sampler)
+    }
 }
 
 impl ModelArgs {
@@ -85,17 +110,7 @@ impl ModelArgs {
         let bound = genie::session::keys::read_bound_keys(&dir, genie.config.lam.num_actions)
             .map_err(anyhow::Error::msg)?;
         genie::session::keys::bind_keys(&mut genie.config, &bound);
-        let mut sampler: SamplerConfig = genie.config.sampler;
-        if let Some(s) = self.steps {
-            sampler.steps = s.max(1);
-        }
-        if let Some(t) = self.temperature {
-            sampler.temperature = t;
-        }
-        if let Some(t) = self.camera_temperature {
-            sampler.camera_temperature = t;
-        }
-        sampler.validate()?;
+        let sampler = self.sampler.over(genie.config.sampler)?;
         let meanings = latent_meanings(&genie);
         // Trained on imported video (`genie data import`): its player is not the platformer's.
         let from_video = genie.config.training_data["tokenizer"]["video"] == true;
