@@ -73,6 +73,23 @@ fn eval_reports_the_ceiling_and_whole_sessions() {
                 assert!(measures[key].is_null(), "{key} of no moves: {measures}");
             }
         }
+        // Counted one way at a time, the moves add up to the counts of both ways.
+        let ways = &measures["scroll_by_direction"];
+        let sum =
+            |key: &str| ways["left"][key].as_u64().unwrap() + ways["right"][key].as_u64().unwrap();
+        assert_eq!(sum("dreamed"), count("dreamed_camera_moves"), "{ways}");
+        for (key, matched, moves) in [
+            ("scroll_recall", "real_matched", "real"),
+            ("scroll_precision", "dreamed_matched", "dreamed"),
+        ] {
+            match measures[key].as_f64() {
+                Some(share) => {
+                    let pooled = sum(matched) as f64 / sum(moves) as f64;
+                    assert!((pooled - share).abs() < 1e-9, "{key} {share}: {ways}");
+                }
+                None => assert_eq!(sum(moves), 0, "{key}: {ways}"),
+            }
+        }
         assert_eq!(measures["per_session"].as_array().unwrap().len(), 5);
     }
     let scored = s["scored_frames"].as_u64().unwrap();
@@ -125,4 +142,43 @@ fn a_reader_that_stops_early_is_no_panic() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+/// `--write` stores the figures with the sampler that made them; a sampler setting out of range
+/// is one clear error and leaves genie.json as it was.
+#[test]
+fn written_figures_keep_the_sampler_that_made_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("ckpt");
+    tiny_checkpoint(&ckpt);
+    let at = ckpt.to_str().unwrap();
+    let report = eval(&[
+        "--checkpoint",
+        at,
+        "--sessions",
+        "0",
+        "--write",
+        "--temperature",
+        "0.7",
+        "--camera-temperature",
+        "0",
+    ]);
+    let json = ckpt.join("genie.json");
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(written["eval"], report);
+    assert_eq!(written["sampler"]["temperature"], 0.7);
+    assert_eq!(written["sampler"]["camera_temperature"], 0.0);
+
+    let before = std::fs::read(&json).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_genie"))
+        .args(["eval", "--threads", "1", "--clips", "2", "--sessions", "0"])
+        .args(["--checkpoint", at, "--write", "--temperature=-1"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("temperature is -1"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(std::fs::read(&json).unwrap(), before, "genie.json changed");
 }

@@ -224,7 +224,7 @@ pub fn presence(real_on: &[bool], dream_found: &[bool], run: usize) -> Presence 
 }
 
 /// Camera moves of one session, real ones matched against dreamed ones.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 pub struct ScrollMatch {
     pub real: usize,
     /// Real moves with a dreamed move the same way within the window.
@@ -268,6 +268,22 @@ pub fn match_scrolls(real: &[i32], dreamed: &[i32], window: usize) -> ScrollMatc
         }
     }
     out
+}
+
+/// [`match_scrolls`] over the moves one way only (`sign` -1: the view moved left, 1: right).
+pub fn match_scrolls_toward(
+    real: &[i32],
+    dreamed: &[i32],
+    window: usize,
+    sign: i32,
+) -> ScrollMatch {
+    let only = |moves: &[i32]| -> Vec<i32> {
+        moves
+            .iter()
+            .map(|&m| if m.signum() == sign { m } else { 0 })
+            .collect()
+    };
+    match_scrolls(&only(real), &only(dreamed), window)
 }
 
 /// The median of `values` (the mean of the middle two for an even count); `None` if empty.
@@ -469,6 +485,13 @@ mod tests {
         // Only the frames both sides have are compared.
         let short = match_scrolls(&real, &dream[..2], 2);
         assert_eq!((short.real, short.dreamed), (0, 0));
+        // One way at a time: the left move is missed, the right one and both dreamed ones are
+        // counted on the right.
+        let left = match_scrolls_toward(&real, &dream, 2, -1);
+        let right = match_scrolls_toward(&real, &dream, 2, 1);
+        assert_eq!((left.real, left.real_matched, left.dreamed), (1, 0, 0));
+        assert_eq!((right.real, right.real_matched), (1, 1));
+        assert_eq!((right.dreamed, right.dreamed_matched), (2, 1));
     }
 
     #[test]

@@ -33,7 +33,8 @@ use tch::{Device, Kind, Tensor};
 
 use super::control::{Misses, PLAYER_TOLERANCE, direction, find_player_approx};
 use super::measures::{
-    LOSS_RUN, Presence, ScrollMatch, horizontal_shift, match_scrolls, median, presence,
+    LOSS_RUN, Presence, ScrollMatch, horizontal_shift, match_scrolls, match_scrolls_toward, median,
+    presence,
 };
 use super::run::to_tensor;
 use crate::data::EVAL_SEED_START;
@@ -99,6 +100,9 @@ pub struct SessionMeasures {
     /// Real moves the shift detector cannot see in the real frames themselves.
     pub real_camera_moves_unseen: usize,
     pub dreamed_camera_moves: usize,
+    /// The camera moves counted one way at a time (`left`: the view moved left), recall over
+    /// the same moves as `scroll_recall`.
+    pub scroll_by_direction: BTreeMap<String, ScrollMatch>,
     /// Per game action, plus `mean` over the eight.
     pub fidelity: BTreeMap<String, f64>,
     pub fidelity_cases: BTreeMap<String, usize>,
@@ -407,6 +411,7 @@ fn score(reals: &[RealSession], dreams: &[DreamTrace]) -> SessionMeasures {
     let (mut on_screen, mut found, mut kept) = (0, 0, 0);
     let mut losses = Vec::new();
     let mut scrolls = ScrollMatch::default();
+    let mut by_direction = [ScrollMatch::default(); 2];
     let (mut real_moves, mut unseen) = (0, 0);
     let mut agree = vec![(0usize, 0usize); Action::ALL.len()];
     let mut misses = vec![Misses::default(); Action::ALL.len()];
@@ -449,6 +454,20 @@ fn score(reals: &[RealSession], dreams: &[DreamTrace]) -> SessionMeasures {
             SCROLL_WINDOW,
         );
         let recall_over = if dream.exact { &every } else { &shown };
+        let (all_real, seen_real) = (real.camera_moves(), real.seen_camera_moves());
+        let real_over = if dream.exact { &all_real } else { &seen_real };
+        for (way, sign) in by_direction.iter_mut().zip([-1, 1]) {
+            let dreamed = &dream.shift[frames.clone()];
+            let over =
+                match_scrolls_toward(&real_over[frames.clone()], dreamed, SCROLL_WINDOW, sign);
+            let every =
+                match_scrolls_toward(&all_real[frames.clone()], dreamed, SCROLL_WINDOW, sign);
+            way.add(ScrollMatch {
+                real: over.real,
+                real_matched: over.real_matched,
+                ..every
+            });
+        }
         let moves = ScrollMatch {
             real: recall_over.real,
             real_matched: recall_over.real_matched,
@@ -507,6 +526,11 @@ fn score(reals: &[RealSession], dreams: &[DreamTrace]) -> SessionMeasures {
         real_camera_moves: real_moves,
         real_camera_moves_unseen: unseen,
         dreamed_camera_moves: scrolls.dreamed,
+        scroll_by_direction: ["left", "right"]
+            .into_iter()
+            .map(String::from)
+            .zip(by_direction)
+            .collect(),
         fidelity,
         fidelity_cases: Action::ALL
             .iter()

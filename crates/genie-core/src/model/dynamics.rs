@@ -199,6 +199,22 @@ pub struct DynamicsLoss {
     pub denominator: Tensor,
 }
 
+/// The camera head's calls on the frames where the view moved: `[left, right]`, the moves and
+/// those it called (its likeliest move was that one).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CameraCalls {
+    pub moves: [f64; 2],
+    pub called: [f64; 2],
+}
+
+impl CameraCalls {
+    /// The share of the moves either way it called (`None` without moves).
+    pub fn recall(&self) -> Option<f64> {
+        let moves = self.moves[0] + self.moves[1];
+        (moves > 0.0).then(|| (self.called[0] + self.called[1]) / moves)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 pub struct DynamicsMetrics {
     pub loss: f64,
@@ -397,8 +413,12 @@ impl Dynamics {
         if let Some((camera_loss, _)) = &camera {
             loss += camera_loss;
         }
-        let camera =
-            camera.map(|(l, recall)| (f64::try_from(l.detach()).unwrap_or(f64::NAN), recall));
+        let camera = camera.map(|(l, calls)| {
+            (
+                f64::try_from(l.detach()).unwrap_or(f64::NAN),
+                calls.recall(),
+            )
+        });
         let metrics = tch::no_grad(|| {
             let hits = logits.argmax(-1, false).eq_tensor(ids).to_kind(Kind::Float);
             let scalar = |t: Tensor| f64::try_from(t).unwrap_or(f64::NAN);
@@ -419,8 +439,8 @@ impl Dynamics {
 
     /// The camera head's loss, for a model that scrolls: from frame t of `scrolled.frames` (in
     /// its own view, as play shows it) and action t, the move of the view before frame t+1
-    /// (samples from [`scroll::head_samples`]); with the share of the moves it calls right
-    /// (`None` without moves).
+    /// (samples from [`scroll::head_samples`]); with the moves each way and those it called
+    /// right ([`CameraCalls`], over the frames as they are, not the extra samples).
     ///
     /// # Shapes
     /// `actions` [B, T−1] i64 → a scalar.
@@ -428,7 +448,7 @@ impl Dynamics {
         &self,
         actions: &Tensor,
         scrolled: Scrolled<'_>,
-    ) -> Option<(Tensor, Option<f64>)> {
+    ) -> Option<(Tensor, CameraCalls)> {
         let head = self.camera.as_ref()?;
         let Scrolled {
             shifts,
@@ -438,20 +458,23 @@ impl Dynamics {
         let (frames, actions, targets, first) = head_samples(frames, actions, shifts, patch)?;
         let scores = head.forward(&frames, &actions);
         let loss = scores.cross_entropy_for_logits(&targets);
-        let recall = tch::no_grad(|| {
+        let calls = tch::no_grad(|| {
             let (scores, targets) = (
                 scores.narrow(0, 0, first as i64),
                 targets.narrow(0, 0, first as i64),
             );
-            let moved = targets.ne(1);
-            let hits = scores
-                .argmax(-1, false)
-                .eq_tensor(&targets)
-                .logical_and(&moved);
-            let moves = f64::try_from(moved.sum(Kind::Float)).unwrap_or(0.0);
-            (moves > 0.0).then(|| f64::try_from(hits.sum(Kind::Float)).unwrap_or(0.0) / moves)
+            let called = scores.argmax(-1, false).eq_tensor(&targets);
+            let count = |t: Tensor| f64::try_from(t.sum(Kind::Float)).unwrap_or(0.0);
+            let mut calls = CameraCalls::default();
+            // Class 0: the view moved left, 2: right.
+            for (way, class) in [0, 2].into_iter().enumerate() {
+                let moved = targets.eq(class);
+                calls.called[way] = count(called.logical_and(&moved));
+                calls.moves[way] = count(moved);
+            }
+            calls
         });
-        Some((loss, recall))
+        Some((loss, calls))
     }
 
     /// An empty rollout cache for `batch` sequences.

@@ -807,6 +807,19 @@ mod tests {
                 .dynamics
                 .loss_scrolled(&clip, &actions, Some(scrolled), Rows::whole(b), 0.0);
         assert!(out.metrics.camera_loss.is_some_and(f64::is_finite));
+        // One move each way among the frames as they are (the extra samples not counted).
+        let scrolled = Scrolled {
+            shifts: &shifts,
+            frames: &pixels,
+            patch: config.tokenizer.patch,
+        };
+        let (_, calls) = genie.dynamics.camera_loss(&actions, scrolled).unwrap();
+        assert_eq!(calls.moves, [1.0, 1.0]);
+        assert!(calls.called.iter().all(|c| [0.0, 1.0].contains(c)));
+        assert_eq!(
+            calls.recall(),
+            Some((calls.called[0] + calls.called[1]) / 2.0)
+        );
         // The unknown tokens are hidden and unscored: fewer scored than the plain loss's share.
         assert!(out.metrics.mask_rate < 1.0);
         out.loss.backward();

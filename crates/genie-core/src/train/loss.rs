@@ -63,14 +63,20 @@ pub(super) fn stage_loss(
                 frames: &frames,
                 patch: genie.config.tokenizer.patch,
             };
-            let (loss, recall) = genie
+            let (loss, calls) = genie
                 .dynamics
                 .camera_loss(&actions, scrolled)
                 .expect("a camera stage runs on a model that scrolls");
+            // The counts each way as well as the recall: the held-out figures are means over
+            // batches, and the ratio of two means is the recall over all of them.
             let mut metrics = serde_json::json!({
                 "camera_loss": f64::try_from(loss.detach()).unwrap_or(f64::NAN),
+                "camera_left_moves": calls.moves[0],
+                "camera_left_called": calls.called[0],
+                "camera_right_moves": calls.moves[1],
+                "camera_right_called": calls.called[1],
             });
-            if let Some(recall) = recall {
+            if let Some(recall) = calls.recall() {
                 metrics["camera_recall"] = recall.into();
             }
             (loss, metrics, None, None)
