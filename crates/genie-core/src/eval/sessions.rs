@@ -368,12 +368,15 @@ fn dream(
     traces
 }
 
-/// Transitions the LAM reads at once: enough to keep its activations small.
-const LAM_CHUNK: usize = 32;
+/// Windows the LAM reads at once: enough to keep its activations small.
+const LAM_WINDOWS: usize = 8;
 
-/// Per session, the latent the LAM infers for each real transition (F of them), read in chunks
-/// that each start with the frames the LAM's context reaches back to, so a long session reads
-/// as one pass would. A model driven by the game's actions gets the keys themselves.
+/// Per session, the latent the LAM infers for each real transition (F of them), each read from
+/// the frames up to its next one, as far back as the LAM's context reaches: the latent of a
+/// transition never sees the frames after it. A LAM that reads a clip in its last frame's view
+/// (`lam.one_view`) would otherwise read an early transition of a long stretch moved by every
+/// later step of the view, its player moved out of the picture. A model driven by the game's
+/// actions gets the keys themselves.
 fn inferred_latents(genie: &Genie, batch: &[RealSession]) -> Vec<Vec<i64>> {
     if genie.config.dynamics.actions == ActionSource::Game {
         return batch
@@ -385,23 +388,42 @@ fn inferred_latents(genie: &Genie, batch: &[RealSession]) -> Vec<Vec<i64>> {
     let lead = (genie.config.lam.context_frames.max(1) - 1) as usize;
     let transitions = batch.first().map_or(0, |r| r.frames.len() - 1);
     let mut out = vec![Vec::with_capacity(transitions); batch.len()];
-    for from in (0..transitions).step_by(LAM_CHUNK) {
-        let to = (from + LAM_CHUNK).min(transitions);
-        let first = from.saturating_sub(lead);
-        let len = to + 1 - first;
-        let bytes: Vec<u8> = batch
+    // Transition t from the window of frames first(t)..=t+1; windows of one length together.
+    let first = |t: usize| t.saturating_sub(lead);
+    let mut t = 0;
+    while t < transitions {
+        let len = t + 2 - first(t);
+        let mut group = vec![t];
+        while group.len() < LAM_WINDOWS {
+            let next = t + group.len();
+            if next >= transitions || next + 2 - first(next) != len {
+                break;
+            }
+            group.push(next);
+        }
+        // [windows × sessions, len, …], window-major.
+        let bytes: Vec<u8> = group
             .iter()
-            .flat_map(|r| r.frames[first..=to].concat())
+            .flat_map(|&u| {
+                batch
+                    .iter()
+                    .flat_map(move |r| r.frames[first(u)..=u + 1].concat())
+            })
             .collect();
+        let rows = group.len() * batch.len();
         let inferred = genie
             .lam
-            .infer_actions(&to_tensor(&bytes, batch.len(), len, device))
-            .narrow(1, (from - first) as i64, (to - from) as i64)
+            .infer_actions(&to_tensor(&bytes, rows, len, device))
+            .select(1, len as i64 - 2)
             .to_device(Device::Cpu)
             .to_kind(Kind::Int64);
-        for (i, row) in out.iter_mut().enumerate() {
-            row.extend(Vec::<i64>::try_from(inferred.get(i as i64)).expect("i64 latents"));
+        let inferred = Vec::<i64>::try_from(inferred).expect("i64 latents");
+        for window in inferred.chunks(batch.len()) {
+            for (row, &latent) in out.iter_mut().zip(window) {
+                row.push(latent);
+            }
         }
+        t += group.len();
     }
     out
 }
@@ -559,6 +581,41 @@ fn presses(keys: &[Action]) -> Vec<(Action, usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The latent of a transition is read from the frames up to it: a session cut short infers
+    /// the same latents for the transitions it has, with a LAM that reads clips in one view
+    /// (whose alignment would otherwise reach to the later frames' steps of the view).
+    #[test]
+    fn a_transitions_latent_never_sees_the_frames_after_it() {
+        use crate::model::GenieConfig;
+        use crate::model::checkpoint::tests::tiny_config;
+        let mut config: GenieConfig = tiny_config();
+        config.tokenizer.image_size = 64;
+        config.tokenizer.patch = 16;
+        config.lam.image_size = 64;
+        config.lam.patch = 16;
+        config.lam.one_view = true;
+        config.dynamics.tokens_per_frame = 16;
+        tch::manual_seed(3);
+        let genie = Genie::new(config, Device::Cpu).unwrap();
+        let keys = vec![Action::Right; 60];
+        let full = RealSession::play(GameConfig::default(), EVAL_SEED_START + 7, keys.clone());
+        assert!(
+            full.camera_moves().iter().filter(|&&m| m != 0).count() >= 3,
+            "the view steps while the player runs"
+        );
+        let latents = inferred_latents(&genie, std::slice::from_ref(&full));
+        assert_eq!(latents[0].len(), 60);
+        for cut in [5, 17, 33] {
+            let short = RealSession::play(
+                GameConfig::default(),
+                EVAL_SEED_START + 7,
+                keys[..cut].to_vec(),
+            );
+            let first = inferred_latents(&genie, std::slice::from_ref(&short));
+            assert_eq!(first[0][..], latents[0][..cut], "cut at {cut}");
+        }
+    }
 
     #[test]
     fn presses_start_at_the_frame_before_their_first_step() {
