@@ -465,36 +465,25 @@ fn score(reals: &[RealSession], dreams: &[DreamTrace]) -> SessionMeasures {
         // Recall over the moves the real frames show where the dream's are read from its
         // frames (a move over even ground shows in no frames), over every move where the model
         // says how its view moved; precision against every real move.
-        let every = match_scrolls(
-            &real.camera_moves()[frames.clone()],
-            &dream.shift[frames.clone()],
-            SCROLL_WINDOW,
-        );
-        let shown = match_scrolls(
-            &real.seen_camera_moves()[frames.clone()],
-            &dream.shift[frames.clone()],
-            SCROLL_WINDOW,
-        );
-        let recall_over = if dream.exact { &every } else { &shown };
         let (all_real, seen_real) = (real.camera_moves(), real.seen_camera_moves());
-        let real_over = if dream.exact { &all_real } else { &seen_real };
-        for (way, sign) in by_direction.iter_mut().zip([-1, 1]) {
-            let dreamed = &dream.shift[frames.clone()];
-            let over =
-                match_scrolls_toward(&real_over[frames.clone()], dreamed, SCROLL_WINDOW, sign);
-            let every =
-                match_scrolls_toward(&all_real[frames.clone()], dreamed, SCROLL_WINDOW, sign);
-            way.add(ScrollMatch {
-                real: over.real,
-                real_matched: over.real_matched,
-                ..every
-            });
-        }
-        let moves = ScrollMatch {
-            real: recall_over.real,
-            real_matched: recall_over.real_matched,
+        let (all_real, seen_real) = (&all_real[frames.clone()], &seen_real[frames.clone()]);
+        let dreamed = &dream.shift[frames.clone()];
+        let real_over = if dream.exact { all_real } else { seen_real };
+        // The recall's counts from the moves it is over, the rest against every real move.
+        let scored = |over: ScrollMatch, every: ScrollMatch| ScrollMatch {
+            real: over.real,
+            real_matched: over.real_matched,
             ..every
         };
+        let every = match_scrolls(all_real, dreamed, SCROLL_WINDOW);
+        let shown = match_scrolls(seen_real, dreamed, SCROLL_WINDOW);
+        let moves = scored(if dream.exact { every } else { shown }, every);
+        for (way, sign) in by_direction.iter_mut().zip([-1, 1]) {
+            way.add(scored(
+                match_scrolls_toward(real_over, dreamed, SCROLL_WINDOW, sign),
+                match_scrolls_toward(all_real, dreamed, SCROLL_WINDOW, sign),
+            ));
+        }
         real_moves += every.real;
         unseen += every.real - shown.real;
         scrolls.add(moves);
