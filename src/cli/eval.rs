@@ -59,6 +59,11 @@ pub struct EvalArgs {
     /// Also write a sheet of the first 4 sessions: every 10th frame, real row over dreamed row
     #[arg(long, value_name = "FILE.png")]
     pub session_sheet: Option<PathBuf>,
+    /// Draw the held-out levels in these looks instead of the checkpoint's game's: `themes`,
+    /// `mixed` (the training families) or `held-out` (the families training never sees). The
+    /// written figures are the checkpoint's game's, so not with --write
+    #[arg(long, conflicts_with_all = ["write", "prompts", "data"])]
+    pub looks: Option<genie::game::Looks>,
     #[arg(long, default_value = "auto")]
     pub device: String,
     #[arg(long)]
@@ -168,9 +173,12 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
         "--session-sheet needs sessions (--sessions 1 or more)"
     );
     let dir = args.checkpoint.clone().unwrap_or_else(default_checkpoint);
-    let genie = load_genie(&dir, device(&args.device, args.threads)?)?;
+    let mut genie = load_genie(&dir, device(&args.device, args.threads)?)?;
     if let Some(prompts) = &args.prompts {
         return eval_prompts(&genie, prompts, &args);
+    }
+    if let Some(looks) = args.looks {
+        genie.config.game.looks = looks;
     }
     let mut opts = EvalOptions {
         clips: args.clips,

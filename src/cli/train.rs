@@ -34,7 +34,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "stage", "resume", "config", "steps", "lr", "warmup", "restart_schedule", "decay",
         "data", "camera", "looks", "oracle_actions", "odds", "clip_len", "scroll",
-        "context_noise",
+        "context_noise", "whole_context",
     ])]
     pub recipe: Option<PathBuf>,
     /// Run folder: a checkpoint folder plus train_state.json and metrics.jsonl
@@ -139,6 +139,13 @@ pub struct TrainArgs {
     /// (`dynamics.context_noise`) [default: a new run's 0, a resumed run's own]
     #[arg(long, value_name = "SHARE")]
     pub context_noise: Option<f64>,
+    /// Dynamics only: the share of training clips read as a dream reads its past, the frames
+    /// before a random one whole and only from it on tokens hidden and guessed (the Genie mask
+    /// alone hides some of every frame after the first, while a dream reads whole frames).
+    /// Recorded in genie.json (`dynamics.whole_context`) [default: a new run's 0, a resumed
+    /// run's own]
+    #[arg(long, value_name = "SHARE")]
+    pub whole_context: Option<f64>,
     /// Each step's forward pass under bf16 autocast (matmuls and convolutions in bf16; the loss,
     /// the weights and AdamW in f32): `auto` where it was measured faster, the LAM on a CPU with
     /// native bf16 (AVX-512 BF16 or AMX: 1.5x in `genie train lam`; without it 20x slower; the
@@ -288,6 +295,10 @@ pub fn run_stage(
         args.context_noise.is_none() || stage == Stage::Dynamics,
         "--context-noise only applies to the dynamics model"
     );
+    anyhow::ensure!(
+        args.whole_context.is_none() || stage == Stage::Dynamics,
+        "--whole-context only applies to the dynamics model"
+    );
     let device = match (device(&args.device, args.threads)?, &group) {
         // One GPU a rank: the LOCAL_RANK-th of its machine.
         (tch::Device::Cuda(0), Some(g)) => tch::Device::Cuda(g.local_rank),
@@ -337,6 +348,11 @@ pub fn run_stage(
         genie
             .set_context_noise(noise)
             .map_err(|e| anyhow::anyhow!("--context-noise {noise}: {e}"))?;
+    }
+    if let Some(share) = args.whole_context {
+        genie
+            .set_whole_context(share)
+            .map_err(|e| anyhow::anyhow!("--whole-context {share}: {e}"))?;
     }
     // A clip shorter than the network's band never teaches the bias of the farther distances,
     // yet every rollout attends over the whole band.

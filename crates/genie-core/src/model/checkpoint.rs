@@ -525,6 +525,18 @@ impl Genie {
         Ok(())
     }
 
+    /// Trains the dynamics model from now on with `share` as its
+    /// [`whole_context`](super::dynamics::DynamicsConfig::whole_context), recorded in genie.json.
+    pub fn set_whole_context(&mut self, share: f64) -> Result<(), ConfigError> {
+        let config = DynamicsConfig {
+            whole_context: share,
+            ..self.config.dynamics.clone()
+        };
+        config.validate()?;
+        self.config.dynamics = config;
+        Ok(())
+    }
+
     /// A freshly initialised action adapter for `config`'s networks.
     pub fn new_adapter(config: &GenieConfig, cfg: AdapterConfig, device: Device) -> Adapter {
         let vs = VarStore::new(device);
@@ -674,7 +686,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn context_noise_is_checked_and_kept_by_genie_json() {
+    fn context_reading_is_checked_and_kept_by_genie_json() {
         let dir = tempfile::tempdir().unwrap();
         let mut genie = Genie::new(tiny_config(), Device::Cpu).unwrap();
         let err = genie.set_context_noise(1.5).unwrap_err();
@@ -683,10 +695,15 @@ pub(crate) mod tests {
             genie.config.dynamics.context_noise, 0.0,
             "a refused value changes nothing"
         );
+        let err = genie.set_whole_context(-0.5).unwrap_err();
+        assert!(err.to_string().contains("whole_context"), "{err}");
+        assert_eq!(genie.config.dynamics.whole_context, 0.0);
         genie.set_context_noise(0.2).unwrap();
+        genie.set_whole_context(0.5).unwrap();
         genie.save(dir.path()).unwrap();
         let loaded = Genie::load(dir.path(), Device::Cpu).unwrap();
         assert_eq!(loaded.config.dynamics.context_noise, 0.2);
+        assert_eq!(loaded.config.dynamics.whole_context, 0.5);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::ops::Deref;
 
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
-use tch::{Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
 use super::frames::previous_frames;
 use super::rows::Rows;
@@ -60,6 +60,13 @@ pub struct DynamicsConfig {
     /// genie.json files: 0 (the context as recorded).
     #[serde(default)]
     pub context_noise: f64,
+    /// Training only: the share of clips read as a dream reads its past. The Genie mask hides
+    /// tokens of every frame after the first, so a model trained on it alone reads no whole
+    /// past frame but the first, while a dream reads nothing but whole ones; in these clips
+    /// the frames before a random one are whole, and only from that one on are tokens hidden
+    /// (at the clip's rate) and scored. Absent from older genie.json files: 0.
+    #[serde(default)]
+    pub whole_context: f64,
 }
 
 /// Where a dynamics model's actions come from.
@@ -90,6 +97,7 @@ impl Default for DynamicsConfig {
             actions: ActionSource::Latent,
             scroll: false,
             context_noise: 0.0,
+            whole_context: 0.0,
         }
     }
 }
@@ -135,6 +143,10 @@ impl DynamicsConfig {
         check(
             (0.0..1.0).contains(&self.context_noise),
             "context_noise must be at least 0 and below 1",
+        )?;
+        check(
+            (0.0..=1.0).contains(&self.whole_context),
+            "whole_context must be a share from 0 to 1",
         )?;
         check(
             !self.scroll || super::scroll::grid_width(self.tokens_per_frame).is_some(),
@@ -228,6 +240,37 @@ pub struct DynamicsMetrics {
     pub camera_loss: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub camera_recall: Option<f64>,
+}
+
+/// How [`Dynamics::loss_scrolled`] reads the clips' context (training:
+/// [`DynamicsConfig::context_noise`] and [`DynamicsConfig::whole_context`]).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ContextRead {
+    /// The largest share of visible tokens swapped for others of the clip.
+    pub noise: f64,
+    /// The share of clips whose frames before a random one are read whole.
+    pub whole: f64,
+}
+
+impl ContextRead {
+    /// The Genie mask on the clips as recorded.
+    pub const AS_RECORDED: Self = Self {
+        noise: 0.0,
+        whole: 0.0,
+    };
+    /// Every clip read as a dream reads: whole frames before a random one.
+    pub const WHOLE: Self = Self {
+        noise: 0.0,
+        whole: 1.0,
+    };
+
+    /// What training reads by `cfg`.
+    pub fn training(cfg: &DynamicsConfig) -> Self {
+        Self {
+            noise: cfg.context_noise,
+            whole: cfg.whole_context,
+        }
+    }
 }
 
 /// Per-layer temporal keys and values of the frames of a dynamics rollout.
@@ -343,22 +386,22 @@ impl Dynamics {
     /// [`Dynamics::loss`] on `rows` of a larger batch: the masks are those the whole batch would
     /// draw, cut to these rows.
     pub fn loss_rows(&self, ids: &Tensor, actions: &Tensor, rows: Rows) -> DynamicsLoss {
-        self.loss_scrolled(ids, actions, None, rows, 0.0)
+        self.loss_scrolled(ids, actions, None, rows, ContextRead::AS_RECORDED)
     }
 
     /// [`Dynamics::loss_rows`] for a model that scrolls, where the clips' views moved as `scrolled`
     /// says. Every frame is moved into the last frame's view, the columns it never showed are
     /// hidden and not scored, and the camera head learns each move from the frame before it
     /// ([`Dynamics::camera_loss`]). `None`, or a model that does not scroll: the plain loss.
-    /// `context_noise` > 0: the model reads a context with mistakes in it
-    /// ([`DynamicsConfig::context_noise`]; training passes the config's, held-out evaluation 0).
+    /// `context` says how the clips' context is read ([`ContextRead`]: training passes the
+    /// config's, held-out evaluation the context as recorded, or whole).
     pub fn loss_scrolled(
         &self,
         ids: &Tensor,
         actions: &Tensor,
         scrolled: Option<Scrolled<'_>>,
         rows: Rows,
-        context_noise: f64,
+        context: ContextRead,
     ) -> DynamicsLoss {
         let (b, t, n) = ids.size3().expect("ids must be [B, T, N]");
         let device = ids.device();
@@ -378,6 +421,9 @@ impl Dynamics {
         };
         let ids = &aligned;
         let mut mask = draw.logical_and(&first.logical_not()); // [B, T, N], frame 1 always visible
+        if context.whole > 0.0 && t > 1 {
+            mask = mask.logical_and(&whole_frames(b, t, rows, context.whole, device).logical_not());
+        }
         // Unknown tokens are hidden wherever they are and scored nowhere.
         let scored = match &unknown {
             Some(unknown) => {
@@ -386,7 +432,7 @@ impl Dynamics {
             }
             None => mask.shallow_clone(),
         };
-        let input = noisy_context(ids, &mask, rows, context_noise);
+        let input = noisy_context(ids, &mask, rows, context.noise);
         let logits = self.forward(&input, actions, &mask);
         let ce = logits
             .view([-1, self.cfg.vocab_size])
@@ -569,6 +615,20 @@ impl Dynamics {
 ///
 /// # Shapes
 /// `ids` [B, T, N] i64, `mask` [B, T, N] bool (true = hidden) → [B, T, N] i64.
+/// Which frames of each clip are read whole ([`DynamicsConfig::whole_context`]): in a `share` of
+/// the clips, every frame before a cut drawn from 1..T−1; [B, T, 1] bool.
+fn whole_frames(b: i64, t: i64, rows: Rows, share: f64, device: Device) -> Tensor {
+    let picked = rows.rand(&[b, 1, 1], device).lt(share);
+    let cut = (rows.rand(&[b, 1, 1], device) * (t - 1) as f64)
+        .to_kind(Kind::Int64)
+        .clamp_max(t - 2)
+        + 1;
+    Tensor::arange(t, (Kind::Int64, device))
+        .view([1, t, 1])
+        .lt_tensor(&cut)
+        .logical_and(&picked)
+}
+
 fn noisy_context(ids: &Tensor, mask: &Tensor, rows: Rows, noise: f64) -> Tensor {
     if noise <= 0.0 {
         return ids.shallow_clone();
@@ -606,6 +666,7 @@ pub(crate) mod tests {
             actions: ActionSource::Latent,
             scroll: false,
             context_noise: 0.0,
+            whole_context: 0.0,
         }
     }
 
@@ -762,12 +823,68 @@ pub(crate) mod tests {
         let actions = Tensor::zeros([64, 4], (tch::Kind::Int64, Device::Cpu));
         let loss = |noise: f64| {
             tch::manual_seed(7);
-            let out = model.loss_scrolled(&ids, &actions, None, Rows::whole(64), noise);
+            let context = ContextRead {
+                noise,
+                ..ContextRead::AS_RECORDED
+            };
+            let out = model.loss_scrolled(&ids, &actions, None, Rows::whole(64), context);
             f64::try_from(out.loss).unwrap()
         };
         let (clean, noisy) = (loss(0.0), loss(0.6));
         assert!(noisy.is_finite() && noisy != clean, "{clean} {noisy}");
         assert_eq!(loss(0.0), clean, "without noise the loss is as before");
+    }
+
+    #[test]
+    fn whole_context_clips_read_every_frame_before_a_cut() {
+        let device = Device::Cpu;
+        // None picked: nothing whole; every clip picked: frames 0..cut whole, cut in 1..T−1.
+        let none = whole_frames(256, 6, Rows::whole(256), 0.0, device);
+        assert_eq!(i64::try_from(none.sum(Kind::Int64)).unwrap(), 0);
+        tch::manual_seed(3);
+        let all = whole_frames(256, 6, Rows::whole(256), 1.0, device).squeeze_dim(-1);
+        let mut cuts = [0usize; 6];
+        for b in 0..256 {
+            let row: Vec<bool> = Vec::try_from(all.get(b)).unwrap();
+            let cut = row.iter().take_while(|&&w| w).count();
+            assert!(
+                row[cut..].iter().all(|&w| !w),
+                "whole frames come first: {row:?}"
+            );
+            cuts[cut] += 1;
+        }
+        assert_eq!(cuts[0], 0, "the first frame is always read whole");
+        assert!(
+            cuts[1..].iter().all(|&n| n > 25),
+            "every cut drawn: {cuts:?}"
+        );
+        // A share picks about that share of the clips.
+        let half = whole_frames(1000, 6, Rows::whole(1000), 0.5, device);
+        let picked = f64::try_from(half.select(1, 0).sum(Kind::Float)).unwrap();
+        assert!((400.0..600.0).contains(&picked), "{picked}");
+        // Read whole, a clip scores fewer tokens, and the loss reads the frames it shows.
+        let (_vs, model) = tiny();
+        let ids = Tensor::randint(16, [64, 5, 4], (Kind::Int64, device));
+        let actions = Tensor::zeros([64, 4], (Kind::Int64, device));
+        let rate = |context: ContextRead| {
+            let out = model.loss_scrolled(&ids, &actions, None, Rows::whole(64), context);
+            assert!(out.metrics.loss.is_finite());
+            out.metrics.mask_rate
+        };
+        // Hidden: about 0.75 of frames 2..5 under the Genie mask, 0.75 × 5/8 read whole.
+        let (recorded, whole) = (rate(ContextRead::AS_RECORDED), rate(ContextRead::WHOLE));
+        assert!(whole < recorded * 0.8, "{recorded} {whole}");
+    }
+
+    #[test]
+    fn whole_context_must_be_a_share() {
+        for bad in [-0.1, 1.5, f64::NAN] {
+            let cfg = DynamicsConfig {
+                whole_context: bad,
+                ..tiny_config()
+            };
+            assert!(cfg.validate().is_err(), "{bad}");
+        }
     }
 
     #[test]

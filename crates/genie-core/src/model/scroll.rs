@@ -802,10 +802,13 @@ mod tests {
             frames: &pixels,
             patch: config.tokenizer.patch,
         };
-        let out =
-            genie
-                .dynamics
-                .loss_scrolled(&clip, &actions, Some(scrolled), Rows::whole(b), 0.0);
+        let out = genie.dynamics.loss_scrolled(
+            &clip,
+            &actions,
+            Some(scrolled),
+            Rows::whole(b),
+            crate::model::dynamics::ContextRead::AS_RECORDED,
+        );
         assert!(out.metrics.camera_loss.is_some_and(f64::is_finite));
         // One move each way among the frames as they are (the extra samples not counted).
         let scrolled = Scrolled {

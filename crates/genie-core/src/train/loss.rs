@@ -3,7 +3,7 @@
 use tch::{Kind, Tensor};
 
 use super::run::{Batch, Stage};
-use crate::model::dynamics::{ActionSource, Scrolled};
+use crate::model::dynamics::{ActionSource, ContextRead, Scrolled};
 use crate::model::scroll::column_shifts;
 use crate::model::{Genie, Rows, frames_to_f32};
 
@@ -11,8 +11,9 @@ use crate::model::{Genie, Rows, frames_to_f32};
 /// The third item is the network's quantizer output (for code restarts); the fourth the term of
 /// the loss that is a weighted mean and what it was divided by (see
 /// [`crate::model::DynamicsLoss::denominator`]). `training`: a step of training, where the
-/// dynamics model reads a context with mistakes in it (`dynamics.context_noise`); held-out
-/// evaluation reads the clips as recorded, so its figures compare across runs.
+/// dynamics model reads its context as its config says (`dynamics.context_noise`,
+/// `dynamics.whole_context`); held-out evaluation reads the clips as recorded, so its figures
+/// compare across runs, and adds the accuracy with whole frames before the guessed ones.
 pub(super) fn stage_loss(
     genie: &Genie,
     stage: Stage,
@@ -100,17 +101,30 @@ pub(super) fn stage_loss(
                 frames: &frames,
                 patch: genie.config.tokenizer.patch,
             });
-            let noise = if training {
-                genie.config.dynamics.context_noise
+            let context = if training {
+                ContextRead::training(&genie.config.dynamics)
             } else {
-                0.0
+                ContextRead::AS_RECORDED
             };
             let out = genie
                 .dynamics
-                .loss_scrolled(&ids, &actions, scrolled, rows, noise);
+                .loss_scrolled(&ids, &actions, scrolled, rows, context);
+            let mut metrics = serde_json::to_value(out.metrics).expect("metrics");
+            if !training {
+                // As a dream reads: whole frames before the ones guessed (the Genie mask hides
+                // some of every frame after the first).
+                let whole = genie.dynamics.loss_scrolled(
+                    &ids,
+                    &actions,
+                    scrolled,
+                    rows,
+                    ContextRead::WHOLE,
+                );
+                metrics["whole_context_accuracy"] = whole.metrics.accuracy.into();
+            }
             (
                 out.loss.shallow_clone(),
-                serde_json::to_value(out.metrics).expect("metrics"),
+                metrics,
                 None,
                 Some((out.loss, out.denominator)),
             )
