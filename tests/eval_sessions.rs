@@ -182,3 +182,33 @@ fn written_figures_keep_the_sampler_that_made_them() {
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(std::fs::read(&json).unwrap(), before, "genie.json changed");
 }
+
+/// `--looks` draws the held-out levels in other looks than the checkpoint's game's (other
+/// frames, so other figures) and leaves genie.json as it was; with `--write` it is refused.
+#[test]
+fn other_looks_are_measured_apart_from_the_checkpoints_game() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("ckpt");
+    tiny_checkpoint(&ckpt);
+    let at = ckpt.to_str().unwrap();
+    let json = ckpt.join("genie.json");
+    let before = std::fs::read(&json).unwrap();
+    let psnr = |looks: &[&str]| {
+        let mut args = vec!["--checkpoint", at, "--sessions", "0"];
+        args.extend_from_slice(looks);
+        eval(&args)["tokenizer_psnr"].as_f64().unwrap()
+    };
+    let own = psnr(&[]);
+    assert_eq!(psnr(&[]), own, "the same levels give the same figure");
+    let (themes, held_out) = (psnr(&["--looks", "themes"]), psnr(&["--looks", "held-out"]));
+    assert_ne!(themes, held_out, "other looks, other frames");
+    assert_eq!(std::fs::read(&json).unwrap(), before, "genie.json changed");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_genie"))
+        .args(["eval", "--checkpoint", at, "--looks", "themes", "--write"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--looks") && stderr.contains("--write"), "{stderr}");
+}
