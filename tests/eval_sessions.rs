@@ -210,5 +210,8 @@ fn other_looks_are_measured_apart_from_the_checkpoints_game() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--looks") && stderr.contains("--write"), "{stderr}");
+    assert!(
+        stderr.contains("--looks") && stderr.contains("--write"),
+        "{stderr}"
+    );
 }

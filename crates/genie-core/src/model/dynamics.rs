@@ -607,14 +607,6 @@ impl Dynamics {
     }
 }
 
-/// What the dynamics model reads in training: `ids` with a share of the visible (unmasked) tokens
-/// of each clip, drawn from U(0, `noise`) per clip, replaced by tokens from random places of the
-/// same clip, so the wrong tokens are ones the tokenizer makes (sky, ground, pieces of the player)
-/// rather than codes no frame uses. `ids` itself where `noise` is 0, with no draw from the
-/// generator (so runs without it are as before).
-///
-/// # Shapes
-/// `ids` [B, T, N] i64, `mask` [B, T, N] bool (true = hidden) → [B, T, N] i64.
 /// Which frames of each clip are read whole ([`DynamicsConfig::whole_context`]): in a `share` of
 /// the clips, every frame before a cut drawn from 1..T−1; [B, T, 1] bool.
 fn whole_frames(b: i64, t: i64, rows: Rows, share: f64, device: Device) -> Tensor {
@@ -629,6 +621,14 @@ fn whole_frames(b: i64, t: i64, rows: Rows, share: f64, device: Device) -> Tenso
         .logical_and(&picked)
 }
 
+/// What the dynamics model reads in training: `ids` with a share of the visible (unmasked) tokens
+/// of each clip, drawn from U(0, `noise`) per clip, replaced by tokens from random places of the
+/// same clip, so the wrong tokens are ones the tokenizer makes (sky, ground, pieces of the player)
+/// rather than codes no frame uses. `ids` itself where `noise` is 0, with no draw from the
+/// generator (so runs without it are as before).
+///
+/// # Shapes
+/// `ids` [B, T, N] i64, `mask` [B, T, N] bool (true = hidden) → [B, T, N] i64.
 fn noisy_context(ids: &Tensor, mask: &Tensor, rows: Rows, noise: f64) -> Tensor {
     if noise <= 0.0 {
         return ids.shallow_clone();
