@@ -344,15 +344,20 @@ pub fn run_stage(
     if args.scroll {
         genie.enable_scroll()?;
     }
-    if let Some(noise) = args.context_noise {
-        genie
-            .set_context_noise(noise)
-            .map_err(|e| anyhow::anyhow!("--context-noise {noise}: {e}"))?;
-    }
-    if let Some(share) = args.whole_context {
-        genie
-            .set_whole_context(share)
-            .map_err(|e| anyhow::anyhow!("--whole-context {share}: {e}"))?;
+    if args.context_noise.is_some() || args.whole_context.is_some() {
+        let now = genie::model::dynamics::ContextRead::training(&genie.config.dynamics);
+        let read = genie::model::dynamics::ContextRead {
+            noise: args.context_noise.unwrap_or(now.noise),
+            whole: args.whole_context.unwrap_or(now.whole),
+        };
+        // The error names the field out of range (context_noise or whole_context).
+        genie.set_context_read(read).map_err(|e| {
+            anyhow::anyhow!(
+                "--context-noise {} / --whole-context {}: {e}",
+                read.noise,
+                read.whole
+            )
+        })?;
     }
     // A clip shorter than the network's band never teaches the bias of the farther distances,
     // yet every rollout attends over the whole band.

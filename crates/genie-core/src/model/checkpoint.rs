@@ -14,7 +14,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::ConfigError;
 use super::adapter::{ActionAdapter, Adapter, AdapterConfig, AdapterShape};
-use super::dynamics::{Dynamics, DynamicsConfig};
+use super::dynamics::{ContextRead, Dynamics, DynamicsConfig};
 use super::lam::{Lam, LamConfig};
 use super::maskgit::SamplerConfig;
 use super::tokenizer::{Tokenizer, TokenizerConfig};
@@ -513,23 +513,14 @@ impl Genie {
         Ok(())
     }
 
-    /// Trains the dynamics model from now on with `noise` as its
-    /// [`context_noise`](super::dynamics::DynamicsConfig::context_noise), recorded in genie.json.
-    pub fn set_context_noise(&mut self, noise: f64) -> Result<(), ConfigError> {
+    /// Trains the dynamics model from now on reading its clips as `read` says
+    /// ([`context_noise`](super::dynamics::DynamicsConfig::context_noise) and
+    /// [`whole_context`](super::dynamics::DynamicsConfig::whole_context)), recorded in
+    /// genie.json; a value out of range changes nothing.
+    pub fn set_context_read(&mut self, read: ContextRead) -> Result<(), ConfigError> {
         let config = DynamicsConfig {
-            context_noise: noise,
-            ..self.config.dynamics.clone()
-        };
-        config.validate()?;
-        self.config.dynamics = config;
-        Ok(())
-    }
-
-    /// Trains the dynamics model from now on with `share` as its
-    /// [`whole_context`](super::dynamics::DynamicsConfig::whole_context), recorded in genie.json.
-    pub fn set_whole_context(&mut self, share: f64) -> Result<(), ConfigError> {
-        let config = DynamicsConfig {
-            whole_context: share,
+            context_noise: read.noise,
+            whole_context: read.whole,
             ..self.config.dynamics.clone()
         };
         config.validate()?;
@@ -689,17 +680,18 @@ pub(crate) mod tests {
     fn context_reading_is_checked_and_kept_by_genie_json() {
         let dir = tempfile::tempdir().unwrap();
         let mut genie = Genie::new(tiny_config(), Device::Cpu).unwrap();
-        let err = genie.set_context_noise(1.5).unwrap_err();
+        let read = |noise, whole| ContextRead { noise, whole };
+        let err = genie.set_context_read(read(1.5, 0.0)).unwrap_err();
         assert!(err.to_string().contains("context_noise"), "{err}");
         assert_eq!(
             genie.config.dynamics.context_noise, 0.0,
             "a refused value changes nothing"
         );
-        let err = genie.set_whole_context(-0.5).unwrap_err();
+        let err = genie.set_context_read(read(0.2, -0.5)).unwrap_err();
         assert!(err.to_string().contains("whole_context"), "{err}");
         assert_eq!(genie.config.dynamics.whole_context, 0.0);
-        genie.set_context_noise(0.2).unwrap();
-        genie.set_whole_context(0.5).unwrap();
+        assert_eq!(genie.config.dynamics.context_noise, 0.0);
+        genie.set_context_read(read(0.2, 0.5)).unwrap();
         genie.save(dir.path()).unwrap();
         let loaded = Genie::load(dir.path(), Device::Cpu).unwrap();
         assert_eq!(loaded.config.dynamics.context_noise, 0.2);
