@@ -34,7 +34,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "stage", "resume", "config", "steps", "lr", "warmup", "restart_schedule", "decay",
         "data", "camera", "looks", "oracle_actions", "odds", "clip_len", "scroll",
-        "context_noise", "whole_context",
+        "context_noise", "whole_context", "own_context",
     ])]
     pub recipe: Option<PathBuf>,
     /// Run folder: a checkpoint folder plus train_state.json and metrics.jsonl
@@ -146,6 +146,12 @@ pub struct TrainArgs {
     /// run's own]
     #[arg(long, value_name = "SHARE")]
     pub whole_context: Option<f64>,
+    /// Dynamics only: the share of training clips read as a dream reads a past it drew itself:
+    /// the frames before a random one whole, the tokens the mask hid in them the model's own
+    /// best guess (one pass without gradients), the targets still the true tokens. Recorded in
+    /// genie.json (`dynamics.own_context`) [default: a new run's 0, a resumed run's own]
+    #[arg(long, value_name = "SHARE")]
+    pub own_context: Option<f64>,
     /// Each step's forward pass under bf16 autocast (matmuls and convolutions in bf16; the loss,
     /// the weights and AdamW in f32): `auto` where it was measured faster, the LAM on a CPU with
     /// native bf16 (AVX-512 BF16 or AMX: 1.5x in `genie train lam`; without it 20x slower; the
@@ -299,6 +305,10 @@ pub fn run_stage(
         args.whole_context.is_none() || stage == Stage::Dynamics,
         "--whole-context only applies to the dynamics model"
     );
+    anyhow::ensure!(
+        args.own_context.is_none() || stage == Stage::Dynamics,
+        "--own-context only applies to the dynamics model"
+    );
     let device = match (device(&args.device, args.threads)?, &group) {
         // One GPU a rank: the LOCAL_RANK-th of its machine.
         (tch::Device::Cuda(0), Some(g)) => tch::Device::Cuda(g.local_rank),
@@ -344,18 +354,20 @@ pub fn run_stage(
     if args.scroll {
         genie.enable_scroll()?;
     }
-    if args.context_noise.is_some() || args.whole_context.is_some() {
+    if args.context_noise.is_some() || args.whole_context.is_some() || args.own_context.is_some() {
         let now = genie::model::dynamics::ContextRead::training(&genie.config.dynamics);
         let read = genie::model::dynamics::ContextRead {
             noise: args.context_noise.unwrap_or(now.noise),
             whole: args.whole_context.unwrap_or(now.whole),
+            own: args.own_context.unwrap_or(now.own),
         };
-        // The error names the field out of range (context_noise or whole_context).
+        // The error names the field out of range (context_noise, whole_context, own_context).
         genie.set_context_read(read).map_err(|e| {
             anyhow::anyhow!(
-                "--context-noise {} / --whole-context {}: {e}",
+                "--context-noise {} / --whole-context {} / --own-context {}: {e}",
                 read.noise,
-                read.whole
+                read.whole,
+                read.own
             )
         })?;
     }

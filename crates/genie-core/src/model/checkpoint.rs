@@ -514,13 +514,15 @@ impl Genie {
     }
 
     /// Trains the dynamics model from now on reading its clips as `read` says
-    /// ([`context_noise`](super::dynamics::DynamicsConfig::context_noise) and
-    /// [`whole_context`](super::dynamics::DynamicsConfig::whole_context)), recorded in
-    /// genie.json; a value out of range changes nothing.
+    /// ([`context_noise`](super::dynamics::DynamicsConfig::context_noise),
+    /// [`whole_context`](super::dynamics::DynamicsConfig::whole_context) and
+    /// [`own_context`](super::dynamics::DynamicsConfig::own_context)), recorded in genie.json; a
+    /// value out of range changes nothing.
     pub fn set_context_read(&mut self, read: ContextRead) -> Result<(), ConfigError> {
         let config = DynamicsConfig {
             context_noise: read.noise,
             whole_context: read.whole,
+            own_context: read.own,
             ..self.config.dynamics.clone()
         };
         config.validate()?;
@@ -680,7 +682,11 @@ pub(crate) mod tests {
     fn context_reading_is_checked_and_kept_by_genie_json() {
         let dir = tempfile::tempdir().unwrap();
         let mut genie = Genie::new(tiny_config(), Device::Cpu).unwrap();
-        let read = |noise, whole| ContextRead { noise, whole };
+        let read = |noise, whole| ContextRead {
+            noise,
+            whole,
+            own: 0.0,
+        };
         let err = genie.set_context_read(read(1.5, 0.0)).unwrap_err();
         assert!(err.to_string().contains("context_noise"), "{err}");
         assert_eq!(
@@ -691,11 +697,24 @@ pub(crate) mod tests {
         assert!(err.to_string().contains("whole_context"), "{err}");
         assert_eq!(genie.config.dynamics.whole_context, 0.0);
         assert_eq!(genie.config.dynamics.context_noise, 0.0);
-        genie.set_context_read(read(0.2, 0.5)).unwrap();
+        let own = ContextRead {
+            own: 2.0,
+            ..read(0.2, 0.5)
+        };
+        let err = genie.set_context_read(own).unwrap_err();
+        assert!(err.to_string().contains("own_context"), "{err}");
+        assert_eq!(genie.config.dynamics.whole_context, 0.0);
+        genie
+            .set_context_read(ContextRead {
+                own: 0.25,
+                ..read(0.2, 0.5)
+            })
+            .unwrap();
         genie.save(dir.path()).unwrap();
         let loaded = Genie::load(dir.path(), Device::Cpu).unwrap();
         assert_eq!(loaded.config.dynamics.context_noise, 0.2);
         assert_eq!(loaded.config.dynamics.whole_context, 0.5);
+        assert_eq!(loaded.config.dynamics.own_context, 0.25);
     }
 
     #[test]

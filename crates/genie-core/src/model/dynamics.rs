@@ -67,6 +67,14 @@ pub struct DynamicsConfig {
     /// (at the clip's rate) and scored. Absent from older genie.json files: 0.
     #[serde(default)]
     pub whole_context: f64,
+    /// Training only: the share of clips whose past the model guessed itself, as a dream's past
+    /// is. In these clips the frames before a random one are read whole, as with
+    /// `whole_context`, but the tokens the Genie mask hid in them are the model's own best guess
+    /// (one pass without gradients, under that mask), the targets staying the true tokens: the
+    /// model learns to go on from frames it drew, mistakes and all. Absent from older genie.json
+    /// files: 0.
+    #[serde(default)]
+    pub own_context: f64,
 }
 
 /// Where a dynamics model's actions come from.
@@ -98,6 +106,7 @@ impl Default for DynamicsConfig {
             scroll: false,
             context_noise: 0.0,
             whole_context: 0.0,
+            own_context: 0.0,
         }
     }
 }
@@ -147,6 +156,10 @@ impl DynamicsConfig {
         check(
             (0.0..=1.0).contains(&self.whole_context),
             "whole_context must be a share from 0 to 1",
+        )?;
+        check(
+            (0.0..=1.0).contains(&self.own_context),
+            "own_context must be a share from 0 to 1",
         )?;
         check(
             !self.scroll || super::scroll::grid_width(self.tokens_per_frame).is_some(),
@@ -243,13 +256,17 @@ pub struct DynamicsMetrics {
 }
 
 /// How [`Dynamics::loss_scrolled`] reads the clips' context (training:
-/// [`DynamicsConfig::context_noise`] and [`DynamicsConfig::whole_context`]).
+/// [`DynamicsConfig::context_noise`], [`DynamicsConfig::whole_context`] and
+/// [`DynamicsConfig::own_context`]).
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct ContextRead {
     /// The largest share of visible tokens swapped for others of the clip.
     pub noise: f64,
     /// The share of clips whose frames before a random one are read whole.
     pub whole: f64,
+    /// The share of clips whose frames before a random one are read whole as the model itself
+    /// guessed them.
+    pub own: f64,
 }
 
 impl ContextRead {
@@ -257,11 +274,19 @@ impl ContextRead {
     pub const AS_RECORDED: Self = Self {
         noise: 0.0,
         whole: 0.0,
+        own: 0.0,
     };
     /// Every clip read as a dream reads: whole frames before a random one.
     pub const WHOLE: Self = Self {
         noise: 0.0,
         whole: 1.0,
+        own: 0.0,
+    };
+    /// Every clip read as a dream reads and with a past of the model's own guesses.
+    pub const OWN: Self = Self {
+        noise: 0.0,
+        whole: 0.0,
+        own: 1.0,
     };
 
     /// What training reads by `cfg`.
@@ -269,6 +294,7 @@ impl ContextRead {
         Self {
             noise: cfg.context_noise,
             whole: cfg.whole_context,
+            own: cfg.own_context,
         }
     }
 }
@@ -420,19 +446,30 @@ impl Dynamics {
             _ => (ids.shallow_clone(), None),
         };
         let ids = &aligned;
-        let mut mask = draw.logical_and(&first.logical_not()); // [B, T, N], frame 1 always visible
+        let genie_mask = draw.logical_and(&first.logical_not()); // [B, T, N], frame 1 always visible
+        let mut mask = genie_mask.shallow_clone();
         if context.whole > 0.0 && t > 1 {
             mask = mask.logical_and(&whole_frames(b, t, rows, context.whole, device).logical_not());
         }
+        let own =
+            (context.own > 0.0 && t > 1).then(|| whole_frames(b, t, rows, context.own, device));
+        if let Some(own) = &own {
+            mask = mask.logical_and(&own.logical_not());
+        }
         // Unknown tokens are hidden wherever they are and scored nowhere.
-        let scored = match &unknown {
-            Some(unknown) => {
-                mask = mask.logical_or(unknown);
-                mask.logical_and(&unknown.logical_not())
-            }
+        let hide_unknown = |mask: &Tensor| match &unknown {
+            Some(unknown) => mask.logical_or(unknown),
             None => mask.shallow_clone(),
         };
-        let input = noisy_context(ids, &mask, rows, context.noise);
+        let scored = match &unknown {
+            Some(unknown) => mask.logical_and(&unknown.logical_not()),
+            None => mask.shallow_clone(),
+        };
+        mask = hide_unknown(&mask);
+        let mut input = noisy_context(ids, &mask, rows, context.noise);
+        if let Some(own) = &own {
+            input = self.own_past(&input, actions, &hide_unknown(&genie_mask), own);
+        }
         let logits = self.forward(&input, actions, &mask);
         let ce = logits
             .view([-1, self.cfg.vocab_size])
@@ -481,6 +518,18 @@ impl Dynamics {
             metrics,
             denominator,
         }
+    }
+
+    /// `input` with a past the model guessed itself ([`DynamicsConfig::own_context`]): one pass
+    /// without gradients under `hidden` (the Genie mask), its best guess put where that mask hid
+    /// tokens of the frames `own` picks; everything else as it was.
+    ///
+    /// # Shapes
+    /// `input` [B, T, N] i64, `actions` [B, T−1] i64, `hidden` [B, T, N] bool, `own` [B, T, 1]
+    /// bool → [B, T, N] i64.
+    fn own_past(&self, input: &Tensor, actions: &Tensor, hidden: &Tensor, own: &Tensor) -> Tensor {
+        let guess = tch::no_grad(|| self.forward(input, actions, hidden).argmax(-1, false));
+        guess.where_self(&hidden.logical_and(own), input)
     }
 
     /// The camera head's loss, for a model that scrolls: from frame t of `scrolled.frames` (in
@@ -667,6 +716,7 @@ pub(crate) mod tests {
             scroll: false,
             context_noise: 0.0,
             whole_context: 0.0,
+            own_context: 0.0,
         }
     }
 
@@ -877,10 +927,45 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn whole_context_must_be_a_share() {
+    fn own_context_puts_the_models_guess_where_the_mask_hid_the_past() {
+        let device = Device::Cpu;
+        let (_vs, model) = tiny();
+        let ids = Tensor::randint(16, [8, 5, 4], (Kind::Int64, device));
+        let actions = Tensor::randint(8, [8, 4], (Kind::Int64, device));
+        let hidden = Tensor::rand([8, 5, 4], (Kind::Float, device)).lt(0.6);
+        let _ = hidden.select(1, 0).fill_(0);
+        // Frames 0..3 of the first four clips are the model's own past.
+        let own = Tensor::zeros([8, 5, 1], (Kind::Bool, device));
+        let _ = own.narrow(0, 0, 4).narrow(1, 0, 3).fill_(1);
+        let input = model.own_past(&ids, &actions, &hidden, &own);
+        let guess = model.forward(&ids, &actions, &hidden).argmax(-1, false);
+        let guessed = hidden.logical_and(&own.expand([8, 5, 4], false));
+        assert!(
+            input
+                .masked_select(&guessed)
+                .equal(&guess.masked_select(&guessed))
+        );
+        let kept = guessed.logical_not();
+        assert!(input.masked_select(&kept).equal(&ids.masked_select(&kept)));
+        // An untrained model guesses wrong, so the past read does change.
+        assert!(i64::try_from(guessed.sum(Kind::Int64)).unwrap() > 0);
+        assert!(!input.equal(&ids));
+        // Read whole as its own past, a clip scores the tokens from the cut on.
+        let out = model.loss_scrolled(&ids, &actions, None, Rows::whole(8), ContextRead::OWN);
+        assert!(out.metrics.loss.is_finite());
+        assert!(out.metrics.mask_rate < 0.75, "{}", out.metrics.mask_rate);
+    }
+
+    #[test]
+    fn whole_and_own_context_must_be_shares() {
         for bad in [-0.1, 1.5, f64::NAN] {
             let cfg = DynamicsConfig {
                 whole_context: bad,
+                ..tiny_config()
+            };
+            assert!(cfg.validate().is_err(), "{bad}");
+            let cfg = DynamicsConfig {
+                own_context: bad,
                 ..tiny_config()
             };
             assert!(cfg.validate().is_err(), "{bad}");

@@ -13,7 +13,8 @@ use crate::model::{Genie, Rows, frames_to_f32};
 /// [`crate::model::DynamicsLoss::denominator`]). `training`: a step of training, where the
 /// dynamics model reads its context as its config says (`dynamics.context_noise`,
 /// `dynamics.whole_context`); held-out evaluation reads the clips as recorded, so its figures
-/// compare across runs, and adds the accuracy with whole frames before the guessed ones.
+/// compare across runs, and adds the accuracy with whole frames before the guessed ones, as
+/// recorded and as the model itself guessed them.
 pub(super) fn stage_loss(
     genie: &Genie,
     stage: Stage,
@@ -121,6 +122,12 @@ pub(super) fn stage_loss(
                     ContextRead::WHOLE,
                 );
                 metrics["whole_context_accuracy"] = whole.metrics.accuracy.into();
+                // As a dream reads its own past: whole frames the model guessed itself.
+                let own =
+                    genie
+                        .dynamics
+                        .loss_scrolled(&ids, &actions, scrolled, rows, ContextRead::OWN);
+                metrics["own_context_accuracy"] = own.metrics.accuracy.into();
             }
             (
                 out.loss.shallow_clone(),
