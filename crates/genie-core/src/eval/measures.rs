@@ -287,6 +287,22 @@ pub fn match_scrolls_toward(
 }
 
 /// The median of `values` (the mean of the middle two for an even count); `None` if empty.
+/// The 95% Wilson score interval of a share of `k` in `n` trials (`None` for none): how far a
+/// share counted over a few dozen sessions may be from the model's own. With 30 of 32 sessions
+/// kept it runs from 0.80 to 0.98, so two models a few sessions apart are not told apart.
+pub fn wilson_interval(k: usize, n: usize) -> Option<[f64; 2]> {
+    if n == 0 {
+        return None;
+    }
+    const Z: f64 = 1.959_963_984_540_054;
+    let (n, p) = (n as f64, k.min(n) as f64 / n as f64);
+    let z2 = Z * Z;
+    let denominator = 1.0 + z2 / n;
+    let centre = (p + z2 / (2.0 * n)) / denominator;
+    let half = Z * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denominator;
+    Some([(centre - half).max(0.0), (centre + half).min(1.0)])
+}
+
 pub fn median(values: &[f64]) -> Option<f64> {
     let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
     if v.is_empty() {
@@ -526,5 +542,21 @@ mod tests {
         let ys = [0, 0, 1, 1, 1, 1];
         let v = nmi(&xs, &ys);
         assert!(v > 0.1 && v < 0.9, "{v}");
+    }
+
+    #[test]
+    fn wilson_interval_of_a_share_of_sessions() {
+        let [lo, hi] = wilson_interval(30, 32).unwrap();
+        assert!(
+            (lo - 0.7985).abs() < 1e-3 && (hi - 0.9827).abs() < 1e-3,
+            "{lo} {hi}"
+        );
+        // All kept: the top is 1, the bottom well below it; more sessions, a narrower interval.
+        let [lo32, hi32] = wilson_interval(32, 32).unwrap();
+        let [lo128, _] = wilson_interval(128, 128).unwrap();
+        assert_eq!(hi32, 1.0);
+        assert!(lo32 < 0.9 && lo128 > lo32, "{lo32} {lo128}");
+        assert_eq!(wilson_interval(0, 0), None);
+        assert_eq!(wilson_interval(0, 10).unwrap()[0], 0.0);
     }
 }

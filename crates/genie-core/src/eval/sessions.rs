@@ -8,7 +8,8 @@
 //!   player (its unique colour) is found;
 //! - `kept_player`: the share of sessions in which the dream never misses the player
 //!   [`LOSS_RUN`] frames in a row while the real one is on screen, and `median_frames_to_loss`
-//!   (frames from the start to the first missed frame of that run) over the others;
+//!   (frames from the start to the first missed frame of that run) over the others, with
+//!   `kept_player_interval`, its 95% Wilson interval over the sessions played;
 //! - `scroll_recall` / `scroll_precision`: the real game's camera moves (read from the game)
 //!   matched by a dreamed whole-screen shift the same way within ±[`SCROLL_WINDOW`] frames, and
 //!   the dreamed shifts matching a real one. A model that scrolls (`model::scroll`) says how
@@ -34,7 +35,7 @@ use tch::{Device, Kind, Tensor};
 use super::control::{Misses, PLAYER_TOLERANCE, direction, find_player_approx};
 use super::measures::{
     LOSS_RUN, Presence, ScrollMatch, horizontal_shift, match_scrolls, match_scrolls_toward, median,
-    presence,
+    presence, wilson_interval,
 };
 use super::run::to_tensor;
 use crate::data::EVAL_SEED_START;
@@ -90,6 +91,9 @@ impl Default for SessionOptions {
 pub struct SessionMeasures {
     pub presence: f64,
     pub kept_player: f64,
+    /// The 95% Wilson interval of `kept_player` over this many sessions: two models whose
+    /// intervals overlap are not told apart by these sessions (more of them narrow it).
+    pub kept_player_interval: Option<[f64; 2]>,
     /// `None` where every session kept the player.
     pub median_frames_to_loss: Option<f64>,
     /// `None` where the real camera never moved in a scored frame.
@@ -531,6 +535,7 @@ fn score(reals: &[RealSession], dreams: &[DreamTrace]) -> SessionMeasures {
     SessionMeasures {
         presence: ratio(found, on_screen).unwrap_or(0.0),
         kept_player: ratio(kept, reals.len()).unwrap_or(0.0),
+        kept_player_interval: wilson_interval(kept, reals.len()),
         median_frames_to_loss: median(&losses),
         scroll_recall: ratio(scrolls.real_matched, scrolls.real),
         scroll_precision: ratio(scrolls.dreamed_matched, scrolls.dreamed),
@@ -636,6 +641,8 @@ mod tests {
             let m = score(&reals, &dreams);
             assert_eq!(m.presence, 1.0, "{config:?}");
             assert_eq!(m.kept_player, 1.0);
+            let [lo, hi] = m.kept_player_interval.unwrap();
+            assert!(hi == 1.0 && lo < 1.0, "{lo} {hi}");
             assert_eq!(m.median_frames_to_loss, None);
             assert!(
                 m.real_camera_moves > 0,
