@@ -289,26 +289,18 @@ pub fn run_stage(
         (args.camera.is_none() && args.looks.is_none()) || args.data.is_none(),
         "--camera and --looks set the game of in-memory clips; shards from --data say their own"
     );
-    anyhow::ensure!(
-        !args.oracle_actions || stage == Stage::Dynamics,
-        "--oracle-actions only applies to the dynamics model"
-    );
-    anyhow::ensure!(
-        !args.scroll || stage == Stage::Dynamics,
-        "--scroll only applies to the dynamics model"
-    );
-    anyhow::ensure!(
-        args.context_noise.is_none() || stage == Stage::Dynamics,
-        "--context-noise only applies to the dynamics model"
-    );
-    anyhow::ensure!(
-        args.whole_context.is_none() || stage == Stage::Dynamics,
-        "--whole-context only applies to the dynamics model"
-    );
-    anyhow::ensure!(
-        args.own_context.is_none() || stage == Stage::Dynamics,
-        "--own-context only applies to the dynamics model"
-    );
+    for (flag, given) in [
+        ("--oracle-actions", args.oracle_actions),
+        ("--scroll", args.scroll),
+        ("--context-noise", args.context_noise.is_some()),
+        ("--whole-context", args.whole_context.is_some()),
+        ("--own-context", args.own_context.is_some()),
+    ] {
+        anyhow::ensure!(
+            !given || stage == Stage::Dynamics,
+            "{flag} only applies to the dynamics model"
+        );
+    }
     let device = match (device(&args.device, args.threads)?, &group) {
         // One GPU a rank: the LOCAL_RANK-th of its machine.
         (tch::Device::Cuda(0), Some(g)) => tch::Device::Cuda(g.local_rank),

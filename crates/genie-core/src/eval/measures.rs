@@ -286,7 +286,6 @@ pub fn match_scrolls_toward(
     match_scrolls(&only(real), &only(dreamed), window)
 }
 
-/// The median of `values` (the mean of the middle two for an even count); `None` if empty.
 /// The 95% Wilson score interval of a share of `k` in `n` trials (`None` for none): how far a
 /// share counted over a few dozen sessions may be from the model's own. With 30 of 32 sessions
 /// kept it runs from 0.80 to 0.98, so two models a few sessions apart are not told apart.
@@ -303,6 +302,7 @@ pub fn wilson_interval(k: usize, n: usize) -> Option<[f64; 2]> {
     Some([(centre - half).max(0.0), (centre + half).min(1.0)])
 }
 
+/// The median of `values` (the mean of the middle two for an even count); `None` if empty.
 pub fn median(values: &[f64]) -> Option<f64> {
     let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
     if v.is_empty() {
