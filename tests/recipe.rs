@@ -388,11 +388,7 @@ eval_clips = 2
 
 [[step]]
 do = "train lam"
-steps = 1
-batch = 2
-clip_len = 3
-eval_clips = 2
-lr = 1e-9
+steps = 0
 init = {:?}
 "#,
         other.display().to_string()
@@ -402,8 +398,11 @@ init = {:?}
     let stderr = train_recipe(&recipe, &run);
     assert!(stderr.contains("the lam starts from"), "{stderr}");
     let lam = |d: &Path| d.join("lam.safetensors");
-    // One step at lr 1e-9 leaves the LAM where `init` put it, far from the run's own start.
-    assert!(largest_difference(&lam(&run), &lam(&other)) < 1e-4);
+    // `steps = 0`: the LAM is the one `init` gave, untrained, far from the run's own start.
+    assert_eq!(
+        std::fs::read(lam(&run)).unwrap(),
+        std::fs::read(lam(&other)).unwrap()
+    );
     assert!(largest_difference(&lam(&dir.path().join("sizes")), &lam(&other)) > 0.4);
     let progress = json(&run.join("recipe.json"));
     assert!(
@@ -486,4 +485,54 @@ fn a_recipe_from_a_commit_starts_from_the_checkpoint_that_commit_holds() {
     );
     assert!(!run.join("genie.json").exists());
     assert!(!run.join(".from-commit").exists());
+
+    // One network from the commit, into a run that starts from the folder as it is now: the
+    // LAM's bytes are the commit's, not the folder's.
+    let committed_lam = std::fs::read(ckpt.join("lam.safetensors")).unwrap();
+    git(&repo, &["add", "checkpoints"]);
+    git(&repo, &["commit", "-q", "-m", "other"]);
+    let commit = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
+    let genie = genie::model::Genie::load(&ckpt, tch::Device::Cpu).unwrap();
+    tch::no_grad(|| {
+        for (_, mut t) in genie.lam_vs.variables() {
+            let _ = t.g_add_scalar_(0.5);
+        }
+    });
+    genie.save(&ckpt).unwrap();
+    assert_ne!(
+        std::fs::read(ckpt.join("lam.safetensors")).unwrap(),
+        committed_lam
+    );
+    let take = |commit: &str| {
+        format!(
+            "from = {:?}\n[[step]]\ndo = \"train lam\"\nsteps = 0\n\
+             init = {{ commit = \"{commit}\", path = \"checkpoints\" }}\n",
+            ckpt.display().to_string()
+        )
+    };
+    std::fs::write(&recipe, take(&commit)).unwrap();
+    let run = dir.path().join("run3");
+    let stderr = train_recipe(&recipe, &run);
+    assert!(
+        stderr.contains("the lam starts from lam.safetensors of"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(run.join("lam.safetensors")).unwrap(),
+        committed_lam
+    );
+    // A commit without it: one line naming the step and the file, the run's LAM kept.
+    std::fs::write(&recipe, take("abcdef1")).unwrap();
+    let run = dir.path().join("run4");
+    let stderr = refused_recipe(&recipe, &run);
+    assert!(
+        stderr.contains("`init` abcdef1:checkpoints")
+            && stderr.contains("no abcdef1:checkpoints/lam.safetensors"),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(run.join("lam.safetensors")).unwrap(),
+        std::fs::read(ckpt.join("lam.safetensors")).unwrap()
+    );
+    assert!(!run.join(".lam.safetensors.from-commit").exists());
 }

@@ -127,14 +127,17 @@ pub fn run(
                     progress.save(run)?;
                 }
                 // A step begun now whose network starts from another checkpoint's weights.
-                if let Some(init) = step.init.as_deref().filter(|_| earlier.is_none()) {
+                if let Some(init) = step.init.as_ref().filter(|_| earlier.is_none()) {
                     anyhow::ensure!(
                         has_run,
                         "step {} ({what}): `init` needs the run an earlier step made",
                         i + 1
                     );
                     if writes {
-                        start_network_from(init, run, stage)?;
+                        let repo = path.parent().unwrap_or(Path::new("."));
+                        start_network_from(init, repo, run, stage).with_context(|| {
+                            format!("{}: step {} `init` {init}", path.display(), i + 1)
+                        })?;
                     }
                     barrier()?;
                 }
@@ -164,8 +167,11 @@ pub fn run(
                     );
                     args.batch /= g.world;
                 }
-                let reached = run_stage(&args, stage, stop.clone(), group.clone())?;
-                finished = reached >= target;
+                // `steps = 0`: the network `init` gave is taken as it is.
+                if target > from_step {
+                    let reached = run_stage(&args, stage, stop.clone(), group.clone())?;
+                    finished = reached >= target;
+                }
             }
             Action::Calibrate | Action::Eval => {
                 progress.current = Some(Current {
@@ -228,24 +234,48 @@ fn machine_flags(machine: &TrainArgs, training: bool) -> Vec<String> {
     words
 }
 
-/// `stage`'s network in `run` replaced by `init`'s, its optimizer moments dropped (they belong to
-/// the weights replaced). The run's genie.json keeps its sizes: a network of other sizes is
-/// refused when the step loads the run.
-fn start_network_from(init: &Path, run: &Path, stage: Stage) -> anyhow::Result<()> {
+/// `stage`'s network in `run` replaced by `init`'s (a folder, or one as a commit of the repository
+/// around `repo` holds it), its optimizer moments dropped (they belong to the weights replaced).
+/// The run's genie.json keeps its sizes: a network of other sizes is refused when the step loads
+/// the run.
+fn start_network_from(init: &Origin, repo: &Path, run: &Path, stage: Stage) -> anyhow::Result<()> {
     let file = match stage {
         Stage::Tokenizer | Stage::Decoder => TOKENIZER_FILE,
         Stage::Lam => LAM_FILE,
         Stage::Dynamics | Stage::Camera => DYNAMICS_FILE,
     };
-    let source = init.join(file);
-    std::fs::copy(&source, run.join(file))
-        .with_context(|| format!("copying {} into {}", source.display(), run.display()))?;
+    match init {
+        Origin::Folder(dir) => {
+            let source = dir.join(file);
+            std::fs::copy(&source, run.join(file))
+                .with_context(|| format!("copying {} into {}", source.display(), run.display()))?;
+        }
+        Origin::Commit { commit, path: dir } => {
+            let top = toplevel(repo)?;
+            let spec = format!("{}{file}", commit_prefix(commit, dir));
+            // Written beside the run's own file and moved over it only when whole.
+            let staging = run.join(format!(".{file}.from-commit"));
+            let fetched = write_blob(&top, &spec, &staging).and_then(|there| {
+                anyhow::ensure!(
+                    there,
+                    "this clone has no {spec} (not a commit of this repository, or a shallow \
+                     clone: `git fetch --unshallow`)"
+                );
+                std::fs::rename(&staging, run.join(file))
+                    .with_context(|| format!("moving {file} into {}", run.display()))
+            });
+            if fetched.is_err() && staging.exists() {
+                let _ = std::fs::remove_file(&staging);
+            }
+            fetched?;
+        }
+    }
     let moments = run.join(genie::train::adamw::state_file(stage.name()));
     if moments.exists() {
         std::fs::remove_file(&moments)
             .with_context(|| format!("removing {}", moments.display()))?;
     }
-    eprintln!("the {} starts from {}", stage.name(), source.display());
+    eprintln!("the {} starts from {file} of {init}", stage.name());
     Ok(())
 }
 
@@ -299,23 +329,8 @@ fn git(at: &Path) -> std::process::Command {
 /// The checkpoint files a commit of the repository around `repo` holds in `dir`, checked and
 /// then moved into `run`. Each is streamed from git into a file, never held whole in memory.
 fn checkout_checkpoint(repo: &Path, commit: &str, dir: &Path, run: &Path) -> anyhow::Result<()> {
-    let out = git(repo)
-        .args(["rev-parse", "--show-toplevel"])
-        .output()
-        .context("running git (a recipe that starts from a commit needs it)")?;
-    anyhow::ensure!(
-        out.status.success(),
-        "{} is not in a git clone: {}",
-        repo.display(),
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    let top = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    // `COMMIT:a/b/`: git's object names take `/` whatever the platform's separator.
-    let mut prefix = format!("{commit}:");
-    for part in dir.iter() {
-        prefix.push_str(&part.to_string_lossy());
-        prefix.push('/');
-    }
+    let top = toplevel(repo)?;
+    let prefix = commit_prefix(commit, dir);
     let staging = run.join(".from-commit");
     if staging.exists() {
         std::fs::remove_dir_all(&staging)
@@ -337,19 +352,38 @@ fn checkout_checkpoint(repo: &Path, commit: &str, dir: &Path, run: &Path) -> any
     Ok(())
 }
 
+/// The top folder of the git clone around `repo`.
+fn toplevel(repo: &Path) -> anyhow::Result<PathBuf> {
+    let out = git(repo)
+        .args(["rev-parse", "--show-toplevel"])
+        .output()
+        .context("running git (a recipe that starts from a commit needs it)")?;
+    anyhow::ensure!(
+        out.status.success(),
+        "{} is not in a git clone: {}",
+        repo.display(),
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+/// `COMMIT:a/b/`: git's object names take `/` whatever the platform's separator.
+fn commit_prefix(commit: &str, dir: &Path) -> String {
+    let mut prefix = format!("{commit}:");
+    for part in dir.iter() {
+        prefix.push_str(&part.to_string_lossy());
+        prefix.push('/');
+    }
+    prefix
+}
+
 /// Streams each checkpoint file git holds under `prefix` (`COMMIT:FOLDER/`) into `staging`; the
 /// ones it has (train_state.json may be missing).
 fn fetch_files(top: &Path, prefix: &str, staging: &Path) -> anyhow::Result<Vec<&'static str>> {
     let mut got = Vec::new();
     for file in CHECKPOINT_FILES {
         let spec = format!("{prefix}{file}");
-        let there = git(top)
-            .args(["cat-file", "-e", &spec])
-            .stderr(std::process::Stdio::null())
-            .status()
-            .context("running git")?
-            .success();
-        if !there {
+        if !write_blob(top, &spec, &staging.join(file))? {
             anyhow::ensure!(
                 file == STATE_FILE,
                 "this clone has no {spec} (not a commit of this repository, or a shallow \
@@ -357,18 +391,32 @@ fn fetch_files(top: &Path, prefix: &str, staging: &Path) -> anyhow::Result<Vec<&
             );
             continue;
         }
-        let target = staging.join(file);
-        let out = std::fs::File::create(&target)
-            .with_context(|| format!("creating {}", target.display()))?;
-        let status = git(top)
-            .args(["cat-file", "blob", &spec])
-            .stdout(out)
-            .status()
-            .context("running git")?;
-        anyhow::ensure!(status.success(), "git could not write out {spec}");
         got.push(file);
     }
     Ok(got)
+}
+
+/// Streams the blob git names `spec` (`COMMIT:PATH`) into `target`; false, writing nothing, where
+/// the clone has no such blob.
+fn write_blob(top: &Path, spec: &str, target: &Path) -> anyhow::Result<bool> {
+    let there = git(top)
+        .args(["cat-file", "-e", spec])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .context("running git")?
+        .success();
+    if !there {
+        return Ok(false);
+    }
+    let out =
+        std::fs::File::create(target).with_context(|| format!("creating {}", target.display()))?;
+    let status = git(top)
+        .args(["cat-file", "blob", spec])
+        .stdout(out)
+        .status()
+        .context("running git")?;
+    anyhow::ensure!(status.success(), "git could not write out {spec}");
+    Ok(true)
 }
 
 #[cfg(test)]

@@ -17,6 +17,8 @@
 //! do = "train lam"
 //! steps = 6000
 //! init = "checkpoints"        # optional: the network starts from this checkpoint's weights
+//!                             # (a folder or { commit, path } as for `from`); with `steps = 0`
+//!                             # it is taken as it is, untrained
 //!
 //! [[step]]
 //! do = "calibrate"
@@ -101,9 +103,7 @@ impl<'de> Deserialize<'de> for Origin {
             Commit(AtCommit),
         }
         let at = match Either::deserialize(d).map_err(|_| {
-            D::Error::custom(
-                "`from` is a checkpoint folder or { commit = \"HASH\", path = \"FOLDER\" }",
-            )
+            D::Error::custom("a checkpoint is a folder or { commit = \"HASH\", path = \"FOLDER\" }")
         })? {
             Either::Folder(dir) => return Ok(Origin::Folder(dir)),
             Either::Commit(at) => at,
@@ -112,7 +112,7 @@ impl<'de> Deserialize<'de> for Origin {
         if !(7..=40).contains(&at.commit.len()) || !at.commit.bytes().all(|b| b.is_ascii_hexdigit())
         {
             return Err(D::Error::custom(format!(
-                "`from.commit` {:?} is not a commit hash (7 to 40 hex digits)",
+                "`commit` {:?} is not a commit hash (7 to 40 hex digits)",
                 at.commit
             )));
         }
@@ -122,7 +122,7 @@ impl<'de> Deserialize<'de> for Origin {
             .all(|c| matches!(c, std::path::Component::Normal(_)));
         if !inside || at.path.as_os_str().is_empty() {
             return Err(D::Error::custom(format!(
-                "`from.path` {:?} is not a folder inside the repository (relative, no `..`)",
+                "`path` {:?} is not a folder inside the repository (relative, no `..`)",
                 at.path
             )));
         }
@@ -150,7 +150,8 @@ pub struct RecipeStep {
     pub flags: Vec<(String, String)>,
     /// A training step's network starts from this checkpoint's weights (and fresh optimizer
     /// moments) instead of the run's own; the run must exist from an earlier step or `from`.
-    pub init: Option<PathBuf>,
+    /// With `steps` 0 the network is taken as it is.
+    pub init: Option<Origin>,
 }
 
 /// What went wrong with a recipe file.
@@ -183,16 +184,17 @@ impl<'de> Deserialize<'de> for RecipeStep {
                 // A training step's steps are how many it adds; calibrate's and eval's
                 // `steps` are their own flag (MaskGIT steps).
                 "steps" if matches!(action, Action::Train(_)) => {
-                    let n = value
-                        .as_integer()
-                        .filter(|&n| n > 0)
-                        .ok_or_else(|| D::Error::custom("`steps` must be a positive integer"))?;
+                    let n = value.as_integer().filter(|&n| n >= 0).ok_or_else(|| {
+                        D::Error::custom("`steps` must be a positive integer (or 0 with `init`)")
+                    })?;
                     steps = Some(n as u64);
                 }
-                "init" if matches!(action, Action::Train(_)) => match value {
-                    toml::Value::String(dir) => init = Some(PathBuf::from(dir)),
-                    _ => return Err(D::Error::custom("`init` must be a checkpoint folder")),
-                },
+                "init" if matches!(action, Action::Train(_)) => {
+                    init = Some(
+                        Origin::deserialize(value)
+                            .map_err(|e| D::Error::custom(format!("`init`: {}", e.message())))?,
+                    );
+                }
                 _ if RUNNER_FLAGS.contains(&flag.as_str()) => {
                     return Err(D::Error::custom(format!(
                         "`{key}` is set by `genie train --recipe` itself, not by a step"
@@ -215,6 +217,11 @@ impl<'de> Deserialize<'de> for RecipeStep {
         }
         if matches!(action, Action::Train(_)) && steps.is_none() {
             return Err(D::Error::custom("a training step needs `steps`"));
+        }
+        if steps == Some(0) && init.is_none() {
+            return Err(D::Error::custom(
+                "`steps` must be a positive integer (or 0 with `init`: the network taken as it is)",
+            ));
         }
         Ok(RecipeStep {
             action,
@@ -313,8 +320,8 @@ impl RecipeStep {
         if let Some(n) = self.steps {
             words.push(format!("+{n} steps"));
         }
-        if let Some(dir) = &self.init {
-            words.push(format!("from {}", dir.display()));
+        if let Some(origin) = &self.init {
+            words.push(format!("from {origin}"));
         }
         words.extend(self.flag_args());
         words.join(" ")
@@ -493,6 +500,17 @@ mod tests {
             }
         );
         assert_eq!(from.to_string(), "103c6b7:checkpoints");
+        // A network taken from a commit's checkpoint as it is, untrained.
+        let r = parse(
+            "config = \"g.json\"\n[[step]]\ndo = \"train tokenizer\"\nsteps = 5\n[[step]]\n\
+             do = \"train lam\"\nsteps = 0\ninit = { commit = \"91025DF\", path = \"checkpoints\" }",
+        )
+        .unwrap();
+        assert_eq!(r.steps[1].steps, Some(0));
+        assert_eq!(
+            r.steps[1].describe(),
+            "train lam +0 steps from 91025df:checkpoints"
+        );
     }
 
     #[test]
@@ -537,7 +555,15 @@ mod tests {
             ),
             (
                 "from = { commit = \"103c6b7\" }\n[[step]]\ndo = \"eval\"",
-                "checkpoint folder or",
+                "is a folder or",
+            ),
+            (
+                "from = \"c\"\n[[step]]\ndo = \"train lam\"\nsteps = 0",
+                "or 0 with `init`",
+            ),
+            (
+                "from = \"c\"\n[[step]]\ndo = \"train lam\"\nsteps = 3\ninit = { commit = \"x\", path = \"c\" }",
+                "`init`: `commit` \"x\" is not a commit hash",
             ),
         ] {
             let err = parse(text).unwrap_err();
