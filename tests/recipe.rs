@@ -535,4 +535,53 @@ fn a_recipe_from_a_commit_starts_from_the_checkpoint_that_commit_holds() {
         std::fs::read(ckpt.join("lam.safetensors")).unwrap()
     );
     assert!(!run.join(".lam.safetensors.from-commit").exists());
+
+    // A dynamics step carried onto the codes of the run's tokenizer from those of the commit's
+    // (written out for the step, gone after it).
+    std::fs::write(
+        &recipe,
+        format!(
+            "from = {:?}\n[[step]]\ndo = \"train dynamics\"\nsteps = 1\nbatch = 1\nclip_len = 3\n\
+             eval_clips = 1\ncodes_from = {{ commit = \"{commit}\", path = \"checkpoints\" }}\n",
+            ckpt.display().to_string()
+        ),
+    )
+    .unwrap();
+    let run = dir.path().join("run5");
+    let stderr = train_recipe(&recipe, &run);
+    assert!(
+        stderr.contains("carried from the codes of") && stderr.contains(".codes-from"),
+        "{stderr}"
+    );
+    assert!(!run.join(".codes-from").exists());
+    let progress = json(&run.join("recipe.json"));
+    assert!(
+        progress["done"][0]
+            .as_str()
+            .unwrap()
+            .contains(&format!("--codes-from {commit}:checkpoints")),
+        "{progress}"
+    );
+    // By hand, a resumed run is carried only at a step's start.
+    let out = genie()
+        .args([
+            "train",
+            "dynamics",
+            "--threads",
+            "1",
+            "--resume",
+            "--steps",
+            "3",
+        ])
+        .arg("--run")
+        .arg(&run)
+        .arg("--codes-from")
+        .arg(&ckpt)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("needs --restart-schedule"),
+        "{stderr}"
+    );
 }

@@ -155,6 +155,20 @@ pub fn run(
                 }
                 words.extend(step.flag_args());
                 words.extend(machine_flags(machine, true));
+                // The old codes are read once, as the step begins (a resumed step was carried).
+                let codes_from = match step.codes_from.as_ref().filter(|_| earlier.is_none()) {
+                    Some(origin) => {
+                        let repo = path.parent().unwrap_or(Path::new("."));
+                        let dir =
+                            checkpoint_folder(origin, repo, run, writes).with_context(|| {
+                                format!("{}: step {} `codes_from` {origin}", path.display(), i + 1)
+                            })?;
+                        barrier()?;
+                        words.extend(["--codes-from".into(), dir.display().to_string()]);
+                        Some(dir)
+                    }
+                    None => None,
+                };
                 let mut args: TrainArgs = parse(&words, &what)?;
                 // A recipe's batch is the step's, whatever the machine: each rank takes its share.
                 if let Some(g) = &group {
@@ -171,6 +185,10 @@ pub fn run(
                 if target > from_step {
                     let reached = run_stage(&args, stage, stop.clone(), group.clone())?;
                     finished = reached >= target;
+                }
+                if let Some(dir) = codes_from.filter(|d| writes && d.starts_with(run)) {
+                    std::fs::remove_dir_all(&dir)
+                        .with_context(|| format!("removing {}", dir.display()))?;
                 }
             }
             Action::Calibrate | Action::Eval => {
@@ -277,6 +295,36 @@ fn start_network_from(init: &Origin, repo: &Path, run: &Path, stage: Stage) -> a
     }
     eprintln!("the {} starts from {file} of {init}", stage.name());
     Ok(())
+}
+
+/// A checkpoint folder for `origin`: the folder itself, or a commit's checkpoint written out into
+/// `run/.codes-from` where `writes` (rank 0; the others wait at a barrier after).
+fn checkpoint_folder(
+    origin: &Origin,
+    repo: &Path,
+    run: &Path,
+    writes: bool,
+) -> anyhow::Result<PathBuf> {
+    match origin {
+        Origin::Folder(dir) => Ok(dir.clone()),
+        Origin::Commit { .. } if !writes => Ok(run.join(".codes-from")),
+        Origin::Commit { commit, path: dir } => {
+            let into = run.join(".codes-from");
+            if into.exists() {
+                std::fs::remove_dir_all(&into)
+                    .with_context(|| format!("removing {}", into.display()))?;
+            }
+            std::fs::create_dir_all(&into)
+                .with_context(|| format!("creating {}", into.display()))?;
+            let fetched = fetch_files(&toplevel(repo)?, &commit_prefix(commit, dir), &into)
+                .and_then(|_| Ok(genie::model::checkpoint::read_config(&into)?));
+            if let Err(e) = fetched {
+                let _ = std::fs::remove_dir_all(&into);
+                return Err(e);
+            }
+            Ok(into)
+        }
+    }
 }
 
 /// Steps done per network in a run folder (none recorded: zero).

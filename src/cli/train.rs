@@ -2,7 +2,7 @@
 //! clips the platformer generates in memory (or read from `genie data` shards), with held-out
 //! evaluation on levels from seed 1,000,000 up.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -10,13 +10,15 @@ use std::time::Duration;
 use anyhow::Context;
 use genie::data::{DEFAULT_ODDS, DEFAULT_STICKINESS, Dataset, EVAL_SEED_START, PlayStyle, Share};
 use genie::game::Action;
-use genie::model::dynamics::ActionSource;
+use genie::model::Genie;
+use genie::model::dynamics::{ActionSource, code_cover};
 use genie::train::clips;
 use genie::train::dist::ProcessGroup;
 use genie::train::folder::open_run;
 use genie::train::launch::{Launch, launch_local};
 use genie::train::run::{Batch, Stage, TrainOptions, train};
 use genie::train::schedule::{Decay, Schedule, ScheduleFlags, WSD};
+use tch::Tensor;
 
 use super::world::{config_or_default, device};
 
@@ -34,7 +36,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "stage", "resume", "config", "steps", "lr", "warmup", "restart_schedule", "decay",
         "data", "camera", "looks", "oracle_actions", "odds", "clip_len", "scroll",
-        "context_noise", "whole_context", "own_context",
+        "context_noise", "whole_context", "own_context", "codes_from",
     ])]
     pub recipe: Option<PathBuf>,
     /// Run folder: a checkpoint folder plus train_state.json and metrics.jsonl
@@ -152,6 +154,14 @@ pub struct TrainArgs {
     /// genie.json (`dynamics.own_context`) [default: a new run's 0, a resumed run's own]
     #[arg(long, value_name = "SHARE")]
     pub own_context: Option<f64>,
+    /// Dynamics only, for a run whose tokenizer was replaced (a new one trained, the dynamics
+    /// model taken from a checkpoint): before the first step, each code of the run's tokenizer
+    /// takes the token embedding and output row of the codes of DIR's tokenizer (the one the
+    /// dynamics model learned on) that it stands for on the same training frames, so the model
+    /// starts reading and drawing the new codes as it did the old. With --resume it needs
+    /// --restart-schedule (a step's start), so a resumed run is not carried twice
+    #[arg(long, value_name = "DIR")]
+    pub codes_from: Option<PathBuf>,
     /// Each step's forward pass under bf16 autocast (matmuls and convolutions in bf16; the loss,
     /// the weights and AdamW in f32): `auto` where it was measured faster, the LAM on a CPU with
     /// native bf16 (AVX-512 BF16 or AMX: 1.5x in `genie train lam`; without it 20x slower; the
@@ -168,6 +178,67 @@ pub struct TrainArgs {
     /// before it stops with an error
     #[arg(long, value_name = "SECONDS", default_value_t = 300.0)]
     pub dist_timeout: f64,
+}
+
+/// The clips `--codes-from` reads: one seed and one share for every rank.
+const CARRY_SEED: u64 = 0x00c0_de5f;
+const CARRY_SHARE: Share = Share {
+    rank: 0,
+    world: 1,
+    batch: 16,
+};
+/// Frames `--codes-from` tokenizes with both tokenizers (about a million tokens of 64 a frame:
+/// every code the new tokenizer uses on training frames is seen many times).
+const CARRY_FRAMES: i64 = 16_384;
+
+/// `--codes-from DIR`: the run's dynamics model re-expressed over the run tokenizer's codes, from
+/// the codes of DIR's tokenizer on the same frames ([`Dynamics::carry_codes`]).
+fn carry_codes(
+    genie: &mut Genie,
+    dir: &Path,
+    mut frames: Box<dyn FnMut() -> Batch>,
+    say: bool,
+) -> anyhow::Result<()> {
+    let old = Genie::load(dir, genie.dynamics_vs.device())?;
+    let (was, now) = (&old.config.tokenizer, &genie.config.tokenizer);
+    anyhow::ensure!(
+        (was.image_size, was.channels, was.patch) == (now.image_size, now.channels, now.patch),
+        "--codes-from {}: its tokenizer cuts {}×{} frames into {}-pixel patches, the run's {}×{} \
+         frames into {}-pixel patches; codes carry over only on one grid",
+        dir.display(),
+        was.image_size,
+        was.image_size,
+        was.patch,
+        now.image_size,
+        now.image_size,
+        now.patch
+    );
+    let k = genie.config.dynamics.vocab_size;
+    anyhow::ensure!(
+        was.codebook_size == k && now.codebook_size == k,
+        "--codes-from {}: codebooks of {} (its tokenizer) and {} (the run's), a dynamics model \
+         over {k} codes",
+        dir.display(),
+        was.codebook_size,
+        now.codebook_size
+    );
+    let mut cover = Tensor::zeros([k, k], (tch::Kind::Float, tch::Device::Cpu));
+    let mut seen = 0;
+    while seen < CARRY_FRAMES {
+        let batch = frames();
+        let x = genie::model::frames::frames_to_f32(&batch.frames);
+        seen += x.size()[0] * x.size()[1];
+        code_cover(&old.tokenizer, &genie.tokenizer, &x, &mut cover);
+    }
+    let covered = genie.dynamics.carry_codes(&cover);
+    if say {
+        eprintln!(
+            "the dynamics model carried from the codes of {} onto the run's: {covered} of {k} \
+             codes seen in {seen} frames",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// `genie train --bf16-autocast`.
@@ -295,6 +366,7 @@ pub fn run_stage(
         ("--context-noise", args.context_noise.is_some()),
         ("--whole-context", args.whole_context.is_some()),
         ("--own-context", args.own_context.is_some()),
+        ("--codes-from", args.codes_from.is_some()),
     ] {
         anyhow::ensure!(
             !given || stage == Stage::Dynamics,
@@ -521,6 +593,42 @@ pub fn run_stage(
                 group.world * args.batch
             );
         }
+    }
+    if let Some(dir) = &args.codes_from {
+        anyhow::ensure!(
+            !args.resume || args.restart_schedule,
+            "--codes-from carries a model onto new codes once, at the start of its training: \
+             with --resume it needs --restart-schedule"
+        );
+        // Every rank carries the same codes: the frames come from one seed, not the rank's clips.
+        let frames = match &args.data {
+            Some(data) => {
+                let dataset = Dataset::open(data)?;
+                Box::new(clips::shard_batches(
+                    dataset,
+                    clip_len,
+                    CARRY_SEED,
+                    CARRY_SHARE,
+                    device,
+                )) as Box<dyn FnMut() -> Batch>
+            }
+            None => {
+                let style = PlayStyle {
+                    stickiness: args.stickiness,
+                    odds: args.odds.unwrap_or(DEFAULT_ODDS),
+                };
+                let game = genie.config.game;
+                Box::new(clips::platformer_batches(
+                    args.levels,
+                    clip_len,
+                    CARRY_SEED,
+                    (style, game),
+                    CARRY_SHARE,
+                    device,
+                ))
+            }
+        };
+        carry_codes(&mut genie, dir, frames, writes)?;
     }
     let (rank, world) = group.as_ref().map_or((0, 1), |g| (g.rank, g.world));
 

@@ -350,6 +350,44 @@ impl Dynamics {
         }
     }
 
+    /// Re-expresses the token embeddings and the output head over the codes of another
+    /// tokenizer, for a model whose tokenizer was replaced: `cover` [K_new, K_old] counts how
+    /// often each new code stood where each old one did on the same frames
+    /// ([`code_cover`]), and each new code's embedding, head row and bias become the mean of its
+    /// old codes', weighted by those counts. A new code that covered nothing gets the mean
+    /// embedding and head row of all and the lowest bias, so it is sampled last. Returns how many
+    /// new codes covered something.
+    pub fn carry_codes(&mut self, cover: &Tensor) -> i64 {
+        let k = self.cfg.vocab_size;
+        assert_eq!(
+            cover.size(),
+            [k, k],
+            "a cover of the model's own vocabulary"
+        );
+        tch::no_grad(|| {
+            let cover = cover.to_device(self.head.ws.device()).to_kind(Kind::Float);
+            let total = cover.sum_dim_intlist(1, true, Kind::Float);
+            let used = total.gt(0.0);
+            let weights = &cover / total.clamp_min(1.0);
+            let carry = |rows: &Tensor, unused: &Tensor| -> Tensor {
+                let mixed = weights.matmul(rows);
+                mixed.where_self(&used, unused)
+            };
+            let embed = self.token_embed.ws.detach();
+            let fresh = carry(&embed, &embed.mean_dim(0, true, Kind::Float));
+            self.token_embed.ws.copy_(&fresh);
+            let head = self.head.ws.detach();
+            let fresh = carry(&head, &head.mean_dim(0, true, Kind::Float));
+            self.head.ws.copy_(&fresh);
+            if let Some(bias) = &mut self.head.bs {
+                let old = bias.detach().unsqueeze(1);
+                let fresh = carry(&old, &old.min().view([1, 1])).squeeze_dim(1);
+                bias.copy_(&fresh);
+            }
+            used.sum(Kind::Int64).int64_value(&[])
+        })
+    }
+
     pub fn config(&self) -> &DynamicsConfig {
         &self.cfg
     }
@@ -699,6 +737,31 @@ fn noisy_context(ids: &Tensor, mask: &Tensor, rows: Rows, noise: f64) -> Tensor 
     donors.where_self(&hit, ids)
 }
 
+/// How often each code of `new` stands where each code of `old` does when both tokenize
+/// `frames` (f32 [B, T, H, W, C] in [0, 1]), added into `cover` [K_new, K_old] (f32 counts), for
+/// [`Dynamics::carry_codes`]. The two must cut frames into the same grid of patches.
+pub fn code_cover(
+    old: &super::tokenizer::Tokenizer,
+    new: &super::tokenizer::Tokenizer,
+    frames: &Tensor,
+    cover: &mut Tensor,
+) {
+    let (a, b) = (old.config(), new.config());
+    assert_eq!(
+        (a.image_size, a.patch),
+        (b.image_size, b.patch),
+        "tokenizers with one grid"
+    );
+    let k_old = a.codebook_size;
+    assert_eq!(cover.size(), [b.codebook_size, k_old]);
+    let old_ids = old.encode(frames).flatten(0, -1).to_device(cover.device());
+    let new_ids = new.encode(frames).flatten(0, -1).to_device(cover.device());
+    let pairs = new_ids * k_old + old_ids;
+    let ones = Tensor::ones(pairs.size(), (Kind::Float, cover.device()));
+    let mut flat = cover.view([-1]);
+    let _ = flat.index_add_(0, &pairs, &ones);
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -737,6 +800,52 @@ pub(crate) mod tests {
 
     fn close(a: &Tensor, b: &Tensor) -> bool {
         a.allclose(b, 0.0, 1e-5, false)
+    }
+
+    /// New codes that each stood where one old code did predict what that old code predicted;
+    /// a code split between two old ones gets their weighted mean; one never seen is sampled
+    /// last.
+    #[test]
+    fn carried_codes_predict_what_the_codes_they_stood_for_predicted() {
+        let (_vs, mut model) = tiny();
+        let (_vs2, before) = tiny();
+        let cover = Tensor::zeros([16, 16], (Kind::Float, Device::Cpu));
+        // New code c stood where old code 15 - c did (c < 14); 14 half 0, 1 in 3 parts; 15 never.
+        for c in 0..14 {
+            let _ = cover.get(c).get(15 - c).fill_(5.0);
+        }
+        let _ = cover.get(14).get(0).fill_(1.0);
+        let _ = cover.get(14).get(1).fill_(3.0);
+        assert_eq!(model.carry_codes(&cover), 15);
+        let (old, new) = (&before.token_embed.ws, &model.token_embed.ws);
+        for c in 0..14 {
+            assert!(close(&new.get(c), &old.get(15 - c)));
+            assert!(close(&model.head.ws.get(c), &before.head.ws.get(15 - c)));
+        }
+        let mixed = old.get(0) * 0.25 + old.get(1) * 0.75;
+        assert!(close(&new.get(14), &mixed));
+        assert!(close(&new.get(15), &old.mean_dim(0, false, Kind::Float)));
+        let (bias, was) = (
+            model.head.bs.as_ref().unwrap(),
+            before.head.bs.as_ref().unwrap(),
+        );
+        assert_eq!(bias.double_value(&[15]), was.min().double_value(&[]));
+        assert!(bias.double_value(&[15]) <= bias.min().double_value(&[]));
+        // The model reads the new ids as it read the old: one frame in old codes, the same frame
+        // in new ones, the same logits.
+        // The second frame is hidden whole, so its ids do not count.
+        let old_ids = Tensor::from_slice(&[15i64, 14, 3, 2, 0, 0, 0, 0]).view([1, 2, 4]);
+        let new_ids = Tensor::from_slice(&[0i64, 1, 12, 13, 0, 0, 0, 0]).view([1, 2, 4]);
+        let acts = Tensor::zeros([1, 1], (Kind::Int64, Device::Cpu));
+        let mask = Tensor::from_slice(&[false, false, false, false, true, true, true, true])
+            .view([1, 2, 4]);
+        let a = before.forward(&old_ids, &acts, &mask);
+        let b = model.forward(&new_ids, &acts, &mask);
+        // Logit of new code c is the old model's logit of old code 15 - c.
+        let perm = Tensor::from_slice(&[15i64, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2]);
+        let a = a.index_select(-1, &perm);
+        let b = b.narrow(-1, 0, 14);
+        assert!(a.allclose(&b, 1e-4, 1e-4, false));
     }
 
     #[test]

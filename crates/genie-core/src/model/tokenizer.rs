@@ -487,6 +487,24 @@ mod tests {
         Tensor::rand([b, t, 16, 16, 3], (Kind::Float, Device::Cpu))
     }
 
+    /// A tokenizer against itself covers each code with itself alone, once per token.
+    #[test]
+    fn a_tokenizer_covers_its_own_codes_one_to_one() {
+        let (_vs, tok) = tiny();
+        let x = frames(2, 3);
+        let mut cover = Tensor::zeros([32, 32], (Kind::Float, Device::Cpu));
+        crate::model::dynamics::code_cover(&tok, &tok, &x, &mut cover);
+        assert_eq!(
+            cover.sum(Kind::Float).double_value(&[]),
+            (2 * 3 * 16) as f64
+        );
+        let off_diagonal = &cover - cover.diag(0).diag_embed(0, -2, -1);
+        assert_eq!(off_diagonal.abs().sum(Kind::Float).double_value(&[]), 0.0);
+        let ids = tok.encode(&x).flatten(0, -1);
+        let counts = ids.bincount::<Tensor>(None, 32).to_kind(Kind::Float);
+        assert!(cover.diag(0).equal(&counts));
+    }
+
     #[test]
     fn new_configs_keep_still_codes_and_older_files_do_not() {
         assert!(TokenizerConfig::default().keep_still_codes);

@@ -152,6 +152,9 @@ pub struct RecipeStep {
     /// moments) instead of the run's own; the run must exist from an earlier step or `from`.
     /// With `steps` 0 the network is taken as it is.
     pub init: Option<Origin>,
+    /// A dynamics step's `--codes-from`: the checkpoint whose tokenizer's codes the dynamics
+    /// model learned on, a folder or a commit's, as for `from`.
+    pub codes_from: Option<Origin>,
 }
 
 /// What went wrong with a recipe file.
@@ -177,6 +180,7 @@ impl<'de> Deserialize<'de> for RecipeStep {
         };
         let mut steps = None;
         let mut init = None;
+        let mut codes_from = None;
         let mut flags = Vec::new();
         for (key, value) in table {
             let flag = key.replace('_', "-");
@@ -188,6 +192,12 @@ impl<'de> Deserialize<'de> for RecipeStep {
                         D::Error::custom("`steps` must be a positive integer (or 0 with `init`)")
                     })?;
                     steps = Some(n as u64);
+                }
+                "codes-from" if action == Action::Train(Stage::Dynamics) => {
+                    codes_from = Some(
+                        Origin::deserialize(value)
+                            .map_err(|e| D::Error::custom(format!("`{key}`: {}", e.message())))?,
+                    );
                 }
                 "init" if matches!(action, Action::Train(_)) => {
                     init = Some(
@@ -228,6 +238,7 @@ impl<'de> Deserialize<'de> for RecipeStep {
             steps,
             flags,
             init,
+            codes_from,
         })
     }
 }
@@ -322,6 +333,9 @@ impl RecipeStep {
         }
         if let Some(origin) = &self.init {
             words.push(format!("from {origin}"));
+        }
+        if let Some(origin) = &self.codes_from {
+            words.push(format!("--codes-from {origin}"));
         }
         words.extend(self.flag_args());
         words.join(" ")
@@ -510,6 +524,15 @@ mod tests {
         assert_eq!(
             r.steps[1].describe(),
             "train lam +0 steps from 91025df:checkpoints"
+        );
+        let r = parse(
+            "from = \"c\"\n[[step]]\ndo = \"train dynamics\"\nsteps = 5\n\
+             codes_from = { commit = \"91025df\", path = \"checkpoints\" }\nlr = 1e-4",
+        )
+        .unwrap();
+        assert_eq!(
+            r.steps[0].describe(),
+            "train dynamics +5 steps --codes-from 91025df:checkpoints --lr 0.0001"
         );
     }
 
