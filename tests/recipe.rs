@@ -492,13 +492,13 @@ fn a_recipe_from_a_commit_starts_from_the_checkpoint_that_commit_holds() {
     git(&repo, &["add", "checkpoints"]);
     git(&repo, &["commit", "-q", "-m", "other"]);
     let commit = git(&repo, &["rev-parse", "HEAD"]).trim().to_string();
-    let genie = genie::model::Genie::load(&ckpt, tch::Device::Cpu).unwrap();
+    let model = genie::model::Genie::load(&ckpt, tch::Device::Cpu).unwrap();
     tch::no_grad(|| {
-        for (_, mut t) in genie.lam_vs.variables() {
+        for (_, mut t) in model.lam_vs.variables() {
             let _ = t.g_add_scalar_(0.5);
         }
     });
-    genie.save(&ckpt).unwrap();
+    model.save(&ckpt).unwrap();
     assert_ne!(
         std::fs::read(ckpt.join("lam.safetensors")).unwrap(),
         committed_lam

@@ -228,6 +228,12 @@ impl<'de> Deserialize<'de> for RecipeStep {
         if matches!(action, Action::Train(_)) && steps.is_none() {
             return Err(D::Error::custom("a training step needs `steps`"));
         }
+        if steps == Some(0) && codes_from.is_some() {
+            return Err(D::Error::custom(
+                "`codes_from` carries the dynamics model as its training begins: `steps` must be \
+                 positive",
+            ));
+        }
         if steps == Some(0) && init.is_none() {
             return Err(D::Error::custom(
                 "`steps` must be a positive integer (or 0 with `init`: the network taken as it is)",
@@ -583,6 +589,11 @@ mod tests {
             (
                 "from = \"c\"\n[[step]]\ndo = \"train lam\"\nsteps = 0",
                 "or 0 with `init`",
+            ),
+            (
+                "from = \"c\"\n[[step]]\ndo = \"train dynamics\"\nsteps = 0\ninit = \"c\"\n\
+                 codes_from = \"c\"",
+                "`steps` must be positive",
             ),
             (
                 "from = \"c\"\n[[step]]\ndo = \"train lam\"\nsteps = 3\ninit = { commit = \"x\", path = \"c\" }",
