@@ -60,6 +60,8 @@ pub fn run(
             path.display()
         );
     }
+    // The repository whose commits `from`, `init` and `codes_from` name.
+    let repo = path.parent().unwrap_or(Path::new("."));
     let run = &machine.run;
     std::fs::create_dir_all(run).with_context(|| format!("creating {}", run.display()))?;
     let mut progress = Progress::load(run)?;
@@ -70,11 +72,8 @@ pub fn run(
     {
         match from {
             Origin::Folder(dir) => copy_checkpoint(dir, run)?,
-            Origin::Commit { commit, path: dir } => {
-                let repo = path.parent().unwrap_or(Path::new("."));
-                checkout_checkpoint(repo, commit, dir, run)
-                    .with_context(|| format!("{}: `from` {from}", path.display()))?
-            }
+            Origin::Commit { commit, path: dir } => checkout_checkpoint(repo, commit, dir, run)
+                .with_context(|| format!("{}: `from` {from}", path.display()))?,
         }
     }
     // Every rank reads the run folder between barriers, before rank 0 writes it again.
@@ -134,7 +133,6 @@ pub fn run(
                         i + 1
                     );
                     if writes {
-                        let repo = path.parent().unwrap_or(Path::new("."));
                         start_network_from(init, repo, run, stage).with_context(|| {
                             format!("{}: step {} `init` {init}", path.display(), i + 1)
                         })?;
@@ -158,7 +156,6 @@ pub fn run(
                 // The old codes are read once, as the step begins (a resumed step was carried).
                 let codes_from = match step.codes_from.as_ref().filter(|_| earlier.is_none()) {
                     Some(origin) => {
-                        let repo = path.parent().unwrap_or(Path::new("."));
                         let dir =
                             checkpoint_folder(origin, repo, run, writes).with_context(|| {
                                 format!("{}: step {} `codes_from` {origin}", path.display(), i + 1)
@@ -310,18 +307,7 @@ fn checkpoint_folder(
         Origin::Commit { .. } if !writes => Ok(run.join(".codes-from")),
         Origin::Commit { commit, path: dir } => {
             let into = run.join(".codes-from");
-            if into.exists() {
-                std::fs::remove_dir_all(&into)
-                    .with_context(|| format!("removing {}", into.display()))?;
-            }
-            std::fs::create_dir_all(&into)
-                .with_context(|| format!("creating {}", into.display()))?;
-            let fetched = fetch_files(&toplevel(repo)?, &commit_prefix(commit, dir), &into)
-                .and_then(|_| Ok(genie::model::checkpoint::read_config(&into)?));
-            if let Err(e) = fetched {
-                let _ = std::fs::remove_dir_all(&into);
-                return Err(e);
-            }
+            write_checkpoint(repo, commit, dir, &into)?;
             Ok(into)
         }
     }
@@ -377,27 +363,39 @@ fn git(at: &Path) -> std::process::Command {
 /// The checkpoint files a commit of the repository around `repo` holds in `dir`, checked and
 /// then moved into `run`. Each is streamed from git into a file, never held whole in memory.
 fn checkout_checkpoint(repo: &Path, commit: &str, dir: &Path, run: &Path) -> anyhow::Result<()> {
-    let top = toplevel(repo)?;
-    let prefix = commit_prefix(commit, dir);
     let staging = run.join(".from-commit");
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging)
-            .with_context(|| format!("removing {}", staging.display()))?;
-    }
-    std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
-    let fetched = fetch_files(&top, &prefix, &staging);
-    let result = fetched.and_then(|got| {
-        genie::model::checkpoint::read_config(&staging)?;
-        for file in got {
-            std::fs::rename(staging.join(file), run.join(file))
-                .with_context(|| format!("moving {file} into {}", run.display()))?;
-        }
-        Ok(())
+    let got = write_checkpoint(repo, commit, dir, &staging)?;
+    let result = got.into_iter().try_for_each(|file| {
+        std::fs::rename(staging.join(file), run.join(file))
+            .with_context(|| format!("moving {file} into {}", run.display()))
     });
     std::fs::remove_dir_all(&staging).with_context(|| format!("removing {}", staging.display()))?;
     result?;
     eprintln!("the run starts from the checkpoint in {dir:?} at commit {commit}");
     Ok(())
+}
+
+/// The checkpoint files a commit of the repository around `repo` holds in `dir`, written into the
+/// folder `into` (emptied first) and checked; the files it has. On an error `into` is removed.
+fn write_checkpoint(
+    repo: &Path,
+    commit: &str,
+    dir: &Path,
+    into: &Path,
+) -> anyhow::Result<Vec<&'static str>> {
+    let top = toplevel(repo)?;
+    if into.exists() {
+        std::fs::remove_dir_all(into).with_context(|| format!("removing {}", into.display()))?;
+    }
+    std::fs::create_dir_all(into).with_context(|| format!("creating {}", into.display()))?;
+    let fetched = fetch_files(&top, &commit_prefix(commit, dir), into).and_then(|got| {
+        genie::model::checkpoint::read_config(into)?;
+        Ok(got)
+    });
+    if fetched.is_err() {
+        let _ = std::fs::remove_dir_all(into);
+    }
+    fetched
 }
 
 /// The top folder of the git clone around `repo`.

@@ -543,6 +543,11 @@ pub fn run_stage(
     if let Some(looks) = args.looks {
         genie.config.game.looks = looks;
     }
+    // How the scripted player plays in-memory clips.
+    let style = PlayStyle {
+        stickiness: args.stickiness,
+        odds: args.odds.unwrap_or(DEFAULT_ODDS),
+    };
     // Shards from --data, opened once: their game, held-out split and clips.
     let dataset = args.data.as_deref().map(Dataset::open).transpose()?;
     if let (Some(dir), Some(dataset)) = (&args.data, &dataset) {
@@ -601,32 +606,22 @@ pub fn run_stage(
              with --resume it needs --restart-schedule"
         );
         // Every rank carries the same codes: the frames come from one seed, not the rank's clips.
-        let frames = match &args.data {
-            Some(data) => {
-                let dataset = Dataset::open(data)?;
-                Box::new(clips::shard_batches(
-                    dataset,
-                    clip_len,
-                    CARRY_SEED,
-                    CARRY_SHARE,
-                    device,
-                )) as Box<dyn FnMut() -> Batch>
-            }
-            None => {
-                let style = PlayStyle {
-                    stickiness: args.stickiness,
-                    odds: args.odds.unwrap_or(DEFAULT_ODDS),
-                };
-                let game = genie.config.game;
-                Box::new(clips::platformer_batches(
-                    args.levels,
-                    clip_len,
-                    CARRY_SEED,
-                    (style, game),
-                    CARRY_SHARE,
-                    device,
-                ))
-            }
+        let frames = match &dataset {
+            Some(dataset) => Box::new(clips::shard_batches(
+                dataset.clone(),
+                clip_len,
+                CARRY_SEED,
+                CARRY_SHARE,
+                device,
+            )) as Box<dyn FnMut() -> Batch>,
+            None => Box::new(clips::platformer_batches(
+                args.levels,
+                clip_len,
+                CARRY_SEED,
+                (style, genie.config.game),
+                CARRY_SHARE,
+                device,
+            )),
         };
         carry_codes(&mut genie, dir, frames, writes)?;
     }
@@ -690,10 +685,6 @@ pub fn run_stage(
             train(&opts, &mut genie, &mut state, batches, &held_out, stop)?;
         }
         None => {
-            let style = PlayStyle {
-                stickiness: args.stickiness,
-                odds: args.odds.unwrap_or(DEFAULT_ODDS),
-            };
             let game = genie.config.game;
             let batches = clips::platformer_batches(
                 args.levels,
