@@ -250,8 +250,7 @@ fn machine_flags(machine: &TrainArgs, training: bool) -> Vec<String> {
 }
 
 /// `stage`'s network in `run` replaced by `init`'s (a folder, or one as a commit of the repository
-/// around `repo` holds it), its optimizer moments and weight averages dropped (they belong to the
-/// weights replaced).
+/// around `repo` holds it), its optimizer moments dropped (they belong to the weights replaced).
 /// The run's genie.json keeps its sizes: a network of other sizes is refused when the step loads
 /// the run.
 fn start_network_from(init: &Origin, repo: &Path, run: &Path, stage: Stage) -> anyhow::Result<()> {
@@ -286,14 +285,10 @@ fn start_network_from(init: &Origin, repo: &Path, run: &Path, stage: Stage) -> a
             fetched?;
         }
     }
-    for state in [
-        genie::train::adamw::state_file(stage.name()),
-        genie::train::ema::state_file(stage.name()),
-    ] {
-        let path = run.join(state);
-        if path.exists() {
-            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
-        }
+    let moments = run.join(genie::train::adamw::state_file(stage.name()));
+    if moments.exists() {
+        std::fs::remove_file(&moments)
+            .with_context(|| format!("removing {}", moments.display()))?;
     }
     eprintln!("the {} starts from {file} of {init}", stage.name());
     Ok(())

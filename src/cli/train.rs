@@ -36,7 +36,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "stage", "resume", "config", "steps", "lr", "warmup", "restart_schedule", "decay",
         "data", "camera", "looks", "oracle_actions", "odds", "clip_len", "scroll",
-        "context_noise", "whole_context", "own_context", "codes_from", "ema",
+        "context_noise", "whole_context", "own_context", "codes_from",
     ])]
     pub recipe: Option<PathBuf>,
     /// Run folder: a checkpoint folder plus train_state.json and metrics.jsonl
@@ -162,12 +162,6 @@ pub struct TrainArgs {
     /// --restart-schedule (a step's start), so a resumed run is not carried twice
     #[arg(long, value_name = "DIR")]
     pub codes_from: Option<PathBuf>,
-    /// Keep a moving average of the weights (decay per step, e.g. 0.998: an average over about
-    /// the last 500 steps) and make it the network's weights when the schedule ends: it smooths
-    /// out the last batches' noise. The decoder, the dynamics model and the camera head; `0`
-    /// turns it off [default: a new run's none, a resumed run's own]
-    #[arg(long, value_name = "DECAY")]
-    pub ema: Option<f64>,
     /// Each step's forward pass under bf16 autocast (matmuls and convolutions in bf16; the loss,
     /// the weights and AdamW in f32): `auto` where it was measured faster, the LAM on a CPU with
     /// native bf16 (AVX-512 BF16 or AMX: 1.5x in `genie train lam`; without it 20x slower; the
@@ -379,12 +373,6 @@ pub fn run_stage(
             "{flag} only applies to the dynamics model"
         );
     }
-    anyhow::ensure!(
-        args.ema.is_none_or(|d| d == 0.0) || !matches!(stage, Stage::Tokenizer | Stage::Lam),
-        "--ema: the {} restarts codes that go unused, and the average of a code that jumped is \
-         no code; average the decoder, the dynamics model or the camera head",
-        stage.name()
-    );
     let device = match (device(&args.device, args.threads)?, &group) {
         // One GPU a rank: the LOCAL_RANK-th of its machine.
         (tch::Device::Cuda(0), Some(g)) => tch::Device::Cuda(g.local_rank),
@@ -423,20 +411,10 @@ pub fn run_stage(
         seed: args.seed as i64,
         progress: !args.quiet,
         bf16_autocast: args.bf16_autocast.applies(stage, device),
-        ema: None,
         group: group.clone(),
     };
     let writes = opts.writes();
     let (mut genie, mut state) = open_run(&opts, &config)?;
-    opts.ema = match args.ema {
-        Some(decay) if decay == 0.0 => None,
-        Some(decay) => {
-            genie::train::ema::check_decay(decay).map_err(|e| anyhow::anyhow!("--ema: {e}"))?;
-            Some(decay)
-        }
-        // A resumed run's own.
-        None => state.ema.get(stage.name()).copied(),
-    };
     if args.scroll {
         genie.enable_scroll()?;
     }
@@ -610,7 +588,6 @@ pub fn run_stage(
             "levels": args.levels,
             "weight_decay": args.weight_decay,
             "bf16_autocast": opts.bf16_autocast,
-            "ema": opts.ema,
         });
         group.agree("command line or config", &run.to_string())?;
         if writes {

@@ -8,7 +8,6 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::adamw::{self, AdamW};
-use super::ema::{self, Ema};
 use super::run::{Stage, TrainError, TrainOptions};
 use super::schedule::Schedule;
 use crate::model::{Genie, GenieConfig};
@@ -36,10 +35,6 @@ pub struct TrainState {
     /// resumed run continues it (`genie train --resume` without schedule flags).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub schedules: BTreeMap<String, Schedule>,
-    /// The decay of the weight averages each network trains with (`genie train --ema`), by
-    /// stage name, so that a resumed run keeps them; a stage not named trains without.
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub ema: BTreeMap<String, f64>,
 }
 
 impl TrainState {
@@ -135,22 +130,14 @@ pub fn open_run(
     Ok((genie, state))
 }
 
-/// What a training run saves beside the weights: the optimizer of the network being trained and,
-/// while it averages them, the weight averages (none: a file of earlier averages is removed).
-pub struct Trainer<'a> {
-    pub stage: Stage,
-    pub optimizer: &'a AdamW,
-    pub averages: Option<&'a Ema>,
-}
-
 /// Writes weights, config and state (and, during training, the optimizer of the network being
-/// trained and its weight averages); each file is written beside its target and renamed over
-/// it, so a run killed mid-save keeps its previous checkpoint.
+/// trained); each file is written beside its target and renamed over it, so a run killed
+/// mid-save keeps its previous checkpoint.
 pub fn save(
     genie: &Genie,
     state: &TrainState,
     run: &Path,
-    trainer: Option<Trainer<'_>>,
+    optimizer: Option<(Stage, &AdamW)>,
 ) -> Result<(), TrainError> {
     let tmp = run.join(".saving");
     let _ = std::fs::remove_dir_all(&tmp);
@@ -164,15 +151,8 @@ pub fn save(
         path: tmp.clone(),
         what: e.to_string(),
     })?;
-    let mut stale = None;
-    if let Some(t) = &trainer {
-        t.optimizer
-            .save(&tmp.join(adamw::state_file(t.stage.name())))?;
-        let averages = ema::state_file(t.stage.name());
-        match t.averages {
-            Some(e) => e.save(&tmp.join(averages))?,
-            None => stale = Some(run.join(averages)),
-        }
+    if let Some((stage, opt)) = optimizer {
+        opt.save(&tmp.join(adamw::state_file(stage.name())))?;
     }
     for entry in std::fs::read_dir(&tmp).map_err(|e| TrainError::Run {
         path: tmp.clone(),
@@ -189,12 +169,5 @@ pub fn save(
         })?;
     }
     let _ = std::fs::remove_dir(&tmp);
-    // Averages of weights the run no longer averages would be restored by a later --ema run.
-    if let Some(path) = stale.filter(|p| p.exists()) {
-        std::fs::remove_file(&path).map_err(|e| TrainError::Run {
-            path,
-            what: e.to_string(),
-        })?;
-    }
     Ok(())
 }

@@ -4,7 +4,6 @@
 pub mod adamw;
 pub mod clips;
 pub mod dist;
-pub mod ema;
 pub mod folder;
 pub mod launch;
 pub mod log;

@@ -18,8 +18,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::adamw::{self, AdamW};
 use super::dist::{DistError, ProcessGroup};
-use super::ema::{self, Ema};
-use super::folder::{METRICS_FILE, TrainState, Trainer, save};
+use super::folder::{METRICS_FILE, TrainState, save};
 use super::log::{LogError, MetricsLog};
 use super::loss::{batch_tokens, evaluate, mirror_half, stage_loss};
 use super::schedule::Schedule;
@@ -102,10 +101,6 @@ pub struct TrainOptions {
     /// Each step's forward pass (the loss) under bf16 autocast (`crate::torch::autocast_bf16`);
     /// backward and the optimizer outside it, the weights and their moments f32.
     pub bf16_autocast: bool,
-    /// Average the weights over the steps with this decay ([`super::ema`]); the averages become
-    /// the network's weights when the schedule ends. Not for the tokenizer or the LAM, whose
-    /// idle codes are restarted (a code that jumps has no meaningful average).
-    pub ema: Option<f64>,
     /// The data-parallel group this process trains in (`None`: alone). Each rank's batches are
     /// its rows of the step's batch; rank 0 alone writes the run folder, the log and the bar.
     pub group: Option<Arc<ProcessGroup>>,
@@ -216,44 +211,6 @@ pub fn train(
         group.broadcast_from_first(&s)?;
         *state.steps_mut(stage).0 = i64::try_from(&s).unwrap_or(0).max(0) as u64;
     }
-    let mut averages = match opts.ema {
-        None => None,
-        Some(_) if matches!(stage, Stage::Tokenizer | Stage::Lam) => {
-            return Err(TrainError::Run {
-                path: opts.run.clone(),
-                what: format!(
-                    "--ema: the {} restarts codes that go unused, and an average of a code that \
-                     jumped is no code; average the decoder, the dynamics model or the camera head",
-                    stage.name()
-                ),
-            });
-        }
-        Some(decay) => {
-            ema::check_decay(decay).map_err(|what| TrainError::Run {
-                path: opts.run.clone(),
-                what: format!("--ema: {what}"),
-            })?;
-            // After the broadcast: every rank averages rank 0's weights.
-            let mut averages = Ema::new(vs, decay);
-            let file = opts.run.join(ema::state_file(stage.name()));
-            if opts.resume && file.exists() {
-                match averages.load(&file) {
-                    Ok(()) if writes => eprintln!("weight averages restored (decay {decay})"),
-                    Ok(()) => {}
-                    Err(why) => eprintln!(
-                        "warning: the weight averages start again from the weights: {why}"
-                    ),
-                }
-            } else if writes {
-                eprintln!("weight averages (decay {decay}) start from the weights");
-            }
-            Some(averages)
-        }
-    };
-    match opts.ema {
-        Some(decay) => state.ema.insert(stage.name().to_owned(), decay),
-        None => state.ema.remove(stage.name()),
-    };
     state
         .schedules
         .insert(stage.name().to_owned(), opts.schedule);
@@ -307,12 +264,7 @@ pub fn train(
             None => {
                 loss_value = f64::try_from(loss.detach()).unwrap_or(f64::NAN);
                 if !loss_value.is_finite() {
-                    save(
-                        genie,
-                        state,
-                        &opts.run,
-                        Some(trainer(stage, &opt, &averages)),
-                    )?;
+                    save(genie, state, &opts.run, Some((stage, &opt)))?;
                     return Err(TrainError::Diverged {
                         stage: stage.name(),
                         step,
@@ -364,12 +316,7 @@ pub fn train(
             });
             if !loss_value.is_finite() {
                 if writes {
-                    save(
-                        genie,
-                        state,
-                        &opts.run,
-                        Some(trainer(stage, &opt, &averages)),
-                    )?;
+                    save(genie, state, &opts.run, Some((stage, &opt)))?;
                 }
                 return Err(TrainError::Diverged {
                     stage: stage.name(),
@@ -402,9 +349,6 @@ pub fn train(
             {
                 group.broadcast_all(&all_variables(genie))?;
             }
-        }
-        if let Some(averages) = &mut averages {
-            averages.update();
         }
         step += 1;
         window.1 += batch_tokens(genie, stage, &batch.frames);
@@ -447,10 +391,7 @@ pub fn train(
             && due
             && !held_out.is_empty()
         {
-            let mut metrics = evaluate(genie, stage, held_out);
-            if let Some(averages) = &mut averages {
-                metrics["ema"] = averages.with_averages(|| evaluate(genie, stage, held_out));
-            }
+            let metrics = evaluate(genie, stage, held_out);
             log.write(&Record {
                 stage: stage.name(),
                 split: "held_out",
@@ -462,36 +403,12 @@ pub fn train(
             })?;
         }
         if writes && last_save.elapsed() >= opts.save_every {
-            save(
-                genie,
-                state,
-                &opts.run,
-                Some(trainer(stage, &opt, &averages)),
-            )?;
+            save(genie, state, &opts.run, Some((stage, &opt)))?;
             last_save = Instant::now();
         }
     }
-    if step >= total
-        && let Some(mut finished) = averages.take()
-    {
-        // The schedule is done: the averages become the network (on every rank alike), and
-        // their file goes with the next save.
-        finished.swap();
-        if writes {
-            eprintln!(
-                "the weight averages (decay {}) are now the {}'s weights",
-                finished.decay(),
-                stage.name()
-            );
-        }
-    }
     if writes {
-        save(
-            genie,
-            state,
-            &opts.run,
-            Some(trainer(stage, &opt, &averages)),
-        )?;
+        save(genie, state, &opts.run, Some((stage, &opt)))?;
     }
     if let Some(group) = group {
         // The others wait for rank 0's save, so that a next step of theirs reads it.
@@ -501,14 +418,6 @@ pub fn train(
         bar.finish();
     }
     Ok(())
-}
-
-fn trainer<'a>(stage: Stage, optimizer: &'a AdamW, averages: &'a Option<Ema>) -> Trainer<'a> {
-    Trainer {
-        stage,
-        optimizer,
-        averages: averages.as_ref(),
-    }
 }
 
 /// [K] i64: how often each code of the quantizer `stage` trains (the tokenizer's or the LAM's)
@@ -603,83 +512,6 @@ mod tests {
         assert!(opts.run.join(adamw::state_file("decoder")).exists());
     }
 
-    #[test]
-    fn weight_averages_survive_a_stop_and_become_the_network_at_the_end() {
-        let _rng = global_rng();
-        let dir = tempfile::tempdir().unwrap();
-        let mut opts = tokenizer_run(dir.path(), 3);
-        tch::manual_seed(5);
-        let frames = Tensor::randint(256, [2, 3, 16, 16, 3], (Kind::Uint8, Device::Cpu));
-        let batch = || Batch {
-            frames: frames.shallow_clone(),
-            actions: Tensor::zeros([2, 3], (Kind::Uint8, Device::Cpu)),
-        };
-        let (mut genie, mut state) = open_run(&opts, &tiny_config()).unwrap();
-        // The tokenizer restarts codes: it takes no averages.
-        let averaged = TrainOptions {
-            ema: Some(0.9),
-            ..opts.clone()
-        };
-        assert!(train(&averaged, &mut genie, &mut state, batch, &[], never()).is_err());
-        train(&opts, &mut genie, &mut state, batch, &[], never()).unwrap();
-        let before = Genie::load(&opts.run, Device::Cpu)
-            .unwrap()
-            .tokenizer_vs
-            .variables();
-
-        // Averages so slow that they stay where the decoder began.
-        opts.stage = Stage::Decoder;
-        opts.resume = true;
-        opts.ema = Some(1.0 - 1e-7);
-        let file = opts.run.join(ema::state_file("decoder"));
-        let (mut genie, mut state) = open_run(&opts, &tiny_config()).unwrap();
-        let stop = Arc::new(AtomicBool::new(true));
-        train(&opts, &mut genie, &mut state, batch, &[], stop).unwrap();
-        assert_eq!(state.decoder_steps, 1);
-        assert!(file.exists(), "a stopped run keeps its averages");
-        let saved: TrainState =
-            serde_json::from_slice(&std::fs::read(opts.run.join(STATE_FILE)).unwrap()).unwrap();
-        assert_eq!(saved.ema["decoder"], 1.0 - 1e-7);
-        let raw = Genie::load(&opts.run, Device::Cpu)
-            .unwrap()
-            .tokenizer_vs
-            .variables();
-        let moved = |now: &std::collections::HashMap<String, Tensor>| {
-            before
-                .iter()
-                .filter(|(name, _)| Tokenizer::is_decoder_variable(name))
-                .any(|(name, var)| !var.allclose(&now[name], 1e-5, 1e-5, false))
-        };
-        assert!(
-            moved(&raw),
-            "the network file holds the optimizer's weights mid-run"
-        );
-
-        let (mut genie, mut state) = open_run(&opts, &tiny_config()).unwrap();
-        train(&opts, &mut genie, &mut state, batch, &[], never()).unwrap();
-        assert_eq!(state.decoder_steps, 3);
-        assert!(!file.exists(), "the averages became the network");
-        let after = Genie::load(&opts.run, Device::Cpu)
-            .unwrap()
-            .tokenizer_vs
-            .variables();
-        // Restored from the stop, not begun again from the weights of step 1.
-        assert!(!moved(&after), "the saved decoder is not the averages");
-
-        // Without averages a stale file of them is removed at the next save.
-        std::fs::copy(opts.run.join(adamw::state_file("decoder")), &file).unwrap();
-        opts.ema = None;
-        opts.schedule.total_steps = 4;
-        let (mut genie, mut state) = open_run(&opts, &tiny_config()).unwrap();
-        train(&opts, &mut genie, &mut state, batch, &[], never()).unwrap();
-        assert!(!file.exists());
-        assert!(!state.ema.contains_key("decoder"));
-    }
-
-    fn never() -> Arc<AtomicBool> {
-        Arc::new(AtomicBool::new(false))
-    }
-
     /// These tests seed libtorch's one global generator and compare runs made from it: one at
     /// a time, or another's initialisation draws from it in between.
     fn global_rng() -> std::sync::MutexGuard<'static, ()> {
@@ -710,7 +542,6 @@ mod tests {
             seed: 3,
             progress: false,
             bf16_autocast: false,
-            ema: None,
             group: None,
         }
     }
@@ -786,7 +617,6 @@ mod tests {
             seed: 3,
             progress: false,
             bf16_autocast: true,
-            ema: None,
             group: None,
         };
         tch::manual_seed(5);
@@ -820,7 +650,6 @@ mod tests {
         let f32_opts = TrainOptions {
             run: dir.path().join("f32"),
             bf16_autocast: false,
-            ema: None,
             group: None,
             ..opts
         };
