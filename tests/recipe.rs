@@ -562,6 +562,32 @@ fn a_recipe_from_a_commit_starts_from_the_checkpoint_that_commit_holds() {
             .contains(&format!("--codes-from {commit}:checkpoints")),
         "{progress}"
     );
+    // A carry that failed (no such folder yet) is made again when the command is run again.
+    let later = dir.path().join("later");
+    std::fs::write(
+        &recipe,
+        format!(
+            "from = {:?}\n[[step]]\ndo = \"train dynamics\"\nsteps = 1\nbatch = 1\nclip_len = 3\n\
+             eval_clips = 1\ncodes_from = {:?}\n",
+            ckpt.display().to_string(),
+            later.display().to_string()
+        ),
+    )
+    .unwrap();
+    let run6 = dir.path().join("run6");
+    let stderr = refused_recipe(&recipe, &run6);
+    assert!(stderr.contains("later"), "{stderr}");
+    std::fs::create_dir(&later).unwrap();
+    for file in [
+        "genie.json",
+        "tokenizer.safetensors",
+        "lam.safetensors",
+        "dynamics.safetensors",
+    ] {
+        std::fs::copy(ckpt.join(file), later.join(file)).unwrap();
+    }
+    let stderr = train_recipe(&recipe, &run6);
+    assert!(stderr.contains("carried from the codes of"), "{stderr}");
     // By hand, a resumed run is carried only at a step's start.
     let out = genie()
         .args([

@@ -140,12 +140,16 @@ pub fn run(
                     barrier()?;
                 }
                 let target = from_step + step.steps.expect("a training step has steps");
+                // A step stopped before it saved a step (a carry that failed, or a killed
+                // process) saved no carried model either: it carries again, from its start.
+                let carry = step.codes_from.is_some()
+                    && (earlier.is_none() || steps_done(run)?.steps(stage) == from_step);
                 let mut words: Vec<String> = vec![stage.name().into(), "--run".into(), run_text];
                 words.extend(["--steps".into(), target.to_string()]);
                 if has_run {
                     words.push("--resume".into());
                     // A step begun in an earlier run of the command continues its schedule.
-                    if earlier.is_none() {
+                    if earlier.is_none() || carry {
                         words.push("--restart-schedule".into());
                     }
                 } else if let Some(config) = &recipe.config {
@@ -153,8 +157,7 @@ pub fn run(
                 }
                 words.extend(step.flag_args());
                 words.extend(machine_flags(machine, true));
-                // The old codes are read once, as the step begins (a resumed step was carried).
-                let codes_from = match step.codes_from.as_ref().filter(|_| earlier.is_none()) {
+                let codes_from = match step.codes_from.as_ref().filter(|_| carry) {
                     Some(origin) => {
                         let dir =
                             checkpoint_folder(origin, repo, run, writes).with_context(|| {
