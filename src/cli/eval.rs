@@ -151,6 +151,12 @@ pub struct CalibrateArgs {
     /// Passes over the adapter's transitions
     #[arg(long, default_value_t = 40, requires = "adapter")]
     pub adapter_epochs: usize,
+    /// Keep the adapter's transitions in this file (safetensors) as they are dreamed, saved
+    /// every 128 states: run the same command again and a stopped collection goes on where it
+    /// was, a finished one is fitted again without dreaming (rows of another checkpoint are
+    /// refused)
+    #[arg(long, value_name = "FILE", requires = "adapter")]
+    pub adapter_rows: Option<PathBuf>,
     #[arg(long, default_value = "auto")]
     pub device: String,
     #[arg(long)]
@@ -398,13 +404,18 @@ pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
             .expect("template"),
         );
         let cfg = genie::model::AdapterConfig::default();
+        let rows = args
+            .adapter_rows
+            .clone()
+            .map(|path| genie::eval::adapter::RowsFile { path });
         let fit = genie::eval::adapter::fit(
             &mut genie,
             cfg,
             args.adapter_states,
             args.adapter_epochs,
+            rows.as_ref(),
             &bar,
-        );
+        )?;
         let adapter = genie.adapter.as_ref().expect("fitted");
         save_network(&adapter.vs, &dir.join(ADAPTER_FILE))?;
         config.adapter = Some(cfg);

@@ -585,8 +585,10 @@ mod tests {
         let (a, b) = (tok.encode(&x), tok.encode(&x2));
         assert!(a.narrow(1, 0, 3).equal(&b.narrow(1, 0, 3)));
         let quantized = tch::no_grad(|| tok.quantize(&x).quantized);
+        // Frame 3's latents moved off whatever code they had (copying another frame's codes
+        // would change nothing where an untrained tokenizer gave both frames the same ones).
         let quantized2 = quantized.copy();
-        quantized2.narrow(1, 3, 1).copy_(&quantized.narrow(1, 0, 1));
+        let _ = quantized2.narrow(1, 3, 1).g_add_scalar_(1.0);
         let (ya, yb) =
             tch::no_grad(|| (tok.decode_codes(&quantized), tok.decode_codes(&quantized2)));
         assert!(

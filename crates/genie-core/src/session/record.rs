@@ -502,8 +502,10 @@ mod tests {
         }
     }
 
-    /// A world model small enough to build in a test, on the 64×64 frames recordings hold.
-    fn small_dream() -> crate::session::dream::DreamWorld {
+    /// A world model small enough to build in a test, on the 64×64 frames recordings hold,
+    /// saved into `dir`: torch's random generator is shared with the tests running beside this
+    /// one, so a seed alone does not give two worlds the same weights, loading them does.
+    fn small_checkpoint(dir: &Path) {
         use crate::model::{Genie, checkpoint::tests::tiny_config};
         let mut config = tiny_config();
         config.tokenizer.image_size = 64;
@@ -511,8 +513,15 @@ mod tests {
         config.lam.image_size = 64;
         config.lam.patch = 16;
         config.dynamics.tokens_per_frame = 16;
-        tch::manual_seed(3);
-        let genie = Genie::new(config, tch::Device::Cpu).unwrap();
+        std::fs::create_dir_all(dir).unwrap();
+        Genie::new(config, tch::Device::Cpu)
+            .unwrap()
+            .save(dir)
+            .unwrap();
+    }
+
+    fn small_dream(dir: &Path) -> crate::session::dream::DreamWorld {
+        let genie = crate::model::Genie::load(dir, tch::Device::Cpu).unwrap();
         crate::session::dream::DreamWorld::new(genie, SamplerConfig::default(), 11)
     }
 
@@ -537,7 +546,9 @@ mod tests {
         };
         let mut slot =
             Some(Recorder::create_with(&rec_dir, &start(), &prompt.frames, &open).unwrap());
-        let mut world = small_dream();
+        let model = dir.path().join("model");
+        small_checkpoint(&model);
+        let mut world = small_dream(&model);
         let first = world.reset(&prompt).unwrap();
         let mut shown = vec![first.clone()];
         let mut stopped = None;
@@ -570,7 +581,7 @@ mod tests {
         assert_eq!(rec.frames, shown[..n]);
 
         // Replay: a new world from the recorded start and events makes the same frames.
-        let mut again = small_dream();
+        let mut again = small_dream(&model);
         for (event, stored) in rec.events.iter().zip(&rec.frames) {
             let frame = match &event.kind {
                 EventKind::Reset => again
