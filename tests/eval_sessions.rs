@@ -215,3 +215,60 @@ fn other_looks_are_measured_apart_from_the_checkpoints_game() {
         "{stderr}"
     );
 }
+
+/// `genie calibrate --adapter --adapter-rows FILE` fits the adapter of the size asked for and
+/// keeps its rows; a size out of range or a broken rows file is one clear error that leaves the
+/// checkpoint as it was.
+#[test]
+fn calibrate_keeps_the_adapters_rows_and_refuses_bad_input_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("ckpt");
+    tiny_checkpoint(&ckpt);
+    let rows = dir.path().join("rows.safetensors");
+    let calibrate = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_genie"))
+            .args(["calibrate", "--threads", "1", "--by", "keep", "--adapter"])
+            .args(["--adapter-states", "4", "--adapter-epochs", "2"])
+            .args(["--checkpoint", ckpt.to_str().unwrap()])
+            .args(["--adapter-rows", rows.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = calibrate(&["--adapter-token-dim", "3", "--adapter-hidden", "5"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "genie calibrate failed: {stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["adapter"]["states"], 4);
+    assert!(rows.exists() && ckpt.join("adapter.safetensors").exists());
+    let json = ckpt.join("genie.json");
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(config["adapter"]["token_dim"], 3);
+    assert_eq!(config["adapter"]["hidden"], 5);
+
+    // Fitted again from the file: the same rows, read rather than dreamed.
+    let again = calibrate(&[]);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(again.status.success(), "{stderr}");
+    assert!(stderr.contains("rows of 4 states read"), "{stderr}");
+    let refit: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(refit["adapter"]["rows"], report["adapter"]["rows"]);
+
+    let before = std::fs::read(&json).unwrap();
+    for (extra, says, broken) in [
+        (&["--adapter-hidden", "0"][..], "--adapter-hidden", false),
+        (&[][..], "rows.safetensors", true),
+    ] {
+        if broken {
+            std::fs::write(&rows, b"{ not rows").unwrap();
+        }
+        let out = calibrate(extra);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(
+            stderr.contains(says) && !stderr.contains("panicked"),
+            "{stderr}"
+        );
+        assert_eq!(std::fs::read(&json).unwrap(), before, "genie.json changed");
+    }
+}

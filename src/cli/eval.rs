@@ -151,6 +151,12 @@ pub struct CalibrateArgs {
     /// Passes over the adapter's transitions
     #[arg(long, default_value_t = 40, requires = "adapter")]
     pub adapter_epochs: usize,
+    /// The adapter's size: each token id's embedding width
+    #[arg(long, default_value_t = genie::model::AdapterConfig::default().token_dim, requires = "adapter")]
+    pub adapter_token_dim: i64,
+    /// The adapter's size: its hidden layer's width
+    #[arg(long, default_value_t = genie::model::AdapterConfig::default().hidden, requires = "adapter")]
+    pub adapter_hidden: i64,
     /// Keep the adapter's transitions in this file (safetensors) as they are dreamed, saved
     /// every 128 states: run the same command again and a stopped collection goes on where it
     /// was, a finished one is fitted again without dreaming (rows of another checkpoint are
@@ -322,6 +328,16 @@ pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
          keys already map to themselves; calibrating would break that",
         dir.display()
     );
+    // The adapter's size is checked before anything is dreamed.
+    let adapter_cfg = genie::model::AdapterConfig {
+        token_dim: args.adapter_token_dim,
+        hidden: args.adapter_hidden,
+    };
+    if args.adapter {
+        adapter_cfg
+            .validate(genie.config.adapter_shape())
+            .map_err(|e| anyhow::anyhow!("--adapter-token-dim / --adapter-hidden: {e}"))?;
+    }
     let (map, press, mut report) = match (&args.data, args.by) {
         (Some(data), _) => {
             let dataset = genie::data::Dataset::open(data)?;
@@ -403,14 +419,13 @@ pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
             )
             .expect("template"),
         );
-        let cfg = genie::model::AdapterConfig::default();
         let rows = args
             .adapter_rows
             .clone()
             .map(|path| genie::eval::adapter::RowsFile { path });
         let fit = genie::eval::adapter::fit(
             &mut genie,
-            cfg,
+            adapter_cfg,
             args.adapter_states,
             args.adapter_epochs,
             rows.as_ref(),
@@ -418,7 +433,7 @@ pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
         )?;
         let adapter = genie.adapter.as_ref().expect("fitted");
         save_network(&adapter.vs, &dir.join(ADAPTER_FILE))?;
-        config.adapter = Some(cfg);
+        config.adapter = Some(adapter_cfg);
         report["adapter"] = serde_json::to_value(&fit)?;
     }
     write_config(&dir, &config)?;

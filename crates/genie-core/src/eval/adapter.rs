@@ -386,6 +386,8 @@ pub fn collect_rows(
                     made.prompt_frames
                 )));
             }
+            progress
+                .suspend(|| eprintln!("{}: rows of {covered} states read", file.path.display()));
             (rows, of_state, covered)
         }
         _ => {
@@ -402,6 +404,13 @@ pub fn collect_rows(
         covered = to;
         if let Some(file) = file {
             file.write(&rows, &of_state, covered, made)?;
+            // Where no bar is drawn (a log file), a line now and then says how far it is.
+            if progress.is_hidden() {
+                eprintln!(
+                    "{}: rows of {covered} of {states} states saved",
+                    file.path.display()
+                );
+            }
         }
     }
     // A file that covers more states than asked for gives only the first `states`.
