@@ -608,15 +608,12 @@ mod tests {
 
     /// An untrained world model on 64×64 frames, as the adapter's rows are dreamed with.
     fn small_genie(seed: i64) -> Genie {
-        use crate::model::checkpoint::tests::tiny_config;
-        let mut config = tiny_config();
-        config.tokenizer.image_size = 64;
-        config.tokenizer.patch = 16;
-        config.lam.image_size = 64;
-        config.lam.patch = 16;
-        config.dynamics.tokens_per_frame = 16;
         tch::manual_seed(seed);
-        Genie::new(config, Device::Cpu).unwrap()
+        Genie::new(
+            crate::model::checkpoint::tests::tiny_game_config(),
+            Device::Cpu,
+        )
+        .unwrap()
     }
 
     #[test]

@@ -582,14 +582,9 @@ mod tests {
     #[test]
     fn a_transitions_latent_never_sees_the_frames_after_it() {
         use crate::model::GenieConfig;
-        use crate::model::checkpoint::tests::tiny_config;
-        let mut config: GenieConfig = tiny_config();
-        config.tokenizer.image_size = 64;
-        config.tokenizer.patch = 16;
-        config.lam.image_size = 64;
-        config.lam.patch = 16;
+        use crate::model::checkpoint::tests::tiny_game_config;
+        let mut config: GenieConfig = tiny_game_config();
         config.lam.one_view = true;
-        config.dynamics.tokens_per_frame = 16;
         tch::manual_seed(3);
         let genie = Genie::new(config, Device::Cpu).unwrap();
         let keys = vec![Action::Right; 60];

@@ -656,6 +656,18 @@ pub(crate) mod tests {
         }
     }
 
+    /// [`tiny_config`] on the game's 64×64 frames (16 tokens a frame), for tests that play or
+    /// dream the game.
+    pub(crate) fn tiny_game_config() -> GenieConfig {
+        let mut config = tiny_config();
+        config.tokenizer.image_size = 64;
+        config.tokenizer.patch = 16;
+        config.lam.image_size = 64;
+        config.lam.patch = 16;
+        config.dynamics.tokens_per_frame = 16;
+        config
+    }
+
     #[test]
     fn round_trip_keeps_every_tensor_and_the_metadata() {
         let dir = tempfile::tempdir().unwrap();

@@ -506,15 +506,9 @@ mod tests {
     /// saved into `dir`: torch's random generator is shared with the tests running beside this
     /// one, so a seed alone does not give two worlds the same weights, loading them does.
     fn small_checkpoint(dir: &Path) {
-        use crate::model::{Genie, checkpoint::tests::tiny_config};
-        let mut config = tiny_config();
-        config.tokenizer.image_size = 64;
-        config.tokenizer.patch = 16;
-        config.lam.image_size = 64;
-        config.lam.patch = 16;
-        config.dynamics.tokens_per_frame = 16;
+        use crate::model::{Genie, checkpoint::tests::tiny_game_config};
         std::fs::create_dir_all(dir).unwrap();
-        Genie::new(config, tch::Device::Cpu)
+        Genie::new(tiny_game_config(), tch::Device::Cpu)
             .unwrap()
             .save(dir)
             .unwrap();
