@@ -227,7 +227,7 @@ fn clips_and_games_are_deterministic_across_the_public_api() {
 
 #[test]
 fn a_checkpoint_names_the_game_it_learned_and_older_ones_learned_the_original() {
-    use genie::game::{Camera, GameConfig, Looks};
+    use genie::game::{Camera, Controls, GameConfig, Looks};
     use genie::model::GenieConfig;
     // The shipped checkpoint learned the stepping camera in the five themes, and scrolls.
     let shipped = genie::model::checkpoint::read_config(std::path::Path::new("checkpoints"))
@@ -237,6 +237,8 @@ fn a_checkpoint_names_the_game_it_learned_and_older_ones_learned_the_original() 
         (Camera::Step, Looks::Themes)
     );
     assert!(shipped.dynamics.scroll);
+    // Its genie.json names no controls: the classic ones it learned.
+    assert_eq!(shipped.game.controls, Controls::Classic);
     // A genie.json from before the `game` key learned the original game.
     let mut older = serde_json::to_value(GenieConfig::default()).unwrap();
     older.as_object_mut().unwrap().remove("game");
@@ -252,13 +254,18 @@ fn a_checkpoint_names_the_game_it_learned_and_older_ones_learned_the_original() 
     );
     let text = serde_json::to_string(&new).unwrap();
     assert!(
-        text.contains(r#""game":{"camera":"step","looks":"mixed"}"#),
+        text.contains(r#""game":{"camera":"step","looks":"mixed","controls":"classic"}"#),
         "{text}"
     );
     let back: GenieConfig = serde_json::from_str(&text).unwrap();
     assert_eq!(back.game, new.game);
     // A game key genie does not know is refused, not ignored.
     let bad = text.replace(r#""looks":"mixed""#, r#""looks":"mixed","gravity":2"#);
+    assert!(serde_json::from_str::<GenieConfig>(&bad).is_err());
+    let responsive = text.replace(r#""controls":"classic""#, r#""controls":"responsive""#);
+    let responsive: GenieConfig = serde_json::from_str(&responsive).unwrap();
+    assert_eq!(responsive.game.controls, Controls::Responsive);
+    let bad = text.replace(r#""controls":"classic""#, r#""controls":"floaty""#);
     assert!(serde_json::from_str::<GenieConfig>(&bad).is_err());
 }
 

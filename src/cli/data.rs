@@ -41,6 +41,11 @@ pub struct DataArgs {
     /// (looks training never sees, for evaluation)
     #[arg(long, default_value = "mixed")]
     pub looks: genie::game::Looks,
+    /// What the keys do: `classic` (the shipped checkpoint's game) or `responsive` (every key
+    /// changes the next frame: a jump is higher while held and glides, down crouches in the air,
+    /// dash lasts while held and runs while cooling down)
+    #[arg(long, default_value = "classic")]
+    pub controls: genie::game::Controls,
     /// Episodes per shard file.
     #[arg(long, default_value_t = 256)]
     pub shard_size: usize,
@@ -69,6 +74,7 @@ impl DataArgs {
             game: genie::game::GameConfig {
                 camera: self.camera,
                 looks: self.looks,
+                controls: self.controls,
             },
         }
     }

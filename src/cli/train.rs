@@ -35,7 +35,7 @@ pub struct TrainArgs {
     /// and --quiet; the recipe gives the rest
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "stage", "resume", "config", "steps", "lr", "warmup", "restart_schedule", "decay",
-        "data", "camera", "looks", "oracle_actions", "odds", "clip_len", "scroll",
+        "data", "camera", "looks", "controls", "oracle_actions", "odds", "clip_len", "scroll",
         "context_noise", "whole_context", "own_context", "codes_from",
     ])]
     pub recipe: Option<PathBuf>,
@@ -120,6 +120,13 @@ pub struct TrainArgs {
     /// new run's `mixed`, a resumed run's own]. Recorded in genie.json (`game`)
     #[arg(long)]
     pub looks: Option<genie::game::Looks>,
+    /// For in-memory clips: what the keys do, `classic` (the shipped checkpoint's game: jump does
+    /// nothing in the air, dash nothing while it cools down) or `responsive` (every key changes
+    /// the next frame: a jump is higher while held and glides, down crouches in the air, dash
+    /// lasts while held and runs while cooling down) [default: a new run's `classic`, a resumed
+    /// run's own]. Recorded in genie.json (`game`)
+    #[arg(long)]
+    pub controls: Option<genie::game::Controls>,
     /// Dynamics only, a diagnostic: condition on the game's true actions instead of the LAM's
     /// latent ones (Genie never sees labels). Shows how much control the dynamics model can learn
     /// with perfect actions; the run's calibration becomes the identity, so keys drive it directly.
@@ -357,8 +364,10 @@ pub fn run_stage(
          played already"
     );
     anyhow::ensure!(
-        (args.camera.is_none() && args.looks.is_none()) || args.data.is_none(),
-        "--camera and --looks set the game of in-memory clips; shards from --data say their own"
+        (args.camera.is_none() && args.looks.is_none() && args.controls.is_none())
+            || args.data.is_none(),
+        "--camera, --looks and --controls set the game of in-memory clips; shards from --data say \
+         their own"
     );
     for (flag, given) in [
         ("--oracle-actions", args.oracle_actions),
@@ -542,6 +551,9 @@ pub fn run_stage(
     }
     if let Some(looks) = args.looks {
         genie.config.game.looks = looks;
+    }
+    if let Some(controls) = args.controls {
+        genie.config.game.controls = controls;
     }
     // How the scripted player plays in-memory clips.
     let style = PlayStyle {

@@ -16,6 +16,12 @@
 //! | `down` | crouch on the ground (the sprite is 4 px tall instead of 7); drop through a floating platform; fall twice as fast in the air |
 //! | `dash` | a burst of 3.5 px/tick for 8 ticks in the facing direction, level in the air, with a white streak behind; 30-tick cooldown |
 //!
+//! With [`Controls::Responsive`] (chosen by [`GameConfig`]) every key also shows where it did
+//! nothing before: `jump` released while rising cuts the rise to 1 px/tick (a short hop; held,
+//! the full 29 px) and held while falling glides at 1 px/tick; `down` crouches in the air too;
+//! `dash` goes on only while held (any other key ends it) and, cooling down, runs the way the
+//! player faces.
+//!
 //! Touching an enemy ends the life unless the player falls onto it from above, which stomps
 //! it (and bounces); falling out of the bottom of the screen ends the life; touching the goal
 //! flag wins the level.
@@ -82,6 +88,39 @@ pub enum Camera {
     Flip,
 }
 
+/// What the keys do beyond the table of the module docs (see [`physics`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Controls {
+    /// The game of the shipped checkpoint: `jump` does nothing in the air, `down` in the air
+    /// only falls faster (less than a pixel more a tick at first), and `dash` does nothing
+    /// during its cooldown or a dash already under way; in those states the key's next frame is
+    /// `noop`'s.
+    #[default]
+    Classic,
+    /// Every key changes the next frame in (nearly) every state: `jump` released while rising
+    /// cuts the rise short and held while falling glides, `down` crouches in the air too, and
+    /// `dash` goes on only while held and, cooling down, runs the way the player faces.
+    Responsive,
+}
+
+/// A controls name that is not `classic` or `responsive`.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown controls {0:?}: expected classic or responsive")]
+pub struct ParseControlsError(String);
+
+impl std::str::FromStr for Controls {
+    type Err = ParseControlsError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "classic" => Ok(Controls::Classic),
+            "responsive" => Ok(Controls::Responsive),
+            _ => Err(ParseControlsError(s.to_string())),
+        }
+    }
+}
+
 /// What varies between versions of the game a world model can be trained on. Recorded in a
 /// checkpoint's genie.json (`game`), so evaluation, calibration and the real game in the player
 /// run the game the checkpoint learned.
@@ -91,6 +130,9 @@ pub struct GameConfig {
     pub camera: Camera,
     /// How levels are drawn (`look`).
     pub looks: Looks,
+    /// What the keys do in the air and while a dash cools down; `classic` where genie.json does
+    /// not say.
+    pub controls: Controls,
 }
 
 /// A camera name that is not `step` or `flip`.
@@ -116,6 +158,7 @@ impl GameConfig {
         GameConfig {
             camera: Camera::Flip,
             looks: Looks::Themes,
+            controls: Controls::Classic,
         }
     }
 }
@@ -378,7 +421,7 @@ impl Game {
         self.status = Status::Alive;
         self.tick = 0;
         // Settle onto the ground so the first frame shows the player standing.
-        self.player.update(l, Intent::default());
+        self.player.update(l, Intent::default(), self.config.controls);
         self.camera = 0;
         // A stepping camera moves a patch a tick: step it to the player before the first frame.
         for _ in 0..self.level.width_px() / CAMERA_STEP {
@@ -401,7 +444,7 @@ impl Game {
         for e in &mut self.enemies {
             e.update(&level);
         }
-        let (vy_before, bottom_before) = self.player.update(&level, action.intent());
+        let (vy_before, bottom_before) = self.player.update(&level, action.intent(), self.config.controls);
         self.interact(vy_before, bottom_before);
         self.follow();
         self.status

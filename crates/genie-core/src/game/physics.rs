@@ -7,6 +7,7 @@
 //! tiles (ground, crates) block from every side; platforms only catch a player falling onto
 //! them from above, and Down drops through them.
 
+use super::Controls;
 use super::level::{Level, ROWS, Tile};
 use super::theme::TILE;
 
@@ -36,6 +37,11 @@ pub const DASH_SPEED: i32 = 896; // 3.5 px/tick
 pub const DASH_TICKS: u8 = 8;
 pub const DASH_COOLDOWN: u8 = 30;
 pub const STOMP_BOUNCE: i32 = 3 * SUB;
+/// [`Controls::Responsive`]: the fastest rise once `jump` is let go (a short hop), and the
+/// fastest fall while it is held (a glide); each a pixel a tick, so the key shows in the next
+/// frame wherever the player is more than a few ticks from the top of its arc.
+pub const JUMP_CUT: i32 = SUB;
+pub const GLIDE_FALL: i32 = SUB;
 pub const ENEMY_SPEED: i32 = 128; // 0.5 px/tick
 const DROP_TICKS: u8 = 8;
 
@@ -60,6 +66,8 @@ pub struct Player {
     pub facing: i32,
     pub on_ground: bool,
     pub crouching: bool,
+    /// [`Controls::Responsive`]: `jump` held in the air (drawn with its arms up).
+    pub gliding: bool,
     pub dash_ticks: u8,
     pub dash_cooldown: u8,
     drop_ticks: u8,
@@ -75,6 +83,7 @@ impl Player {
             facing: 1,
             on_ground: false,
             crouching: false,
+            gliding: false,
             dash_ticks: 0,
             dash_cooldown: 0,
             drop_ticks: 0,
@@ -83,9 +92,15 @@ impl Player {
 
     /// Advances one tick. Returns the vertical speed before the move and the hitbox bottom
     /// before the move (for stomp detection).
-    pub fn update(&mut self, level: &Level, intent: Intent) -> (i32, i32) {
+    pub fn update(&mut self, level: &Level, intent: Intent, controls: Controls) -> (i32, i32) {
+        let responsive = controls == Controls::Responsive;
         self.dash_cooldown = self.dash_cooldown.saturating_sub(1);
-        self.crouching = intent.down && self.on_ground;
+        self.crouching = intent.down && (self.on_ground || responsive);
+        if responsive && !intent.dash && self.dash_ticks > 0 {
+            // A dash goes on only while its key is held; let go, it stops as a run does.
+            self.dash_ticks = 0;
+            self.vx = self.vx.clamp(-RUN_MAX, RUN_MAX);
+        }
         if intent.dash && self.dash_cooldown == 0 && self.dash_ticks == 0 {
             if intent.dir != 0 {
                 self.facing = intent.dir;
@@ -107,6 +122,9 @@ impl Player {
             let turning = self.vx * intent.dir < 0;
             self.vx += intent.dir * if turning { 2 * RUN_ACCEL } else { RUN_ACCEL };
             self.vx = self.vx.clamp(-RUN_MAX, RUN_MAX);
+        } else if responsive && intent.dash {
+            // Cooling down, `dash` runs the way the player faces.
+            self.vx = self.facing * RUN_MAX;
         } else {
             let f = if self.on_ground {
                 GROUND_FRICTION
@@ -129,6 +147,13 @@ impl Player {
             let fast = intent.down && !self.on_ground;
             self.vy += if fast { 2 * GRAVITY } else { GRAVITY };
             self.vy = self.vy.min(if fast { FAST_FALL } else { MAX_FALL });
+            if responsive && !self.on_ground {
+                if intent.jump {
+                    self.vy = self.vy.min(GLIDE_FALL);
+                } else {
+                    self.vy = self.vy.max(-JUMP_CUT);
+                }
+            }
         }
 
         let (vy_before, bottom_before) = (self.vy, self.y + PLAYER_H * SUB);
@@ -138,6 +163,7 @@ impl Player {
         if self.on_ground {
             self.vy = 0;
         }
+        self.gliding = responsive && intent.jump && !self.on_ground;
         self.drop_ticks = self.drop_ticks.saturating_sub(1);
         (vy_before, bottom_before)
     }

@@ -19,6 +19,11 @@ const ENEMY_B: [&str; 6] = [".####.", "#o##o#", "######", "######", ".####.", ".
 const PLAYER: [&str; 7] = [
     ".PPPP.", "PPPPeP", "PPPPPP", "PPPPPP", ".PPPP.", ".P..P.", ".P..P.",
 ];
+/// `jump` held in the air with [`super::Controls::Responsive`]: the arms up, one pixel out on
+/// each side (drawn a pixel to the left of [`PLAYER`], so the body stays where it was).
+const PLAYER_GLIDE: [&str; 7] = [
+    "P.PPPP.P", "PPPPPePP", ".PPPPPP.", ".PPPPPP.", "..PPPP..", "..P..P..", "..P..P..",
+];
 const PLAYER_CROUCH: [&str; 4] = [".PPPP.", "PPPPeP", "PPPPPP", "PP..PP"];
 const FLAG: [&str; 4] = ["fffff", "ffff.", "fff..", "f...."];
 
@@ -121,6 +126,8 @@ pub(super) fn render(game: &Game, out: &mut [u8]) {
     let flip = pl.facing < 0;
     if pl.crouching {
         sprite_flip(out, px, py + 3, &PLAYER_CROUCH, flip, colour);
+    } else if pl.gliding {
+        sprite_flip(out, px - 1, py, &PLAYER_GLIDE, flip, colour);
     } else {
         sprite_flip(out, px, py, &PLAYER, flip, colour);
     }

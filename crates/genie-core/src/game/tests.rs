@@ -426,3 +426,150 @@ fn every_action_has_a_visible_effect() {
         assert_ne!(after(a), noop, "{a} looks like noop");
     }
 }
+
+/// States met in play: `levels` levels of `config`'s game under random keys, one state every 7
+/// ticks for 420 ticks, a lost life restarted.
+fn states_in_play(config: GameConfig, levels: u64) -> Vec<Game> {
+    let mut rng = Rng::new(7);
+    let mut states = Vec::new();
+    for seed in 0..levels {
+        let mut g = Game::with_config(seed, config);
+        let mut action = Action::Right;
+        for t in 0..420 {
+            action = random_action(&mut rng, action);
+            if g.step(action) != Status::Alive {
+                g.restart();
+            }
+            if t % 7 == 6 {
+                states.push(g.clone());
+            }
+        }
+    }
+    states
+}
+
+/// Per action, the share of `states` whose next frame under the action is not `noop`'s; and
+/// the bits of the key (of 3, the eight equally likely) that the next frame tells, on average.
+fn shown_share(states: &[Game]) -> ([f64; 8], f64) {
+    let mut shown = [0usize; 8];
+    let mut bits = 0.0;
+    for state in states {
+        let next: Vec<Vec<u8>> = Action::ALL
+            .iter()
+            .map(|&a| {
+                let mut g = state.clone();
+                g.step(a);
+                g.frame()
+            })
+            .collect();
+        for a in Action::ALL {
+            shown[a as usize] += usize::from(next[a as usize] != next[0]);
+        }
+        // A key is told from the others that give the same frame by nothing: H(key | frame).
+        let unknown: f64 = next
+            .iter()
+            .map(|f| (next.iter().filter(|g| *g == f).count() as f64).log2() / 8.0)
+            .sum();
+        bits += 3.0 - unknown;
+    }
+    let n = states.len() as f64;
+    (shown.map(|k| k as f64 / n), bits / n)
+}
+
+#[test]
+fn responsive_controls_show_every_key_in_the_next_frame() {
+    let classic = GameConfig::default();
+    let responsive = GameConfig {
+        controls: Controls::Responsive,
+        ..classic
+    };
+    let (before, bits_before) = shown_share(&states_in_play(classic, 24));
+    let (after, bits_after) = shown_share(&states_in_play(responsive, 24));
+    eprintln!("bits of the key the next frame tells: {bits_after:.2} of 3 (classic {bits_before:.2})");
+    for a in Action::ALL.into_iter().skip(1) {
+        eprintln!(
+            "{a:>10}: next frame not noop's in {:.3} of states (classic {:.3})",
+            after[a as usize], before[a as usize]
+        );
+    }
+    assert!(bits_after > bits_before + 0.3, "{bits_after} against {bits_before}");
+    // Classic: jump does nothing in the air, dash nothing while it cools down.
+    assert!(before[Action::Jump as usize] < 0.8, "{before:?}");
+    assert!(before[Action::Dash as usize] < 0.8, "{before:?}");
+    // Responsive: every key shows in the next frame.
+    for a in Action::ALL.into_iter().skip(1) {
+        assert!(after[a as usize] >= 0.9, "{a}: {after:?}");
+    }
+}
+
+#[test]
+fn responsive_jump_is_higher_held_and_glides_down() {
+    let config = GameConfig {
+        controls: Controls::Responsive,
+        ..GameConfig::default()
+    };
+    // Hold jump for `held` ticks, then let go: the highest the player gets, in pixels.
+    let apex = |held: usize| {
+        let mut g = Game::configured(flat_level(20, 1), config);
+        let ground = g.player.y;
+        let mut top = ground;
+        for t in 0..60 {
+            g.step(if t < held { Action::Jump } else { Action::Noop });
+            top = top.min(g.player.y);
+        }
+        assert_eq!(g.player.y, ground, "landed again");
+        (ground - top) / SUB
+    };
+    let (tap, full) = (apex(1), apex(20));
+    assert!(tap <= 8 && full >= 24, "a tap {tap} px, held {full} px");
+    // Classic: the same height either way.
+    let classic = |held: usize| {
+        let mut g = Game::from_level(flat_level(20, 1));
+        let ground = g.player.y;
+        let mut top = ground;
+        for t in 0..60 {
+            g.step(if t < held { Action::Jump } else { Action::Noop });
+            top = top.min(g.player.y);
+        }
+        (ground - top) / SUB
+    };
+    assert_eq!(classic(1), classic(60));
+
+    // From the same height, held jump falls at a pixel a tick; noop faster.
+    let fall = |a: Action| {
+        let mut g = Game::configured(flat_level(20, 1), config);
+        for _ in 0..12 {
+            g.step(Action::Jump);
+        }
+        let y = g.player.y;
+        for _ in 0..10 {
+            g.step(a);
+        }
+        g.player.y - y
+    };
+    let (glide, drop) = (fall(Action::Jump), fall(Action::Noop));
+    assert!(glide <= 10 * physics::GLIDE_FALL, "{glide}");
+    assert!(drop >= glide + 6 * SUB, "{drop} against {glide}");
+}
+
+#[test]
+fn responsive_dash_lasts_while_held_and_runs_while_cooling_down() {
+    let config = GameConfig {
+        controls: Controls::Responsive,
+        ..GameConfig::default()
+    };
+    let mut g = Game::configured(flat_level(40, 0), config);
+    g.step(Action::Dash);
+    let x = g.player.x;
+    g.step(Action::Noop);
+    assert_eq!(g.player.x, x, "letting go ends the dash");
+    let x = g.player.x;
+    g.step(Action::Dash);
+    assert_eq!(g.player.x - x, physics::RUN_MAX, "cooling down, dash runs");
+    for _ in 0..physics::DASH_COOLDOWN {
+        g.step(Action::Noop);
+    }
+    let x = g.player.x;
+    g.step(Action::Dash);
+    assert_eq!(g.player.x - x, physics::DASH_SPEED, "ready again");
+}
