@@ -421,7 +421,8 @@ impl Game {
         self.status = Status::Alive;
         self.tick = 0;
         // Settle onto the ground so the first frame shows the player standing.
-        self.player.update(l, Intent::default(), self.config.controls);
+        self.player
+            .update(l, Intent::default(), self.config.controls);
         self.camera = 0;
         // A stepping camera moves a patch a tick: step it to the player before the first frame.
         for _ in 0..self.level.width_px() / CAMERA_STEP {
@@ -444,7 +445,9 @@ impl Game {
         for e in &mut self.enemies {
             e.update(&level);
         }
-        let (vy_before, bottom_before) = self.player.update(&level, action.intent(), self.config.controls);
+        let (vy_before, bottom_before) =
+            self.player
+                .update(&level, action.intent(), self.config.controls);
         self.interact(vy_before, bottom_before);
         self.follow();
         self.status

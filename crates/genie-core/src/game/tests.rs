@@ -485,14 +485,19 @@ fn responsive_controls_show_every_key_in_the_next_frame() {
     };
     let (before, bits_before) = shown_share(&states_in_play(classic, 24));
     let (after, bits_after) = shown_share(&states_in_play(responsive, 24));
-    eprintln!("bits of the key the next frame tells: {bits_after:.2} of 3 (classic {bits_before:.2})");
+    eprintln!(
+        "bits of the key the next frame tells: {bits_after:.2} of 3 (classic {bits_before:.2})"
+    );
     for a in Action::ALL.into_iter().skip(1) {
         eprintln!(
             "{a:>10}: next frame not noop's in {:.3} of states (classic {:.3})",
             after[a as usize], before[a as usize]
         );
     }
-    assert!(bits_after > bits_before + 0.3, "{bits_after} against {bits_before}");
+    assert!(
+        bits_after > bits_before + 0.3,
+        "{bits_after} against {bits_before}"
+    );
     // Classic: jump does nothing in the air, dash nothing while it cools down.
     assert!(before[Action::Jump as usize] < 0.8, "{before:?}");
     assert!(before[Action::Dash as usize] < 0.8, "{before:?}");
