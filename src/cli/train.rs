@@ -36,7 +36,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "stage", "resume", "config", "steps", "lr", "warmup", "restart_schedule", "decay",
         "data", "camera", "looks", "controls", "oracle_actions", "odds", "clip_len", "scroll",
-        "context_noise", "whole_context", "own_context", "codes_from", "camera_dreams",
+        "context_noise", "whole_context", "own_context", "codes_from",
     ])]
     pub recipe: Option<PathBuf>,
     /// Run folder: a checkpoint folder plus train_state.json and metrics.jsonl
@@ -161,14 +161,6 @@ pub struct TrainArgs {
     /// genie.json (`dynamics.own_context`) [default: a new run's 0, a resumed run's own]
     #[arg(long, value_name = "SHARE")]
     pub own_context: Option<f64>,
-    /// Camera only: the share of each batch's clips the camera head also reads as the dynamics
-    /// model dreams them (from the clip's first two frames, the LAM's latents of the real clip,
-    /// the view moved as the real one moved), so it learns to step for a player drawn as a
-    /// dream draws it, not only as the game does. A step of training then costs a dream of its
-    /// clips. Recorded in genie.json (`dynamics.camera_dreams`) [default: a new run's 0, a
-    /// resumed run's own]
-    #[arg(long, value_name = "SHARE")]
-    pub camera_dreams: Option<f64>,
     /// Dynamics only, for a run whose tokenizer was replaced (a new one trained, the dynamics
     /// model taken from a checkpoint): before the first step, each code of the run's tokenizer
     /// takes the token embedding and output row of the codes of DIR's tokenizer (the one the
@@ -390,10 +382,6 @@ pub fn run_stage(
             "{flag} only applies to the dynamics model"
         );
     }
-    anyhow::ensure!(
-        args.camera_dreams.is_none() || stage == Stage::Camera,
-        "--camera-dreams only applies to the camera head (genie train camera)"
-    );
     let device = match (device(&args.device, args.threads)?, &group) {
         // One GPU a rank: the LOCAL_RANK-th of its machine.
         (tch::Device::Cuda(0), Some(g)) => tch::Device::Cuda(g.local_rank),
@@ -455,13 +443,6 @@ pub fn run_stage(
                 read.own
             )
         })?;
-    }
-    if let Some(share) = args.camera_dreams {
-        anyhow::ensure!(
-            (0.0..=1.0).contains(&share),
-            "--camera-dreams {share}: a share of the batch, from 0 to 1"
-        );
-        genie.config.dynamics.camera_dreams = share;
     }
     // A clip shorter than the network's band never teaches the bias of the farther distances,
     // yet every rollout attends over the whole band.

@@ -75,13 +75,6 @@ pub struct DynamicsConfig {
     /// files: 0.
     #[serde(default)]
     pub own_context: f64,
-    /// Training of the camera head only: the share of each batch's clips the head also reads as
-    /// the model dreams them (`scroll::dreamed_views`: from the clip's first two frames, the
-    /// LAM's latents of the real clip, the view moved as the real one moved), learning from the
-    /// dreamed frame whether the real view stepped next. Absent from older genie.json files: 0
-    /// (real frames only).
-    #[serde(default)]
-    pub camera_dreams: f64,
 }
 
 /// Where a dynamics model's actions come from.
@@ -114,7 +107,6 @@ impl Default for DynamicsConfig {
             context_noise: 0.0,
             whole_context: 0.0,
             own_context: 0.0,
-            camera_dreams: 0.0,
         }
     }
 }
@@ -168,10 +160,6 @@ impl DynamicsConfig {
         check(
             (0.0..=1.0).contains(&self.own_context),
             "own_context must be a share from 0 to 1",
-        )?;
-        check(
-            (0.0..=1.0).contains(&self.camera_dreams),
-            "camera_dreams must be a share from 0 to 1",
         )?;
         check(
             !self.scroll || super::scroll::grid_width(self.tokens_per_frame).is_some(),
@@ -792,7 +780,6 @@ pub(crate) mod tests {
             context_noise: 0.0,
             whole_context: 0.0,
             own_context: 0.0,
-            camera_dreams: 0.0,
         }
     }
 

@@ -600,57 +600,6 @@ impl Rollout {
     }
 }
 
-/// The clips as the model dreams them, for the camera head to learn from what a dream shows: the
-/// first `start` frames of `frames` tokenized, then every next frame dreamed from `actions` (the
-/// LAM's reading of the real clip) with each row's view moved as the real one moved (`shifts`,
-/// the teacher's view). Returns the frames as shown, each in its own view, from frame
-/// `start` − 1 on: [B, T − start + 1, H, W, C] f32. The head then learns, from a dreamed frame,
-/// whether the real view stepped next; read from real frames only, it steps for a dreamed player
-/// where a real one would stand, and a dream draws its player elsewhere (docs/experiments.md, "The
-/// view's steps left and right apart").
-///
-/// # Shapes
-/// `frames` [B, T, H, W, C] f32 in [0, 1], `actions` [B, T−1] i64, `1 ≤ start < T`.
-pub fn dreamed_views<R: Rng>(
-    genie: &Genie,
-    frames: &Tensor,
-    actions: &Tensor,
-    shifts: &[Vec<i64>],
-    start: usize,
-    rng: &mut R,
-) -> Tensor {
-    let t = frames.size()[1] as usize;
-    assert!(start >= 1 && start < t, "start {start} of a {t}-frame clip");
-    let move_at = |i: usize| -> Vec<i64> {
-        shifts
-            .iter()
-            .map(|s| s.get(i).copied().unwrap_or(0).clamp(-1, 1))
-            .collect()
-    };
-    tch::no_grad(|| {
-        let ids = genie.tokenizer.encode(&frames.narrow(1, 0, start as i64));
-        let mut rollout = Rollout::new(genie, frames.size()[0]);
-        let known: Vec<Vec<i64>> = shifts
-            .iter()
-            .map(|s| s.iter().take(start - 1).copied().collect())
-            .collect();
-        let context = (start > 1).then(|| actions.narrow(1, 0, start as i64 - 1));
-        let shown = rollout.start(genie, &ids, context.as_ref(), &known);
-        let mut views = vec![shown.select(1, start as i64 - 1)];
-        for i in start - 1..t - 1 {
-            let (_, frame) = rollout.step_moving(
-                genie,
-                &actions.select(1, i as i64),
-                &move_at(i),
-                &genie.config.sampler,
-                rng,
-            );
-            views.push(frame);
-        }
-        Tensor::stack(&views, 1)
-    })
-}
-
 /// The move (−1, 0 or 1 column) the uniform draw `u` picks from the three probabilities `p`.
 fn move_drawn(p: &[f32], u: f32) -> i64 {
     if u < p[0] {

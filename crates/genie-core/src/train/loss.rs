@@ -3,10 +3,9 @@
 use tch::{Kind, Tensor};
 
 use super::run::{Batch, Stage};
-use crate::model::dynamics::{ActionSource, CameraCalls, ContextRead, Scrolled};
-use crate::model::scroll::{column_shifts, dreamed_views};
-use crate::model::{Genie, Rows, SamplerRng, frames_to_f32};
-use rand::SeedableRng;
+use crate::model::dynamics::{ActionSource, ContextRead, Scrolled};
+use crate::model::scroll::column_shifts;
+use crate::model::{Genie, Rows, frames_to_f32};
 
 /// Loss and metrics of one batch for the stage's network.
 /// The third item is the network's quantizer output (for code restarts); the fourth the term of
@@ -66,28 +65,21 @@ pub(super) fn stage_loss(
                 frames: &frames,
                 patch: genie.config.tokenizer.patch,
             };
-            let (mut loss, calls) = genie
+            let (loss, calls) = genie
                 .dynamics
                 .camera_loss(&actions, scrolled)
                 .expect("a camera stage runs on a model that scrolls");
             // The counts each way as well as the recall: the held-out figures are means over
             // batches, and the ratio of two means is the recall over all of them.
-            let mut metrics = serde_json::json!({});
-            let mut report = |prefix: &str, loss: &Tensor, calls: &CameraCalls| {
-                let at = |name: &str| format!("{prefix}camera_{name}");
-                metrics[at("loss")] = f64::try_from(loss.detach()).unwrap_or(f64::NAN).into();
-                metrics[at("left_moves")] = calls.moves[0].into();
-                metrics[at("left_called")] = calls.called[0].into();
-                metrics[at("right_moves")] = calls.moves[1].into();
-                metrics[at("right_called")] = calls.called[1].into();
-                if let Some(recall) = calls.recall() {
-                    metrics[at("recall")] = recall.into();
-                }
-            };
-            report("", &loss, &calls);
-            if let Some((dreamed, calls)) = dreamed_camera_loss(genie, &frames, &actions, &shifts) {
-                report("dreamed_", &dreamed, &calls);
-                loss = (loss + dreamed) / 2.0;
+            let mut metrics = serde_json::json!({
+                "camera_loss": f64::try_from(loss.detach()).unwrap_or(f64::NAN),
+                "camera_left_moves": calls.moves[0],
+                "camera_left_called": calls.called[0],
+                "camera_right_moves": calls.moves[1],
+                "camera_right_called": calls.called[1],
+            });
+            if let Some(recall) = calls.recall() {
+                metrics["camera_recall"] = recall.into();
             }
             (loss, metrics, None, None)
         }
@@ -146,45 +138,6 @@ pub(super) fn stage_loss(
         }
     }
 }
-
-/// The camera head's loss on the first `dynamics.camera_dreams` share of the batch's clips as the
-/// model dreams them ([`dreamed_views`]: from each clip's first two frames, its view moved as the
-/// real one moved), learning from the dreamed frame whether the real view stepped next; `None`
-/// where the share is 0 or the clips are too short. The dream's sampler is seeded from libtorch's
-/// generator, so a run's seed decides it.
-fn dreamed_camera_loss(
-    genie: &Genie,
-    frames: &Tensor,
-    actions: &Tensor,
-    shifts: &[Vec<i64>],
-) -> Option<(Tensor, CameraCalls)> {
-    let (b, t) = (frames.size()[0], frames.size()[1] as usize);
-    let rows = (genie.config.dynamics.camera_dreams * b as f64).ceil() as i64;
-    let start = DREAM_START.min(t.saturating_sub(1));
-    if rows == 0 || start == 0 {
-        return None;
-    }
-    let seed = Tensor::randint(i64::MAX, [1], (Kind::Int64, tch::Device::Cpu)).int64_value(&[0]);
-    let mut rng = SamplerRng::seed_from_u64(seed as u64);
-    let (frames, actions) = (frames.narrow(0, 0, rows), actions.narrow(0, 0, rows));
-    let shifts = &shifts[..rows as usize];
-    let views = dreamed_views(genie, &frames, &actions, shifts, start, &mut rng);
-    let from = start - 1;
-    let later: Vec<Vec<i64>> = shifts
-        .iter()
-        .map(|s| s.iter().skip(from).copied().collect())
-        .collect();
-    let scrolled = Scrolled {
-        shifts: &later,
-        frames: &views,
-        patch: genie.config.tokenizer.patch,
-    };
-    let actions = actions.narrow(1, from as i64, (t - 1 - from) as i64);
-    genie.dynamics.camera_loss(&actions, scrolled)
-}
-
-/// Real frames a dream for the camera head starts from.
-const DREAM_START: usize = 2;
 
 /// Where the picture of each clip of the batch scrolled, in columns ([`column_shifts`]).
 fn batch_shifts(genie: &Genie, batch: &Batch) -> Vec<Vec<i64>> {
@@ -323,46 +276,6 @@ mod tests {
                 .unwrap();
             assert!(loss.is_finite());
         }
-    }
-
-    #[test]
-    fn the_camera_head_reads_dreams_of_its_share_of_clips_from_the_last_real_frame_on() {
-        let mut config = tiny_config();
-        config.dynamics.scroll = true;
-        config.dynamics.camera_dreams = 0.5;
-        tch::manual_seed(4);
-        let genie = Genie::new(config.clone(), Device::Cpu).unwrap();
-        let (b, t, size) = (4, 5, config.tokenizer.image_size);
-        let frames = Tensor::rand([b, t, size, size, 3], (Kind::Float, Device::Cpu));
-        let actions = Tensor::randint(8, [b, t - 1], (Kind::Int64, Device::Cpu));
-        let shifts = vec![
-            vec![1, -1, 0, 1],
-            vec![-1, 0, 1, 1],
-            vec![1, 1, 1, 1],
-            vec![-1, -1, -1, -1],
-        ];
-        // Half the batch, rows 0 and 1, dreamed from two real frames: the move before frame 2
-        // came before the dream, and rows 2 and 3 are not dreamed.
-        let (loss, calls) = dreamed_camera_loss(&genie, &frames, &actions, &shifts).unwrap();
-        assert!(f64::try_from(&loss).unwrap().is_finite());
-        assert_eq!(calls.moves, [1.0, 3.0], "left then right moves counted");
-        // The views: the last real frame as decoded, then one dreamed frame per action left.
-        let mut rng = SamplerRng::seed_from_u64(9);
-        let views = dreamed_views(&genie, &frames, &actions, &shifts, 2, &mut rng);
-        assert_eq!(views.size(), [b, t - 1, size, size, 3]);
-        let again = dreamed_views(
-            &genie,
-            &frames,
-            &actions,
-            &shifts,
-            2,
-            &mut SamplerRng::seed_from_u64(9),
-        );
-        assert!(views.equal(&again), "a seed decides the dream");
-        // No share, no dream.
-        let mut plain = genie;
-        plain.config.dynamics.camera_dreams = 0.0;
-        assert!(dreamed_camera_loss(&plain, &frames, &actions, &shifts).is_none());
     }
 
     #[test]
