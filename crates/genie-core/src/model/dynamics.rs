@@ -75,6 +75,13 @@ pub struct DynamicsConfig {
     /// files: 0.
     #[serde(default)]
     pub own_context: f64,
+    /// Training only: the share of clips replaced by a still picture, the clip's first frame
+    /// with its patches shuffled and held for every frame. A picture from outside the game
+    /// reaches the model as an arrangement of codes no level has, which it replaced by a level of
+    /// its own; these clips teach it to keep any arrangement while nothing moves. Absent from
+    /// older genie.json files: 0.
+    #[serde(default)]
+    pub still_pictures: f64,
 }
 
 /// Where a dynamics model's actions come from.
@@ -107,6 +114,7 @@ impl Default for DynamicsConfig {
             context_noise: 0.0,
             whole_context: 0.0,
             own_context: 0.0,
+            still_pictures: 0.0,
         }
     }
 }
@@ -160,6 +168,10 @@ impl DynamicsConfig {
         check(
             (0.0..=1.0).contains(&self.own_context),
             "own_context must be a share from 0 to 1",
+        )?;
+        check(
+            (0.0..=1.0).contains(&self.still_pictures),
+            "still_pictures must be a share from 0 to 1",
         )?;
         check(
             !self.scroll || super::scroll::grid_width(self.tokens_per_frame).is_some(),
@@ -780,6 +792,7 @@ pub(crate) mod tests {
             context_noise: 0.0,
             whole_context: 0.0,
             own_context: 0.0,
+            still_pictures: 0.0,
         }
     }
 

@@ -90,6 +90,11 @@ pub(super) fn stage_loss(
                     dynamics_actions(genie, batch, &frames),
                 )
             });
+            let ids = if training && genie.config.dynamics.still_pictures > 0.0 {
+                random_codes_where_still(&ids, &frames, genie.config.dynamics.vocab_size)
+            } else {
+                ids
+            };
             // A model that scrolls learns in each clip's last view: where the picture scrolled
             // is read from the frames.
             let shifts = genie
@@ -170,6 +175,70 @@ pub(super) fn mirror_half(batch: &Batch, rows: Rows) -> Batch {
         frames: batch.frames.flip([3]).where_self(&pick, &batch.frames),
         actions: batch.actions.shallow_clone(),
     }
+}
+
+/// The batch with about `share` of its clips replaced by still pictures
+/// (`dynamics.still_pictures`): the clip's first frame with its `patch` × `patch` patches in a
+/// random order, held for every frame of the clip.
+pub(super) fn still_pictures(batch: &Batch, share: f64, patch: i64, rows: Rows) -> Batch {
+    let unchanged = || Batch {
+        frames: batch.frames.shallow_clone(),
+        actions: batch.actions.shallow_clone(),
+    };
+    let (b, t, h, w, c) = match batch.frames.size()[..] {
+        [b, t, h, w, c] => (b, t, h, w, c),
+        _ => return unchanged(),
+    };
+    if patch <= 0 || h % patch != 0 || w % patch != 0 {
+        return unchanged();
+    }
+    let device = batch.frames.device();
+    let (gh, gw) = (h / patch, w / patch);
+    let places = gh * gw;
+    let patches = batch
+        .frames
+        .select(1, 0)
+        .view([b, gh, patch, gw, patch, c])
+        .permute([0, 1, 3, 2, 4, 5])
+        .reshape([b, places, patch, patch, c]);
+    let order = rows.rand(&[b, places], device).argsort(-1, false);
+    let shuffled = patches
+        .gather(
+            1,
+            &order
+                .view([b, places, 1, 1, 1])
+                .expand([b, places, patch, patch, c], false),
+            false,
+        )
+        .view([b, gh, gw, patch, patch, c])
+        .permute([0, 1, 3, 2, 4, 5])
+        .reshape([b, 1, h, w, c])
+        .expand([b, t, h, w, c], false);
+    let pick = rows.rand(&[b], device).lt(share).view([b, 1, 1, 1, 1]);
+    Batch {
+        frames: shuffled.where_self(&pick, &batch.frames).contiguous(),
+        actions: batch.actions.shallow_clone(),
+    }
+}
+
+/// `ids` [B, T, N] with every clip whose `frames` [B, T, H, W, C] never change (the still
+/// pictures) given codes drawn at random, one per place, held for every frame: a picture from
+/// outside the game reaches the model as codes its levels rarely use, and a still clip of common
+/// codes teaches it to keep only those.
+fn random_codes_where_still(ids: &Tensor, frames: &Tensor, vocab: i64) -> Tensor {
+    let (b, t, n) = match ids.size()[..] {
+        [b, t, n] => (b, t, n),
+        _ => return ids.shallow_clone(),
+    };
+    let still = (frames - frames.narrow(1, 0, 1))
+        .abs()
+        .flatten(1, -1)
+        .amax([1], false)
+        .eq(0.0)
+        .view([b, 1, 1]);
+    let codes =
+        Tensor::randint(vocab, [b, 1, n], (Kind::Int64, ids.device())).expand([b, t, n], false);
+    codes.where_self(&still, ids)
 }
 
 /// Mean of each numeric metric over the held-out batches (no gradients).
@@ -276,6 +345,45 @@ mod tests {
                 .unwrap();
             assert!(loss.is_finite());
         }
+    }
+
+    #[test]
+    fn a_still_picture_is_its_clips_first_frame_shuffled_by_patches_and_held() {
+        tch::manual_seed(5);
+        let (b, t, side, patch) = (3, 4, 16, 8);
+        let frames = Tensor::randint(256, [b, t, side, side, 3], (Kind::Uint8, Device::Cpu));
+        let batch = Batch {
+            frames: frames.shallow_clone(),
+            actions: Tensor::zeros([b, t], (Kind::Uint8, Device::Cpu)),
+        };
+        let rows = Rows::whole(b);
+        let out = still_pictures(&batch, 1.0, patch, rows);
+        assert_eq!(out.frames.size(), frames.size());
+        let patches = |frame: Tensor| {
+            let mut all: Vec<Vec<u8>> = (0..side / patch)
+                .flat_map(|y| (0..side / patch).map(move |x| (y, x)))
+                .map(|(y, x)| {
+                    let p = frame
+                        .narrow(0, y * patch, patch)
+                        .narrow(1, x * patch, patch)
+                        .contiguous();
+                    Vec::<u8>::try_from(p.flatten(0, -1)).unwrap()
+                })
+                .collect();
+            all.sort();
+            all
+        };
+        for i in 0..b {
+            let first = out.frames.get(i).get(0);
+            for k in 1..t {
+                assert!(out.frames.get(i).get(k).equal(&first), "clip {i} still");
+            }
+            // The same patches as the real first frame, moved about.
+            assert_eq!(patches(first), patches(frames.get(i).get(0)), "clip {i}");
+        }
+        // None of the share: the batch as it was.
+        let out = still_pictures(&batch, 0.0, patch, rows);
+        assert!(out.frames.equal(&frames));
     }
 
     #[test]
