@@ -95,6 +95,12 @@ pub(super) fn stage_loss(
             } else {
                 ids
             };
+            let ids = if training && genie.config.dynamics.still_codes > 0.0 {
+                let cfg = &genie.config.dynamics;
+                random_codes_where_unchanged(&ids, cfg.still_codes, cfg.vocab_size, rows)
+            } else {
+                ids
+            };
             // A model that scrolls learns in each clip's last view: where the picture scrolled
             // is read from the frames.
             let shifts = genie
@@ -241,6 +247,23 @@ fn random_codes_where_still(ids: &Tensor, frames: &Tensor, vocab: i64) -> Tensor
     codes.where_self(&still, ids)
 }
 
+/// `ids` [B, T, N] with about `share` of the clips given, at every place whose code never
+/// changes over the clip, a code drawn at random and held for the whole clip
+/// (`dynamics.still_codes`); what changes keeps its codes.
+fn random_codes_where_unchanged(ids: &Tensor, share: f64, vocab: i64, rows: Rows) -> Tensor {
+    let (b, t, n) = match ids.size()[..] {
+        [b, t, n] => (b, t, n),
+        _ => return ids.shallow_clone(),
+    };
+    let device = ids.device();
+    let unchanged = ids.eq_tensor(&ids.narrow(1, 0, 1)).all_dim(1, true); // [B, 1, N]
+    let picked = rows.rand(&[b], device).lt(share).view([b, 1, 1]);
+    let codes = Tensor::randint(vocab, [b, 1, n], (Kind::Int64, device));
+    codes
+        .expand([b, t, n], false)
+        .where_self(&unchanged.logical_and(&picked), ids)
+}
+
 /// Mean of each numeric metric over the held-out batches (no gradients).
 pub fn evaluate(genie: &Genie, stage: Stage, held_out: &[Batch]) -> serde_json::Value {
     let mut sums = serde_json::Map::new();
@@ -384,6 +407,38 @@ mod tests {
         // None of the share: the batch as it was.
         let out = still_pictures(&batch, 0.0, patch, rows);
         assert!(out.frames.equal(&frames));
+    }
+
+    #[test]
+    fn what_stands_still_gets_codes_drawn_at_random_and_what_moves_keeps_its_own() {
+        tch::manual_seed(6);
+        // Two clips of 3 frames, 4 places: place 1 changes in clip 0, place 3 in clip 1.
+        let ids = Tensor::from_slice(&[
+            5i64, 6, 7, 8, 5, 9, 7, 8, 5, 10, 7, 8, //
+            1, 2, 3, 4, 1, 2, 3, 11, 1, 2, 3, 12,
+        ])
+        .view([2, 3, 4]);
+        let out = random_codes_where_unchanged(&ids, 1.0, 1024, Rows::whole(2));
+        let at = |t: &Tensor, b: i64, f: i64, p: i64| t.int64_value(&[b, f, p]);
+        for (b, moving) in [(0, 1), (1, 3)] {
+            for p in 0..4 {
+                for f in 0..3 {
+                    if p == moving {
+                        assert_eq!(at(&out, b, f, p), at(&ids, b, f, p), "what moves keeps");
+                    } else {
+                        assert_eq!(at(&out, b, f, p), at(&out, b, 0, p), "held over the clip");
+                    }
+                }
+            }
+        }
+        // Codes drawn from 1,024: some of the 6 still places differ from what they were.
+        let drawn = (0..2)
+            .flat_map(|b| (0..4).map(move |p| (b, p)))
+            .filter(|&(b, p)| at(&out, b, 0, p) != at(&ids, b, 0, p))
+            .count();
+        assert!(drawn >= 4, "{drawn} of 6 redrawn");
+        let none = random_codes_where_unchanged(&ids, 0.0, 1024, Rows::whole(2));
+        assert!(none.equal(&ids));
     }
 
     #[test]
