@@ -36,8 +36,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "stage", "resume", "config", "steps", "lr", "warmup", "restart_schedule", "decay",
         "data", "camera", "looks", "controls", "oracle_actions", "odds", "clip_len", "scroll",
-        "context_noise", "whole_context", "own_context", "codes_from", "still_pictures",
-        "still_codes",
+        "context_noise", "whole_context", "own_context", "codes_from",
     ])]
     pub recipe: Option<PathBuf>,
     /// Run folder: a checkpoint folder plus train_state.json and metrics.jsonl
@@ -162,20 +161,6 @@ pub struct TrainArgs {
     /// genie.json (`dynamics.own_context`) [default: a new run's 0, a resumed run's own]
     #[arg(long, value_name = "SHARE")]
     pub own_context: Option<f64>,
-    /// Dynamics only: the share of training clips replaced by a still picture (the clip's first
-    /// frame with its patches shuffled, held for every frame), so that the model learns to keep
-    /// an arrangement of codes no level has while nothing moves, as a picture from outside the
-    /// game is. Recorded in genie.json (`dynamics.still_pictures`) [default: a new run's 0, a
-    /// resumed run's own]
-    #[arg(long, value_name = "SHARE")]
-    pub still_pictures: Option<f64>,
-    /// Dynamics only: the share of training clips in which every place whose code never changes
-    /// over the clip (what stands still) gets a code drawn at random, held for the clip, while
-    /// what moves keeps its codes: the model learns to keep whatever stands still, codes our
-    /// levels rarely use included, as a picture from outside the game is coded. Recorded in
-    /// genie.json (`dynamics.still_codes`) [default: a new run's 0, a resumed run's own]
-    #[arg(long, value_name = "SHARE")]
-    pub still_codes: Option<f64>,
     /// Dynamics only, for a run whose tokenizer was replaced (a new one trained, the dynamics
     /// model taken from a checkpoint): before the first step, each code of the run's tokenizer
     /// takes the token embedding and output row of the codes of DIR's tokenizer (the one the
@@ -391,8 +376,6 @@ pub fn run_stage(
         ("--whole-context", args.whole_context.is_some()),
         ("--own-context", args.own_context.is_some()),
         ("--codes-from", args.codes_from.is_some()),
-        ("--still-pictures", args.still_pictures.is_some()),
-        ("--still-codes", args.still_codes.is_some()),
     ] {
         anyhow::ensure!(
             !given || stage == Stage::Dynamics,
@@ -460,20 +443,6 @@ pub fn run_stage(
                 read.own
             )
         })?;
-    }
-    if let Some(share) = args.still_pictures {
-        anyhow::ensure!(
-            (0.0..=1.0).contains(&share),
-            "--still-pictures {share}: a share of the clips, from 0 to 1"
-        );
-        genie.config.dynamics.still_pictures = share;
-    }
-    if let Some(share) = args.still_codes {
-        anyhow::ensure!(
-            (0.0..=1.0).contains(&share),
-            "--still-codes {share}: a share of the clips, from 0 to 1"
-        );
-        genie.config.dynamics.still_codes = share;
     }
     // A clip shorter than the network's band never teaches the bias of the farther distances,
     // yet every rollout attends over the whole band.

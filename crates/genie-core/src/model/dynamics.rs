@@ -75,21 +75,6 @@ pub struct DynamicsConfig {
     /// files: 0.
     #[serde(default)]
     pub own_context: f64,
-    /// Training only: the share of clips replaced by a still picture, the clip's first frame
-    /// with its patches shuffled and held for every frame. A picture from outside the game
-    /// reaches the model as an arrangement of codes no level has, which it replaced by a level of
-    /// its own; these clips teach it to keep any arrangement while nothing moves. Absent from
-    /// older genie.json files: 0.
-    #[serde(default)]
-    pub still_pictures: f64,
-    /// Training only: the share of clips in which every place whose code never changes over the
-    /// clip (what stands still: most of the background) gets a code drawn at random, held for
-    /// the whole clip, while what moves keeps its codes. A picture from outside the game is
-    /// coded with codes our levels rarely use, which the model replaced by a level of its own;
-    /// these clips teach it to keep whatever stands still while it moves what the latent moves.
-    /// Absent from older genie.json files: 0.
-    #[serde(default)]
-    pub still_codes: f64,
 }
 
 /// Where a dynamics model's actions come from.
@@ -122,8 +107,6 @@ impl Default for DynamicsConfig {
             context_noise: 0.0,
             whole_context: 0.0,
             own_context: 0.0,
-            still_pictures: 0.0,
-            still_codes: 0.0,
         }
     }
 }
@@ -177,14 +160,6 @@ impl DynamicsConfig {
         check(
             (0.0..=1.0).contains(&self.own_context),
             "own_context must be a share from 0 to 1",
-        )?;
-        check(
-            (0.0..=1.0).contains(&self.still_pictures),
-            "still_pictures must be a share from 0 to 1",
-        )?;
-        check(
-            (0.0..=1.0).contains(&self.still_codes),
-            "still_codes must be a share from 0 to 1",
         )?;
         check(
             !self.scroll || super::scroll::grid_width(self.tokens_per_frame).is_some(),
@@ -805,8 +780,6 @@ pub(crate) mod tests {
             context_noise: 0.0,
             whole_context: 0.0,
             own_context: 0.0,
-            still_pictures: 0.0,
-            still_codes: 0.0,
         }
     }
 

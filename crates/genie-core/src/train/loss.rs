@@ -90,17 +90,6 @@ pub(super) fn stage_loss(
                     dynamics_actions(genie, batch, &frames),
                 )
             });
-            let ids = if training && genie.config.dynamics.still_pictures > 0.0 {
-                random_codes_where_still(&ids, &frames, genie.config.dynamics.vocab_size)
-            } else {
-                ids
-            };
-            let ids = if training && genie.config.dynamics.still_codes > 0.0 {
-                let cfg = &genie.config.dynamics;
-                random_codes_where_unchanged(&ids, cfg.still_codes, cfg.vocab_size, rows)
-            } else {
-                ids
-            };
             // A model that scrolls learns in each clip's last view: where the picture scrolled
             // is read from the frames.
             let shifts = genie
@@ -181,87 +170,6 @@ pub(super) fn mirror_half(batch: &Batch, rows: Rows) -> Batch {
         frames: batch.frames.flip([3]).where_self(&pick, &batch.frames),
         actions: batch.actions.shallow_clone(),
     }
-}
-
-/// The batch with about `share` of its clips replaced by still pictures
-/// (`dynamics.still_pictures`): the clip's first frame with its `patch` × `patch` patches in a
-/// random order, held for every frame of the clip.
-pub(super) fn still_pictures(batch: &Batch, share: f64, patch: i64, rows: Rows) -> Batch {
-    let unchanged = || Batch {
-        frames: batch.frames.shallow_clone(),
-        actions: batch.actions.shallow_clone(),
-    };
-    let (b, t, h, w, c) = match batch.frames.size()[..] {
-        [b, t, h, w, c] => (b, t, h, w, c),
-        _ => return unchanged(),
-    };
-    if patch <= 0 || h % patch != 0 || w % patch != 0 {
-        return unchanged();
-    }
-    let device = batch.frames.device();
-    let (gh, gw) = (h / patch, w / patch);
-    let places = gh * gw;
-    let patches = batch
-        .frames
-        .select(1, 0)
-        .view([b, gh, patch, gw, patch, c])
-        .permute([0, 1, 3, 2, 4, 5])
-        .reshape([b, places, patch, patch, c]);
-    let order = rows.rand(&[b, places], device).argsort(-1, false);
-    let shuffled = patches
-        .gather(
-            1,
-            &order
-                .view([b, places, 1, 1, 1])
-                .expand([b, places, patch, patch, c], false),
-            false,
-        )
-        .view([b, gh, gw, patch, patch, c])
-        .permute([0, 1, 3, 2, 4, 5])
-        .reshape([b, 1, h, w, c])
-        .expand([b, t, h, w, c], false);
-    let pick = rows.rand(&[b], device).lt(share).view([b, 1, 1, 1, 1]);
-    Batch {
-        frames: shuffled.where_self(&pick, &batch.frames).contiguous(),
-        actions: batch.actions.shallow_clone(),
-    }
-}
-
-/// `ids` [B, T, N] with every clip whose `frames` [B, T, H, W, C] never change (the still
-/// pictures) given codes drawn at random, one per place, held for every frame: a picture from
-/// outside the game reaches the model as codes its levels rarely use, and a still clip of common
-/// codes teaches it to keep only those.
-fn random_codes_where_still(ids: &Tensor, frames: &Tensor, vocab: i64) -> Tensor {
-    let (b, t, n) = match ids.size()[..] {
-        [b, t, n] => (b, t, n),
-        _ => return ids.shallow_clone(),
-    };
-    let still = (frames - frames.narrow(1, 0, 1))
-        .abs()
-        .flatten(1, -1)
-        .amax([1], false)
-        .eq(0.0)
-        .view([b, 1, 1]);
-    let codes =
-        Tensor::randint(vocab, [b, 1, n], (Kind::Int64, ids.device())).expand([b, t, n], false);
-    codes.where_self(&still, ids)
-}
-
-/// `ids` [B, T, N] with about `share` of the clips given, at every place whose code never
-/// changes over the clip, a code drawn at random and held for the whole clip
-/// (`dynamics.still_codes`); what changes keeps its codes.
-fn random_codes_where_unchanged(ids: &Tensor, share: f64, vocab: i64, rows: Rows) -> Tensor {
-    let (b, t, n) = match ids.size()[..] {
-        [b, t, n] => (b, t, n),
-        _ => return ids.shallow_clone(),
-    };
-    let device = ids.device();
-    let unchanged = ids.eq_tensor(&ids.narrow(1, 0, 1)).all_dim(1, true); // [B, 1, N]
-    let picked = rows.rand(&[b], device).lt(share).view([b, 1, 1]);
-    let codes = Tensor::randint(vocab, [b, 1, n], (Kind::Int64, device));
-    codes
-        .expand([b, t, n], false)
-        .where_self(&unchanged.logical_and(&picked), ids)
 }
 
 /// Mean of each numeric metric over the held-out batches (no gradients).
@@ -368,77 +276,6 @@ mod tests {
                 .unwrap();
             assert!(loss.is_finite());
         }
-    }
-
-    #[test]
-    fn a_still_picture_is_its_clips_first_frame_shuffled_by_patches_and_held() {
-        tch::manual_seed(5);
-        let (b, t, side, patch) = (3, 4, 16, 8);
-        let frames = Tensor::randint(256, [b, t, side, side, 3], (Kind::Uint8, Device::Cpu));
-        let batch = Batch {
-            frames: frames.shallow_clone(),
-            actions: Tensor::zeros([b, t], (Kind::Uint8, Device::Cpu)),
-        };
-        let rows = Rows::whole(b);
-        let out = still_pictures(&batch, 1.0, patch, rows);
-        assert_eq!(out.frames.size(), frames.size());
-        let patches = |frame: Tensor| {
-            let mut all: Vec<Vec<u8>> = (0..side / patch)
-                .flat_map(|y| (0..side / patch).map(move |x| (y, x)))
-                .map(|(y, x)| {
-                    let p = frame
-                        .narrow(0, y * patch, patch)
-                        .narrow(1, x * patch, patch)
-                        .contiguous();
-                    Vec::<u8>::try_from(p.flatten(0, -1)).unwrap()
-                })
-                .collect();
-            all.sort();
-            all
-        };
-        for i in 0..b {
-            let first = out.frames.get(i).get(0);
-            for k in 1..t {
-                assert!(out.frames.get(i).get(k).equal(&first), "clip {i} still");
-            }
-            // The same patches as the real first frame, moved about.
-            assert_eq!(patches(first), patches(frames.get(i).get(0)), "clip {i}");
-        }
-        // None of the share: the batch as it was.
-        let out = still_pictures(&batch, 0.0, patch, rows);
-        assert!(out.frames.equal(&frames));
-    }
-
-    #[test]
-    fn what_stands_still_gets_codes_drawn_at_random_and_what_moves_keeps_its_own() {
-        tch::manual_seed(6);
-        // Two clips of 3 frames, 4 places: place 1 changes in clip 0, place 3 in clip 1.
-        let ids = Tensor::from_slice(&[
-            5i64, 6, 7, 8, 5, 9, 7, 8, 5, 10, 7, 8, //
-            1, 2, 3, 4, 1, 2, 3, 11, 1, 2, 3, 12,
-        ])
-        .view([2, 3, 4]);
-        let out = random_codes_where_unchanged(&ids, 1.0, 1024, Rows::whole(2));
-        let at = |t: &Tensor, b: i64, f: i64, p: i64| t.int64_value(&[b, f, p]);
-        for (b, moving) in [(0, 1), (1, 3)] {
-            for p in 0..4 {
-                for f in 0..3 {
-                    if p == moving {
-                        assert_eq!(at(&out, b, f, p), at(&ids, b, f, p), "what moves keeps");
-                    } else {
-                        assert_eq!(at(&out, b, f, p), at(&out, b, 0, p), "held over the clip");
-                    }
-                }
-            }
-        }
-        // Codes drawn from 1,024: some of the 6 still places differ from what they were.
-        let drawn = (0..2)
-            .flat_map(|b| (0..4).map(move |p| (b, p)))
-            .filter(|&(b, p)| at(&out, b, 0, p) != at(&ids, b, 0, p))
-            .count();
-        assert!(drawn >= 4, "{drawn} of 6 redrawn");
-        let none = random_codes_where_unchanged(&ids, 0.0, 1024, Rows::whole(2));
-        assert!(none.equal(&ids));
     }
 
     #[test]

@@ -20,7 +20,7 @@ use super::adamw::{self, AdamW};
 use super::dist::{DistError, ProcessGroup};
 use super::folder::{METRICS_FILE, TrainState, save};
 use super::log::{LogError, MetricsLog};
-use super::loss::{batch_tokens, evaluate, mirror_half, stage_loss, still_pictures};
+use super::loss::{batch_tokens, evaluate, mirror_half, stage_loss};
 use super::schedule::Schedule;
 use crate::model::tokenizer::Tokenizer;
 use crate::model::{CheckpointError, Genie, Rows};
@@ -247,12 +247,6 @@ pub fn train(
         };
         let batch = if stage == Stage::Lam && genie.config.lam.mirror_clips {
             mirror_half(&batch, rows)
-        } else if stage == Stage::Dynamics && genie.config.dynamics.still_pictures > 0.0 {
-            let (share, patch) = (
-                genie.config.dynamics.still_pictures,
-                genie.config.tokenizer.patch,
-            );
-            still_pictures(&batch, share, patch, rows)
         } else {
             batch
         };
