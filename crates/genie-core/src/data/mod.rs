@@ -11,6 +11,7 @@
 pub mod clip;
 pub mod dataset;
 pub mod import;
+pub mod pictures;
 pub mod player;
 pub mod spec;
 pub mod write;
