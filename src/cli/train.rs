@@ -36,7 +36,7 @@ pub struct TrainArgs {
     #[arg(long, value_name = "FILE", conflicts_with_all = [
         "stage", "resume", "config", "steps", "lr", "warmup", "restart_schedule", "decay",
         "data", "camera", "looks", "controls", "oracle_actions", "odds", "clip_len", "scroll",
-        "context_noise", "whole_context", "own_context", "codes_from", "pictures",
+        "context_noise", "whole_context", "own_context", "codes_from",
     ])]
     pub recipe: Option<PathBuf>,
     /// Run folder: a checkpoint folder plus train_state.json and metrics.jsonl
@@ -127,13 +127,6 @@ pub struct TrainArgs {
     /// run's own]. Recorded in genie.json (`game`)
     #[arg(long)]
     pub controls: Option<genie::game::Controls>,
-    /// Tokenizer and decoder only: the share of training clips replaced by a procedural picture
-    /// that is no level (layers of random shapes, pen strokes, paper, coarse pixels, blur and
-    /// noise; the game's player on most), held still, so that the tokenizer learns to draw the
-    /// pictures people bring and not only the game's frames. Held-out figures stay the game's
-    /// [default: 0]
-    #[arg(long, value_name = "SHARE")]
-    pub pictures: Option<f64>,
     /// Dynamics only, a diagnostic: condition on the game's true actions instead of the LAM's
     /// latent ones (Genie never sees labels). Shows how much control the dynamics model can learn
     /// with perfect actions; the run's calibration becomes the identity, so keys drive it directly.
@@ -387,20 +380,6 @@ pub fn run_stage(
         anyhow::ensure!(
             !given || stage == Stage::Dynamics,
             "{flag} only applies to the dynamics model"
-        );
-    }
-    if let Some(share) = args.pictures {
-        anyhow::ensure!(
-            matches!(stage, Stage::Tokenizer | Stage::Decoder),
-            "--pictures only applies to the tokenizer and its decoder"
-        );
-        anyhow::ensure!(
-            (0.0..=1.0).contains(&share),
-            "--pictures {share}: a share of the clips, from 0 to 1"
-        );
-        anyhow::ensure!(
-            args.data.is_none(),
-            "--pictures mixes pictures into in-memory clips; not with --data"
         );
     }
     let device = match (device(&args.device, args.threads)?, &group) {
@@ -727,13 +706,7 @@ pub fn run_stage(
                 share,
                 device,
             );
-            match args.pictures.filter(|&p| p > 0.0) {
-                Some(pictures) => {
-                    let batches = clips::with_pictures(batches, pictures, seed ^ rank as u64);
-                    train(&opts, &mut genie, &mut state, batches, &held_out, stop)?;
-                }
-                None => train(&opts, &mut genie, &mut state, batches, &held_out, stop)?,
-            }
+            train(&opts, &mut genie, &mut state, batches, &held_out, stop)?;
         }
     }
     if writes {

@@ -11,7 +11,6 @@
 pub mod clip;
 pub mod dataset;
 pub mod import;
-pub mod pictures;
 pub mod player;
 pub mod spec;
 pub mod write;

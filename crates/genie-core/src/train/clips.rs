@@ -3,7 +3,7 @@
 //! it is evaluated on.
 
 use rand::{Rng, SeedableRng};
-use tch::{Device, Tensor};
+use tch::Device;
 
 use super::folder::TrainState;
 use super::run::{Batch, batch_from_u8};
@@ -123,46 +123,6 @@ pub fn shard_batches(
     }
 }
 
-/// `batches` with about `share` of each batch's clips replaced by a procedural picture
-/// ([`crate::data::pictures`]) held still for every frame: a tokenizer's lesson in drawing
-/// pictures that are no level. Which clips, and the pictures, come from `seed` and the batch's
-/// count, so a rank of a data-parallel run (its own `seed`) and a resumed run (a new one) draw
-/// their own.
-pub fn with_pictures(
-    mut batches: impl FnMut() -> Batch,
-    share: f64,
-    seed: u64,
-) -> impl FnMut() -> Batch {
-    let mut count = 0u64;
-    move || {
-        let batch = batches();
-        let size = batch.frames.size();
-        let (b, t) = (size[0] as usize, size[1] as usize);
-        let mut frames =
-            Vec::<u8>::try_from(batch.frames.flatten(0, -1)).expect("a batch's frames are u8");
-        for row in 0..b {
-            let key =
-                crate::game::rng::mix(seed ^ crate::game::rng::mix(count * 4099 + row as u64));
-            if (key >> 11) as f64 / (1u64 << 53) as f64 >= share {
-                continue;
-            }
-            let picture = crate::data::pictures::picture(key);
-            for frame in 0..t {
-                let at = (row * t + frame) * FRAME_BYTES;
-                frames[at..at + FRAME_BYTES].copy_from_slice(&picture);
-            }
-        }
-        count += 1;
-        let device = batch.frames.device();
-        Batch {
-            frames: Tensor::from_slice(&frames)
-                .view(size.as_slice())
-                .to_device(device),
-            actions: batch.actions,
-        }
-    }
-}
-
 /// Batches of `share.batch` clips played in memory on levels `0..levels` (see [`ClipStream`]).
 pub fn platformer_batches(
     levels: u64,
@@ -179,47 +139,5 @@ pub fn platformer_batches(
     move || {
         let (frames, actions) = stream.next_batch(share.batch);
         batch_from_u8(frames, actions, shape(share.batch, clip_len), device)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tch::Kind;
-
-    #[test]
-    fn pictures_replace_about_their_share_of_the_clips_held_still() {
-        let (b, t) = (8i64, 3i64);
-        let source = || Batch {
-            frames: Tensor::randint(
-                256,
-                shape(b as usize, t as usize),
-                (Kind::Uint8, Device::Cpu),
-            ),
-            actions: Tensor::zeros([b, t], (Kind::Uint8, Device::Cpu)),
-        };
-        let still = |frames: &Tensor, row: i64| {
-            (1..t).all(|k| frames.get(row).get(k).equal(&frames.get(row).get(0)))
-        };
-        let mut none = with_pictures(source, 0.0, 1);
-        let out = none();
-        assert!((0..b).all(|row| !still(&out.frames, row)));
-        let mut all = with_pictures(source, 1.0, 1);
-        let (first, second) = (all(), all());
-        assert_eq!(first.frames.kind(), Kind::Uint8);
-        assert_eq!(first.frames.size(), shape(b as usize, t as usize).to_vec());
-        assert!((0..b).all(|row| still(&first.frames, row) && still(&second.frames, row)));
-        assert!(
-            !first.frames.equal(&second.frames),
-            "each batch its own pictures"
-        );
-        let mut half = with_pictures(source, 0.5, 1);
-        let replaced: i64 = (0..50)
-            .map(|_| {
-                let out = half();
-                (0..b).filter(|&row| still(&out.frames, row)).count() as i64
-            })
-            .sum();
-        assert!((150..250).contains(&replaced), "{replaced} of 400");
     }
 }
