@@ -51,12 +51,6 @@ pub struct TokenizerConfig {
     /// configs; absent from older genie.json files: false (they encode as they were trained).
     #[serde(default)]
     pub keep_still_codes: bool,
-    /// Empty (and absent): a learned codebook of `codebook_size` codes of `latent_dim`. Else
-    /// finite scalar quantization (FSQ): the latent has one dimension per entry
-    /// (`latent_dim` = the entries), dimension i takes one of `fsq_levels[i]` values, and a
-    /// code is a tuple of them (`codebook_size` = their product); every code stays in use.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub fsq_levels: Vec<i64>,
 }
 
 impl Default for TokenizerConfig {
@@ -76,7 +70,6 @@ impl Default for TokenizerConfig {
             motion_weight: 0.0,
             motion_dilation: 3,
             keep_still_codes: true,
-            fsq_levels: Vec::new(),
         }
     }
 }
@@ -127,24 +120,6 @@ impl TokenizerConfig {
         within("latent_dim", self.latent_dim, 1, limits::WIDTH)?;
         within("context_frames", self.context_frames, 1, limits::CONTEXT)?;
         within("motion_dilation", self.motion_dilation, 0, limits::DILATION)?;
-        if !self.fsq_levels.is_empty() {
-            within("fsq_levels' length", self.fsq_levels.len() as i64, 1, 8)?;
-            for &l in &self.fsq_levels {
-                within("fsq_levels", l, 2, 64)?;
-            }
-            let product: i64 = self.fsq_levels.iter().product();
-            check(
-                product == self.codebook_size && self.fsq_levels.len() as i64 == self.latent_dim,
-                format!(
-                    "fsq_levels {:?} make {product} codes of {} dimensions; codebook_size is {} and \
-                     latent_dim {}",
-                    self.fsq_levels,
-                    self.fsq_levels.len(),
-                    self.codebook_size,
-                    self.latent_dim
-                ),
-            )?;
-        }
         check(
             self.motion_weight.is_finite() && self.commitment.is_finite(),
             "motion_weight and commitment must be finite".into(),
@@ -161,11 +136,7 @@ impl TokenizerConfig {
         linear(values, enc)
             + self.encoder.elements(n, self.context_frames)
             + linear(enc, self.latent_dim)
-            + if self.fsq_levels.is_empty() {
-                VectorQuantizer::elements(self.codebook_size, self.latent_dim)
-            } else {
-                super::elements::n(self.codebook_size)
-            }
+            + VectorQuantizer::elements(self.codebook_size, self.latent_dim)
             + linear(self.latent_dim, dec)
             + self.decoder.elements(n, self.context_frames)
             + linear(dec, values)
@@ -248,11 +219,7 @@ impl Tokenizer {
             patch_embed: nn::linear(&p / "patch_embed", values, enc, Default::default()),
             encoder: StStack::new(&p / "encoder", &cfg.encoder, n, cfg.context_frames),
             to_latent: nn::linear(&p / "to_latent", enc, cfg.latent_dim, Default::default()),
-            vq: if cfg.fsq_levels.is_empty() {
-                VectorQuantizer::new(&p / "vq", cfg.codebook_size, cfg.latent_dim)
-            } else {
-                VectorQuantizer::scalar(&p / "vq", &cfg.fsq_levels)
-            },
+            vq: VectorQuantizer::new(&p / "vq", cfg.codebook_size, cfg.latent_dim),
             from_latent: nn::linear(&p / "from_latent", cfg.latent_dim, dec, Default::default()),
             decoder: StStack::new(&p / "decoder", &cfg.decoder, n, cfg.context_frames),
             to_pixels: nn::linear(&p / "to_pixels", dec, values, Default::default()),
@@ -506,7 +473,6 @@ mod tests {
             motion_weight: 10.0,
             motion_dilation: 2,
             keep_still_codes: false,
-            fsq_levels: Vec::new(),
         }
     }
 
@@ -594,57 +560,6 @@ mod tests {
         for k in 1..4 {
             assert!(r.select(1, k).equal(&r.select(1, 0)));
         }
-    }
-
-    #[test]
-    fn a_scalar_quantizer_is_validated_against_the_codebook_and_learns() {
-        let mut cfg = tiny_config();
-        cfg.fsq_levels = vec![4, 4, 2];
-        assert!(
-            cfg.validate()
-                .unwrap_err()
-                .to_string()
-                .contains("fsq_levels")
-        );
-        cfg.codebook_size = 32;
-        cfg.latent_dim = 3;
-        cfg.validate().unwrap();
-        cfg.fsq_levels = vec![32, 1];
-        cfg.latent_dim = 2;
-        assert!(cfg.validate().is_err());
-        cfg.fsq_levels = vec![4, 4, 2];
-        cfg.latent_dim = 3;
-        // No codebook among its variables; its config round-trips and an empty list is not
-        // written (older files read as before).
-        tch::manual_seed(3);
-        let vs = VarStore::new(Device::Cpu);
-        let tok = Tokenizer::new(vs.root(), &cfg);
-        assert!(!vs.variables().contains_key("vq.codebook"));
-        assert_eq!(
-            cfg.elements(),
-            vs.variables().values().map(|v| v.numel() as u128).sum()
-        );
-        let back: TokenizerConfig =
-            serde_json::from_str(&serde_json::to_string(&cfg).unwrap()).unwrap();
-        assert_eq!(back, cfg);
-        assert!(
-            !serde_json::to_string(&tiny_config())
-                .unwrap()
-                .contains("fsq")
-        );
-        // A few steps lower the loss and decode agrees with what the loss decodes.
-        let x = frames(2, 3);
-        let mut opt = tch::nn::OptimizerConfig::build(tch::nn::Adam::default(), &vs, 3e-3).unwrap();
-        let first = tok.loss(&x).metrics.mse;
-        for _ in 0..30 {
-            let loss = tok.loss(&x);
-            opt.backward_step(&loss.loss);
-        }
-        assert!(tok.loss(&x).metrics.mse < first);
-        let ids = tok.quantize(&x).ids;
-        assert!(i64::try_from(ids.max()).unwrap() < 32);
-        let decoded = tok.decode(&ids);
-        assert_eq!(decoded.size(), x.size());
     }
 
     #[test]
