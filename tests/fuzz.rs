@@ -524,6 +524,7 @@ fn recordings_are_read_or_refused_never_a_panic() {
         level_seed: Some(1_000_001),
         prompt_frames: 0,
         threads: Some(2),
+        learn: None,
     };
     let frame = |v: u8| vec![v; 64 * 64 * 3];
     {

@@ -88,6 +88,53 @@ fn dream(ckpt: &Path, prompt: &Path, extra: &[&str], gif: &Path, rec: &Path) {
 }
 
 #[test]
+fn a_learnt_picture_is_recorded_with_its_learning_and_replays_frame_for_frame() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (ckpt, prompt, rec) = (
+        tmp.path().join("ckpt"),
+        tmp.path().join("p.png"),
+        tmp.path().join("rec"),
+    );
+    tiny_checkpoint(&ckpt);
+    prompt_png(&prompt);
+    let before = std::fs::read(ckpt.join("dynamics.safetensors")).unwrap();
+    let gif = tmp.path().join("d.gif");
+    let args = [
+        "--learn",
+        "--learn-steps",
+        "2,3",
+        "--actions",
+        "right*3,jump,left",
+    ];
+    dream(&ckpt, &prompt, &args, &gif, &rec);
+    let start: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(rec.join("start.json")).unwrap()).unwrap();
+    assert_eq!(start["learn"]["decoder_steps"], 2);
+    assert_eq!(start["learn"]["dynamics_steps"], 3);
+    // Learning the picture changes the weights in memory only.
+    assert_eq!(
+        std::fs::read(ckpt.join("dynamics.safetensors")).unwrap(),
+        before
+    );
+    let report = run_ok(genie_bin().args(["replay".as_ref(), rec.as_os_str()]));
+    let report: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
+    assert_eq!(report["matching"], 6, "{report}");
+    // Without the learning the same events make other frames: replay must notice.
+    let start_path = rec.join("start.json");
+    let mut start = start;
+    start.as_object_mut().unwrap().remove("learn");
+    std::fs::write(&start_path, serde_json::to_vec(&start).unwrap()).unwrap();
+    let out = genie_bin()
+        .args(["replay".as_ref(), rec.as_os_str()])
+        .output()
+        .unwrap();
+    assert!(
+        !out.status.success(),
+        "frames made by a learnt picture differ"
+    );
+}
+
+#[test]
 fn a_recorded_dream_replays_frame_for_frame_and_exports() {
     let tmp = tempfile::tempdir().unwrap();
     let (ckpt, prompt, rec) = (

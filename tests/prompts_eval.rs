@@ -94,6 +94,43 @@ fn eval_prompts_measures_every_picture_and_writes_its_sheet() {
         assert_eq!(sheet.height(), 5 * 130 - 2 + 8, "{name}");
     }
 
+    // Each picture learnt first, and forgotten before the next: the report says what
+    // learning did.
+    let out = genie(&[
+        "eval",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--prompts",
+        pics.to_str().unwrap(),
+        "--learn",
+        "--learn-steps",
+        "8,3",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let learnt: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    for p in learnt["per_prompt"].as_array().unwrap() {
+        assert_eq!(p["learnt"]["hero"], true, "{p}");
+        let mse = p["learnt"]["decoder_mse"].as_array().unwrap();
+        assert!(mse[1].as_f64().unwrap() < mse[0].as_f64().unwrap(), "{p}");
+    }
+    // Bad learning options: one clear error.
+    let out = genie(&[
+        "eval",
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--prompts",
+        pics.to_str().unwrap(),
+        "--learn",
+        "--learn-lr",
+        "7",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && stderr.contains("learning rate 7"),
+        "{stderr}"
+    );
+
     // A hero placed off its picture: one clear error naming the file, no panic.
     std::fs::write(pics.join("heroes.json"), r#"{"a.png": [100, 500]}"#).unwrap();
     let out = genie(&[

@@ -94,6 +94,10 @@ pub struct EvalArgs {
     /// dreamed with noop, left, right and jump held)
     #[arg(long, value_name = "DIR", requires = "prompts")]
     pub prompt_sheets: Option<PathBuf>,
+    /// With --prompts: learn each picture first, as `genie play --learn` does, and forget it
+    /// before the next
+    #[command(flatten)]
+    pub learn: super::world::LearnArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -296,6 +300,7 @@ fn eval_prompts(
         seed: args.seed,
         heroes,
         sheets: args.prompt_sheets.clone(),
+        learn: args.learn.options()?,
     };
     let report = evaluate_prompts(genie, prompts, &opts)?;
     if let Some(dir) = &args.prompt_sheets {

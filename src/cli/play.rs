@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use genie::app::input::Bindings;
 use genie::app::window::{self, PlayerConfig};
+use genie::session::dream::DreamWorld;
 use genie::session::engine::{Command, Engine};
 use genie::session::game_world::GameWorld;
 use genie::session::hero::HeroChoice;
@@ -33,6 +34,8 @@ pub struct StartArgs {
     /// inputs
     #[arg(long, value_name = "SEED")]
     pub level: Option<u64>,
+    #[command(flatten)]
+    pub learn: super::world::LearnArgs,
 }
 
 #[derive(Debug, clap::Args)]
@@ -98,6 +101,25 @@ fn prompt_and_game(
     ))
 }
 
+/// `--learn`: the dream learns each picture it starts from, this one first.
+fn learn_pictures(
+    dream: &mut DreamWorld,
+    start: &StartArgs,
+    prompt: &Prompt,
+) -> anyhow::Result<()> {
+    let opts = start.learn.options()?;
+    if let Some(opts) = opts
+        && prompt.frames.len() == 1
+    {
+        eprintln!(
+            "genie: learning the picture ({} + {} steps; about a minute on two CPU cores)",
+            opts.decoder_steps, opts.dynamics_steps
+        );
+    }
+    dream.learn_pictures(opts);
+    Ok(())
+}
+
 /// `--hero`, or what suits the checkpoint: the platformer's worlds redraw the hero they guess,
 /// a world learned from another game's video keeps the picture as it is.
 fn hero_choice(start: &StartArgs, info: &LoadedInfo) -> HeroChoice {
@@ -108,24 +130,30 @@ fn hero_choice(start: &StartArgs, info: &LoadedInfo) -> HeroChoice {
     })
 }
 
-fn start_state(info: &LoadedInfo, model: &ModelArgs, level: Option<u64>) -> StartState {
-    StartState {
+fn start_state(
+    info: &LoadedInfo,
+    model: &ModelArgs,
+    start: &StartArgs,
+) -> anyhow::Result<StartState> {
+    Ok(StartState {
         version: 1,
         world: "dream".into(),
         checkpoint: Some(info.dir.display().to_string()),
         checkpoint_hash: Some(info.hash.clone()),
         sampler: Some(RecordedSampler::of(&info.sampler)),
         seed: model.seed,
-        level_seed: level,
+        level_seed: start.level,
         prompt_frames: 0,
         threads: Some(tch::get_num_threads().max(1) as usize),
-    }
+        learn: start.learn.options()?,
+    })
 }
 
 pub fn play(args: PlayArgs) -> anyhow::Result<()> {
     window::check_display()?;
-    let (dream, info) = args.model.dream()?;
+    let (mut dream, info) = args.model.dream()?;
     let (prompt, game) = prompt_and_game(&args.start, &info)?;
+    learn_pictures(&mut dream, &args.start, &prompt)?;
     let bindings = match &args.bindings {
         Some(path) => Bindings::load(path)?,
         None => Bindings::default(),
@@ -146,7 +174,7 @@ pub fn play(args: PlayArgs) -> anyhow::Result<()> {
         target_fps: args.fps.max(0.1),
         step_mode: args.step_mode,
         record: args.record.clone(),
-        start_state: start_state(&info, &args.model, args.start.level),
+        start_state: start_state(&info, &args.model, &args.start)?,
         sampler: Some(info.sampler),
         latent_meanings: info.meanings.clone(),
         announce_after: args.announce_after,
@@ -167,12 +195,13 @@ pub fn play(args: PlayArgs) -> anyhow::Result<()> {
 
 pub fn dream(args: DreamArgs) -> anyhow::Result<()> {
     let controls = parse_actions(&args.actions)?;
-    let (dream, info) = args.model.dream()?;
+    let (mut dream, info) = args.model.dream()?;
     let (prompt, game) = prompt_and_game(&args.start, &info)?;
+    learn_pictures(&mut dream, &args.start, &prompt)?;
     let mut recorder = match &args.record {
         Some(dir) => Some(Recorder::create(
             dir,
-            &start_state(&info, &args.model, args.start.level),
+            &start_state(&info, &args.model, &args.start)?,
             &prompt.frames,
         )?),
         None => None,

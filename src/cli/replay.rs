@@ -87,7 +87,10 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<()> {
         s.apply(&mut sampler);
     }
     let mut sampler_now = sampler;
-    let mut engine = Engine::spawn(Box::new(DreamWorld::new(genie, sampler, rec.start.seed)));
+    let mut world = DreamWorld::new(genie, sampler, rec.start.seed);
+    // A session whose pictures were learnt learns them again, the same way.
+    world.learn_pictures(rec.start.learn);
+    let mut engine = Engine::spawn(Box::new(world));
     anyhow::ensure!(
         !rec.prompt.is_empty(),
         "{}: the recording holds no prompt frames",

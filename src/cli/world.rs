@@ -64,6 +64,61 @@ pub struct ModelArgs {
     pub seed: u64,
 }
 
+/// Learning a picture before it is played (`genie::session::learn`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct LearnArgs {
+    /// Before playing a picture, train the tokenizer's decoder and the dynamics model a little
+    /// on clips made from it, the hero walking and jumping over it under the keys (about a
+    /// minute on two CPU cores): the world keeps the picture instead of drawing a level of its
+    /// own. The shipped weights on disk are not changed
+    #[arg(long)]
+    pub learn: bool,
+    /// With --learn: optimizer steps of the decoder and of the dynamics model
+    #[arg(long, value_name = "DECODER,DYNAMICS", requires = "learn", value_parser = parse_steps)]
+    pub learn_steps: Option<(usize, usize)>,
+    /// With --learn: extra weight of the dynamics model's tokens that change between frames
+    #[arg(long, value_name = "W", requires = "learn")]
+    pub learn_change_weight: Option<f64>,
+    /// With --learn: the dynamics model's learning rate
+    #[arg(long, value_name = "LR", requires = "learn")]
+    pub learn_lr: Option<f64>,
+}
+
+impl LearnArgs {
+    /// The options of `--learn`, where given, checked.
+    pub fn options(&self) -> anyhow::Result<Option<genie::session::learn::LearnOptions>> {
+        let opts = self.learn.then(|| {
+            let mut opts = genie::session::learn::LearnOptions::default();
+            if let Some((decoder, dynamics)) = self.learn_steps {
+                opts.decoder_steps = decoder;
+                opts.dynamics_steps = dynamics;
+            }
+            if let Some(w) = self.learn_change_weight {
+                opts.change_weight = w;
+            }
+            if let Some(lr) = self.learn_lr {
+                opts.dynamics_lr = lr;
+            }
+            opts
+        });
+        if let Some(opts) = &opts {
+            opts.validate().map_err(anyhow::Error::msg)?;
+        }
+        Ok(opts)
+    }
+}
+
+fn parse_steps(text: &str) -> Result<(usize, usize), String> {
+    let bad = || format!("{text:?}: two step counts, DECODER,DYNAMICS (e.g. 60,40)");
+    let (a, b) = text.split_once(',').ok_or_else(bad)?;
+    let count = |s: &str| s.trim().parse::<usize>().map_err(|_| bad());
+    let (a, b) = (count(a)?, count(b)?);
+    if a > 100_000 || b > 100_000 {
+        return Err(format!("{text:?}: at most 100000 steps each"));
+    }
+    Ok((a, b))
+}
+
 /// The MaskGIT sampler's settings a command may change from the checkpoint's.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct SamplerArgs {

@@ -16,7 +16,9 @@
 //!   where it is found, by its colour, in the reconstruction and in the last frame.
 //! - `hero_fidelity`: share of pictures whose hero moves as keyed. The hero is found by the
 //!   game's player colour (within [`PLAYER_TOLERANCE`]) in the reconstruction and in the
-//!   [`MOVE_FRAMES`]-th frame of each key's row; `left` passes when it moved left by more than
+//!   [`MOVE_FRAMES`]-th frame of each key's row, and its motion taken in the world: where the
+//!   dreamed view stepped (a model that scrolls), the step is added back, as the session
+//!   measures take it; `left` passes when it moved left by more than
 //!   a pixel, `right` right by more than a pixel, `jump` up by more than a pixel; a hero lost in
 //!   either frame fails, and so does one found farther than the game's player can go in
 //!   [`MOVE_FRAMES`] frames ([`MAX_DX`] across, [`MAX_DY`] up or down): there the dream has
@@ -36,9 +38,11 @@ use super::control::PLAYER_TOLERANCE;
 use super::measures::psnr_capped;
 use crate::game::{Action, FRAME_SIZE, find_player_within};
 use crate::model::{Genie, Rollout, SamplerConfig, SamplerRng, frames_to_bytes, frames_to_f32};
+use crate::session::Frame;
 use crate::session::export::grid;
 use crate::session::hero::{Crop, HeroChoice, HeroOutcome};
 use crate::session::keys::KeyMap;
+use crate::session::learn::{LearnOptions, LearnReport, learn_picture};
 use crate::session::prompt::{Prompt, PromptError};
 
 /// Frames dreamed per key.
@@ -87,6 +91,8 @@ pub struct PromptEvalOptions {
     pub heroes: BTreeMap<String, [u32; 2]>,
     /// Write a contact sheet per prompt into this folder.
     pub sheets: Option<PathBuf>,
+    /// Learn each picture before dreaming from it ([`learn_picture`]), and forget it after.
+    pub learn: Option<LearnOptions>,
 }
 
 /// One picture's figures.
@@ -110,6 +116,9 @@ pub struct PromptFigures {
     pub hero_moved: BTreeMap<String, bool>,
     /// All three keys moved the hero as keyed.
     pub hero_follows_keys: bool,
+    /// What learning the picture did, where it was learnt.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub learnt: Option<LearnReport>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -310,7 +319,19 @@ fn evaluate_one(
         .last()
         .expect("a prompt has a frame")
         .clone();
-    let (recon, rows) = dream_keys(genie, &prompt, opts.seed.wrapping_add(index), &opts.sampler);
+    let calibrated = KeyMap::new(&genie.config);
+    let learnt = opts.learn.map(|learn| {
+        let seed = learn.seed ^ opts.seed.wrapping_add(index);
+        learn_picture(genie, &prompt, &calibrated, &LearnOptions { seed, ..learn })
+    });
+    let keys = learnt.as_ref().map_or(calibrated, |l| l.keys);
+    let seed = opts.seed.wrapping_add(index);
+    let (recon, rows, views) = dream_keys(genie, &keys, &prompt, seed, &opts.sampler);
+    let learnt = learnt.map(|l| {
+        let report = l.report;
+        l.forget();
+        report
+    });
     let reconstruction = psnr_capped(&recon, &prompt);
     let noop_end = &rows[0][HORIZON - 1];
     let boxes: Vec<_> = [hero_box(&recon), hero_box(noop_end)]
@@ -320,10 +341,13 @@ fn evaluate_one(
     let persistence = psnr_outside(&recon, noop_end, &boxes);
     let start_place = find_player_within(&recon, PLAYER_TOLERANCE);
     let (mut hero_motion, mut hero_moved) = (BTreeMap::new(), BTreeMap::new());
-    for (key, row) in KEYS.iter().zip(&rows).skip(1) {
+    let patch = genie.config.tokenizer.patch as f32;
+    for ((key, row), view) in KEYS.iter().zip(&rows).zip(&views).skip(1) {
         let motion = start_place.and_then(|(x0, y0)| {
             let (x, y) = find_player_within(&row[MOVE_FRAMES - 1], PLAYER_TOLERANCE)?;
-            Some([x - x0, y - y0])
+            // In the world, not on the screen: a view that stepped is no motion of the hero.
+            let stepped = view[MOVE_FRAMES - 1] as f32 * patch;
+            Some([x + stepped - x0, y - y0])
         });
         hero_moved.insert(key.name().to_owned(), moved_as_keyed(*key, motion));
         hero_motion.insert(key.name().to_owned(), motion);
@@ -359,20 +383,23 @@ fn evaluate_one(
         hero_motion,
         hero_moved,
         hero_follows_keys,
+        learnt,
     })
 }
 
 /// The tokenizer's reconstruction of `prompt` and, per key of [`KEYS`], the [`HORIZON`] frames
-/// dreamed with it held, all four from the same prompt in one batch.
+/// dreamed with it held (turned into latents by `keys`), all four from the same prompt in one
+/// batch; and, per key and frame, the columns the dreamed view has moved since the prompt
+/// (positive: right; always 0 for a model that does not scroll).
 fn dream_keys(
     genie: &Genie,
+    keys: &KeyMap,
     prompt: &[u8],
     seed: u64,
     sampler: &SamplerConfig,
-) -> (Vec<u8>, Vec<Vec<Vec<u8>>>) {
+) -> (Vec<u8>, Vec<Vec<Frame>>, Vec<Vec<i64>>) {
     let device = genie.tokenizer_vs.device();
     let b = KEYS.len() as i64;
-    let keys = KeyMap::new(&genie.config);
     let s = FRAME_SIZE as i64;
     let frames = frames_to_f32(
         &Tensor::from_slice(prompt)
@@ -381,6 +408,8 @@ fn dream_keys(
             .to_device(device),
     );
     let mut rows = vec![Vec::new(); KEYS.len()];
+    let mut views = vec![Vec::new(); KEYS.len()];
+    let mut view = vec![0i64; KEYS.len()];
     let recon = tch::no_grad(|| {
         let mut rollout = Rollout::new(genie, b);
         let first = rollout.start(genie, &genie.tokenizer.encode(&frames), None, &[]);
@@ -394,7 +423,11 @@ fn dream_keys(
             let action = Tensor::from_slice(&latents)
                 .to_kind(Kind::Int64)
                 .to_device(device);
-            let (_, _, frame) = rollout.step(genie, &action, sampler, &mut rng);
+            let (_, moves, frame) = rollout.step(genie, &action, sampler, &mut rng);
+            for ((at, moved), seen) in view.iter_mut().zip(&moves).zip(&mut views) {
+                *at += moved;
+                seen.push(*at);
+            }
             let decoded = frames_to_bytes(&frame);
             let bytes = (s * s * 3) as usize;
             for (row, frame) in rows.iter_mut().zip(decoded.chunks(bytes)) {
@@ -403,7 +436,7 @@ fn dream_keys(
         }
         recon
     });
-    (recon, rows)
+    (recon, rows, views)
 }
 
 #[cfg(test)]

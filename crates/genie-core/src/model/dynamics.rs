@@ -467,6 +467,34 @@ impl Dynamics {
         rows: Rows,
         context: ContextRead,
     ) -> DynamicsLoss {
+        let weight = self.cfg.change_weight;
+        self.loss_weighted(ids, actions, scrolled, rows, context, weight)
+    }
+
+    /// [`Dynamics::loss`] with tokens that differ from the frame before weighted `1 +
+    /// change_weight` whatever the config says (learning a picture, where the few tokens that
+    /// move are what the keys change).
+    pub fn loss_changes(&self, ids: &Tensor, actions: &Tensor, change_weight: f64) -> DynamicsLoss {
+        let rows = Rows::whole(ids.size()[0]);
+        self.loss_weighted(
+            ids,
+            actions,
+            None,
+            rows,
+            ContextRead::AS_RECORDED,
+            change_weight,
+        )
+    }
+
+    fn loss_weighted(
+        &self,
+        ids: &Tensor,
+        actions: &Tensor,
+        scrolled: Option<Scrolled<'_>>,
+        rows: Rows,
+        context: ContextRead,
+        change_weight: f64,
+    ) -> DynamicsLoss {
         let (b, t, n) = ids.size3().expect("ids must be [B, T, N]");
         let device = ids.device();
         let rate = rows.rand(&[b, 1, 1], device) * 0.5 + 0.5;
@@ -522,9 +550,9 @@ impl Dynamics {
         let weight = scored.to_kind(Kind::Float);
         let masked = weight.sum(Kind::Float).clamp_min(1.0);
         // With `change_weight`, tokens that differ from the frame before weigh more.
-        let loss_weight = if self.cfg.change_weight > 0.0 {
+        let loss_weight = if change_weight > 0.0 {
             let changed = ids.ne_tensor(&previous_frames(ids)).to_kind(Kind::Float);
-            &weight * (changed * self.cfg.change_weight + 1.0)
+            &weight * (changed * change_weight + 1.0)
         } else {
             weight.shallow_clone()
         };

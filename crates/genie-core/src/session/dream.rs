@@ -11,6 +11,7 @@ use rand::SeedableRng;
 use tch::{Device, Tensor};
 
 use super::keys::KeyMap;
+use super::learn::{LearnOptions, Learnt, learn_picture};
 use super::prompt::Prompt;
 use super::{Control, Frame, Step, World, WorldError};
 use crate::game::Action;
@@ -32,6 +33,10 @@ pub struct DreamWorld {
     frames: Vec<Frame>,
     /// Steps taken since the start, rewound ones included: part of each step's seed.
     steps: u64,
+    /// Learn each picture a reset starts from ([`DreamWorld::learn_pictures`]).
+    learn: Option<LearnOptions>,
+    /// The weights from before the picture now learnt, and the key map from before it.
+    learnt: Option<(Learnt, KeyMap)>,
 }
 
 impl DreamWorld {
@@ -47,6 +52,23 @@ impl DreamWorld {
             rollout,
             frames: Vec::new(),
             steps: 0,
+            learn: None,
+            learnt: None,
+        }
+    }
+
+    /// From the next reset on, a prompt of one picture is learnt before the dream starts from it
+    /// ([`learn_picture`]; the picture before it is forgotten first), and a prompt of several
+    /// frames (a level, a recording) starts on the weights as loaded. `None`: no learning.
+    pub fn learn_pictures(&mut self, opts: Option<LearnOptions>) {
+        self.learn = opts;
+    }
+
+    /// Puts back the weights from before the picture learnt last, if any.
+    fn forget(&mut self) {
+        if let Some((learnt, keys)) = self.learnt.take() {
+            learnt.forget();
+            self.keys = keys;
         }
     }
 
@@ -119,6 +141,29 @@ impl World for DreamWorld {
         // Checked before anything is cleared: a bad prompt leaves the world as it was.
         self.held = None;
         self.frames.clear();
+        if let Some(opts) = self.learn {
+            self.forget();
+            // The clips are drawn at the game's frame size.
+            if let [picture] = prompt.frames.as_slice()
+                && picture.len() == crate::game::FRAME_BYTES
+            {
+                let opts = LearnOptions {
+                    seed: opts.seed ^ self.seed,
+                    ..opts
+                };
+                let learnt = learn_picture(&self.genie, picture, &self.keys, &opts);
+                eprintln!(
+                    "genie: learnt the picture in {:.1} s (decoder error {:.4} → {:.4}, dynamics loss {:.2} → {:.2})",
+                    learnt.report.seconds,
+                    learnt.report.decoder_mse[0],
+                    learnt.report.decoder_mse[1],
+                    learnt.report.dynamics_loss[0],
+                    learnt.report.dynamics_loss[1]
+                );
+                let before = std::mem::replace(&mut self.keys, learnt.keys);
+                self.learnt = Some((learnt, before));
+            }
+        }
         let device = self.device();
         let keep = prompt.frames.len().min(self.context());
         let raw: Vec<u8> = prompt.frames[prompt.frames.len() - keep..].concat();
@@ -268,6 +313,50 @@ mod tests {
             "{err}"
         );
         assert_eq!(world.rewind(0).unwrap(), frame);
+    }
+
+    #[test]
+    fn a_picture_is_learnt_on_reset_and_forgotten_for_the_next_prompt() {
+        let mut config = tiny_config();
+        config.tokenizer.image_size = 64;
+        config.tokenizer.patch = 16;
+        config.lam.image_size = 64;
+        config.lam.patch = 16;
+        config.dynamics.tokens_per_frame = 16;
+        let genie = Genie::new(config, Device::Cpu).unwrap();
+        let weights = |w: &DreamWorld| -> Vec<Tensor> {
+            let vars: std::collections::BTreeMap<_, _> =
+                w.genie.dynamics_vs.variables().into_iter().collect();
+            vars.into_values().map(|v| v.copy()).collect()
+        };
+        let mut world = DreamWorld::new(genie, SamplerConfig::default(), 3);
+        let loaded = weights(&world);
+        let same = |a: &[Tensor], b: &[Tensor]| a.iter().zip(b).all(|(x, y)| x.equal(y));
+        let mut picture = vec![90u8; crate::game::FRAME_BYTES];
+        super::super::hero::draw_player(&mut picture, 30, 50);
+        let one = Prompt {
+            frames: vec![picture.clone()],
+        };
+        // Without --learn nothing is learnt.
+        world.reset(&one).unwrap();
+        assert!(same(&weights(&world), &loaded));
+        world.learn_pictures(Some(LearnOptions {
+            decoder_steps: 2,
+            dynamics_steps: 2,
+            batch: 1,
+            clip_frames: 3,
+            ..Default::default()
+        }));
+        world.reset(&one).unwrap();
+        let learnt = weights(&world);
+        assert!(!same(&learnt, &loaded));
+        world.step(Control::Game(Action::Right as u8)).unwrap();
+        // A clip of two frames (a level, a recording) plays on the weights as loaded.
+        let clip = Prompt {
+            frames: vec![picture.clone(), picture],
+        };
+        world.reset(&clip).unwrap();
+        assert!(same(&weights(&world), &loaded));
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod export;
 pub mod game_world;
 pub mod hero;
 pub mod keys;
+pub mod learn;
 pub mod play;
 pub mod prompt;
 pub mod record;

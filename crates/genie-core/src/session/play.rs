@@ -120,6 +120,10 @@ impl PlaySession {
             preview: None,
             pending_presses: 0,
         };
+        if session.settings.start_state.learn.is_some() && session.settings.prompt.frames.len() == 1
+        {
+            session.message = Some("learning the picture, about a minute".into());
+        }
         if let Some(dir) = session.settings.record.clone() {
             session.start_recording(dir);
         }
@@ -177,8 +181,13 @@ impl PlaySession {
     pub fn open_prompt(&mut self, path: &Path) {
         match Prompt::open(path, self.settings.prompt_frames, self.settings.drop_hero) {
             Ok(opened) => {
+                // `--learn`: the dream learns a picture before its first frame.
+                let learning = match (&self.settings.start_state.learn, &opened.prompt.frames[..]) {
+                    (Some(_), [_]) => "; learning the picture, about a minute",
+                    _ => "",
+                };
                 self.message = Some(format!(
-                    "new world from {} ({})",
+                    "new world from {} ({}{learning})",
                     path.display(),
                     opened.hero
                 ));

@@ -370,6 +370,7 @@ mod tests {
             level_seed: None,
             prompt_frames: 0,
             threads: None,
+            learn: None,
         };
         drop(Recorder::create(&rec_dir, &start, &opened.prompt.frames).unwrap());
         let again = Prompt::open(&rec_dir, 4, HeroChoice::Auto).unwrap();

@@ -117,6 +117,9 @@ pub struct StartState {
     /// depend on it.
     #[serde(default)]
     pub threads: Option<usize>,
+    /// Pictures were learnt before they were played (`--learn`), with these options.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub learn: Option<super::learn::LearnOptions>,
 }
 
 impl StartState {
@@ -136,6 +139,9 @@ impl StartState {
             && !(1..=MAX_THREADS).contains(&threads)
         {
             return Err(format!("threads is {threads}, expected 1 to {MAX_THREADS}"));
+        }
+        if let Some(learn) = &self.learn {
+            learn.validate()?;
         }
         Ok(())
     }
@@ -460,6 +466,7 @@ mod tests {
             level_seed: None,
             prompt_frames: 0,
             threads: None,
+            learn: None,
         }
     }
 
@@ -631,6 +638,18 @@ mod tests {
         slow.sampler.as_mut().unwrap().steps = u32::MAX;
         let err = write(&slow, &ok).unwrap_err().to_string();
         assert!(err.contains("steps is 4294967295"), "{err}");
+        let learn = StartState {
+            learn: Some(crate::session::learn::LearnOptions {
+                dynamics_steps: usize::MAX,
+                ..Default::default()
+            }),
+            ..start()
+        };
+        let err = write(&learn, &ok).unwrap_err().to_string();
+        assert!(
+            err.contains("start.json") && err.contains("learn:"),
+            "{err}"
+        );
         let threads = StartState {
             threads: Some(usize::MAX),
             ..start()
