@@ -326,7 +326,8 @@ fn evaluate_one(
     });
     let keys = learnt.as_ref().map_or(calibrated, |l| l.keys);
     let seed = opts.seed.wrapping_add(index);
-    let (recon, rows, views) = dream_keys(genie, &keys, &prompt, seed, &opts.sampler);
+    let still_view = learnt.is_some();
+    let (recon, rows, views) = dream_keys(genie, &keys, still_view, &prompt, seed, &opts.sampler);
     let learnt = learnt.map(|l| {
         let report = l.report;
         l.forget();
@@ -388,12 +389,14 @@ fn evaluate_one(
 }
 
 /// The tokenizer's reconstruction of `prompt` and, per key of [`KEYS`], the [`HORIZON`] frames
-/// dreamed with it held (turned into latents by `keys`), all four from the same prompt in one
+/// dreamed with it held (turned into latents by `keys`; the view held still where
+/// `still_view`), all four from the same prompt in one
 /// batch; and, per key and frame, the columns the dreamed view has moved since the prompt
 /// (positive: right; always 0 for a model that does not scroll).
 fn dream_keys(
     genie: &Genie,
     keys: &KeyMap,
+    still_view: bool,
     prompt: &[u8],
     seed: u64,
     sampler: &SamplerConfig,
@@ -423,7 +426,15 @@ fn dream_keys(
             let action = Tensor::from_slice(&latents)
                 .to_kind(Kind::Int64)
                 .to_device(device);
-            let (_, moves, frame) = rollout.step(genie, &action, sampler, &mut rng);
+            // A learnt picture is played as one screen, as `genie play --learn` plays it.
+            let (moves, frame) = if still_view {
+                let moves = vec![0; KEYS.len()];
+                let (_, frame) = rollout.step_moving(genie, &action, &moves, sampler, &mut rng);
+                (moves, frame)
+            } else {
+                let (_, moves, frame) = rollout.step(genie, &action, sampler, &mut rng);
+                (moves, frame)
+            };
             for ((at, moved), seen) in view.iter_mut().zip(&moves).zip(&mut views) {
                 *at += moved;
                 seen.push(*at);

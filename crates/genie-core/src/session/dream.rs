@@ -35,8 +35,9 @@ pub struct DreamWorld {
     steps: u64,
     /// Learn each picture a reset starts from ([`DreamWorld::learn_pictures`]).
     learn: Option<LearnOptions>,
-    /// The weights from before the picture now learnt, and the key map from before it.
-    learnt: Option<(Learnt, KeyMap)>,
+    /// The weights from before the picture now learnt, the key map from before it, and the
+    /// picture.
+    learnt: Option<(Learnt, KeyMap, Frame)>,
 }
 
 impl DreamWorld {
@@ -64,9 +65,14 @@ impl DreamWorld {
         self.learn = opts;
     }
 
+    /// What learning the picture now played did, where it was learnt.
+    pub fn learnt(&self) -> Option<&super::learn::LearnReport> {
+        self.learnt.as_ref().map(|(l, _, _)| &l.report)
+    }
+
     /// Puts back the weights from before the picture learnt last, if any.
     fn forget(&mut self) {
-        if let Some((learnt, keys)) = self.learnt.take() {
+        if let Some((learnt, keys, _)) = self.learnt.take() {
             learnt.forget();
             self.keys = keys;
         }
@@ -141,7 +147,12 @@ impl World for DreamWorld {
         // Checked before anything is cleared: a bad prompt leaves the world as it was.
         self.held = None;
         self.frames.clear();
-        if let Some(opts) = self.learn {
+        // Back to the picture learnt already (R in the player): it stays learnt.
+        let again = match (&self.learnt, prompt.frames.as_slice()) {
+            (Some((_, _, learnt)), [picture]) => learnt == picture,
+            _ => false,
+        };
+        if let Some(opts) = self.learn.filter(|_| !again) {
             self.forget();
             // The clips are drawn at the game's frame size.
             if let [picture] = prompt.frames.as_slice()
@@ -161,7 +172,7 @@ impl World for DreamWorld {
                     learnt.report.dynamics_loss[1]
                 );
                 let before = std::mem::replace(&mut self.keys, learnt.keys);
-                self.learnt = Some((learnt, before));
+                self.learnt = Some((learnt, before, picture.clone()));
             }
         }
         let device = self.device();
@@ -225,9 +236,17 @@ impl World for DreamWorld {
         let mut rng = SamplerRng::seed_from_u64(seed);
         let device = self.device();
         let action = Tensor::from_slice(&[latent]).to_device(device);
-        let (_, _, decoded) = self
-            .rollout
-            .step(&self.genie, &action, &self.sampler, &mut rng);
+        // A learnt picture is one screen: the view stays where it is (the columns a step would
+        // bring in are nowhere in the picture, and the learnt model never saw one).
+        let decoded = if self.learnt.is_some() {
+            self.rollout
+                .step_moving(&self.genie, &action, &[0], &self.sampler, &mut rng)
+                .1
+        } else {
+            self.rollout
+                .step(&self.genie, &action, &self.sampler, &mut rng)
+                .2
+        };
         let frame = frames_to_bytes(&decoded);
         self.remember(frame.clone());
         Ok(Step {
@@ -350,13 +369,20 @@ mod tests {
         world.reset(&one).unwrap();
         let learnt = weights(&world);
         assert!(!same(&learnt, &loaded));
+        let report = *world.learnt().unwrap();
         world.step(Control::Game(Action::Right as u8)).unwrap();
+        // Back to the same picture: it stays learnt, not learnt again (which would take its own
+        // time).
+        world.reset(&one).unwrap();
+        assert!(same(&weights(&world), &learnt));
+        assert_eq!(world.learnt(), Some(&report));
         // A clip of two frames (a level, a recording) plays on the weights as loaded.
         let clip = Prompt {
             frames: vec![picture.clone(), picture],
         };
         world.reset(&clip).unwrap();
         assert!(same(&weights(&world), &loaded));
+        assert!(world.learnt().is_none());
     }
 
     #[test]
