@@ -112,7 +112,7 @@ fn learn_pictures(
         && prompt.frames.len() == 1
     {
         eprintln!(
-            "genie: learning the picture ({} + {} steps; about a minute on two CPU cores)",
+            "genie: learning the picture ({} + {} steps; a minute or two on two CPU cores)",
             opts.decoder_steps, opts.dynamics_steps
         );
     }

@@ -68,9 +68,9 @@ pub struct ModelArgs {
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct LearnArgs {
     /// Before playing a picture, train the tokenizer's decoder and the dynamics model a little
-    /// on clips made from it, the hero walking and jumping over it under the keys (about a
-    /// minute on two CPU cores): the world keeps the picture instead of drawing a level of its
-    /// own. The shipped weights on disk are not changed
+    /// on clips made from it, the hero walking and jumping over it under the keys (65–90 s on
+    /// two CPU cores, longer beside a busy window): the world keeps the picture instead of
+    /// drawing a level of its own, as one screen. The shipped weights on disk are not changed
     #[arg(long)]
     pub learn: bool,
     /// With --learn: optimizer steps of the decoder and of the dynamics model

@@ -122,7 +122,7 @@ impl PlaySession {
         };
         if session.settings.start_state.learn.is_some() && session.settings.prompt.frames.len() == 1
         {
-            session.message = Some("learning the picture, about a minute".into());
+            session.message = Some("learning the picture, a minute or two".into());
         }
         if let Some(dir) = session.settings.record.clone() {
             session.start_recording(dir);
@@ -183,7 +183,7 @@ impl PlaySession {
             Ok(opened) => {
                 // `--learn`: the dream learns a picture before its first frame.
                 let learning = match (&self.settings.start_state.learn, &opened.prompt.frames[..]) {
-                    (Some(_), [_]) => "; learning the picture, about a minute",
+                    (Some(_), [_]) => "; learning the picture, a minute or two",
                     _ => "",
                 };
                 self.message = Some(format!(
