@@ -319,13 +319,13 @@ fn evaluate_one(
         .last()
         .expect("a prompt has a frame")
         .clone();
+    let seed = opts.seed.wrapping_add(index);
     let calibrated = KeyMap::new(&genie.config);
     let learnt = opts.learn.map(|learn| {
-        let seed = learn.seed ^ opts.seed.wrapping_add(index);
+        let seed = learn.seed ^ seed;
         learn_picture(genie, &prompt, &calibrated, &LearnOptions { seed, ..learn })
     });
     let keys = learnt.as_ref().map_or(calibrated, |l| l.keys);
-    let seed = opts.seed.wrapping_add(index);
     let still_view = learnt.is_some();
     let (recon, rows, views) = dream_keys(genie, &keys, still_view, &prompt, seed, &opts.sampler);
     let learnt = learnt.map(|l| {

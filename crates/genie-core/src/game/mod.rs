@@ -206,15 +206,20 @@ impl Action {
         Action::ALL.get(v as usize).copied()
     }
 
-    fn intent(self) -> Intent {
-        let (dir, jump) = match self {
+    /// The way the action runs (−1 left, 1 right, 0 neither) and whether it jumps.
+    pub fn dir_and_jump(self) -> (i32, bool) {
+        match self {
             Action::Left => (-1, false),
             Action::Right => (1, false),
             Action::Jump => (0, true),
             Action::LeftJump => (-1, true),
             Action::RightJump => (1, true),
             _ => (0, false),
-        };
+        }
+    }
+
+    fn intent(self) -> Intent {
+        let (dir, jump) = self.dir_and_jump();
         Intent {
             dir,
             jump,

@@ -336,13 +336,11 @@ mod tests {
 
     #[test]
     fn a_picture_is_learnt_on_reset_and_forgotten_for_the_next_prompt() {
-        let mut config = tiny_config();
-        config.tokenizer.image_size = 64;
-        config.tokenizer.patch = 16;
-        config.lam.image_size = 64;
-        config.lam.patch = 16;
-        config.dynamics.tokens_per_frame = 16;
-        let genie = Genie::new(config, Device::Cpu).unwrap();
+        let genie = Genie::new(
+            crate::model::checkpoint::tests::tiny_game_config(),
+            Device::Cpu,
+        )
+        .unwrap();
         let weights = |w: &DreamWorld| -> Vec<Tensor> {
             let vars: std::collections::BTreeMap<_, _> =
                 w.genie.dynamics_vs.variables().into_iter().collect();

@@ -13,8 +13,9 @@
 use rand::{Rng, SeedableRng};
 use tch::{Kind, Tensor, nn::VarStore};
 
-use super::hero::{PLAYER_SPRITE, draw_player};
+use super::hero::{SPRITE_H, SPRITE_W, draw_player, fill_rows};
 use super::keys::KeyMap;
+use crate::game::physics::{GRAVITY, JUMP_SPEED, RUN_MAX, SUB};
 use crate::game::{Action, FRAME_BYTES, FRAME_SIZE, PLAYER_TOLERANCE, find_player_within};
 use crate::model::{Genie, SamplerRng, frames_to_f32};
 use crate::train::adamw::AdamW;
@@ -172,34 +173,15 @@ fn sprite_centroid() -> (f32, f32) {
     find_player_within(&frame, PLAYER_TOLERANCE).expect("the sprite has the player's colour")
 }
 
-const SPRITE_W: i32 = PLAYER_SPRITE[0].len() as i32;
-const SPRITE_H: i32 = PLAYER_SPRITE.len() as i32;
-
 /// `frame` with the box (x0, y0)–(x1, y1) (inclusive, clipped to the frame) filled from the
 /// pixels left and right of it in each row, as [`super::hero::redraw`] fills an erased figure.
 fn erase_box(frame: &[u8], x0: i32, y0: i32, x1: i32, y1: i32) -> Vec<u8> {
     let s = FRAME_SIZE as i32;
+    let mask: Vec<bool> = (0..s * s)
+        .map(|i| (x0..=x1).contains(&(i % s)) && (y0..=y1).contains(&(i / s)))
+        .collect();
     let mut out = frame.to_vec();
-    let (x0, x1) = (x0.max(0), x1.min(s - 1));
-    for y in y0.max(0)..=y1.min(s - 1) {
-        let left = (x0 > 0).then_some(x0 - 1);
-        let right = (x1 < s - 1).then_some(x1 + 1);
-        for x in x0..=x1 {
-            for c in 0..3 {
-                let at = |xi: i32| frame[((y * s + xi) * 3 + c) as usize] as f32;
-                let v = match (left, right) {
-                    (Some(l), Some(r)) => {
-                        let t = (x - l) as f32 / (r - l) as f32;
-                        at(l) * (1.0 - t) + at(r) * t
-                    }
-                    (Some(l), None) => at(l),
-                    (None, Some(r)) => at(r),
-                    (None, None) => at(x),
-                };
-                out[((y * s + x) * 3 + c) as usize] = v.round() as u8;
-            }
-        }
-    }
+    fill_rows(&mut out, &mask);
     out
 }
 
@@ -212,10 +194,6 @@ const KEYS: [Action; 6] = [
     Action::LeftJump,
     Action::RightJump,
 ];
-/// The game's run speed, jump speed and gravity, in pixels a frame (game/physics.rs).
-const RUN: f32 = 1.6;
-const JUMP: f32 = 4.5;
-const GRAVITY: f32 = 0.35;
 
 /// One clip of `frames` frames and the `frames − 1` keys between them: the hero walks and jumps
 /// over `background` from near `home` (its sprite's top-left standing on the ground), where
@@ -237,6 +215,9 @@ fn clip(
         return (vec![background.to_vec(); frames], keys);
     };
     let max_x = (FRAME_SIZE as i32 - SPRITE_W) as f32;
+    // The game's run speed, jump speed and gravity, in pixels a frame (one tick a frame).
+    let px = |v: i32| v as f32 / SUB as f32;
+    let (run, jump_speed, gravity) = (px(RUN_MAX), px(JUMP_SPEED), px(GRAVITY));
     // Half the clips start at home, as play does; the others where play may have walked to.
     let mut x = if rng.random_bool(0.5) {
         hx as f32
@@ -251,22 +232,15 @@ fn clip(
     };
     let mut out = vec![draw(x, y)];
     for &key in &keys {
-        let (dir, jump) = match key {
-            Action::Left => (-1.0, false),
-            Action::Right => (1.0, false),
-            Action::Jump => (0.0, true),
-            Action::LeftJump => (-1.0, true),
-            Action::RightJump => (1.0, true),
-            _ => (0.0, false),
-        };
-        x = (x + dir * RUN).clamp(0.0, max_x);
+        let (dir, jump) = key.dir_and_jump();
+        x = (x + dir as f32 * run).clamp(0.0, max_x);
         let on_ground = y >= ground as f32 && vy >= 0.0;
         if on_ground && jump {
-            vy = -JUMP;
+            vy = -jump_speed;
         }
         if !on_ground || jump {
             y += vy;
-            vy += GRAVITY;
+            vy += gravity;
             if y >= ground as f32 {
                 (y, vy) = (ground as f32, 0.0);
             }
@@ -302,6 +276,22 @@ fn batch(
     (frames_to_f32(&frames), latents)
 }
 
+/// `steps` AdamW steps (no weight decay, gradients clipped to norm 1) of what in `vs` the
+/// losses `loss` gives reach; the first step's loss and the last's.
+fn train(vs: &VarStore, lr: f64, steps: usize, mut loss: impl FnMut() -> Tensor) -> [f64; 2] {
+    let mut opt = AdamW::new(vs, lr, 0.0);
+    let mut ends = [f64::NAN; 2];
+    for step in 0..steps {
+        let value = loss();
+        opt.zero_grad();
+        value.backward();
+        opt.clip_grad_norm(1.0);
+        opt.step();
+        ends[usize::from(step > 0)] = f64::try_from(value.detach()).unwrap_or(f64::NAN);
+    }
+    ends
+}
+
 /// Learns `frame` (a 64×64 prompt, its hero redrawn as the game's player where it has one):
 /// the tokenizer's decoder, then the dynamics model, on clips made from it and keyed through
 /// [`picture_keys`] of the key map `base`, the same for the same `opts` (seed included) on the
@@ -325,34 +315,27 @@ pub fn learn_picture(genie: &Genie, frame: &[u8], base: &KeyMap, opts: &LearnOpt
         None => frame.to_vec(),
     };
     let keys = picture_keys(base, genie.config.dynamics.num_actions);
-    let mut decoder_mse = [f64::NAN; 2];
-    let mut opt = AdamW::new(&genie.tokenizer_vs, opts.decoder_lr, 0.0);
-    for step in 0..opts.decoder_steps {
-        let (frames, _) = batch(&background, home, &keys, opts, &mut rng, device);
-        let (loss, _) = genie.tokenizer.decoder_loss(&frames);
-        opt.zero_grad();
-        loss.backward();
-        opt.clip_grad_norm(1.0);
-        opt.step();
-        let value = f64::try_from(loss.detach()).unwrap_or(f64::NAN);
-        decoder_mse[usize::from(step > 0)] = value;
-    }
-    let mut dynamics_loss = [f64::NAN; 2];
-    let mut opt = AdamW::new(&genie.dynamics_vs, opts.dynamics_lr, 0.0);
-    for step in 0..opts.dynamics_steps {
-        let (frames, latents) = batch(&background, home, &keys, opts, &mut rng, device);
-        let ids = genie.tokenizer.encode(&frames);
-        let out =
+    let mut next_batch = || batch(&background, home, &keys, opts, &mut rng, device);
+    let decoder_mse = train(
+        &genie.tokenizer_vs,
+        opts.decoder_lr,
+        opts.decoder_steps,
+        || genie.tokenizer.decoder_loss(&next_batch().0).0,
+    );
+    let dynamics_loss = train(
+        &genie.dynamics_vs,
+        opts.dynamics_lr,
+        opts.dynamics_steps,
+        || {
+            let (frames, latents) = next_batch();
+            let ids = genie.tokenizer.encode(&frames);
+            let actions = latents.to_kind(Kind::Int64);
             genie
                 .dynamics
-                .loss_changes(&ids, &latents.to_kind(Kind::Int64), opts.change_weight);
-        opt.zero_grad();
-        out.loss.backward();
-        opt.clip_grad_norm(1.0);
-        opt.step();
-        let value = f64::try_from(out.loss.detach()).unwrap_or(f64::NAN);
-        dynamics_loss[usize::from(step > 0)] = value;
-    }
+                .loss_changes(&ids, &actions, opts.change_weight)
+                .loss
+        },
+    );
     Learnt {
         saved,
         keys,
@@ -368,7 +351,7 @@ pub fn learn_picture(genie: &Genie, frame: &[u8], base: &KeyMap, opts: &LearnOpt
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::checkpoint::tests::tiny_config;
+    use crate::model::checkpoint::tests::tiny_game_config;
 
     fn picture() -> Vec<u8> {
         let mut f: Vec<u8> = (0..FRAME_BYTES)
@@ -455,13 +438,7 @@ mod tests {
     #[test]
     fn learning_a_picture_lowers_the_losses_and_forgetting_it_restores_the_weights() {
         tch::manual_seed(2);
-        let mut config = tiny_config();
-        config.tokenizer.image_size = 64;
-        config.tokenizer.patch = 16;
-        config.lam.image_size = 64;
-        config.lam.patch = 16;
-        config.dynamics.tokens_per_frame = 16;
-        let genie = Genie::new(config, tch::Device::Cpu).unwrap();
+        let genie = Genie::new(tiny_game_config(), tch::Device::Cpu).unwrap();
         let weights = |vs: &VarStore| -> std::collections::BTreeMap<String, Tensor> {
             vs.variables().into_iter().collect()
         };

@@ -22,8 +22,8 @@ use segment::{Figure, Segmentation, WORK};
 pub const PLAYER_SPRITE: [&str; 7] = [
     ".PPPP.", "PPPPeP", "PPPPPP", "PPPPPP", ".PPPP.", ".P..P.", ".P..P.",
 ];
-const SPRITE_W: i32 = 6;
-const SPRITE_H: i32 = 7;
+pub(crate) const SPRITE_W: i32 = 6;
+pub(crate) const SPRITE_H: i32 = 7;
 
 /// Working pixels around a pointed place searched for a figure when the point itself is not
 /// on one (a click beside a small figure): 2 frame pixels.
@@ -329,7 +329,21 @@ pub fn figure_mask(seg: &Segmentation, figure: &Figure) -> Vec<bool> {
 /// figure runs across (sky bands, a ground line), so rows continue it best.
 pub fn redraw(frame: &mut [u8], seg: &Segmentation, figure: &Figure) -> (i32, i32) {
     let s = FRAME_SIZE;
-    let mask = figure_mask(seg, figure);
+    fill_rows(frame, &figure_mask(seg, figure));
+    let scale = (WORK as usize / s) as f64;
+    let b = figure.bbox;
+    let centre = (b.x0 + b.x1 + 1) as f64 / 2.0 / scale;
+    let feet = (b.y1 as f64 / scale).floor() as i32;
+    let left = ((centre - SPRITE_W as f64 / 2.0).round() as i32).clamp(0, s as i32 - SPRITE_W);
+    let top = (feet - SPRITE_H + 1).clamp(0, s as i32 - SPRITE_H);
+    draw_player(frame, left, top);
+    (left, top)
+}
+
+/// Fills the pixels of a 64×64 frame where `mask` is set, each from the nearest unmasked
+/// pixels left and right of it in its row (a straight blend between them, or the one there is).
+pub(crate) fn fill_rows(frame: &mut [u8], mask: &[bool]) {
+    let s = FRAME_SIZE;
     for y in 0..s {
         let row = &mut frame[y * s * 3..(y + 1) * s * 3];
         let mut x = 0;
@@ -360,14 +374,6 @@ pub fn redraw(frame: &mut [u8], seg: &Segmentation, figure: &Figure) -> (i32, i3
             }
         }
     }
-    let scale = (WORK as usize / s) as f64;
-    let b = figure.bbox;
-    let centre = (b.x0 + b.x1 + 1) as f64 / 2.0 / scale;
-    let feet = (b.y1 as f64 / scale).floor() as i32;
-    let left = ((centre - SPRITE_W as f64 / 2.0).round() as i32).clamp(0, s as i32 - SPRITE_W);
-    let top = (feet - SPRITE_H + 1).clamp(0, s as i32 - SPRITE_H);
-    draw_player(frame, left, top);
-    (left, top)
 }
 
 /// Draws [`PLAYER_SPRITE`] with its top-left at (x, y).
