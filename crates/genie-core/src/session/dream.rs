@@ -35,9 +35,17 @@ pub struct DreamWorld {
     steps: u64,
     /// Learn each picture a reset starts from ([`DreamWorld::learn_pictures`]).
     learn: Option<LearnOptions>,
-    /// The weights from before the picture now learnt, the key map from before it, and the
-    /// picture.
-    learnt: Option<(Learnt, KeyMap, Frame)>,
+    /// The picture now played, where it was learnt.
+    learnt: Option<LearntPicture>,
+}
+
+/// A picture learnt ([`learn_picture`]) and what to put back when the next is played.
+struct LearntPicture {
+    /// The weights from before it, and its report.
+    learnt: Learnt,
+    /// The key map from before it.
+    keys_before: KeyMap,
+    picture: Frame,
 }
 
 impl DreamWorld {
@@ -67,14 +75,14 @@ impl DreamWorld {
 
     /// What learning the picture now played did, where it was learnt.
     pub fn learnt(&self) -> Option<&super::learn::LearnReport> {
-        self.learnt.as_ref().map(|(l, _, _)| &l.report)
+        self.learnt.as_ref().map(|l| &l.learnt.report)
     }
 
     /// Puts back the weights from before the picture learnt last, if any.
     fn forget(&mut self) {
-        if let Some((learnt, keys, _)) = self.learnt.take() {
-            learnt.forget();
-            self.keys = keys;
+        if let Some(l) = self.learnt.take() {
+            l.learnt.forget();
+            self.keys = l.keys_before;
         }
     }
 
@@ -149,7 +157,7 @@ impl World for DreamWorld {
         self.frames.clear();
         // Back to the picture learnt already (R in the player): it stays learnt.
         let again = match (&self.learnt, prompt.frames.as_slice()) {
-            (Some((_, _, learnt)), [picture]) => learnt == picture,
+            (Some(l), [picture]) => l.picture == *picture,
             _ => false,
         };
         if let Some(opts) = self.learn.filter(|_| !again) {
@@ -171,8 +179,12 @@ impl World for DreamWorld {
                     learnt.report.dynamics_loss[0],
                     learnt.report.dynamics_loss[1]
                 );
-                let before = std::mem::replace(&mut self.keys, learnt.keys);
-                self.learnt = Some((learnt, before, picture.clone()));
+                let keys_before = std::mem::replace(&mut self.keys, learnt.keys);
+                self.learnt = Some(LearntPicture {
+                    learnt,
+                    keys_before,
+                    picture: picture.clone(),
+                });
             }
         }
         let device = self.device();

@@ -90,6 +90,8 @@ pub struct PlaySession {
     preview: Option<(Vec<Frame>, u64)>,
     /// Key presses waiting for a step in step-per-key-press mode.
     pending_presses: u32,
+    /// When the dream was asked to learn a picture (`--learn`), until its first frame comes.
+    learning_since: Option<Instant>,
 }
 
 impl PlaySession {
@@ -119,15 +121,21 @@ impl PlaySession {
             message: None,
             preview: None,
             pending_presses: 0,
+            learning_since: None,
         };
-        if session.settings.start_state.learn.is_some() && session.settings.prompt.frames.len() == 1
-        {
+        if session.learns(&session.settings.prompt) {
             session.message = Some("learning the picture, a minute or two".into());
+            session.learning_since = Some(Instant::now());
         }
         if let Some(dir) = session.settings.record.clone() {
             session.start_recording(dir);
         }
         session
+    }
+
+    /// Whether the dream learns `prompt` before its first frame (`--learn`, a single picture).
+    fn learns(&self, prompt: &Prompt) -> bool {
+        self.settings.start_state.learn.is_some() && prompt.frames.len() == 1
     }
 
     /// How many worlds are shown side by side.
@@ -182,10 +190,13 @@ impl PlaySession {
         match Prompt::open(path, self.settings.prompt_frames, self.settings.drop_hero) {
             Ok(opened) => {
                 // `--learn`: the dream learns a picture before its first frame.
-                let learning = match (&self.settings.start_state.learn, &opened.prompt.frames[..]) {
-                    (Some(_), [_]) => "; learning the picture, a minute or two",
-                    _ => "",
+                let learns = self.learns(&opened.prompt);
+                let learning = if learns {
+                    "; learning the picture, a minute or two"
+                } else {
+                    ""
                 };
+                self.learning_since = learns.then(Instant::now);
                 self.message = Some(format!(
                     "new world from {} ({}{learning})",
                     path.display(),
@@ -295,6 +306,14 @@ impl PlaySession {
                     }
                     Ok(out) => {
                         if i == 0 {
+                            if let (Command::Reset(_), Some(since)) =
+                                (&out.command, self.learning_since.take())
+                            {
+                                self.message = Some(format!(
+                                    "picture learnt in {:.0} s: play",
+                                    since.elapsed().as_secs_f64()
+                                ));
+                            }
                             self.model_ms = out.model_ms;
                             self.latent = out.latent_action.or(self.latent);
                             self.fps.tick();
@@ -303,7 +322,12 @@ impl PlaySession {
                         }
                         self.frames[i] = Some(out.frame);
                     }
-                    Err(e) => self.message = Some(e.to_string()),
+                    Err(e) => {
+                        if i == 0 {
+                            self.learning_since = None;
+                        }
+                        self.message = Some(e.to_string());
+                    }
                 }
             }
         }
@@ -352,4 +376,95 @@ fn chrono_free_stamp() -> String {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     format!("session-{secs}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::learn::LearnOptions;
+    use crate::session::{Step, WorldError};
+
+    /// A world that takes a while to start, as a dream learning its picture does.
+    struct Slow;
+
+    impl World for Slow {
+        fn reset(&mut self, prompt: &Prompt) -> Result<Frame, WorldError> {
+            std::thread::sleep(Duration::from_millis(50));
+            Ok(prompt.frames[0].clone())
+        }
+        fn step(&mut self, _: Control) -> Result<Step, WorldError> {
+            Ok(Step {
+                frame: vec![1; 3],
+                latent_action: Some(0),
+            })
+        }
+        fn rewind(&mut self, _: usize) -> Result<Frame, WorldError> {
+            Ok(vec![0; 3])
+        }
+    }
+
+    fn settings(learn: Option<LearnOptions>) -> PlaySettings {
+        PlaySettings {
+            prompt: Prompt::from_frame(vec![0; 64 * 64 * 3]),
+            prompt_frames: 1,
+            drop_hero: HeroChoice::Auto,
+            target_fps: 10.0,
+            step_mode: false,
+            record: None,
+            start_state: StartState {
+                version: 1,
+                world: "dream".into(),
+                checkpoint: None,
+                checkpoint_hash: None,
+                sampler: None,
+                seed: 0,
+                level_seed: None,
+                prompt_frames: 1,
+                threads: None,
+                learn,
+            },
+            sampler: None,
+            latent_meanings: Default::default(),
+            announce_after: None,
+        }
+    }
+
+    fn first_frame(session: &mut PlaySession) {
+        let start = Instant::now();
+        while session.frames()[0].is_none() && start.elapsed() < Duration::from_secs(10) {
+            session.receive();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(session.frames()[0].is_some());
+    }
+
+    #[test]
+    fn the_learning_message_gives_way_when_the_learnt_world_starts() {
+        let mut session = PlaySession::new(
+            settings(Some(LearnOptions::default())),
+            Box::new(Slow),
+            None,
+        );
+        assert_eq!(
+            session.message.as_deref(),
+            Some("learning the picture, a minute or two")
+        );
+        first_frame(&mut session);
+        let message = session.message.clone().unwrap();
+        assert!(
+            message.starts_with("picture learnt in ") && message.ends_with(" s: play"),
+            "{message}"
+        );
+        // Restarting a learnt picture does not learn it again, nor say so.
+        session.message = None;
+        session.restart();
+        session.frames[0] = None;
+        first_frame(&mut session);
+        assert_eq!(session.message, None);
+        // Without --learn nothing is said.
+        let mut session = PlaySession::new(settings(None), Box::new(Slow), None);
+        assert_eq!(session.message, None);
+        first_frame(&mut session);
+        assert_eq!(session.message, None);
+    }
 }
