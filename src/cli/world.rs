@@ -82,6 +82,9 @@ pub struct LearnArgs {
     /// With --learn: the dynamics model's learning rate
     #[arg(long, value_name = "LR", requires = "learn")]
     pub learn_lr: Option<f64>,
+    /// With --learn: extra weight of the hero's pixels in the decoder's error
+    #[arg(long, value_name = "W", requires = "learn")]
+    pub learn_hero_weight: Option<f64>,
 }
 
 impl LearnArgs {
@@ -98,6 +101,9 @@ impl LearnArgs {
             }
             if let Some(lr) = self.learn_lr {
                 opts.dynamics_lr = lr;
+            }
+            if let Some(w) = self.learn_hero_weight {
+                opts.hero_weight = w;
             }
             opts
         });

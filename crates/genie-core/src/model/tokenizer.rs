@@ -321,10 +321,7 @@ impl Tokenizer {
     /// `frames` [B, T, H, W, C] f32 in [0, 1].
     pub fn decoder_loss(&self, frames: &Tensor) -> (Tensor, TokenizerMetrics) {
         let ids = self.encode(frames);
-        let codes = tch::no_grad(|| self.vq.lookup(&ids));
-        let mse = self
-            .decode_codes(&codes)
-            .mse_loss(frames, tch::Reduction::Mean);
+        let mse = self.decoded_error(frames, &ids, None);
         let value = f64::try_from(mse.detach()).unwrap_or(f64::NAN);
         let metrics = TokenizerMetrics::new(
             value,
@@ -334,6 +331,29 @@ impl Tokenizer {
             code_usage(&ids, self.cfg.codebook_size),
         );
         (mse, metrics)
+    }
+
+    /// The decoder's squared error on `frames` from their (fixed) codes, each pixel weighted by
+    /// `weights` where given (a mean weighted by them; else the plain mean).
+    ///
+    /// # Shapes
+    /// `frames` [B, T, H, W, C] f32 in [0, 1]; `weights` broadcast to it.
+    pub fn decoder_error(&self, frames: &Tensor, weights: Option<&Tensor>) -> Tensor {
+        self.decoded_error(frames, &self.encode(frames), weights)
+    }
+
+    /// [`Self::decoder_error`] where `ids` are the frames' codes already.
+    fn decoded_error(&self, frames: &Tensor, ids: &Tensor, weights: Option<&Tensor>) -> Tensor {
+        let codes = tch::no_grad(|| self.vq.lookup(ids));
+        let decoded = self.decode_codes(&codes);
+        match weights {
+            None => decoded.mse_loss(frames, tch::Reduction::Mean),
+            Some(w) => {
+                let w = w.expand_as(frames);
+                let err = (decoded - frames).square() * &w;
+                err.sum(Kind::Float) / w.sum(Kind::Float).clamp_min(1e-6)
+            }
+        }
     }
 
     /// Whether the variable `name` (as a tokenizer's var store names it) belongs to the decoder:

@@ -38,6 +38,10 @@ pub struct LearnOptions {
     /// hero's: a few of 64 a frame).
     #[serde(default)]
     pub change_weight: f64,
+    /// Extra weight of the hero's pixels (its box) in the decoder's error: a few dozen of 4,096
+    /// a frame, and the one thing the player watches.
+    #[serde(default)]
+    pub hero_weight: f64,
     pub seed: u64,
 }
 
@@ -51,6 +55,7 @@ impl Default for LearnOptions {
             decoder_lr: 1e-3,
             dynamics_lr: 1e-3,
             change_weight: 5.0,
+            hero_weight: 10.0,
             seed: 0,
         }
     }
@@ -69,11 +74,13 @@ impl LearnOptions {
                 self.batch, self.clip_frames
             ));
         }
-        if !(self.change_weight.is_finite() && (0.0..=1000.0).contains(&self.change_weight)) {
-            return Err(format!(
-                "learn: change_weight {} must be 0–1000",
-                self.change_weight
-            ));
+        for (name, w) in [
+            ("change_weight", self.change_weight),
+            ("hero_weight", self.hero_weight),
+        ] {
+            if !(w.is_finite() && (0.0..=1000.0).contains(&w)) {
+                return Err(format!("learn: {name} {w} must be 0–1000"));
+            }
         }
         for lr in [self.decoder_lr, self.dynamics_lr] {
             if !(lr.is_finite() && lr > 0.0 && lr < 1.0) {
@@ -87,7 +94,8 @@ impl LearnOptions {
 /// What learning a picture did.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct LearnReport {
-    /// The decoder's mean squared error on the clips, the first step's and the last's.
+    /// The decoder's mean squared error on the clips (the hero's pixels weighted by
+    /// [`LearnOptions::hero_weight`]), the first step's and the last's.
     pub decoder_mse: [f64; 2],
     /// The dynamics model's loss on the clips, the first step's and the last's.
     pub dynamics_loss: [f64; 2],
@@ -195,15 +203,18 @@ const KEYS: [Action; 6] = [
     Action::RightJump,
 ];
 
+/// A clip: its frames, the keys between them, and where the hero's sprite is drawn in each
+/// (its top-left; empty where the clip has no hero).
+struct Clip {
+    frames: Vec<Vec<u8>>,
+    keys: Vec<Action>,
+    hero: Vec<(i32, i32)>,
+}
+
 /// One clip of `frames` frames and the `frames − 1` keys between them: the hero walks and jumps
 /// over `background` from near `home` (its sprite's top-left standing on the ground), where
 /// `home` is `None` the picture held still under random keys.
-fn clip(
-    background: &[u8],
-    home: Option<(i32, i32)>,
-    frames: usize,
-    rng: &mut SamplerRng,
-) -> (Vec<Vec<u8>>, Vec<Action>) {
+fn clip(background: &[u8], home: Option<(i32, i32)>, frames: usize, rng: &mut SamplerRng) -> Clip {
     let mut keys = Vec::with_capacity(frames.saturating_sub(1));
     while keys.len() + 1 < frames {
         let key = KEYS[rng.random_range(0..KEYS.len())];
@@ -212,7 +223,11 @@ fn clip(
     }
     keys.truncate(frames.saturating_sub(1));
     let Some((hx, ground)) = home else {
-        return (vec![background.to_vec(); frames], keys);
+        return Clip {
+            frames: vec![background.to_vec(); frames],
+            keys,
+            hero: Vec::new(),
+        };
     };
     let max_x = (FRAME_SIZE as i32 - SPRITE_W) as f32;
     // The game's run speed, jump speed and gravity, in pixels a frame (one tick a frame).
@@ -225,12 +240,19 @@ fn clip(
         (hx as f32 + rng.random_range(-16.0..=16.0f32)).clamp(0.0, max_x)
     };
     let (mut y, mut vy) = (ground as f32, 0.0f32);
-    let draw = |x: f32, y: f32| {
-        let mut f = background.to_vec();
-        draw_player(&mut f, x.round() as i32, y.round() as i32);
-        f
+    let mut out = Clip {
+        frames: Vec::with_capacity(frames),
+        keys: Vec::new(),
+        hero: Vec::with_capacity(frames),
     };
-    let mut out = vec![draw(x, y)];
+    let mut draw = |x: f32, y: f32| {
+        let (x, y) = (x.round() as i32, y.round() as i32);
+        let mut f = background.to_vec();
+        draw_player(&mut f, x, y);
+        out.frames.push(f);
+        out.hero.push((x, y));
+    };
+    draw(x, y);
     for &key in &keys {
         let (dir, jump) = key.dir_and_jump();
         x = (x + dir as f32 * run).clamp(0.0, max_x);
@@ -245,12 +267,21 @@ fn clip(
                 (y, vy) = (ground as f32, 0.0);
             }
         }
-        out.push(draw(x, y));
+        draw(x, y);
     }
-    (out, keys)
+    out.keys = keys;
+    out
 }
 
-/// A batch of clips as frames [B, T, 64, 64, 3] in [0, 1] and their keys' latents [B, T − 1].
+/// A batch of clips: frames [B, T, 64, 64, 3] in [0, 1], their keys' latents [B, T − 1], and
+/// each pixel's weight in the decoder's error [B, T, 64, 64, 1] (1, and 1 + `hero_weight` in
+/// the hero's box grown by a pixel).
+struct Batch {
+    frames: Tensor,
+    latents: Tensor,
+    weights: Tensor,
+}
+
 fn batch(
     background: &[u8],
     home: Option<(i32, i32)>,
@@ -258,22 +289,39 @@ fn batch(
     opts: &LearnOptions,
     rng: &mut SamplerRng,
     device: tch::Device,
-) -> (Tensor, Tensor) {
+) -> Batch {
     let (b, t) = (opts.batch, opts.clip_frames);
-    let (mut pixels, mut latents) = (Vec::with_capacity(b * t * FRAME_BYTES), Vec::new());
-    for _ in 0..b {
-        let (frames, actions) = clip(background, home, t, rng);
-        pixels.extend(frames.concat());
-        latents.extend(keys.latents(&actions));
+    let s = FRAME_SIZE as i32;
+    let mut pixels = Vec::with_capacity(b * t * FRAME_BYTES);
+    let mut weights = vec![1.0f32; b * t * FRAME_SIZE * FRAME_SIZE];
+    let mut latents = Vec::new();
+    for i in 0..b {
+        let clip = clip(background, home, t, rng);
+        pixels.extend(clip.frames.concat());
+        latents.extend(keys.latents(&clip.keys));
+        for (j, &(x, y)) in clip.hero.iter().enumerate() {
+            let plane =
+                &mut weights[(i * t + j) * FRAME_SIZE * FRAME_SIZE..][..FRAME_SIZE * FRAME_SIZE];
+            for py in (y - 1).max(0)..(y + SPRITE_H + 1).min(s) {
+                for px in (x - 1).max(0)..(x + SPRITE_W + 1).min(s) {
+                    plane[(py * s + px) as usize] += opts.hero_weight as f32;
+                }
+            }
+        }
     }
-    let s = FRAME_SIZE as i64;
+    let (b, t, s) = (b as i64, t as i64, s as i64);
     let frames = Tensor::from_slice(&pixels)
-        .view([b as i64, t as i64, s, s, 3])
+        .view([b, t, s, s, 3])
         .to_device(device);
-    let latents = Tensor::from_slice(&latents)
-        .view([b as i64, t as i64 - 1])
-        .to_device(device);
-    (frames_to_f32(&frames), latents)
+    Batch {
+        frames: frames_to_f32(&frames),
+        latents: Tensor::from_slice(&latents)
+            .view([b, t - 1])
+            .to_device(device),
+        weights: Tensor::from_slice(&weights)
+            .view([b, t, s, s, 1])
+            .to_device(device),
+    }
 }
 
 /// `steps` AdamW steps (no weight decay, gradients clipped to norm 1) of what in `vs` the
@@ -320,16 +368,21 @@ pub fn learn_picture(genie: &Genie, frame: &[u8], base: &KeyMap, opts: &LearnOpt
         &genie.tokenizer_vs,
         opts.decoder_lr,
         opts.decoder_steps,
-        || genie.tokenizer.decoder_loss(&next_batch().0).0,
+        || {
+            let batch = next_batch();
+            genie
+                .tokenizer
+                .decoder_error(&batch.frames, Some(&batch.weights))
+        },
     );
     let dynamics_loss = train(
         &genie.dynamics_vs,
         opts.dynamics_lr,
         opts.dynamics_steps,
         || {
-            let (frames, latents) = next_batch();
-            let ids = genie.tokenizer.encode(&frames);
-            let actions = latents.to_kind(Kind::Int64);
+            let batch = next_batch();
+            let ids = genie.tokenizer.encode(&batch.frames);
+            let actions = batch.latents.to_kind(Kind::Int64);
             genie
                 .dynamics
                 .loss_changes(&ids, &actions, opts.change_weight)
@@ -409,9 +462,10 @@ mod tests {
         let bg = erase_box(&f, 19, 39, 20 + SPRITE_W, 40 + SPRITE_H);
         let mut rng = SamplerRng::seed_from_u64(5);
         for _ in 0..20 {
-            let (frames, keys) = clip(&bg, Some((20, 40)), 8, &mut rng);
+            let Clip { frames, keys, hero } = clip(&bg, Some((20, 40)), 8, &mut rng);
             assert_eq!((frames.len(), keys.len()), (8, 7));
             let places: Vec<(i32, i32)> = frames.iter().map(|f| hero_sprite(f).unwrap()).collect();
+            assert_eq!(places, hero);
             for (t, key) in keys.iter().enumerate() {
                 let (dx, dy) = (places[t + 1].0 - places[t].0, places[t + 1].1 - places[t].1);
                 // The hero never goes below its ground, nor across more than a run's step.
@@ -431,8 +485,100 @@ mod tests {
             assert!(frames.iter().all(|g| g[below..] == bg[below..]));
         }
         // No hero: the picture held still.
-        let (frames, keys) = clip(&bg, None, 5, &mut rng);
-        assert!(frames.iter().all(|g| *g == bg) && keys.len() == 4);
+        let Clip { frames, keys, hero } = clip(&bg, None, 5, &mut rng);
+        assert!(frames.iter().all(|g| *g == bg) && keys.len() == 4 && hero.is_empty());
+    }
+
+    #[test]
+    fn options_out_of_range_are_refused_and_old_recordings_weigh_nothing() {
+        assert_eq!(LearnOptions::default().validate(), Ok(()));
+        for (opts, says) in [
+            (
+                LearnOptions {
+                    hero_weight: f64::NAN,
+                    ..Default::default()
+                },
+                "hero_weight NaN",
+            ),
+            (
+                LearnOptions {
+                    hero_weight: 1e4,
+                    ..Default::default()
+                },
+                "hero_weight 10000",
+            ),
+            (
+                LearnOptions {
+                    change_weight: -1.0,
+                    ..Default::default()
+                },
+                "change_weight -1",
+            ),
+            (
+                LearnOptions {
+                    dynamics_lr: 2.0,
+                    ..Default::default()
+                },
+                "learning rate 2",
+            ),
+            (
+                LearnOptions {
+                    batch: 0,
+                    ..Default::default()
+                },
+                "batch 0",
+            ),
+        ] {
+            let err = opts.validate().unwrap_err();
+            assert!(err.contains(says), "{err}");
+        }
+        // A recording from before the weights learns without them, as it was learnt.
+        let old: LearnOptions = serde_json::from_str(
+            r#"{"decoder_steps": 60, "dynamics_steps": 100, "batch": 8, "clip_frames": 8,
+                "decoder_lr": 0.001, "dynamics_lr": 0.001, "seed": 0}"#,
+        )
+        .unwrap();
+        assert_eq!((old.change_weight, old.hero_weight), (0.0, 0.0));
+    }
+
+    #[test]
+    fn the_decoder_weighs_the_heros_box_more() {
+        let f = picture();
+        let bg = erase_box(&f, 19, 39, 20 + SPRITE_W, 40 + SPRITE_H);
+        let keys = KeyMap {
+            hold: [0; 8],
+            press: [0; 8],
+            bound: [false; 8],
+        };
+        let opts = LearnOptions {
+            batch: 2,
+            clip_frames: 3,
+            hero_weight: 4.0,
+            ..Default::default()
+        };
+        let mut rng = SamplerRng::seed_from_u64(3);
+        let b = batch(
+            &bg,
+            Some((20, 40)),
+            &keys,
+            &opts,
+            &mut rng,
+            tch::Device::Cpu,
+        );
+        assert_eq!(b.weights.size(), [2, 3, 64, 64, 1]);
+        // The first frame of a clip starting at home: the sprite's box grown by a pixel.
+        let w = Vec::<f32>::try_from(b.weights.get(0).get(0).flatten(0, -1)).unwrap();
+        let heavy: Vec<usize> = (0..w.len()).filter(|&i| w[i] == 5.0).collect();
+        assert_eq!(heavy.len(), ((SPRITE_W + 2) * (SPRITE_H + 2)) as usize);
+        assert!(w.iter().all(|&v| v == 1.0 || v == 5.0));
+        // Around the hero drawn in that frame.
+        let frame = crate::model::frames_to_bytes(&b.frames.get(0).get(0));
+        let (x, y) = hero_sprite(&frame).unwrap();
+        let top_left = ((y - 1) * 64 + x - 1) as usize;
+        assert_eq!(heavy[0], top_left);
+        // No hero: every pixel weighs the same.
+        let b = batch(&bg, None, &keys, &opts, &mut rng, tch::Device::Cpu);
+        assert!(b.weights.eq(1.0).all().int64_value(&[]) == 1);
     }
 
     #[test]
@@ -454,6 +600,7 @@ mod tests {
             decoder_lr: 3e-3,
             dynamics_lr: 3e-3,
             change_weight: 5.0,
+            hero_weight: 10.0,
             seed: 1,
         };
         let keys = KeyMap::new(&genie.config);
