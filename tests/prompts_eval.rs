@@ -86,6 +86,8 @@ fn eval_prompts_measures_every_picture_and_writes_its_sheet() {
     assert!((report["reconstruction"].as_f64().unwrap() - mean).abs() < 1e-9);
     let fidelity = report["hero_fidelity"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&fidelity));
+    let presence = report["hero_presence"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&presence));
     for name in ["a.png", "b.png"] {
         let sheet = image::open(sheets.join(name)).expect("a sheet per picture");
         // 5 rows (pictures, then noop/left/right/jump) of up to 8 frames at 2×, 2 px apart,

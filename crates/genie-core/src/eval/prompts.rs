@@ -24,6 +24,9 @@
 //!   [`MOVE_FRAMES`] frames ([`MAX_DX`] across, [`MAX_DY`] up or down): there the dream has
 //!   dropped the picture's hero and drawn a player of its own elsewhere. A picture counts when all three pass; `hero_fidelity_by_key` gives
 //!   each key's share.
+//! - `hero_presence`: share of all the dreamed frames (four keys × [`HORIZON`]) in which the
+//!   hero is found by its colour, a picture's mean over the pictures: a hero that follows the
+//!   keys for four frames and is lost after ten of walking fails here.
 //! - `hero_guess_hits`: for pictures whose hero `heroes.json` gives, the share where the
 //!   automatic guess lands within [`GUESS_RADIUS`] frame pixels of it.
 
@@ -116,6 +119,8 @@ pub struct PromptFigures {
     pub hero_moved: BTreeMap<String, bool>,
     /// All three keys moved the hero as keyed.
     pub hero_follows_keys: bool,
+    /// Share of the dreamed frames (every key's [`HORIZON`]) in which the hero is found.
+    pub hero_presence: f64,
     /// What learning the picture did, where it was learnt.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub learnt: Option<LearnReport>,
@@ -128,6 +133,9 @@ pub struct PromptsReport {
     pub persistence: f64,
     pub hero_fidelity: f64,
     pub hero_fidelity_by_key: BTreeMap<String, f64>,
+    /// Mean over the pictures of the share of dreamed frames in which the hero is found (a
+    /// hero lost while a key is held is lost to the player, whatever the first frames did).
+    pub hero_presence: f64,
     /// Share of pictures with a given hero where the automatic guess found it; `None` where
     /// heroes.json gives none.
     pub hero_guess_hits: Option<f64>,
@@ -209,6 +217,7 @@ pub fn evaluate_prompts(
         persistence: mean(&|p| p.persistence),
         hero_fidelity: mean(&|p| f64::from(u8::from(p.hero_follows_keys))),
         hero_fidelity_by_key,
+        hero_presence: mean(&|p| p.hero_presence),
         hero_guess_hits: (!guesses.is_empty())
             .then(|| guesses.iter().filter(|&&h| h).count() as f64 / guesses.len() as f64),
         hero_guess_cases: guesses.len(),
@@ -255,6 +264,16 @@ fn psnr_outside(a: &[u8], b: &[u8], boxes: &[(i32, i32, i32, i32)]) -> f64 {
 }
 
 /// Did the hero move the way `key` asks (more than a pixel)?
+/// Share of the frames of `rows` in which the hero is found by its colour.
+fn presence(rows: &[Vec<Frame>]) -> f64 {
+    let frames = rows.iter().flatten();
+    let found = frames
+        .clone()
+        .filter(|f| find_player_within(f, PLAYER_TOLERANCE).is_some())
+        .count();
+    found as f64 / frames.count().max(1) as f64
+}
+
 fn moved_as_keyed(key: Action, motion: Option<[f32; 2]>) -> bool {
     let Some([dx, dy]) = motion else {
         return false;
@@ -373,6 +392,7 @@ fn evaluate_one(
             })?;
     }
     let hero_follows_keys = hero_moved.values().all(|&m| m);
+    let hero_presence = presence(&rows);
     Ok(PromptFigures {
         file,
         hero: hero.to_owned(),
@@ -384,6 +404,7 @@ fn evaluate_one(
         hero_motion,
         hero_moved,
         hero_follows_keys,
+        hero_presence,
         learnt,
     })
 }
@@ -477,6 +498,19 @@ mod tests {
             !moved_as_keyed(Action::Jump, Some([0.0, -40.0])),
             "a player elsewhere"
         );
+    }
+
+    #[test]
+    fn presence_counts_the_frames_that_show_the_hero() {
+        let empty = vec![100u8; FRAME_SIZE * FRAME_SIZE * 3];
+        let mut hero = empty.clone();
+        crate::session::hero::draw_player(&mut hero, 20, 30);
+        let rows = vec![
+            vec![hero.clone(), hero.clone(), empty.clone()],
+            vec![empty.clone(), hero.clone(), empty],
+        ];
+        assert_eq!(presence(&rows), 0.5);
+        assert_eq!(presence(&[]), 0.0);
     }
 
     #[test]
