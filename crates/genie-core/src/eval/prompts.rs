@@ -25,7 +25,7 @@
 //!   dropped the picture's hero and drawn a player of its own elsewhere. A picture counts when all three pass; `hero_fidelity_by_key` gives
 //!   each key's share.
 //! - `hero_presence`: share of all the dreamed frames (four keys × [`HORIZON`]) in which the
-//!   hero is found by its colour, a picture's mean over the pictures: a hero that follows the
+//!   hero is found (at least [`PRESENCE_PIXELS`] pixels of its colour), a picture's mean over the pictures: a hero that follows the
 //!   keys for four frames and is lost after ten of walking fails here.
 //! - `hero_guess_hits`: for pictures whose hero `heroes.json` gives, the share where the
 //!   automatic guess lands within [`GUESS_RADIUS`] frame pixels of it.
@@ -39,7 +39,8 @@ use tch::{Kind, Tensor};
 
 use super::control::PLAYER_TOLERANCE;
 use super::measures::psnr_capped;
-use crate::game::{Action, FRAME_SIZE, find_player_within};
+use crate::game::theme::distance;
+use crate::game::{Action, FRAME_SIZE, PLAYER_COLOR, find_player_within};
 use crate::model::{Genie, Rollout, SamplerConfig, SamplerRng, frames_to_bytes, frames_to_f32};
 use crate::session::Frame;
 use crate::session::export::grid;
@@ -58,6 +59,9 @@ pub const HERO_MARGIN: i32 = 2;
 /// and up or down (a jump's take-off, 4.5 px a frame), in frame pixels.
 pub const MAX_DX: f32 = 14.0;
 pub const MAX_DY: f32 = 18.0;
+/// Pixels of the player's colour that make a frame show the hero in `hero_presence` (the
+/// sprite has 29).
+pub const PRESENCE_PIXELS: usize = 8;
 /// How near, in frame pixels, the automatic guess must land to the hero's given place.
 pub const GUESS_RADIUS: f64 = 4.0;
 /// The keys dreamed from each prompt, in the sheet's row order.
@@ -264,13 +268,17 @@ fn psnr_outside(a: &[u8], b: &[u8], boxes: &[(i32, i32, i32, i32)]) -> f64 {
 }
 
 /// Did the hero move the way `key` asks (more than a pixel)?
-/// Share of the frames of `rows` in which the hero is found by its colour.
+/// Share of the frames of `rows` that show the hero: at least [`PRESENCE_PIXELS`] pixels of
+/// the player's colour (a decoder that learnt a picture can leave a stray one elsewhere).
 fn presence(rows: &[Vec<Frame>]) -> f64 {
+    let shows_hero = |f: &Frame| {
+        f.chunks_exact(3)
+            .filter(|p| distance([p[0], p[1], p[2]], PLAYER_COLOR) <= PLAYER_TOLERANCE)
+            .nth(PRESENCE_PIXELS - 1)
+            .is_some()
+    };
     let frames = rows.iter().flatten();
-    let found = frames
-        .clone()
-        .filter(|f| find_player_within(f, PLAYER_TOLERANCE).is_some())
-        .count();
+    let found = frames.clone().filter(|f| shows_hero(f)).count();
     found as f64 / frames.count().max(1) as f64
 }
 
@@ -510,6 +518,12 @@ mod tests {
             vec![empty.clone(), hero.clone(), empty],
         ];
         assert_eq!(presence(&rows), 0.5);
+        // A few stray pixels of the colour are no hero.
+        let mut stray = vec![100u8; FRAME_SIZE * FRAME_SIZE * 3];
+        for i in [0, 500, 900, 1300, 2000, 3000, 4000] {
+            stray[i * 3..i * 3 + 3].copy_from_slice(&PLAYER_COLOR);
+        }
+        assert_eq!(presence(&[vec![stray, hero]]), 0.5);
         assert_eq!(presence(&[]), 0.0);
     }
 
