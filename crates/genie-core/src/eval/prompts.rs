@@ -39,8 +39,7 @@ use tch::{Kind, Tensor};
 
 use super::control::PLAYER_TOLERANCE;
 use super::measures::psnr_capped;
-use crate::game::theme::distance;
-use crate::game::{Action, FRAME_SIZE, PLAYER_COLOR, find_player_within};
+use crate::game::{Action, FRAME_SIZE, find_player_within, player_pixels_within};
 use crate::model::{Genie, Rollout, SamplerConfig, SamplerRng, frames_to_bytes, frames_to_f32};
 use crate::session::Frame;
 use crate::session::export::grid;
@@ -271,14 +270,11 @@ fn psnr_outside(a: &[u8], b: &[u8], boxes: &[(i32, i32, i32, i32)]) -> f64 {
 /// Share of the frames of `rows` that show the hero: at least [`PRESENCE_PIXELS`] pixels of
 /// the player's colour (a decoder that learnt a picture can leave a stray one elsewhere).
 fn presence(rows: &[Vec<Frame>]) -> f64 {
-    let shows_hero = |f: &Frame| {
-        f.chunks_exact(3)
-            .filter(|p| distance([p[0], p[1], p[2]], PLAYER_COLOR) <= PLAYER_TOLERANCE)
-            .nth(PRESENCE_PIXELS - 1)
-            .is_some()
-    };
     let frames = rows.iter().flatten();
-    let found = frames.clone().filter(|f| shows_hero(f)).count();
+    let found = frames
+        .clone()
+        .filter(|f| player_pixels_within(f, PLAYER_TOLERANCE) >= PRESENCE_PIXELS)
+        .count();
     found as f64 / frames.count().max(1) as f64
 }
 
@@ -521,7 +517,7 @@ mod tests {
         // A few stray pixels of the colour are no hero.
         let mut stray = vec![100u8; FRAME_SIZE * FRAME_SIZE * 3];
         for i in [0, 500, 900, 1300, 2000, 3000, 4000] {
-            stray[i * 3..i * 3 + 3].copy_from_slice(&PLAYER_COLOR);
+            stray[i * 3..i * 3 + 3].copy_from_slice(&crate::game::PLAYER_COLOR);
         }
         assert_eq!(presence(&[vec![stray, hero]]), 0.5);
         assert_eq!(presence(&[]), 0.0);

@@ -275,6 +275,14 @@ pub fn find_player_within(frame: &[u8], tolerance: u32) -> Option<(f32, f32)> {
     find_colour_within(frame, PLAYER_COLOR, tolerance)
 }
 
+/// How many pixels of a frame are within L1 distance `tolerance` of the player's colour.
+pub fn player_pixels_within(frame: &[u8], tolerance: u32) -> usize {
+    frame
+        .chunks_exact(3)
+        .filter(|px| theme::distance([px[0], px[1], px[2]], PLAYER_COLOR) <= tolerance)
+        .count()
+}
+
 /// The centre of the pixels of a 64×64 frame within L1 distance `tolerance` of `colour` (the
 /// player of another game, in video imported by `genie data import`); `None` where there are none.
 pub fn find_colour_within(frame: &[u8], colour: [u8; 3], tolerance: u32) -> Option<(f32, f32)> {

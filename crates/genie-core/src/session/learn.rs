@@ -193,15 +193,9 @@ fn erase_box(frame: &[u8], x0: i32, y0: i32, x1: i32, y1: i32) -> Vec<u8> {
     out
 }
 
-/// The keys of the clips: each run of frames holds one.
-const KEYS: [Action; 6] = [
-    Action::Noop,
-    Action::Left,
-    Action::Right,
-    Action::Jump,
-    Action::LeftJump,
-    Action::RightJump,
-];
+/// The keys of the clips, each run of frames holding one: the game's actions but down and dash
+/// (the first six of [`Action::ALL`]).
+const KEYS: [Action; 6] = *Action::ALL.first_chunk().unwrap();
 
 /// A clip: its frames, the keys between them, and where the hero's sprite is drawn in each
 /// (its top-left; empty where the clip has no hero).

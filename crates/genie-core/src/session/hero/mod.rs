@@ -13,7 +13,7 @@ pub mod segment;
 
 use image::{DynamicImage, RgbImage, RgbaImage, imageops::FilterType};
 
-use crate::game::theme::{PLAYER_EYE, distance};
+use crate::game::theme::PLAYER_EYE;
 use crate::game::{FRAME_SIZE, PLAYER_COLOR};
 use segment::{Figure, Segmentation, WORK};
 
@@ -227,11 +227,7 @@ pub fn work_image(img: &RgbaImage) -> RgbImage {
 
 /// Whether a 64×64 frame already shows the game's player.
 pub fn shows_player(frame: &[u8]) -> bool {
-    frame
-        .chunks_exact(3)
-        .filter(|p| distance([p[0], p[1], p[2]], PLAYER_COLOR) <= CONVENTION_TOLERANCE)
-        .count()
-        >= CONVENTION_PIXELS
+    crate::game::player_pixels_within(frame, CONVENTION_TOLERANCE) >= CONVENTION_PIXELS
 }
 
 /// Finds the hero of `choice` in the last of `images` and redraws it in the game's
