@@ -136,6 +136,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     // A held key through the checkpoint's key map (its adapter reads the frame before).
     let keys = genie::session::keys::KeyMap::new(&cfg);
     let key = genie::game::Action::Right;
+    let facing = genie::game::Facing::Right;
     let ids = Tensor::zeros([1, n], (Kind::Int64, device));
     // Played frames as play makes them (`Rollout`: for a model that scrolls, the camera head
     // decides each frame's move, and a move recomputes both caches), the window full.
@@ -146,7 +147,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     }
     let end_to_end = median_ms(args.reps, device, || {
         let last = rollout.last().expect("a started rollout");
-        let latent = keys.pick(genie.adapter.as_ref(), last, &[key], &[false])[0];
+        let latent = keys.pick(genie.adapter.as_ref(), last, &[key], &[false], &[facing])[0];
         let action = Tensor::from_slice(&[latent]).to_device(device);
         let (_, _, frame) = rollout.step(&genie, &action, &sampler, &mut rng);
         let _ = frames_to_bytes(&frame);
@@ -160,7 +161,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     });
     let key_adapter = genie.adapter.as_ref().map(|adapter| {
         median_ms(args.reps, device, || {
-            let _ = keys.pick(Some(adapter), &ids, &[key], &[false]);
+            let _ = keys.pick(Some(adapter), &ids, &[key], &[false], &[facing]);
         })
     });
     let draft = Tensor::zeros([1, n], (Kind::Int64, device));

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use genie::data::EVAL_SEED_START;
-use genie::eval::calibrate::{calibrate, calibrate_by_dreams};
+use genie::eval::calibrate::{Margins, calibrate, calibrate_by_dreams};
 use genie::eval::prompts::{PromptEvalOptions, evaluate_prompts, read_heroes};
 use genie::eval::run::{EvalOptions, evaluate};
 use genie::eval::sessions::{SHEET_EVERY, SessionOptions, measure_sessions};
@@ -13,6 +13,7 @@ use genie::eval::sheet::{SHEET_ACTIONS, contact_sheet};
 use genie::model::checkpoint::{ADAPTER_FILE, read_config, save_network, write_config};
 use genie::model::dynamics::ActionSource;
 use genie::session::export::grid;
+use genie::session::keys::KeyMap;
 
 use super::world::{SamplerArgs, default_checkpoint, device, load_genie};
 
@@ -105,6 +106,7 @@ pub enum CalibrateBy {
     Dreams,
     Lam,
     Keep,
+    Facing,
 }
 
 #[derive(Debug, clap::Args)]
@@ -134,14 +136,21 @@ pub struct CalibrateArgs {
     /// calibration levels), then the latent for a key's first frame that, followed by that
     /// one, does better still by `--press-margin` (`press_calibration`); `lam`, the latent the
     /// LAM most often infers for the action's transitions (no press latents); `keep`, the
-    /// checkpoint's maps as they are (with --adapter: fit the adapter alone)
+    /// checkpoint's maps as they are (with --adapter: fit the adapter alone); `facing`, the
+    /// checkpoint's maps kept and, by dreams, the latents a key gets instead while the player
+    /// faces left or right (`facing_calibration`, by --facing-margin; `dreams` finds those too)
     #[arg(long, value_enum, default_value_t = CalibrateBy::Dreams)]
     pub by: CalibrateBy,
     /// By dreams: how much more often (a share of the states, 0.02 = 2 points) a press latent's
     /// dreams must agree than the hold latent's alone before the key gets it; smaller gains
     /// are within the noise of a few hundred states
-    #[arg(long, default_value_t = 0.02, value_name = "SHARE")]
+    #[arg(long, default_value_t = Margins::default().press, value_name = "SHARE")]
     pub press_margin: f64,
+    /// By dreams: how much more often a key's latent must agree on the states where the player
+    /// faces one way than the key's latent for both ways before it gets that latent there
+    /// (`facing_calibration`: a dash goes the way the player faces)
+    #[arg(long, default_value_t = Margins::default().facing, value_name = "SHARE")]
+    pub facing_margin: f64,
     /// Also fit the action adapter, a key map that depends on the state: from game states of
     /// training levels every latent is dreamed and every key played, and a small network learns
     /// to pick, from the current frame's tokens and the key, the latent whose dream moves the
@@ -317,9 +326,10 @@ fn eval_prompts(
 pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.states > 0, "--states must be at least 1");
     anyhow::ensure!(
-        (0.0..=1.0).contains(&args.press_margin),
-        "--press-margin {}: a share of the states, from 0 to 1",
-        args.press_margin
+        (0.0..=1.0).contains(&args.press_margin) && (0.0..=1.0).contains(&args.facing_margin),
+        "--press-margin {} / --facing-margin {}: shares of the states, from 0 to 1",
+        args.press_margin,
+        args.facing_margin
     );
     anyhow::ensure!(
         !args.adapter || (args.adapter_states >= 2 && args.adapter_epochs >= 1),
@@ -343,7 +353,7 @@ pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
             .validate(genie.config.adapter_shape())
             .map_err(|e| anyhow::anyhow!("--adapter-token-dim / --adapter-hidden: {e}"))?;
     }
-    let (map, press, mut report) = match (&args.data, args.by) {
+    let (map, press, facing, mut report) = match (&args.data, args.by) {
         (Some(data), _) => {
             let dataset = genie::data::Dataset::open(data)?;
             anyhow::ensure!(
@@ -376,20 +386,24 @@ pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
                 }
                 None => map,
             };
-            (Some(map), None, report)
+            (Some(map), None, (None, None), report)
         }
         (None, by) => match by {
             CalibrateBy::Keep => (
                 genie.config.calibration.clone(),
                 genie.config.press_calibration.clone(),
+                (
+                    genie.config.facing_calibration.clone(),
+                    genie.config.facing_press_calibration.clone(),
+                ),
                 serde_json::json!({ "by": "keep" }),
             ),
             CalibrateBy::Lam => {
                 let (map, purity, lam_nmi) = calibrate(&genie, args.states);
                 let report = serde_json::json!({ "by": "lam", "calibration": map, "share_of_transitions": purity, "lam_nmi": lam_nmi });
-                (Some(map), None, report)
+                (Some(map), None, (None, None), report)
             }
-            CalibrateBy::Dreams => {
+            CalibrateBy::Dreams | CalibrateBy::Facing => {
                 let opts = EvalOptions {
                     sampler: genie.config.sampler,
                     ..Default::default()
@@ -401,11 +415,24 @@ pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
                 )
                 .expect("template"),
             );
-                let found =
-                    calibrate_by_dreams(&genie, &opts, args.states, args.press_margin, &bar);
+                let margins = Margins {
+                    press: args.press_margin,
+                    facing: args.facing_margin,
+                    ..Margins::default()
+                };
+                let kept = KeyMap::new(&genie.config);
+                let keep = (args.by == CalibrateBy::Facing).then_some(&kept);
+                let found = calibrate_by_dreams(&genie, &opts, args.states, margins, keep, &bar);
                 let mut report = serde_json::to_value(&found).expect("serialises");
-                report["by"] = "dreams".into();
-                (Some(found.map), Some(found.press), report)
+                report["by"] = if keep.is_some() { "facing" } else { "dreams" }.into();
+                let facing = (!found.facing.is_empty()).then_some(found.facing);
+                let facing_press = (!found.facing_press.is_empty()).then_some(found.facing_press);
+                (
+                    Some(found.map),
+                    Some(found.press),
+                    (facing, facing_press),
+                    report,
+                )
             }
         },
     };
@@ -413,10 +440,13 @@ pub fn calibrate_cmd(args: CalibrateArgs) -> anyhow::Result<()> {
     let mut config = read_config(&dir)?;
     config.calibration = map;
     config.press_calibration = press;
+    (config.facing_calibration, config.facing_press_calibration) = facing;
     if args.adapter {
         // The adapter's own baseline is the calibration just made.
         genie.config.calibration = config.calibration.clone();
         genie.config.press_calibration = config.press_calibration.clone();
+        genie.config.facing_calibration = config.facing_calibration.clone();
+        genie.config.facing_press_calibration = config.facing_press_calibration.clone();
         let bar = indicatif::ProgressBar::new(0);
         bar.set_style(
             indicatif::ProgressStyle::with_template(

@@ -228,6 +228,17 @@ fn latent_meanings(genie: &Genie) -> [Option<String>; 8] {
                 add(latent, format!("{name} (press)"));
             }
         }
+        // A key that gets another latent while the player faces one way (a dash left).
+        for (maps, what) in [
+            (&genie.config.facing_calibration, ""),
+            (&genie.config.facing_press_calibration, " press"),
+        ] {
+            for (way, keys) in maps.iter().flatten() {
+                for (name, &latent) in keys {
+                    add(latent, format!("{name} (facing {way}{what})"));
+                }
+            }
+        }
     }
     out
 }

@@ -14,7 +14,7 @@ use tch::{Device, Kind, Reduction, Tensor};
 
 use super::control::{ControlCases, case_batches};
 use super::run::EvalOptions;
-use crate::game::Action;
+use crate::game::{Action, Facing};
 use crate::model::{Adapter, AdapterConfig, Genie};
 use crate::session::keys::KeyMap;
 
@@ -535,13 +535,18 @@ pub fn fit(
         all.rows(&index(split, all.len())),
     );
 
-    // Maps that ignore the state, as a latent per adapter head (held, then pressed, per action).
+    // Maps that ignore the state, as a latent per adapter head (held, then pressed, per action;
+    // the rows do not say which way the player faced: the calibration's latents facing right,
+    // or the key's own way).
     let heads = crate::model::adapter::HEADS;
     let head = |t: &Transitions| crate::model::adapter::head(&t.actions, &t.pressed);
     let keys = KeyMap::new(&genie.config);
     let calibration: Vec<i64> = Action::ALL
         .iter()
-        .flat_map(|&a| [keys.latent(a, false), keys.latent(a, true)])
+        .flat_map(|&a| {
+            let f = Facing::default().with(a);
+            [keys.latent(a, false, f), keys.latent(a, true, f)]
+        })
         .collect();
     let calibration = Tensor::from_slice(&calibration).to_device(device);
     let calibration_agreement = held.agreement(&calibration.index_select(0, &head(&held)));

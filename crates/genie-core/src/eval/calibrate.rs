@@ -9,8 +9,9 @@ use tch::Device;
 
 use super::measures::nmi;
 use crate::data::{DataError, Dataset, EVAL_SEED_START};
-use crate::game::Action;
+use crate::game::{Action, Facing};
 use crate::model::Genie;
+use crate::session::keys::KeyMap;
 
 use super::control::{ControlCases, case_batches, game_in_play};
 use super::run::{EvalOptions, to_tensor};
@@ -36,9 +37,43 @@ pub struct DreamCalibration {
     /// The latent for the first frame of a key press, the hold latent after it.
     #[serde(rename = "press_calibration")]
     pub press: BTreeMap<String, i64>,
-    /// How often dreams of that press, then the hold, agreed: the action fidelity this
-    /// calibration gives on its states.
+    /// How often dreams of that press, then the hold, agreed: the action fidelity the two maps
+    /// above give on these states.
     pub press_agreement: BTreeMap<String, f64>,
+    /// Per way of facing ([`Facing`]), the keys whose hold latent is another while the player
+    /// faces that way.
+    #[serde(rename = "facing_calibration")]
+    pub facing: BTreeMap<String, BTreeMap<String, i64>>,
+    /// The same for the first frame of a press.
+    #[serde(rename = "facing_press_calibration")]
+    pub facing_press: BTreeMap<String, BTreeMap<String, i64>>,
+    /// How often the dreams agreed with all four maps: the action fidelity this calibration
+    /// gives on its states.
+    pub facing_agreement: BTreeMap<String, f64>,
+}
+
+/// How much better a latent must do before [`calibrate_by_dreams`] gives it to a key: shares
+/// of the states, since smaller gains are within the noise of a few hundred of them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Margins {
+    /// A press latent, followed by the hold, against the hold alone.
+    pub press: f64,
+    /// A key's latent while the player faces one way, against its latent for both ways, on the
+    /// states where it faces that way.
+    pub facing: f64,
+    /// The fewest states where the player faces a way for a key to get latents of its own
+    /// there.
+    pub facing_states: usize,
+}
+
+impl Default for Margins {
+    fn default() -> Self {
+        Self {
+            press: 0.02,
+            facing: 0.05,
+            facing_states: 32,
+        }
+    }
 }
 
 /// Maps each game action to the latent action whose dreams move the player most like the
@@ -50,11 +85,20 @@ pub struct DreamCalibration {
 /// (it did on the shipped model; counting only the states where it differs from `noop` picked a
 /// latent that did worse on held-out levels).
 ///
-/// Then, with each action's hold latent fixed, every latent is tried on the first frame (the
-/// key's press) and the best kept where its dreams agree more often than the hold alone by at
-/// least `press_margin` (a share of the cases; a gain of a few cases of 256 is noise): a jump
-/// takes off once, then the held key changes nothing in the air. This pass dreams `k`
-/// schedules per distinct hold latent, so it takes a few times the first's time.
+/// On the states where the player faces one way ([`Facing`], as the keys before say), a key
+/// gets a hold latent of its own where one agrees more often there than its latent for both
+/// ways by `margins.facing`: a dash goes the way the player faces, and the latent that follows
+/// a dash right does not follow a dash left.
+///
+/// Then, with each hold latent fixed, every latent is tried on the first frame (the key's
+/// press) and the best kept where its dreams agree more often than the hold alone by at least
+/// `margins.press`: a jump takes off once, then the held key changes nothing in the air. This
+/// pass dreams `k` schedules per distinct hold latent, so it takes a few times the first's
+/// time. Over a horizon of one frame there is no hold to follow a press, so the press is the
+/// hold.
+///
+/// With `keep` (a checkpoint's key map) its hold and press latents stay every key's for both
+/// ways, and only the ways' own latents are looked for, against them.
 ///
 /// `progress` (hidden where stderr is no terminal) counts dreamed batches; its length grows
 /// when the press pass starts.
@@ -62,33 +106,140 @@ pub fn calibrate_by_dreams(
     genie: &Genie,
     opts: &EvalOptions,
     states: usize,
-    press_margin: f64,
+    margins: Margins,
+    keep: Option<&KeyMap>,
     progress: &indicatif::ProgressBar,
 ) -> DreamCalibration {
-    let k = genie.config.dynamics.num_actions as usize;
-    progress.set_length((states.div_ceil(opts.batch.max(1)) * k) as u64);
+    let k = genie.config.dynamics.num_actions;
+    let batches = states.div_ceil(opts.batch.max(1));
+    progress.set_length((batches * k as usize) as u64);
     progress.set_message("hold latents");
-    let held: Vec<Vec<i64>> = (0..k as i64).map(|l| vec![l; opts.horizon]).collect();
-    let by_schedule =
+    let schedule = |first: i64, hold: i64| {
+        let mut s = vec![hold; opts.horizon];
+        if let Some(f) = s.first_mut() {
+            *f = first;
+        }
+        s
+    };
+    let held: Vec<Vec<i64>> = (0..k).map(|l| schedule(l, l)).collect();
+    let mut tried =
         schedule_agreement(genie, opts, CALIBRATION_SEED_START, states, &held, progress);
+    let enough = |t: &Agreement, action: Action, f: Facing| {
+        t.cases[action as usize][f as usize] >= margins.facing_states.max(1)
+    };
+    // Hold latents: for both ways, then each way's own where it does better there.
     let (mut map, mut agreement, mut by_latent) =
         (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    let mut facing_hold = [[None::<i64>; 8]; 2];
     for action in Action::ALL {
-        let row: Vec<f64> = by_schedule.iter().map(|a| a[action as usize]).collect();
-        let best = (0..k).fold(0, |best, l| if row[l] > row[best] { l } else { best });
-        map.insert(action.name().to_owned(), best as i64);
-        agreement.insert(action.name().to_owned(), row[best]);
+        let row: Vec<f64> = held.iter().map(|s| tried.share(s, action, None)).collect();
+        let best = keep.map_or_else(|| best_of(&row), |k| k.hold[action as usize]);
+        map.insert(action.name().to_owned(), best);
+        agreement.insert(action.name().to_owned(), row[best as usize]);
         by_latent.insert(action.name().to_owned(), row);
+        for f in Facing::ALL
+            .into_iter()
+            .filter(|&f| enough(&tried, action, f))
+        {
+            let row: Vec<f64> = held
+                .iter()
+                .map(|s| tried.share(s, action, Some(f)))
+                .collect();
+            let own = best_of(&row);
+            if own != best && row[own as usize] - row[best as usize] >= margins.facing - 1e-9 {
+                facing_hold[f as usize][action as usize] = Some(own);
+            }
+        }
     }
-    let (press, press_agreement) = calibrate_presses(
-        genie,
-        opts,
-        states,
-        &map,
-        &agreement,
-        press_margin,
-        progress,
-    );
+    let hold_of = |action: Action, f: Facing| {
+        facing_hold[f as usize][action as usize].unwrap_or(map[action.name()])
+    };
+    // Press latents, before every hold latent in use.
+    let (mut press, mut facing_first) = (BTreeMap::new(), [[None::<i64>; 8]; 2]);
+    if opts.horizon >= 2 {
+        let holds: std::collections::BTreeSet<i64> = Action::ALL
+            .iter()
+            .flat_map(|&a| Facing::ALL.map(|f| hold_of(a, f)))
+            .collect();
+        let schedules: Vec<Vec<i64>> = holds
+            .iter()
+            .flat_map(|&h| (0..k).filter(move |&p| p != h).map(move |p| (p, h)))
+            .map(|(p, h)| schedule(p, h))
+            .collect();
+        progress.inc_length((batches * schedules.len()) as u64);
+        progress.set_message("press latents");
+        tried.extend(schedule_agreement(
+            genie,
+            opts,
+            CALIBRATION_SEED_START,
+            states,
+            &schedules,
+            progress,
+        ));
+        // The best first latent before `hold` on the cases facing `f` (all with `None`), where
+        // it beats `fallback`'s by the margin; else `fallback`.
+        let best_press = |action: Action, f: Option<Facing>, hold: i64, fallback: i64| {
+            let of = |p: i64| tried.share(&schedule(p, hold), action, f);
+            let others = (0..k).filter(|&p| p != fallback).map(|p| (p, of(p)));
+            pick_press((fallback, of(fallback)), others, margins.press).0
+        };
+        for action in Action::ALL {
+            let both = map[action.name()];
+            let first = keep.map_or_else(
+                || best_press(action, None, both, both),
+                |k| k.press[action as usize],
+            );
+            press.insert(action.name().to_owned(), first);
+            for f in Facing::ALL
+                .into_iter()
+                .filter(|&f| enough(&tried, action, f))
+            {
+                // As the key map reads them: a way with a hold of its own presses with that
+                // hold unless it has a press of its own.
+                let own_hold = facing_hold[f as usize][action as usize];
+                let fallback = own_hold.unwrap_or(first);
+                let own = best_press(action, Some(f), hold_of(action, f), fallback);
+                if own != fallback {
+                    facing_first[f as usize][action as usize] = Some(own);
+                }
+            }
+        }
+    } else {
+        for action in Action::ALL {
+            let first = keep.map_or(map[action.name()], |k| k.press[action as usize]);
+            press.insert(action.name().to_owned(), first);
+        }
+    }
+    // What the four maps give together, as the key map reads them.
+    let (mut facing, mut facing_press) = (BTreeMap::new(), BTreeMap::new());
+    let (mut press_agreement, mut facing_agreement) = (BTreeMap::new(), BTreeMap::new());
+    for action in Action::ALL {
+        let (a, name) = (action as usize, action.name());
+        press_agreement.insert(
+            name.to_owned(),
+            tried.share(&schedule(press[name], map[name]), action, None),
+        );
+        let mut agreed = 0;
+        for f in Facing::ALL {
+            let own_hold = facing_hold[f as usize][a];
+            let first = facing_first[f as usize][a]
+                .or(own_hold)
+                .unwrap_or(press[name]);
+            agreed += tried.agreed(&schedule(first, hold_of(action, f)), action, f);
+            for (maps, latent) in [
+                (&mut facing, own_hold),
+                (&mut facing_press, facing_first[f as usize][a]),
+            ] {
+                if let Some(latent) = latent {
+                    maps.entry(f.name().to_owned())
+                        .or_insert_with(BTreeMap::new)
+                        .insert(name.to_owned(), latent);
+                }
+            }
+        }
+        let cases: usize = tried.cases[a].iter().sum();
+        facing_agreement.insert(name.to_owned(), agreed as f64 / cases.max(1) as f64);
+    }
     progress.finish_and_clear();
     DreamCalibration {
         map,
@@ -96,61 +247,15 @@ pub fn calibrate_by_dreams(
         by_latent,
         press,
         press_agreement,
+        facing,
+        facing_press,
+        facing_agreement,
     }
 }
 
-/// The press pass of [`calibrate_by_dreams`]: per game action, the first-frame latent that,
-/// followed by its hold latent (`holds`), agrees most often (the hold itself unless another
-/// does better by at least `press_margin`), and that agreement. Over a horizon of one frame
-/// there is no hold to follow a press, so the press is the hold.
-fn calibrate_presses(
-    genie: &Genie,
-    opts: &EvalOptions,
-    states: usize,
-    holds: &BTreeMap<String, i64>,
-    hold_agreement: &BTreeMap<String, f64>,
-    press_margin: f64,
-    progress: &indicatif::ProgressBar,
-) -> (BTreeMap<String, i64>, BTreeMap<String, f64>) {
-    if opts.horizon < 2 {
-        return (holds.clone(), hold_agreement.clone());
-    }
-    let k = genie.config.dynamics.num_actions;
-    let distinct: std::collections::BTreeSet<i64> = holds.values().copied().collect();
-    let schedules: Vec<Vec<i64>> = distinct
-        .iter()
-        .flat_map(|&hold| {
-            (0..k).filter(move |&p| p != hold).map(move |p| {
-                let mut s = vec![hold; opts.horizon];
-                s[0] = p;
-                s
-            })
-        })
-        .collect();
-    progress.inc_length((states.div_ceil(opts.batch.max(1)) * schedules.len()) as u64);
-    progress.set_message("press latents");
-    let agreement = schedule_agreement(
-        genie,
-        opts,
-        CALIBRATION_SEED_START,
-        states,
-        &schedules,
-        progress,
-    );
-    let (mut press, mut press_agreement) = (BTreeMap::new(), BTreeMap::new());
-    for action in Action::ALL {
-        let name = action.name();
-        let tried = schedules
-            .iter()
-            .zip(&agreement)
-            .filter(|(s, _)| s[1] == holds[name])
-            .map(|(s, a)| (s[0], a[action as usize]));
-        let (best, best_agreement) =
-            pick_press((holds[name], hold_agreement[name]), tried, press_margin);
-        press.insert(name.to_owned(), best);
-        press_agreement.insert(name.to_owned(), best_agreement);
-    }
-    (press, press_agreement)
+/// The index of the highest of `row` (the first of a tie).
+fn best_of(row: &[f64]) -> i64 {
+    (0..row.len()).fold(0, |best, l| if row[l] > row[best] { l } else { best }) as i64
 }
 
 /// Of the (press latent, agreement) pairs `tried`, the one that agrees most often, if it beats
@@ -172,10 +277,51 @@ fn pick_press(
     }
 }
 
-/// Per latent schedule (one latent per frame of `opts.horizon`), per game action (in
-/// [`Action::ALL`] order), how often the schedule's dreams moved the player as `horizon` steps of
-/// the action moved the real one, on `states` states from the levels `first_seed` on.
-/// `progress` advances by one per schedule dreamed over a batch of states.
+/// How often each schedule's dreams agreed with each game action's real direction, counted
+/// apart by the way the case's player faced while the action acted ([`Facing::with`]).
+#[derive(Debug, Clone, Default)]
+pub struct Agreement {
+    /// The schedules dreamed, a latent per frame.
+    pub schedules: Vec<Vec<i64>>,
+    /// Per schedule, game action and way of facing, the cases that agreed.
+    agreed: Vec<[[usize; 2]; 8]>,
+    /// Per game action and way of facing, the cases (where the real player was found).
+    pub cases: [[usize; 2]; 8],
+}
+
+impl Agreement {
+    /// The cases where `schedule` (one dreamed) agreed with `action` facing `f`.
+    pub fn agreed(&self, schedule: &[i64], action: Action, f: Facing) -> usize {
+        let s = self
+            .schedules
+            .iter()
+            .position(|t| t == schedule)
+            .expect("a schedule that was dreamed");
+        self.agreed[s][action as usize][f as usize]
+    }
+
+    /// The share of `action`'s cases facing `f` (all with `None`) where `schedule` agreed.
+    pub fn share(&self, schedule: &[i64], action: Action, f: Option<Facing>) -> f64 {
+        let ways = f.map_or(Facing::ALL.to_vec(), |f| vec![f]);
+        let agreed: usize = ways.iter().map(|&f| self.agreed(schedule, action, f)).sum();
+        let cases: usize = ways
+            .iter()
+            .map(|&f| self.cases[action as usize][f as usize])
+            .sum();
+        agreed as f64 / cases.max(1) as f64
+    }
+
+    /// Adds the schedules of `other`, dreamed on the same states.
+    fn extend(&mut self, other: Agreement) {
+        self.schedules.extend(other.schedules);
+        self.agreed.extend(other.agreed);
+    }
+}
+
+/// How often each of `schedules` (one latent per frame of `opts.horizon`) moved the dreamed
+/// player as `horizon` steps of each game action moved the real one, on `states` states from the
+/// levels `first_seed` on. `progress` advances by one per schedule dreamed over a batch of
+/// states.
 pub fn schedule_agreement(
     genie: &Genie,
     opts: &EvalOptions,
@@ -183,9 +329,12 @@ pub fn schedule_agreement(
     states: usize,
     schedules: &[Vec<i64>],
     progress: &indicatif::ProgressBar,
-) -> Vec<Vec<f64>> {
-    let mut agree = vec![vec![0usize; Action::ALL.len()]; schedules.len()];
-    let mut cases_of = vec![0usize; Action::ALL.len()];
+) -> Agreement {
+    let mut out = Agreement {
+        schedules: schedules.to_vec(),
+        agreed: vec![[[0; 2]; 8]; schedules.len()],
+        cases: [[0; 2]; 8],
+    };
     for seeds in case_batches(first_seed, states, opts.batch) {
         let cases = ControlCases::new(genie, seeds.into_iter(), opts.prompt_frames);
         let dreamed: Vec<_> = schedules
@@ -197,28 +346,22 @@ pub fn schedule_agreement(
             })
             .collect();
         for action in Action::ALL {
+            let a = action as usize;
             for (i, want) in cases
                 .real_directions(action, opts.horizon)
                 .iter()
                 .enumerate()
             {
                 let Some(want) = want else { continue };
-                cases_of[action as usize] += 1;
+                let f = cases.facing[i].with(action) as usize;
+                out.cases[a][f] += 1;
                 for (s, got) in dreamed.iter().enumerate() {
-                    agree[s][action as usize] += usize::from(got[i] == Some(*want));
+                    out.agreed[s][a][f] += usize::from(got[i] == Some(*want));
                 }
             }
         }
     }
-    agree
-        .iter()
-        .map(|row| {
-            row.iter()
-                .zip(&cases_of)
-                .map(|(&n, &c)| n as f64 / c.max(1) as f64)
-                .collect()
-        })
-        .collect()
+    out
 }
 
 /// Frames before the controlled transition that the LAM reads with it (the velocities it needs
@@ -338,7 +481,7 @@ fn map_by_counts(counts: &[Vec<usize>]) -> (BTreeMap<String, i64>, BTreeMap<Stri
 mod tests {
     use super::*;
     use crate::eval::control::action_fidelity;
-    use crate::model::SamplerConfig;
+    use crate::model::{GenieConfig, SamplerConfig};
 
     #[test]
     fn a_press_latent_must_beat_the_hold_by_the_margin() {
@@ -382,11 +525,19 @@ mod tests {
             by_latent,
             press,
             press_agreement,
+            facing,
+            facing_press,
+            facing_agreement,
         } = calibrate_by_dreams(
             &genie,
             &opts,
             opts.clips,
-            0.0,
+            Margins {
+                press: 0.0,
+                facing: 0.0,
+                facing_states: 1,
+            },
+            None,
             &indicatif::ProgressBar::hidden(),
         );
         assert_eq!(map.len(), Action::ALL.len());
@@ -414,8 +565,49 @@ mod tests {
         // On the same states, fidelity with those maps reads the same dreams; with the hold map
         // alone it reads the first pass's, and with any other map (the identity) it cannot
         // agree more often.
+        // With every margin 0 the ways of facing get latents of their own wherever one did
+        // better there; fidelity with all four maps reads the dreams the calibration counted.
+        assert!(
+            !facing.is_empty() || !facing_press.is_empty(),
+            "no way faced did better"
+        );
+        // Kept maps stay as they are for both ways; the ways' own latents are found against
+        // them.
+        let kept = KeyMap::new(&GenieConfig {
+            calibration: Some(
+                Action::ALL
+                    .iter()
+                    .map(|a| (a.name().to_owned(), 2))
+                    .collect(),
+            ),
+            press_calibration: Some(BTreeMap::from([("jump".to_owned(), 6)])),
+            ..GenieConfig::default()
+        });
+        let on_kept = calibrate_by_dreams(
+            &genie,
+            &opts,
+            opts.clips,
+            Margins::default(),
+            Some(&kept),
+            &indicatif::ProgressBar::hidden(),
+        );
+        for action in Action::ALL {
+            let name = action.name();
+            assert_eq!(on_kept.map[name], 2, "{name}");
+            let press = if action == Action::Jump { 6 } else { 2 };
+            assert_eq!(on_kept.press[name], press, "{name}");
+        }
         genie.config.calibration = Some(map);
         genie.config.press_calibration = Some(press);
+        genie.config.facing_calibration = Some(facing);
+        genie.config.facing_press_calibration = Some(facing_press);
+        let (turning, _, _) = action_fidelity(&genie, &opts);
+        for action in Action::ALL {
+            let name = action.name();
+            assert_eq!(turning[name], facing_agreement[name], "{name}");
+        }
+        genie.config.facing_calibration = None;
+        genie.config.facing_press_calibration = None;
         let (fidelity, cases, misses) = action_fidelity(&genie, &opts);
         genie.config.press_calibration = None;
         let (held, _, _) = action_fidelity(&genie, &opts);

@@ -8,7 +8,7 @@ use serde::Serialize;
 use tch::{Kind, Tensor};
 
 use crate::data::{DEFAULT_STICKINESS, ScriptedPlayer};
-use crate::game::{Action, FRAME_BYTES, Game, GameConfig, Status, find_player_within};
+use crate::game::{Action, FRAME_BYTES, Facing, Game, GameConfig, Status, find_player_within};
 use crate::model::dynamics::ActionSource;
 use crate::model::{Genie, frames_to_bytes};
 use crate::session::keys::KeyMap;
@@ -76,23 +76,37 @@ pub fn game_in_play(
     frames: usize,
     case: u64,
 ) -> (Game, Vec<u8>) {
-    let (game, history, _) = game_in_play_with_actions(config, level_seed, frames, case);
+    let InPlay { game, history, .. } = game_in_play_with_actions(config, level_seed, frames, case);
     (game, history)
 }
 
+/// A game partway through its level, as [`game_in_play_with_actions`] leaves it.
+pub struct InPlay {
+    pub game: Game,
+    /// Its last frames, oldest first ([frames] of u8 RGB).
+    pub history: Vec<u8>,
+    /// The game actions between them (`actions[k]` produced frame k+1).
+    pub actions: Vec<u8>,
+    /// The way the player faces as the keys since the level (re)started say ([`Facing`]): what
+    /// the runtime knows in play.
+    pub facing: Facing,
+}
+
 /// [`game_in_play`] plus the `frames − 1` game actions between those frames (`actions[k]`
-/// produced frame k+1; Noop where a restart left fewer frames and the oldest was repeated).
+/// produced frame k+1; Noop where a restart left fewer frames and the oldest was repeated) and
+/// the way the keys left the player facing.
 pub fn game_in_play_with_actions(
     config: GameConfig,
     level_seed: u64,
     frames: usize,
     case: u64,
-) -> (Game, Vec<u8>, Vec<u8>) {
+) -> InPlay {
     assert!(frames >= 1, "game_in_play needs at least the current frame");
     let mut game = Game::with_config(level_seed, config);
     let mut player = ScriptedPlayer::new(case, DEFAULT_STICKINESS);
     let warm = 8 + (case * 7919 % 120) as usize;
     let (mut history, mut actions) = (Vec::new(), Vec::new());
+    let mut facing = Facing::default();
     for tick in 0..warm + frames - 1 {
         if tick >= warm {
             history.extend(game.frame());
@@ -101,10 +115,12 @@ pub fn game_in_play_with_actions(
         if tick >= warm {
             actions.push(action as u8);
         }
+        facing = facing.with(action);
         if game.step(action) != Status::Alive {
             game.restart();
             history.clear();
             actions.clear();
+            facing = Facing::default();
         }
     }
     history.extend(game.frame());
@@ -123,11 +139,12 @@ pub fn game_in_play_with_actions(
     while actions.len() < frames - 1 {
         actions.insert(0, Action::Noop as u8);
     }
-    (
+    InPlay {
         game,
-        history[history.len() - frames * FRAME_BYTES..].to_vec(),
+        history: history[history.len() - frames * FRAME_BYTES..].to_vec(),
         actions,
-    )
+        facing,
+    }
 }
 
 /// Held-out game states for action fidelity and dream calibration: the game, the player's place
@@ -147,24 +164,26 @@ pub(super) struct ControlCases {
     dream_starts: Vec<Option<(f32, f32)>>,
     pub(super) ids: Tensor,
     prompt_actions: Tensor,
+    /// Per case, the way the keys before it left the player facing.
+    pub(super) facing: Vec<Facing>,
 }
 
 impl ControlCases {
     /// States from the levels `seeds` (case index `k` for the k-th seed's scripted player).
     pub(super) fn new(genie: &Genie, seeds: impl Iterator<Item = (u64, u64)>, p: usize) -> Self {
         let device = genie.tokenizer_vs.device();
-        let cases: Vec<(Game, Vec<u8>, Vec<u8>)> = seeds
+        let cases: Vec<InPlay> = seeds
             .map(|(seed, case)| game_in_play_with_actions(genie.config.game, seed, p, case))
             .collect();
         let bytes: Vec<u8> = cases
             .iter()
-            .flat_map(|(_, h, _)| h.iter().copied())
+            .flat_map(|c| c.history.iter().copied())
             .collect();
         let frames = to_tensor(&bytes, cases.len(), p, device);
         let (ids, prompt_actions, decoded) = tch::no_grad(|| {
             let ids = genie.tokenizer.encode(&frames);
             let prompt_actions = if genie.config.dynamics.actions == ActionSource::Game {
-                action_ids(cases.iter().map(|(_, _, a)| a.as_slice()), device)
+                action_ids(cases.iter().map(|c| c.actions.as_slice()), device)
             } else {
                 genie.lam.infer_actions(&frames)
             };
@@ -179,10 +198,11 @@ impl ControlCases {
             .collect();
         let real_starts = cases
             .iter()
-            .map(|(_, h, _)| find_player_approx(&h[(p - 1) * FRAME_BYTES..]))
+            .map(|c| find_player_approx(&c.history[(p - 1) * FRAME_BYTES..]))
             .collect();
         Self {
-            games: cases.into_iter().map(|(g, _, _)| g).collect(),
+            facing: cases.iter().map(|c| c.facing).collect(),
+            games: cases.into_iter().map(|c| c.game).collect(),
             history: bytes,
             real_starts,
             dream_starts,
@@ -226,6 +246,34 @@ impl ControlCases {
         self.dreamed_directions_driven(genie, &actions, opts)
     }
 
+    /// Per case, the latents of `action` held for `horizon` frames from its press, by `keys`
+    /// (the way each case's player faces chooses among a key's latents).
+    pub(super) fn schedules(&self, keys: &KeyMap, action: Action, horizon: usize) -> Vec<Vec<i64>> {
+        self.facing
+            .iter()
+            .map(|&f| keys.schedule(action, horizon, f))
+            .collect()
+    }
+
+    /// [`ControlCases::dreamed_directions`] with a schedule per case (`schedules[case][frame]`,
+    /// as [`ControlCases::schedules`] makes them).
+    pub(super) fn dreamed_directions_per_case(
+        &self,
+        genie: &Genie,
+        schedules: &[Vec<i64>],
+        opts: &EvalOptions,
+    ) -> Vec<Option<(i8, i8)>> {
+        let device = self.ids.device();
+        let frames = schedules.first().map_or(0, Vec::len);
+        let actions: Vec<Tensor> = (0..frames)
+            .map(|t| {
+                let step: Vec<i64> = schedules.iter().map(|s| s[t]).collect();
+                Tensor::from_slice(&step).to_device(device)
+            })
+            .collect();
+        self.dreamed_directions_driven(genie, &actions, opts)
+    }
+
     /// [`ControlCases::dreamed_directions`] with a latent per case and frame (each of
     /// `actions` [B]).
     pub(super) fn dreamed_directions_driven(
@@ -254,8 +302,15 @@ impl ControlCases {
     ) -> Vec<Option<(i8, i8)>> {
         let b = self.games.len();
         let actions = vec![action; b];
+        let facing: Vec<Facing> = self.facing.iter().map(|f| f.with(action)).collect();
         let mut latent = |t: usize, ids: &Tensor| {
-            let picked = keys.pick(genie.adapter.as_ref(), ids, &actions, &vec![t == 0; b]);
+            let picked = keys.pick(
+                genie.adapter.as_ref(),
+                ids,
+                &actions,
+                &vec![t == 0; b],
+                &facing,
+            );
             Tensor::from_slice(&picked).to_device(ids.device())
         };
         self.dreamed_directions_by(genie, opts.horizon, &mut latent, opts)
@@ -315,8 +370,8 @@ pub(super) fn action_fidelity(
                     &keyed
                 }
                 None => dreams
-                    .entry(keys.schedule(action, opts.horizon))
-                    .or_insert_with_key(|s| cases.dreamed_directions(genie, s, opts)),
+                    .entry(cases.schedules(&keys, action, opts.horizon))
+                    .or_insert_with_key(|s| cases.dreamed_directions_per_case(genie, s, opts)),
             };
             for (want, got) in want.iter().zip(got.iter()) {
                 if let Some(want) = want {
@@ -416,8 +471,12 @@ mod tests {
         for case in 0..6 {
             let config = GameConfig::default();
             let (game, frames) = game_in_play(config, EVAL_SEED_START + case, 5, case);
-            let (game2, frames2, actions) =
-                game_in_play_with_actions(config, EVAL_SEED_START + case, 5, case);
+            let InPlay {
+                game: game2,
+                history: frames2,
+                actions,
+                ..
+            } = game_in_play_with_actions(config, EVAL_SEED_START + case, 5, case);
             assert_eq!(frames, frames2);
             assert_eq!(game.frame(), game2.frame());
             assert_eq!(actions.len(), 4, "one action between each two of 5 frames");
@@ -430,7 +489,7 @@ mod tests {
         );
         assert!(
             game_in_play_with_actions(GameConfig::default(), EVAL_SEED_START, 1, 0)
-                .2
+                .actions
                 .is_empty()
         );
     }

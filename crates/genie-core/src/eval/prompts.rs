@@ -39,7 +39,7 @@ use tch::{Kind, Tensor};
 
 use super::control::PLAYER_TOLERANCE;
 use super::measures::psnr_capped;
-use crate::game::{Action, FRAME_SIZE, find_player_within, player_pixels_within};
+use crate::game::{Action, FRAME_SIZE, Facing, find_player_within, player_pixels_within};
 use crate::model::{Genie, Rollout, SamplerConfig, SamplerRng, frames_to_bytes, frames_to_f32};
 use crate::session::Frame;
 use crate::session::export::grid;
@@ -444,7 +444,14 @@ fn dream_keys(
         let recon = frames_to_bytes(&first.select(1, 0).select(0, 0));
         for t in 0..HORIZON {
             let ids = rollout.last().expect("a started rollout");
-            let latents = keys.pick(genie.adapter.as_ref(), ids, &KEYS, &[t == 0; KEYS.len()]);
+            let facing = KEYS.map(|k| Facing::default().with(k));
+            let latents = keys.pick(
+                genie.adapter.as_ref(),
+                ids,
+                &KEYS,
+                &[t == 0; KEYS.len()],
+                &facing,
+            );
             // Seeded per step from the session seed, as a dream's steps are.
             let step_seed = seed ^ (t as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             let mut rng = SamplerRng::seed_from_u64(step_seed);

@@ -39,7 +39,7 @@ use super::measures::{
 };
 use super::run::to_tensor;
 use crate::data::EVAL_SEED_START;
-use crate::game::{Action, FRAME_BYTES, Game, GameConfig, Status, find_player};
+use crate::game::{Action, FRAME_BYTES, Facing, Game, GameConfig, Status, find_player};
 use crate::model::dynamics::ActionSource;
 use crate::model::{Genie, Rollout, SamplerConfig, SamplerRng, frames_to_bytes};
 use crate::session::keys::KeyMap;
@@ -354,6 +354,10 @@ fn dream(
         let first = rollout.start(genie, &ids, None, &[]);
         read(frames_to_bytes(&first.select(1, 0)), &[]);
         let presses: Vec<Vec<bool>> = batch.iter().map(|r| KeyMap::presses(&r.keys)).collect();
+        let facing: Vec<Vec<Facing>> = batch
+            .iter()
+            .map(|r| Facing::default().along(&r.keys))
+            .collect();
         for t in 0..opts.frames {
             let ids = rollout.last().expect("a started rollout");
             let step: Vec<i64> = match drive {
@@ -361,7 +365,8 @@ fn dream(
                 Drive::Keys(keys) => {
                     let actions: Vec<Action> = batch.iter().map(|r| r.keys[t]).collect();
                     let pressed: Vec<bool> = presses.iter().map(|p| p[t]).collect();
-                    keys.pick(genie.adapter.as_ref(), ids, &actions, &pressed)
+                    let facing: Vec<Facing> = facing.iter().map(|f| f[t]).collect();
+                    keys.pick(genie.adapter.as_ref(), ids, &actions, &pressed, &facing)
                 }
             };
             let action = Tensor::from_slice(&step).to_device(device);

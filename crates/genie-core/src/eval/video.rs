@@ -18,7 +18,7 @@ use super::control::{Misses, direction};
 use super::measures::psnr_capped;
 use super::run::{EvalOptions, rollout, to_tensor};
 use crate::data::{DataError, Dataset};
-use crate::game::{Action, FRAME_BYTES, find_colour_within};
+use crate::game::{Action, FRAME_BYTES, Facing, find_colour_within};
 use crate::model::{Genie, frames_to_bytes};
 use crate::session::keys::KeyMap;
 
@@ -261,6 +261,8 @@ struct Window {
     start: usize,
     action: Action,
     pressed: bool,
+    /// The way the clip's keys so far leave the player facing while the action acts.
+    facing: Facing,
     want: (i8, i8),
 }
 
@@ -305,6 +307,7 @@ fn find_windows(
                 start,
                 action,
                 pressed: start == 0 || c.actions[start - 1] != actions[0],
+                facing: facing_after(&c.actions[..start]).with(action),
                 want: direction(from, to),
             });
         }
@@ -424,7 +427,8 @@ pub fn video_control(
             let actions: Vec<Action> = batch.iter().map(|w| w.action).collect();
             let mut keyed = |t: usize, last: &Tensor| {
                 let pressed: Vec<bool> = batch.iter().map(|w| t == 0 && w.pressed).collect();
-                let picked = keys.pick(genie.adapter.as_ref(), last, &actions, &pressed);
+                let facing: Vec<Facing> = batch.iter().map(|w| w.facing).collect();
+                let picked = keys.pick(genie.adapter.as_ref(), last, &actions, &pressed, &facing);
                 Tensor::from_slice(&picked).to_device(device)
             };
             let got = cases.dreamed(genie, &mut keyed, opts, player);
@@ -566,7 +570,14 @@ pub fn video_sheet(
                 match Action::ALL.get(clip.actions[k] as usize) {
                     Some(&action) if labelled => {
                         let pressed = k == 0 || clip.actions[k - 1] != clip.actions[k];
-                        let picked = keys.pick(genie.adapter.as_ref(), last, &[action], &[pressed]);
+                        let facing = facing_after(&clip.actions[..k]).with(action);
+                        let picked = keys.pick(
+                            genie.adapter.as_ref(),
+                            last,
+                            &[action],
+                            &[pressed],
+                            &[facing],
+                        );
                         Tensor::from_slice(&picked).to_device(device)
                     }
                     _ => inferred.select(1, k as i64),
@@ -593,4 +604,13 @@ pub fn video_sheet(
         Ok(())
     })?;
     Ok(rows)
+}
+
+/// The way a clip's recorded actions (ids; labels beyond the 8 actions ignored) leave the
+/// player facing, from the clip's start (facing right: a clip holds no earlier keys).
+fn facing_after(actions: &[u8]) -> Facing {
+    actions
+        .iter()
+        .filter_map(|&a| Action::ALL.get(a as usize))
+        .fold(Facing::default(), |f, &a| f.with(a))
 }

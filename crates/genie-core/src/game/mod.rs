@@ -254,6 +254,59 @@ impl std::fmt::Display for Action {
     }
 }
 
+/// Which way the player faces, as far as the keys say: the way of the last key that walked
+/// (left, right and their jumps), as the game turns its player; a level starts facing right.
+/// The runtime knows it from the keys alone, so play, replay and every measure agree on it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Facing {
+    #[default]
+    Right = 0,
+    Left = 1,
+}
+
+impl Facing {
+    pub const ALL: [Facing; 2] = [Facing::Right, Facing::Left];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Facing::Right => "right",
+            Facing::Left => "left",
+        }
+    }
+
+    /// The way the player faces while `action` acts: the action's own way where it walks,
+    /// else the way it faced.
+    pub fn with(self, action: Action) -> Self {
+        match action {
+            Action::Left | Action::LeftJump => Facing::Left,
+            Action::Right | Action::RightJump => Facing::Right,
+            _ => self,
+        }
+    }
+
+    /// Per frame of a run of game actions, the way the player faces while it acts, from a
+    /// player that faced `self` before the first.
+    pub fn along(self, actions: &[Action]) -> Vec<Facing> {
+        actions
+            .iter()
+            .scan(self, |facing, &a| {
+                *facing = facing.with(a);
+                Some(*facing)
+            })
+            .collect()
+    }
+}
+
+impl std::str::FromStr for Facing {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Facing::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| format!("{s:?} is not a way to face (left or right)"))
+    }
+}
+
 /// Decoded colours are near, not equal, to the game's: the L1 distance from [`PLAYER_COLOR`]
 /// within which a pixel of a decoded frame counts as the player's.
 pub const PLAYER_TOLERANCE: u32 = 90;

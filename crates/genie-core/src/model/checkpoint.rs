@@ -18,7 +18,7 @@ use super::dynamics::{ContextRead, Dynamics, DynamicsConfig};
 use super::lam::{Lam, LamConfig};
 use super::maskgit::SamplerConfig;
 use super::tokenizer::{Tokenizer, TokenizerConfig};
-use crate::game::{Action, GameConfig};
+use crate::game::{Action, Facing, GameConfig};
 
 pub const CONFIG_FILE: &str = "genie.json";
 pub const TOKENIZER_FILE: &str = "tokenizer.safetensors";
@@ -49,6 +49,14 @@ pub struct GenieConfig {
     /// gets `calibration`'s on the frames after (`genie calibrate`, by dreams).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub press_calibration: Option<BTreeMap<String, i64>>,
+    /// Way the player faces (`left`, `right`) → game action name → latent action id, replacing
+    /// `calibration`'s while the player faces that way (a dash goes the way it faces), where
+    /// `genie calibrate` found one better there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facing_calibration: Option<BTreeMap<String, BTreeMap<String, i64>>>,
+    /// The same for the first frame of a key press, replacing `press_calibration`'s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facing_press_calibration: Option<BTreeMap<String, BTreeMap<String, i64>>>,
     /// The state-dependent key map (`genie calibrate --adapter`), whose weights are
     /// adapter.safetensors; where present, keys go through it instead of the two maps above.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,6 +78,8 @@ impl Default for GenieConfig {
             game: GameConfig::default(),
             calibration: None,
             press_calibration: None,
+            facing_calibration: None,
+            facing_press_calibration: None,
             adapter: None,
             training_data: serde_json::Value::Null,
             eval: serde_json::Value::Null,
@@ -97,11 +107,29 @@ impl GenieConfig {
         if let Some(adapter) = &self.adapter {
             adapter.validate(self.adapter_shape())?;
         }
+        let mut maps: Vec<(String, &BTreeMap<String, i64>)> = Vec::new();
         for (field, map) in [
             ("calibration", &self.calibration),
             ("press_calibration", &self.press_calibration),
         ] {
-            for (name, &latent) in map.iter().flatten() {
+            maps.extend(map.iter().map(|m| (field.to_owned(), m)));
+        }
+        for (field, by_way) in [
+            ("facing_calibration", &self.facing_calibration),
+            ("facing_press_calibration", &self.facing_press_calibration),
+        ] {
+            for (way, map) in by_way.iter().flatten() {
+                if way.parse::<Facing>().is_err() {
+                    return Err(ConfigError::new(
+                        "genie",
+                        format!("{field}: {way:?} is not a way to face (left or right)"),
+                    ));
+                }
+                maps.push((format!("{field}.{way}"), map));
+            }
+        }
+        for (field, map) in maps {
+            for (name, &latent) in map {
                 if !Action::ALL.iter().any(|a| a.name() == name) {
                     return Err(ConfigError::new(
                         "genie",
@@ -991,6 +1019,28 @@ pub(crate) mod tests {
         let err = cfg.validate().unwrap_err().to_string();
         assert!(err.contains("\"fly\" is not one of"), "{err}");
         cfg.calibration = None;
+        let facing = |way: &str, name: &str, latent| {
+            Some(BTreeMap::from([(
+                way.to_string(),
+                BTreeMap::from([(name.to_string(), latent)]),
+            )]))
+        };
+        cfg.facing_calibration = facing("left", "dash", 4);
+        assert!(cfg.validate().is_ok());
+        cfg.facing_calibration = facing("up", "dash", 4);
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("facing_calibration") && err.contains("\"up\" is not a way to face"),
+            "{err}"
+        );
+        cfg.facing_calibration = None;
+        cfg.facing_press_calibration = facing("left", "dash", 9);
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("facing_press_calibration.left: dash → latent 9"),
+            "{err}"
+        );
+        cfg.facing_press_calibration = None;
         cfg.sampler.temperature = f64::NAN;
         let err = cfg.validate().unwrap_err().to_string();
         assert!(err.contains("temperature"), "{err}");

@@ -14,7 +14,7 @@ use super::keys::KeyMap;
 use super::learn::{LearnOptions, Learnt, learn_picture};
 use super::prompt::Prompt;
 use super::{Control, Frame, Step, World, WorldError};
-use crate::game::Action;
+use crate::game::{Action, Facing};
 use crate::model::scroll::column_shifts;
 use crate::model::{Genie, Rollout, SamplerConfig, SamplerRng, frames_to_bytes, frames_to_f32};
 
@@ -27,6 +27,8 @@ pub struct DreamWorld {
     /// The game action of the step before, while the same key stays down (a press is a step
     /// whose game action differs from it).
     held: Option<Action>,
+    /// The way the player faces, from the keys since the last reset (a dash goes that way).
+    facing: Facing,
     /// The context's tokens, the actions between them and both caches.
     rollout: Rollout,
     /// The frames shown, as many as the context holds, oldest first.
@@ -58,6 +60,7 @@ impl DreamWorld {
             seed,
             keys,
             held: None,
+            facing: Facing::default(),
             rollout,
             frames: Vec::new(),
             steps: 0,
@@ -154,6 +157,7 @@ impl World for DreamWorld {
         }
         // Checked before anything is cleared: a bad prompt leaves the world as it was.
         self.held = None;
+        self.facing = Facing::default();
         self.frames.clear();
         // Back to the picture learnt already (R in the player): it stays learnt.
         let again = match (&self.learnt, prompt.frames.as_slice()) {
@@ -232,9 +236,14 @@ impl World for DreamWorld {
             Control::Game(g) => {
                 let action = Action::from_u8(g).unwrap_or(Action::Noop);
                 let pressed = self.held != Some(action);
-                let latent =
-                    self.keys
-                        .pick(self.genie.adapter.as_ref(), state, &[action], &[pressed])[0];
+                self.facing = self.facing.with(action);
+                let latent = self.keys.pick(
+                    self.genie.adapter.as_ref(),
+                    state,
+                    &[action],
+                    &[pressed],
+                    &[self.facing],
+                )[0];
                 (latent, Some(action))
             }
         };
@@ -483,5 +492,51 @@ mod tests {
             bound.push(world.step(jump).unwrap().latent_action.unwrap());
         }
         assert_eq!(bound, [5, 5]);
+    }
+
+    #[test]
+    fn a_dash_gets_the_latent_of_the_way_the_keys_left_the_player_facing() {
+        let mut config = tiny_config();
+        config.calibration = Some(BTreeMap::from([
+            ("dash".to_owned(), 1),
+            ("left".to_owned(), 4),
+            ("right".to_owned(), 1),
+        ]));
+        config.facing_calibration = Some(BTreeMap::from([(
+            "left".to_owned(),
+            BTreeMap::from([("dash".to_owned(), 4)]),
+        )]));
+        let side = config.tokenizer.image_size as usize;
+        let genie = Genie::new(config, Device::Cpu).unwrap();
+        let mut world = DreamWorld::new(genie, SamplerConfig::default(), 1);
+        let prompt = Prompt {
+            frames: vec![vec![0; side * side * 3]],
+        };
+        let key = |a: Action| Control::Game(a as u8);
+        world.reset(&prompt).unwrap();
+        let mut latents = Vec::new();
+        for c in [
+            key(Action::Dash),
+            key(Action::Left),
+            key(Action::Dash),
+            key(Action::Noop),
+            key(Action::Dash),
+            key(Action::RightJump),
+            key(Action::Dash),
+            key(Action::Left),
+        ] {
+            latents.push(world.step(c).unwrap().latent_action.unwrap());
+        }
+        // A new world faces right again.
+        world.reset(&prompt).unwrap();
+        latents.push(
+            world
+                .step(key(Action::Dash))
+                .unwrap()
+                .latent_action
+                .unwrap(),
+        );
+        // Noop and right+jump are not calibrated: their own index.
+        assert_eq!(latents, [1, 4, 4, 0, 4, 5, 1, 4, 1]);
     }
 }

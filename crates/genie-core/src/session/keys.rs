@@ -6,13 +6,17 @@
 //! game takes off once and then changes nothing in the air, so the latent that best follows a
 //! held `jump` is `noop`'s. One take-off latent on the first frame, then `noop`'s, follows it
 //! better than either alone (docs/experiments.md, "Keys: calibration").
+//!
+//! A key may also depend on the keys before it: `dash` goes the way the player faces, which is
+//! the way of the last key that walked ([`Facing`]). Where the calibration found a better latent
+//! for a key while the player faces one way, that latent replaces the key's there.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use tch::{Device, Tensor};
 
-use crate::game::Action;
+use crate::game::{Action, Facing};
 use crate::model::{Adapter, GenieConfig};
 
 /// Keys a player bound to latent actions by hand (`L` in the player), beside the checkpoint:
@@ -77,6 +81,12 @@ pub struct KeyMap {
     pub hold: [i64; 8],
     /// Per game action, the latent of a key's first frame.
     pub press: [i64; 8],
+    /// Per [`Facing`] (by index) and game action, a hold latent that replaces `hold`'s while
+    /// the player faces that way (`genie.json`'s `facing_calibration`).
+    pub facing_hold: [[Option<i64>; 8]; 2],
+    /// The same for the first frame: where a facing has a hold latent of its own and no press
+    /// latent, its press is that hold.
+    pub facing_press: [[Option<i64>; 8]; 2],
     /// Per game action, whether a player bound it by hand ([`KeyMap::bind`]): it keeps its
     /// latent where the checkpoint's adapter would pick another.
     pub bound: [bool; 8],
@@ -102,34 +112,56 @@ impl KeyMap {
             std::array::from_fn(|i| i as i64),
         );
         let press = read(config.press_calibration.as_ref(), hold);
+        let by_facing = |maps: Option<&BTreeMap<String, BTreeMap<String, i64>>>| {
+            let mut out = [[None; 8]; 2];
+            for (facing, map) in maps.into_iter().flatten() {
+                let Ok(facing) = facing.parse::<Facing>() else {
+                    continue;
+                };
+                for (slot, action) in out[facing as usize].iter_mut().zip(Action::ALL) {
+                    *slot = map.get(action.name()).copied();
+                }
+            }
+            out
+        };
         Self {
             hold,
             press,
+            facing_hold: by_facing(config.facing_calibration.as_ref()),
+            facing_press: by_facing(config.facing_press_calibration.as_ref()),
             bound: [false; 8],
         }
     }
 
     /// `action` drives `latent`, pressed and held, whatever the state.
     pub fn bind(&mut self, action: Action, latent: i64) {
-        self.hold[action as usize] = latent;
-        self.press[action as usize] = latent;
-        self.bound[action as usize] = true;
+        let i = action as usize;
+        self.hold[i] = latent;
+        self.press[i] = latent;
+        for f in 0..2 {
+            self.facing_hold[f][i] = None;
+            self.facing_press[f][i] = None;
+        }
+        self.bound[i] = true;
     }
 
     /// The latent of each row of a batch, given its game action, whether this is the key's
-    /// first frame, and the state: the current frame's tokens `ids` [B, N]. The checkpoint's
-    /// action adapter picks where it has one (but for keys bound by hand); else the maps.
+    /// first frame, the way the player faces while it acts ([`Facing::with`]), and the state:
+    /// the current frame's tokens `ids` [B, N]. The checkpoint's action adapter picks where it
+    /// has one (but for keys bound by hand); else the maps.
     pub fn pick(
         &self,
         adapter: Option<&Adapter>,
         ids: &Tensor,
         actions: &[Action],
         pressed: &[bool],
+        facing: &[Facing],
     ) -> Vec<i64> {
         let table = actions
             .iter()
             .zip(pressed)
-            .map(|(&a, &p)| self.latent(a, p));
+            .zip(facing)
+            .map(|((&a, &p), &f)| self.latent(a, p, f));
         let Some(adapter) = adapter else {
             return table.collect();
         };
@@ -162,28 +194,36 @@ impl KeyMap {
             .collect()
     }
 
-    /// The latent for `action`, on the first frame it is pressed or on a frame it is held.
-    pub fn latent(&self, action: Action, first_frame: bool) -> i64 {
-        let i = action as usize;
+    /// The latent for `action`, on the first frame it is pressed or on a frame it is held,
+    /// while the player faces `facing`.
+    pub fn latent(&self, action: Action, first_frame: bool, facing: Facing) -> i64 {
+        let (i, f) = (action as usize, facing as usize);
+        let hold = self.facing_hold[f][i];
         if first_frame {
-            self.press[i]
+            self.facing_press[f][i].or(hold).unwrap_or(self.press[i])
         } else {
-            self.hold[i]
+            hold.unwrap_or(self.hold[i])
         }
     }
 
-    /// The latents of `action` held for `frames` frames from its press.
-    pub fn schedule(&self, action: Action, frames: usize) -> Vec<i64> {
-        (0..frames).map(|t| self.latent(action, t == 0)).collect()
+    /// The latents of `action` held for `frames` frames from its press, by a player that
+    /// faced `facing` before it.
+    pub fn schedule(&self, action: Action, frames: usize, facing: Facing) -> Vec<i64> {
+        let facing = facing.with(action);
+        (0..frames)
+            .map(|t| self.latent(action, t == 0, facing))
+            .collect()
     }
 
-    /// The latents of a run of game actions, one per frame: each press (an action that differs
-    /// from the frame before's; the first always) gets its press latent.
+    /// The latents of a run of game actions, one per frame, from a level's start (facing
+    /// right): each press (an action that differs from the frame before's; the first always)
+    /// gets its press latent.
     pub fn latents(&self, actions: &[Action]) -> Vec<i64> {
         actions
             .iter()
             .zip(Self::presses(actions))
-            .map(|(&a, first)| self.latent(a, first))
+            .zip(Facing::default().along(actions))
+            .map(|((&a, first), f)| self.latent(a, first, f))
             .collect()
     }
 }
@@ -207,8 +247,12 @@ mod tests {
         };
         bind_keys(&mut config, &read);
         let map = KeyMap::new(&config);
-        assert_eq!(map.schedule(Action::Right, 2), [5, 5]);
-        assert_eq!(map.schedule(Action::Jump, 2), [2, 2], "the press too");
+        assert_eq!(map.schedule(Action::Right, 2, Facing::Right), [5, 5]);
+        assert_eq!(
+            map.schedule(Action::Jump, 2, Facing::Right),
+            [2, 2],
+            "the press too"
+        );
         for (text, want) in [
             (r#"{"hop": 1}"#, "not one of the 8 actions"),
             (r#"{"jump": 9}"#, "0 to 7"),
@@ -232,14 +276,17 @@ mod tests {
             ..Default::default()
         };
         let keys = KeyMap::new(&config);
-        assert_eq!(keys.schedule(Action::Jump, 4), [6, 3, 3, 3]);
+        assert_eq!(keys.schedule(Action::Jump, 4, Facing::Right), [6, 3, 3, 3]);
         assert_eq!(
-            keys.schedule(Action::Right, 3),
+            keys.schedule(Action::Right, 3, Facing::Right),
             [1, 1, 1],
             "no press: the hold"
         );
         // Uncalibrated actions map to their own index, pressed or held.
-        assert_eq!(keys.schedule(Action::Dash, 2), [Action::Dash as i64; 2]);
+        assert_eq!(
+            keys.schedule(Action::Dash, 2, Facing::Right),
+            [Action::Dash as i64; 2]
+        );
         use Action::{Jump, Noop, Right};
         assert_eq!(
             keys.latents(&[Jump, Jump, Noop, Jump, Right, Jump, Jump]),
@@ -252,5 +299,51 @@ mod tests {
         });
         assert_eq!(plain.latents(&[Noop, Jump, Jump]), [3, 3, 3]);
         assert_eq!(plain.press, plain.hold);
+    }
+
+    #[test]
+    fn a_key_may_get_another_latent_while_the_player_faces_left() {
+        use Action::{Dash, Left, Noop, Right};
+        let config = GenieConfig {
+            calibration: Some(BTreeMap::from([
+                ("dash".to_owned(), 1),
+                ("left".to_owned(), 4),
+                ("right".to_owned(), 1),
+            ])),
+            press_calibration: Some(BTreeMap::from([("dash".to_owned(), 2)])),
+            facing_calibration: Some(BTreeMap::from([(
+                "left".to_owned(),
+                BTreeMap::from([("dash".to_owned(), 4)]),
+            )])),
+            ..Default::default()
+        };
+        let keys = KeyMap::new(&config);
+        // Facing right (a level's start, or after a right key) the maps as they were; facing
+        // left the dash gets its own hold, and with no press of its own that hold on the press.
+        assert_eq!(keys.schedule(Dash, 3, Facing::Right), [2, 1, 1]);
+        assert_eq!(keys.schedule(Dash, 3, Facing::Left), [4, 4, 4]);
+        assert_eq!(
+            keys.latents(&[Dash, Left, Dash, Dash, Noop, Dash]),
+            [2, 4, 4, 4, 0, 4]
+        );
+        assert_eq!(keys.latents(&[Left, Right, Dash]), [4, 1, 2]);
+        let facing = Facing::default().along(&[Dash, Left, Noop, Action::RightJump, Dash]);
+        use Facing::{Left as L, Right as R};
+        assert_eq!(facing, [R, L, L, R, R]);
+        // A press of its own where the facing has one.
+        let mut pressed = config.clone();
+        pressed.facing_press_calibration = Some(BTreeMap::from([(
+            "left".to_owned(),
+            BTreeMap::from([("dash".to_owned(), 7)]),
+        )]));
+        assert_eq!(
+            KeyMap::new(&pressed).schedule(Dash, 3, Facing::Left),
+            [7, 4, 4]
+        );
+        // A key bound by hand drives its latent whichever way the player faces.
+        let mut bound = keys;
+        bound.bind(Dash, 6);
+        assert_eq!(bound.schedule(Dash, 2, Facing::Left), [6, 6]);
+        assert_eq!(bound.schedule(Dash, 2, Facing::Right), [6, 6]);
     }
 }

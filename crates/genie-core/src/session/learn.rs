@@ -414,6 +414,8 @@ mod tests {
         let mut base = KeyMap {
             hold: [3, 4, 1, 3, 4, 5, 3, 1],
             press: [3, 7, 2, 6, 6, 7, 3, 1],
+            facing_hold: [[None; 8]; 2],
+            facing_press: [[None; 8]; 2],
             bound: [false; 8],
         };
         let keys = picture_keys(&base, 8);
@@ -542,6 +544,8 @@ mod tests {
         let keys = KeyMap {
             hold: [0; 8],
             press: [0; 8],
+            facing_hold: [[None; 8]; 2],
+            facing_press: [[None; 8]; 2],
             bound: [false; 8],
         };
         let opts = LearnOptions {
