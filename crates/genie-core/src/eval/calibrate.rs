@@ -88,7 +88,9 @@ impl Default for Margins {
 /// On the states where the player faces one way ([`Facing`], as the keys before say), a key
 /// gets a hold latent of its own where one agrees more often there than its latent for both
 /// ways by `margins.facing`: a dash goes the way the player faces, and the latent that follows
-/// a dash right does not follow a dash left.
+/// a dash right does not follow a dash left. The same for presses, after the pass below. A key
+/// keeps latents per way only where they differ between the ways and it was seen both ways: a
+/// key better alike both ways is a matter for the maps for both.
 ///
 /// Then, with each hold latent fixed, every latent is tried on the first frame (the key's
 /// press) and the best kept where its dreams agree more often than the hold alone by at least
@@ -210,6 +212,26 @@ pub fn calibrate_by_dreams(
             press.insert(action.name().to_owned(), first);
         }
     }
+    // A key keeps latents of its own per way only where they differ between the ways, both
+    // seen: a key that walks faces its own way only, and one better alike both ways is a
+    // question for the maps for both (which `keep` keeps).
+    for action in Action::ALL {
+        let a = action as usize;
+        let ways = Facing::ALL.map(|f| {
+            let hold = facing_hold[f as usize][a].unwrap_or(map[action.name()]);
+            let first = facing_first[f as usize][a]
+                .or(facing_hold[f as usize][a])
+                .unwrap_or(press[action.name()]);
+            (hold, first)
+        });
+        let both_seen = Facing::ALL.iter().all(|&f| enough(&tried, action, f));
+        if !turns(ways, both_seen) {
+            for f in 0..2 {
+                facing_hold[f][a] = None;
+                facing_first[f][a] = None;
+            }
+        }
+    }
     // What the four maps give together, as the key map reads them.
     let (mut facing, mut facing_press) = (BTreeMap::new(), BTreeMap::new());
     let (mut press_agreement, mut facing_agreement) = (BTreeMap::new(), BTreeMap::new());
@@ -225,7 +247,8 @@ pub fn calibrate_by_dreams(
             let first = facing_first[f as usize][a]
                 .or(own_hold)
                 .unwrap_or(press[name]);
-            agreed += tried.agreed(&schedule(first, hold_of(action, f)), action, f);
+            let hold = own_hold.unwrap_or(map[name]);
+            agreed += tried.agreed(&schedule(first, hold), action, f);
             for (maps, latent) in [
                 (&mut facing, own_hold),
                 (&mut facing_press, facing_first[f as usize][a]),
@@ -251,6 +274,12 @@ pub fn calibrate_by_dreams(
         facing_press,
         facing_agreement,
     }
+}
+
+/// Whether a key whose (hold, press) latents are `ways` facing right and left keeps them: only
+/// where they differ, and the key was seen facing both ways.
+fn turns(ways: [(i64, i64); 2], both_seen: bool) -> bool {
+    both_seen && ways[0] != ways[1]
 }
 
 /// The index of the highest of `row` (the first of a tie).
@@ -482,6 +511,16 @@ mod tests {
     use super::*;
     use crate::eval::control::action_fidelity;
     use crate::model::{GenieConfig, SamplerConfig};
+
+    #[test]
+    fn a_key_keeps_latents_per_way_only_where_the_ways_differ() {
+        // A dash: another latent facing left.
+        assert!(turns([(1, 1), (0, 0)], true));
+        assert!(turns([(1, 2), (1, 7)], true), "a press of its own");
+        // A jump better alike both ways, or a key seen facing one way only: the maps for both.
+        assert!(!turns([(3, 3), (3, 3)], true));
+        assert!(!turns([(4, 7), (0, 0)], false));
+    }
 
     #[test]
     fn a_press_latent_must_beat_the_hold_by_the_margin() {
