@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use crate::data::{DEFAULT_STICKINESS, ScriptedPlayer};
 use crate::game::{Action, FRAME_BYTES, Facing, Game, GameConfig, Status, find_player_within};
@@ -238,12 +238,8 @@ impl ControlCases {
         schedule: &[i64],
         opts: &EvalOptions,
     ) -> Vec<Option<(i8, i8)>> {
-        let b = self.games.len() as i64;
-        let actions: Vec<Tensor> = schedule
-            .iter()
-            .map(|&l| Tensor::full([b], l, (Kind::Int64, self.ids.device())))
-            .collect();
-        self.dreamed_directions_driven(genie, &actions, opts)
+        let every = vec![schedule.to_vec(); self.games.len()];
+        self.dreamed_directions_per_case(genie, &every, opts)
     }
 
     /// Per case, the latents of `action` held for `horizon` frames from its press, by `keys`
