@@ -135,8 +135,8 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let rss_before = rss_mb();
     // A held key through the checkpoint's key map (its adapter reads the frame before).
     let keys = genie::session::keys::KeyMap::new(&cfg);
+    let mut key_state = genie::game::KeyState::default();
     let key = genie::game::Action::Right;
-    let facing = genie::game::Facing::Right;
     let ids = Tensor::zeros([1, n], (Kind::Int64, device));
     // Played frames as play makes them (`Rollout`: for a model that scrolls, the camera head
     // decides each frame's move, and a move recomputes both caches), the window full.
@@ -147,7 +147,8 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     }
     let end_to_end = median_ms(args.reps, device, || {
         let last = rollout.last().expect("a started rollout");
-        let latent = keys.pick(genie.adapter.as_ref(), last, &[key], &[false], &[facing])[0];
+        let keyed = keys.key(&mut key_state, key, false);
+        let latent = keys.pick(genie.adapter.as_ref(), last, &[keyed])[0];
         let action = Tensor::from_slice(&[latent]).to_device(device);
         let (_, _, frame) = rollout.step(&genie, &action, &sampler, &mut rng);
         let _ = frames_to_bytes(&frame);
@@ -161,7 +162,8 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     });
     let key_adapter = genie.adapter.as_ref().map(|adapter| {
         median_ms(args.reps, device, || {
-            let _ = keys.pick(Some(adapter), &ids, &[key], &[false], &[facing]);
+            let keyed = keys.key(&mut key_state, key, false);
+            let _ = keys.pick(Some(adapter), &ids, &[keyed]);
         })
     });
     let draft = Tensor::zeros([1, n], (Kind::Int64, device));

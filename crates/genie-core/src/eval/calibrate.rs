@@ -11,7 +11,7 @@ use super::measures::nmi;
 use crate::data::{DataError, Dataset, EVAL_SEED_START};
 use crate::game::{Action, Facing};
 use crate::model::Genie;
-use crate::session::keys::KeyMap;
+use crate::session::keys::{KeyMap, Keyed};
 
 use super::control::{ControlCases, case_batches, game_in_play};
 use super::run::{EvalOptions, to_tensor};
@@ -38,7 +38,7 @@ pub struct DreamCalibration {
     #[serde(rename = "press_calibration")]
     pub press: BTreeMap<String, i64>,
     /// How often dreams of that press, then the hold, agreed: the action fidelity the two maps
-    /// above give on these states.
+    /// above give on these states' cases where the key is carried out as itself.
     pub press_agreement: BTreeMap<String, f64>,
     /// Per way of facing ([`Facing`]), the keys whose hold latent is another while the player
     /// faces that way.
@@ -307,7 +307,9 @@ fn pick_press(
 }
 
 /// How often each schedule's dreams agreed with each game action's real direction, counted
-/// apart by the way the case's player faced while the action acted ([`Facing::with`]).
+/// apart by the way the case's player faced while the action acted. Cases where the keys before
+/// have the player carry out another action (a key pressed during a dash, the dash key cooling
+/// down: [`KeyMap::key`]) are left out: the map gives them that action's latents.
 #[derive(Debug, Clone, Default)]
 pub struct Agreement {
     /// The schedules dreamed, a latent per frame.
@@ -364,6 +366,7 @@ pub fn schedule_agreement(
         agreed: vec![[[0; 2]; 8]; schedules.len()],
         cases: [[0; 2]; 8],
     };
+    let keys = KeyMap::new(&genie.config);
     for seeds in case_batches(first_seed, states, opts.batch) {
         let cases = ControlCases::new(genie, seeds.into_iter(), opts.prompt_frames);
         let dreamed: Vec<_> = schedules
@@ -382,7 +385,16 @@ pub fn schedule_agreement(
                 .enumerate()
             {
                 let Some(want) = want else { continue };
-                let f = cases.facing[i].with(action) as usize;
+                // A key the keys before turn into another action (pressed during a dash, or the
+                // dash key cooling down) gets that action's latents: not this key's case.
+                let mut state = cases.keys[i];
+                let keyed: Vec<Keyed> = (0..opts.horizon)
+                    .map(|t| keys.key(&mut state, action, t == 0))
+                    .collect();
+                if keyed.iter().any(|k| k.action != action) {
+                    continue;
+                }
+                let f = keyed[0].facing as usize;
                 out.cases[a][f] += 1;
                 for (s, got) in dreamed.iter().enumerate() {
                     out.agreed[s][a][f] += usize::from(got[i] == Some(*want));
@@ -546,6 +558,11 @@ mod tests {
         // The shipped checkpoint, so that dreams show a player to follow.
         let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../checkpoints");
         let mut genie = Genie::load(&shipped, Device::Cpu).unwrap();
+        // Keys read as they are (a world learned from files), so that every case of a key is
+        // the calibration's as well as the fidelity's; under the game's rules the calibration
+        // leaves out the cases the keys before turn into another action (below).
+        let rules = genie.config.training_data.clone();
+        genie.config.training_data = serde_json::json!({"dynamics": {"source": "shards"}});
         let opts = EvalOptions {
             clips: 4,
             eval_seed_start: CALIBRATION_SEED_START,
@@ -664,5 +681,24 @@ mod tests {
                 "{name}: the best latent was not picked"
             );
         }
+        // Under the game's rules, a dash under way or cooling down takes cases from the keys.
+        let one = [vec![1; opts.horizon]];
+        let hidden = indicatif::ProgressBar::hidden();
+        let states = 32;
+        let counted = |genie: &Genie| {
+            schedule_agreement(genie, &opts, CALIBRATION_SEED_START, states, &one, &hidden).cases
+        };
+        let as_they_are = counted(&genie);
+        genie.config.training_data = rules;
+        let by_rules = counted(&genie);
+        let total = |cases: &[[usize; 2]; 8]| cases.iter().flatten().sum::<usize>();
+        for action in Action::ALL {
+            let a = action as usize;
+            assert!(by_rules[a][0] + by_rules[a][1] <= as_they_are[a][0] + as_they_are[a][1]);
+        }
+        assert!(
+            total(&by_rules) < total(&as_they_are),
+            "{by_rules:?} {as_they_are:?}"
+        );
     }
 }

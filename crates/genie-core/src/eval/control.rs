@@ -8,10 +8,10 @@ use serde::Serialize;
 use tch::Tensor;
 
 use crate::data::{DEFAULT_STICKINESS, ScriptedPlayer};
-use crate::game::{Action, FRAME_BYTES, Facing, Game, GameConfig, Status, find_player_within};
+use crate::game::{Action, FRAME_BYTES, Game, GameConfig, KeyState, Status, find_player_within};
 use crate::model::dynamics::ActionSource;
 use crate::model::{Genie, frames_to_bytes};
-use crate::session::keys::KeyMap;
+use crate::session::keys::{KeyMap, Keyed};
 
 use super::run::{EvalOptions, action_ids, rollout, to_tensor};
 
@@ -87,14 +87,14 @@ pub struct InPlay {
     pub history: Vec<u8>,
     /// The game actions between them (`actions[k]` produced frame k+1).
     pub actions: Vec<u8>,
-    /// The way the player faces as the keys since the level (re)started say ([`Facing`]): what
-    /// the runtime knows in play.
-    pub facing: Facing,
+    /// What the keys since the level (re)started say of the player ([`KeyState`]: the way it
+    /// faces, where a dash stands): what the runtime knows in play.
+    pub keys: KeyState,
 }
 
 /// [`game_in_play`] plus the `frames − 1` game actions between those frames (`actions[k]`
 /// produced frame k+1; Noop where a restart left fewer frames and the oldest was repeated) and
-/// the way the keys left the player facing.
+/// what the keys say of the player.
 pub fn game_in_play_with_actions(
     config: GameConfig,
     level_seed: u64,
@@ -106,7 +106,7 @@ pub fn game_in_play_with_actions(
     let mut player = ScriptedPlayer::new(case, DEFAULT_STICKINESS);
     let warm = 8 + (case * 7919 % 120) as usize;
     let (mut history, mut actions) = (Vec::new(), Vec::new());
-    let mut facing = Facing::default();
+    let mut keys = KeyState::default();
     for tick in 0..warm + frames - 1 {
         if tick >= warm {
             history.extend(game.frame());
@@ -115,12 +115,12 @@ pub fn game_in_play_with_actions(
         if tick >= warm {
             actions.push(action as u8);
         }
-        facing = facing.with(action);
+        keys.act(action, config.controls);
         if game.step(action) != Status::Alive {
             game.restart();
             history.clear();
             actions.clear();
-            facing = Facing::default();
+            keys = KeyState::default();
         }
     }
     history.extend(game.frame());
@@ -143,7 +143,7 @@ pub fn game_in_play_with_actions(
         game,
         history: history[history.len() - frames * FRAME_BYTES..].to_vec(),
         actions,
-        facing,
+        keys,
     }
 }
 
@@ -164,8 +164,8 @@ pub(super) struct ControlCases {
     dream_starts: Vec<Option<(f32, f32)>>,
     pub(super) ids: Tensor,
     prompt_actions: Tensor,
-    /// Per case, the way the keys before it left the player facing.
-    pub(super) facing: Vec<Facing>,
+    /// Per case, what the keys before it say of the player.
+    pub(super) keys: Vec<KeyState>,
 }
 
 impl ControlCases {
@@ -201,7 +201,7 @@ impl ControlCases {
             .map(|c| find_player_approx(&c.history[(p - 1) * FRAME_BYTES..]))
             .collect();
         Self {
-            facing: cases.iter().map(|c| c.facing).collect(),
+            keys: cases.iter().map(|c| c.keys).collect(),
             games: cases.into_iter().map(|c| c.game).collect(),
             history: bytes,
             real_starts,
@@ -243,11 +243,11 @@ impl ControlCases {
     }
 
     /// Per case, the latents of `action` held for `horizon` frames from its press, by `keys`
-    /// (the way each case's player faces chooses among a key's latents).
+    /// (the keys before each case choose among a key's latents).
     pub(super) fn schedules(&self, keys: &KeyMap, action: Action, horizon: usize) -> Vec<Vec<i64>> {
-        self.facing
+        self.keys
             .iter()
-            .map(|&f| keys.schedule(action, horizon, f))
+            .map(|&k| keys.schedule(action, horizon, k))
             .collect()
     }
 
@@ -296,17 +296,13 @@ impl ControlCases {
         action: Action,
         opts: &EvalOptions,
     ) -> Vec<Option<(i8, i8)>> {
-        let b = self.games.len();
-        let actions = vec![action; b];
-        let facing: Vec<Facing> = self.facing.iter().map(|f| f.with(action)).collect();
+        let mut states = self.keys.clone();
         let mut latent = |t: usize, ids: &Tensor| {
-            let picked = keys.pick(
-                genie.adapter.as_ref(),
-                ids,
-                &actions,
-                &vec![t == 0; b],
-                &facing,
-            );
+            let keyed: Vec<Keyed> = states
+                .iter_mut()
+                .map(|state| keys.key(state, action, t == 0))
+                .collect();
+            let picked = keys.pick(genie.adapter.as_ref(), ids, &keyed);
             Tensor::from_slice(&picked).to_device(ids.device())
         };
         self.dreamed_directions_by(genie, opts.horizon, &mut latent, opts)

@@ -39,12 +39,12 @@ use tch::{Kind, Tensor};
 
 use super::control::PLAYER_TOLERANCE;
 use super::measures::psnr_capped;
-use crate::game::{Action, FRAME_SIZE, Facing, find_player_within, player_pixels_within};
+use crate::game::{Action, FRAME_SIZE, KeyState, find_player_within, player_pixels_within};
 use crate::model::{Genie, Rollout, SamplerConfig, SamplerRng, frames_to_bytes, frames_to_f32};
 use crate::session::Frame;
 use crate::session::export::grid;
 use crate::session::hero::{Crop, HeroChoice, HeroOutcome};
-use crate::session::keys::KeyMap;
+use crate::session::keys::{KeyMap, Keyed};
 use crate::session::learn::{LearnOptions, LearnReport, learn_picture};
 use crate::session::prompt::{Prompt, PromptError};
 
@@ -442,16 +442,15 @@ fn dream_keys(
         let mut rollout = Rollout::new(genie, b);
         let first = rollout.start(genie, &genie.tokenizer.encode(&frames), None, &[]);
         let recon = frames_to_bytes(&first.select(1, 0).select(0, 0));
+        let mut states = [KeyState::default(); KEYS.len()];
         for t in 0..HORIZON {
             let ids = rollout.last().expect("a started rollout");
-            let facing = KEYS.map(|k| Facing::default().with(k));
-            let latents = keys.pick(
-                genie.adapter.as_ref(),
-                ids,
-                &KEYS,
-                &[t == 0; KEYS.len()],
-                &facing,
-            );
+            let keyed: Vec<Keyed> = states
+                .iter_mut()
+                .zip(KEYS)
+                .map(|(state, k)| keys.key(state, k, t == 0))
+                .collect();
+            let latents = keys.pick(genie.adapter.as_ref(), ids, &keyed);
             // Seeded per step from the session seed, as a dream's steps are.
             let step_seed = seed ^ (t as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             let mut rng = SamplerRng::seed_from_u64(step_seed);

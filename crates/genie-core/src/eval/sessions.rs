@@ -39,10 +39,10 @@ use super::measures::{
 };
 use super::run::to_tensor;
 use crate::data::EVAL_SEED_START;
-use crate::game::{Action, FRAME_BYTES, Facing, Game, GameConfig, Status, find_player};
+use crate::game::{Action, FRAME_BYTES, Game, GameConfig, KeyState, Status, find_player};
 use crate::model::dynamics::ActionSource;
 use crate::model::{Genie, Rollout, SamplerConfig, SamplerRng, frames_to_bytes};
-use crate::session::keys::KeyMap;
+use crate::session::keys::{KeyMap, Keyed};
 use crate::session::script::human_keys;
 
 /// Frames either side within which a dreamed camera move matches a real one.
@@ -353,20 +353,21 @@ fn dream(
         let ids = genie.tokenizer.encode(&to_tensor(&starts, b, 1, device)); // [B, 1, N]
         let first = rollout.start(genie, &ids, None, &[]);
         read(frames_to_bytes(&first.select(1, 0)), &[]);
-        let presses: Vec<Vec<bool>> = batch.iter().map(|r| KeyMap::presses(&r.keys)).collect();
-        let facing: Vec<Vec<Facing>> = batch
-            .iter()
-            .map(|r| Facing::default().along(&r.keys))
-            .collect();
+        // Every session's keys from a level's start, as play reads them.
+        let keyed: Vec<Vec<Keyed>> = match drive {
+            Drive::Keys(keys) => batch
+                .iter()
+                .map(|r| keys.along(KeyState::default(), &r.keys))
+                .collect(),
+            Drive::Latents(_) => Vec::new(),
+        };
         for t in 0..opts.frames {
             let ids = rollout.last().expect("a started rollout");
             let step: Vec<i64> = match drive {
                 Drive::Latents(latents) => latents.iter().map(|l| l[t]).collect(),
                 Drive::Keys(keys) => {
-                    let actions: Vec<Action> = batch.iter().map(|r| r.keys[t]).collect();
-                    let pressed: Vec<bool> = presses.iter().map(|p| p[t]).collect();
-                    let facing: Vec<Facing> = facing.iter().map(|f| f[t]).collect();
-                    keys.pick(genie.adapter.as_ref(), ids, &actions, &pressed, &facing)
+                    let keyed: Vec<Keyed> = keyed.iter().map(|k| k[t]).collect();
+                    keys.pick(genie.adapter.as_ref(), ids, &keyed)
                 }
             };
             let action = Tensor::from_slice(&step).to_device(device);

@@ -3,7 +3,7 @@
 use rand::SeedableRng;
 use tch::{Kind, Tensor};
 
-use crate::game::{Action, Facing, Game, Status};
+use crate::game::{Action, Game, KeyState, Status};
 use crate::model::{Genie, SamplerRng, frames_to_bytes, sample_next};
 use crate::session::export::grid;
 use crate::session::keys::KeyMap;
@@ -45,8 +45,7 @@ pub fn contact_sheet(
     let mut rows: Vec<Vec<Vec<u8>>> = Vec::new();
     let mut rng = SamplerRng::seed_from_u64(seed);
     let keys = KeyMap::new(&genie.config);
-    let presses = KeyMap::presses(actions);
-    let facing = Facing::default().along(actions);
+    let keyed = keys.along(KeyState::default(), actions);
     for &level in levels {
         let mut game = Game::with_config(level, genie.config.game);
         let mut real = vec![game.frame()];
@@ -66,14 +65,8 @@ pub fn contact_sheet(
             dream.push(frames_to_bytes(
                 &genie.tokenizer.decode_next(&mut decoder, &ids),
             ));
-            for ((&action, &pressed), &facing) in actions.iter().zip(&presses).zip(&facing) {
-                let latent = keys.pick(
-                    genie.adapter.as_ref(),
-                    &ids,
-                    &[action],
-                    &[pressed],
-                    &[facing],
-                )[0];
+            for &k in &keyed {
+                let latent = keys.pick(genie.adapter.as_ref(), &ids, &[k])[0];
                 let latent = Tensor::full([1], latent, (Kind::Int64, device));
                 ids = sample_next(
                     &genie.dynamics,

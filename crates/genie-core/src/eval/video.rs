@@ -18,9 +18,9 @@ use super::control::{Misses, direction};
 use super::measures::psnr_capped;
 use super::run::{EvalOptions, rollout, to_tensor};
 use crate::data::{DataError, Dataset};
-use crate::game::{Action, FRAME_BYTES, Facing, find_colour_within};
+use crate::game::{Action, FRAME_BYTES, KeyState, find_colour_within};
 use crate::model::{Genie, frames_to_bytes};
-use crate::session::keys::KeyMap;
+use crate::session::keys::{KeyMap, Keyed};
 
 /// The label-free measures of a set of clips, accumulated batch by batch.
 #[derive(Debug, Default)]
@@ -261,8 +261,8 @@ struct Window {
     start: usize,
     action: Action,
     pressed: bool,
-    /// The way the clip's keys so far leave the player facing while the action acts.
-    facing: Facing,
+    /// What the clip's keys before the window say of the player ([`KeyState`]).
+    keys: KeyState,
     want: (i8, i8),
 }
 
@@ -274,6 +274,7 @@ fn find_windows(
     dataset: &Dataset,
     opts: &EvalOptions,
     player: PlayerColour,
+    keys: &KeyMap,
 ) -> Result<(Vec<Window>, usize, usize), DataError> {
     let (p, h) = (opts.prompt_frames, opts.horizon);
     let mut windows: Vec<Window> = Vec::new();
@@ -307,7 +308,7 @@ fn find_windows(
                 start,
                 action,
                 pressed: start == 0 || c.actions[start - 1] != actions[0],
-                facing: facing_after(&c.actions[..start]).with(action),
+                keys: keys_after(keys, &c.actions[..start]),
                 want: direction(from, to),
             });
         }
@@ -414,8 +415,8 @@ pub fn video_control(
     if !dataset.manifest().labelled {
         return Ok(None);
     }
-    let (windows, held, found) = find_windows(dataset, opts, player)?;
     let keys = KeyMap::new(&genie.config);
+    let (windows, held, found) = find_windows(dataset, opts, player, &keys)?;
     let device = genie.tokenizer_vs.device();
     let n = Action::ALL.len();
     let (mut agree, mut ceiling) = (vec![(0usize, 0usize); n], vec![(0usize, 0usize); n]);
@@ -424,11 +425,14 @@ pub fn video_control(
     tch::no_grad(|| -> Result<(), DataError> {
         for batch in windows.chunks(opts.batch.max(1)) {
             let cases = Cases::new(genie, dataset, batch, opts)?;
-            let actions: Vec<Action> = batch.iter().map(|w| w.action).collect();
+            let mut states: Vec<KeyState> = batch.iter().map(|w| w.keys).collect();
             let mut keyed = |t: usize, last: &Tensor| {
-                let pressed: Vec<bool> = batch.iter().map(|w| t == 0 && w.pressed).collect();
-                let facing: Vec<Facing> = batch.iter().map(|w| w.facing).collect();
-                let picked = keys.pick(genie.adapter.as_ref(), last, &actions, &pressed, &facing);
+                let keyed: Vec<Keyed> = batch
+                    .iter()
+                    .zip(&mut states)
+                    .map(|(w, state)| keys.key(state, w.action, t == 0 && w.pressed))
+                    .collect();
+                let picked = keys.pick(genie.adapter.as_ref(), last, &keyed);
                 Tensor::from_slice(&picked).to_device(device)
             };
             let got = cases.dreamed(genie, &mut keyed, opts, player);
@@ -487,7 +491,7 @@ pub fn calibrate_video_by_dreams(
     opts: &EvalOptions,
     player: PlayerColour,
 ) -> Result<VideoCalibration, DataError> {
-    let (windows, _, _) = find_windows(dataset, opts, player)?;
+    let (windows, _, _) = find_windows(dataset, opts, player, &KeyMap::new(&genie.config))?;
     let k = genie.config.lam.num_actions as usize;
     let device = genie.tokenizer_vs.device();
     let n = Action::ALL.len();
@@ -570,14 +574,9 @@ pub fn video_sheet(
                 match Action::ALL.get(clip.actions[k] as usize) {
                     Some(&action) if labelled => {
                         let pressed = k == 0 || clip.actions[k - 1] != clip.actions[k];
-                        let facing = facing_after(&clip.actions[..k]).with(action);
-                        let picked = keys.pick(
-                            genie.adapter.as_ref(),
-                            last,
-                            &[action],
-                            &[pressed],
-                            &[facing],
-                        );
+                        let mut state = keys_after(&keys, &clip.actions[..k]);
+                        let keyed = keys.key(&mut state, action, pressed);
+                        let picked = keys.pick(genie.adapter.as_ref(), last, &[keyed]);
                         Tensor::from_slice(&picked).to_device(device)
                     }
                     _ => inferred.select(1, k as i64),
@@ -606,11 +605,14 @@ pub fn video_sheet(
     Ok(rows)
 }
 
-/// The way a clip's recorded actions (ids; labels beyond the 8 actions ignored) leave the
-/// player facing, from the clip's start (facing right: a clip holds no earlier keys).
-fn facing_after(actions: &[u8]) -> Facing {
-    actions
-        .iter()
-        .filter_map(|&a| Action::ALL.get(a as usize))
-        .fold(Facing::default(), |f, &a| f.with(a))
+/// What a clip's recorded actions (ids; labels beyond the 8 actions ignored) say of the
+/// player, from the clip's start (a clip holds no earlier keys).
+fn keys_after(keys: &KeyMap, actions: &[u8]) -> KeyState {
+    let mut state = KeyState::default();
+    for &a in actions {
+        if let Some(&a) = Action::ALL.get(a as usize) {
+            keys.key(&mut state, a, false);
+        }
+    }
+    state
 }

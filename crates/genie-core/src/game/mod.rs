@@ -255,8 +255,9 @@ impl std::fmt::Display for Action {
 }
 
 /// Which way the player faces, as far as the keys say: the way of the last key that walked
-/// (left, right and their jumps), as the game turns its player; a level starts facing right.
-/// The runtime knows it from the keys alone, so play, replay and every measure agree on it.
+/// (left, right and their jumps), as the game turns its player (not during a dash:
+/// [`KeyState`]); a level starts facing right. The runtime knows it from the keys alone, so
+/// play, replay and every measure agree on it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Facing {
     #[default]
@@ -283,17 +284,79 @@ impl Facing {
             _ => self,
         }
     }
+}
 
-    /// Per frame of a run of game actions, the way the player faces while it acts, from a
-    /// player that faced `self` before the first.
-    pub fn along(self, actions: &[Action]) -> Vec<Facing> {
-        actions
-            .iter()
-            .scan(self, |facing, &a| {
-                *facing = facing.with(a);
-                Some(*facing)
-            })
-            .collect()
+/// What the keys alone say of the player's controls, as the runtime knows them in play: the way
+/// it faces and where a dash stands ([`physics`]). A dash, once started, runs `DASH_TICKS` ticks
+/// whatever key is pressed (in the responsive game only while its key is held) and cools down
+/// `DASH_COOLDOWN` ticks from its start; cooling down, the dash key stands still (classic) or
+/// walks the way the player faces (responsive). None of it depends on the level, so the action
+/// the player carries out follows from the keys before: [`KeyState::act`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyState {
+    /// The way the player faces.
+    pub facing: Facing,
+    dash_ticks: u8,
+    dash_cooldown: u8,
+    /// The action carried out last tick (`None` before the first).
+    pub last: Option<Action>,
+}
+
+impl KeyState {
+    /// A player facing `facing`, no dash under way or cooling down, no key before.
+    pub fn new(facing: Facing) -> Self {
+        Self {
+            facing,
+            ..Self::default()
+        }
+    }
+
+    /// Whether a dash is under way (its next tick is still a dash's, whatever the key).
+    pub fn dashing(&self) -> bool {
+        self.dash_ticks > 0
+    }
+
+    /// One tick under the key `action`: the action the player carries out (`Dash` for every
+    /// tick of a dash under way, whatever the key; the dash key while it cools down acts as
+    /// `Noop` in the classic game and as a walk the way the player faces in the responsive one;
+    /// any other key as itself). `facing` and `last` are then the tick's.
+    pub fn act(&mut self, action: Action, controls: Controls) -> Action {
+        let done = self.carry_out(action, controls);
+        self.last = Some(done);
+        done
+    }
+
+    fn carry_out(&mut self, action: Action, controls: Controls) -> Action {
+        let responsive = controls == Controls::Responsive;
+        let dash = action == Action::Dash;
+        self.dash_cooldown = self.dash_cooldown.saturating_sub(1);
+        if responsive && !dash && self.dash_ticks > 0 {
+            self.dash_ticks = 0;
+        }
+        if dash && self.dash_cooldown == 0 && self.dash_ticks == 0 {
+            self.dash_ticks = physics::DASH_TICKS;
+            self.dash_cooldown = physics::DASH_COOLDOWN;
+        }
+        if self.dash_ticks > 0 {
+            self.dash_ticks -= 1;
+            return Action::Dash;
+        }
+        let before = self.facing;
+        self.facing = before.with(action);
+        match (dash, responsive, before) {
+            (false, _, _) => action,
+            (true, false, _) => Action::Noop,
+            (true, true, Facing::Right) => Action::Right,
+            (true, true, Facing::Left) => Action::Left,
+        }
+    }
+
+    /// One tick under the key `action` carried out as itself, whatever the keys before (a game
+    /// whose rules are not these): only the facing follows.
+    pub fn pass(&mut self, action: Action) -> Action {
+        self.facing = self.facing.with(action);
+        self.last = Some(action);
+        action
     }
 }
 

@@ -575,3 +575,47 @@ fn responsive_dash_lasts_while_held_and_runs_while_cooling_down() {
     g.step(Action::Dash);
     assert_eq!(g.player.x - x, physics::DASH_SPEED, "ready again");
 }
+
+#[test]
+fn the_keys_alone_tell_the_facing_and_the_dash_and_what_the_player_does() {
+    for controls in [Controls::Classic, Controls::Responsive] {
+        let config = GameConfig {
+            controls,
+            ..GameConfig::default()
+        };
+        let mut rng = Rng::new(11);
+        let (mut dashes, mut stood_in) = (0, 0);
+        for seed in 0..12 {
+            let mut g = Game::with_config(seed, config);
+            let mut keys = KeyState::default();
+            let mut key = Action::Right;
+            for _ in 0..600 {
+                key = random_action(&mut rng, key);
+                // Under the action the keys say the player carries out, from the same state, the
+                // player moves as under the key itself (but for a jump or a crouch pressed
+                // during a dash, which the dash overrides except on its last tick).
+                let mut done_game = g.clone();
+                let before = keys;
+                let done = keys.act(key, controls);
+                let alive = g.step(key) == Status::Alive;
+                done_game.step(done);
+                let (p, q) = (g.player(), done_game.player());
+                assert_eq!(
+                    (keys.facing as i32 == 1, keys.dash_ticks, keys.dash_cooldown),
+                    (p.facing < 0, p.dash_ticks, p.dash_cooldown),
+                    "{controls:?}, level {seed}: {key} from {before:?}"
+                );
+                if !(done == Action::Dash && key != Action::Dash) {
+                    assert_eq!((p.x, p.vx), (q.x, q.vx), "{controls:?}: {key} as {done}");
+                }
+                dashes += usize::from(done == Action::Dash);
+                stood_in += usize::from(key == Action::Dash && done != Action::Dash);
+                if !alive {
+                    g.restart();
+                    keys = KeyState::default();
+                }
+            }
+        }
+        assert!(dashes > 100 && stood_in > 100, "{dashes} {stood_in}");
+    }
+}

@@ -14,7 +14,7 @@ use super::keys::KeyMap;
 use super::learn::{LearnOptions, Learnt, learn_picture};
 use super::prompt::Prompt;
 use super::{Control, Frame, Step, World, WorldError};
-use crate::game::{Action, Facing};
+use crate::game::{Action, KeyState};
 use crate::model::scroll::column_shifts;
 use crate::model::{Genie, Rollout, SamplerConfig, SamplerRng, frames_to_bytes, frames_to_f32};
 
@@ -27,8 +27,9 @@ pub struct DreamWorld {
     /// The game action of the step before, while the same key stays down (a press is a step
     /// whose game action differs from it).
     held: Option<Action>,
-    /// The way the player faces, from the keys since the last reset (a dash goes that way).
-    facing: Facing,
+    /// What the keys since the last reset say of the player: the way it faces, where a dash
+    /// stands ([`KeyState`]).
+    key_state: KeyState,
     /// The context's tokens, the actions between them and both caches.
     rollout: Rollout,
     /// The frames shown, as many as the context holds, oldest first.
@@ -60,7 +61,7 @@ impl DreamWorld {
             seed,
             keys,
             held: None,
-            facing: Facing::default(),
+            key_state: KeyState::default(),
             rollout,
             frames: Vec::new(),
             steps: 0,
@@ -157,7 +158,7 @@ impl World for DreamWorld {
         }
         // Checked before anything is cleared: a bad prompt leaves the world as it was.
         self.held = None;
-        self.facing = Facing::default();
+        self.key_state = KeyState::default();
         self.frames.clear();
         // Back to the picture learnt already (R in the player): it stays learnt.
         let again = match (&self.learnt, prompt.frames.as_slice()) {
@@ -236,14 +237,8 @@ impl World for DreamWorld {
             Control::Game(g) => {
                 let action = Action::from_u8(g).unwrap_or(Action::Noop);
                 let pressed = self.held != Some(action);
-                self.facing = self.facing.with(action);
-                let latent = self.keys.pick(
-                    self.genie.adapter.as_ref(),
-                    state,
-                    &[action],
-                    &[pressed],
-                    &[self.facing],
-                )[0];
+                let keyed = self.keys.key(&mut self.key_state, action, pressed);
+                let latent = self.keys.pick(self.genie.adapter.as_ref(), state, &[keyed])[0];
                 (latent, Some(action))
             }
         };
@@ -495,11 +490,12 @@ mod tests {
     }
 
     #[test]
-    fn a_dash_gets_the_latent_of_the_way_the_keys_left_the_player_facing() {
+    fn a_dash_gets_the_latent_of_the_way_the_keys_left_the_player_facing_and_runs_its_course() {
         let mut config = tiny_config();
         config.calibration = Some(BTreeMap::from([
             ("dash".to_owned(), 1),
             ("left".to_owned(), 4),
+            ("noop".to_owned(), 3),
             ("right".to_owned(), 1),
         ]));
         config.facing_calibration = Some(BTreeMap::from([(
@@ -514,20 +510,14 @@ mod tests {
         };
         let key = |a: Action| Control::Game(a as u8);
         world.reset(&prompt).unwrap();
+        let mut keys = vec![Action::Left, Action::Dash, Action::Right];
+        keys.extend([Action::Dash; 7]);
+        keys.push(Action::RightJump);
         let mut latents = Vec::new();
-        for c in [
-            key(Action::Dash),
-            key(Action::Left),
-            key(Action::Dash),
-            key(Action::Noop),
-            key(Action::Dash),
-            key(Action::RightJump),
-            key(Action::Dash),
-            key(Action::Left),
-        ] {
-            latents.push(world.step(c).unwrap().latent_action.unwrap());
+        for &k in &keys {
+            latents.push(world.step(key(k)).unwrap().latent_action.unwrap());
         }
-        // A new world faces right again.
+        // A new world faces right again, with no dash cooling down.
         world.reset(&prompt).unwrap();
         latents.push(
             world
@@ -536,7 +526,8 @@ mod tests {
                 .latent_action
                 .unwrap(),
         );
-        // Noop and right+jump are not calibrated: their own index.
-        assert_eq!(latents, [1, 4, 4, 0, 4, 5, 1, 4, 1]);
+        // Left, then a dash facing left for eight frames (a Right pressed in it included), the
+        // dash key cooling down (noop's), right+jump (not calibrated: its own index).
+        assert_eq!(latents, [4, 4, 4, 4, 4, 4, 4, 4, 4, 3, 5, 1]);
     }
 }

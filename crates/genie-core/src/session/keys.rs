@@ -7,16 +7,20 @@
 //! held `jump` is `noop`'s. One take-off latent on the first frame, then `noop`'s, follows it
 //! better than either alone (docs/experiments.md, "Keys: calibration").
 //!
-//! A key may also depend on the keys before it: `dash` goes the way the player faces, which is
-//! the way of the last key that walked ([`Facing`]). Where the calibration found a better latent
-//! for a key while the player faces one way, that latent replaces the key's there.
+//! A key may also depend on the keys before it, which the runtime knows in play ([`KeyState`]):
+//! `dash` goes the way the player faces, which is the way of the last key that walked; a dash,
+//! once started, runs eight frames whatever key is pressed, and cooling down after it the dash
+//! key stands still. So the map reads the action the player carries out, not the key: every
+//! frame of a dash gets the dash's latent, and the dash key cooling down `noop`'s
+//! ([`KeyMap::key`]). Where the calibration found a better latent for an action while the
+//! player faces one way, that latent replaces the action's there.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use tch::{Device, Tensor};
 
-use crate::game::{Action, Facing};
+use crate::game::{Action, Controls, Facing, KeyState};
 use crate::model::{Adapter, GenieConfig};
 
 /// Keys a player bound to latent actions by hand (`L` in the player), beside the checkpoint:
@@ -75,6 +79,16 @@ pub fn bind_keys(config: &mut GenieConfig, keys: &BTreeMap<String, i64>) {
     }
 }
 
+/// Whether the checkpoint's dynamics model learned the platformer itself (`genie.json`'s
+/// `training_data`, absent in checkpoints that only ever did), not files.
+fn platformer(config: &GenieConfig) -> bool {
+    config
+        .training_data
+        .pointer("/dynamics/source")
+        .and_then(|s| s.as_str())
+        != Some("shards")
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyMap {
     /// Per game action (by index), the latent of the frames a key is held.
@@ -88,8 +102,27 @@ pub struct KeyMap {
     /// latent, its press is that hold.
     pub facing_press: [[Option<i64>; 8]; 2],
     /// Per game action, whether a player bound it by hand ([`KeyMap::bind`]): it keeps its
-    /// latent where the checkpoint's adapter would pick another.
+    /// latent where the checkpoint's adapter would pick another, and drives it whatever the
+    /// keys before it.
     pub bound: [bool; 8],
+    /// The controls of the game the checkpoint learned: what a key does after the keys before.
+    /// `None` for a world whose dynamics model learned from files, which may be another game's
+    /// video, whose keys follow rules genie does not know: there every key is carried out as
+    /// itself (the way of the last walking key is still the facing).
+    pub controls: Option<Controls>,
+}
+
+/// One frame of a key as the map reads it ([`KeyMap::key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Keyed {
+    /// The game action the player carries out ([`KeyState::act`]).
+    pub action: Action,
+    /// Whether this frame gets the action's press latent: the action carried out changed, or
+    /// the key was just pressed and is carried out as itself (not a dash key pressed again
+    /// during a dash).
+    pub pressed: bool,
+    /// The way the player faces while it acts.
+    pub facing: Facing,
 }
 
 impl KeyMap {
@@ -130,6 +163,7 @@ impl KeyMap {
             facing_hold: by_facing(config.facing_calibration.as_ref()),
             facing_press: by_facing(config.facing_press_calibration.as_ref()),
             bound: [false; 8],
+            controls: platformer(config).then_some(config.game.controls),
         }
     }
 
@@ -145,39 +179,55 @@ impl KeyMap {
         self.bound[i] = true;
     }
 
-    /// The latent of each row of a batch, given its game action, whether this is the key's
-    /// first frame, the way the player faces while it acts ([`Facing::with`]), and the state:
-    /// the current frame's tokens `ids` [B, N]. The checkpoint's action adapter picks where it
-    /// has one (but for keys bound by hand); else the maps.
-    pub fn pick(
-        &self,
-        adapter: Option<&Adapter>,
-        ids: &Tensor,
-        actions: &[Action],
-        pressed: &[bool],
-        facing: &[Facing],
-    ) -> Vec<i64> {
-        let table = actions
-            .iter()
-            .zip(pressed)
-            .zip(facing)
-            .map(|((&a, &p), &f)| self.latent(a, p, f));
+    /// `key` on one frame, pressed (its first frame) or held, by a player whose keys so far left
+    /// `state`, which it advances: the action carried out, whether that gets its press latent,
+    /// the way the player faces. A key bound by hand is carried out as itself.
+    pub fn key(&self, state: &mut KeyState, key: Action, pressed: bool) -> Keyed {
+        let (before, dashing) = (state.last, state.dashing());
+        let done = match self.controls {
+            Some(controls) => state.act(key, controls),
+            None => state.pass(key),
+        };
+        let action = if self.bound[key as usize] { key } else { done };
+        Keyed {
+            action,
+            // The dash key pressed again during a dash goes on with it: no new press.
+            pressed: before != Some(done) || (pressed && done == key && !dashing),
+            facing: state.facing,
+        }
+    }
+
+    /// Per frame of a run of keys (a press wherever the key differs from the frame before's,
+    /// and on the first), from `state`.
+    pub fn along(&self, mut state: KeyState, keys: &[Action]) -> Vec<Keyed> {
+        keys.iter()
+            .zip(Self::presses(keys))
+            .map(|(&k, pressed)| self.key(&mut state, k, pressed))
+            .collect()
+    }
+
+    /// The latent of each row of a batch, given its keyed frame ([`KeyMap::key`]) and the
+    /// state: the current frame's tokens `ids` [B, N]. The checkpoint's action adapter picks
+    /// where it has one (but for keys bound by hand); else the maps.
+    pub fn pick(&self, adapter: Option<&Adapter>, ids: &Tensor, keyed: &[Keyed]) -> Vec<i64> {
+        let table = keyed.iter().map(|&k| self.latent_of(k));
         let Some(adapter) = adapter else {
             return table.collect();
         };
         let device = ids.device();
-        let indices: Vec<i64> = actions.iter().map(|&a| a as i64).collect();
+        let indices: Vec<i64> = keyed.iter().map(|k| k.action as i64).collect();
+        let pressed: Vec<bool> = keyed.iter().map(|k| k.pressed).collect();
         let picked = adapter.net.pick(
             ids,
             &Tensor::from_slice(&indices).to_device(device),
-            &Tensor::from_slice(pressed).to_device(device),
+            &Tensor::from_slice(&pressed).to_device(device),
         );
         let picked = Vec::<i64>::try_from(picked.to_device(Device::Cpu)).expect("i64 latents");
         table
             .zip(picked)
-            .zip(actions)
-            .map(|((mapped, picked), &a)| {
-                if self.bound[a as usize] {
+            .zip(keyed)
+            .map(|((mapped, picked), k)| {
+                if self.bound[k.action as usize] {
                     mapped
                 } else {
                     picked
@@ -206,24 +256,24 @@ impl KeyMap {
         }
     }
 
-    /// The latents of `action` held for `frames` frames from its press, by a player that
-    /// faced `facing` before it.
-    pub fn schedule(&self, action: Action, frames: usize, facing: Facing) -> Vec<i64> {
-        let facing = facing.with(action);
+    /// The latent of a keyed frame.
+    pub fn latent_of(&self, k: Keyed) -> i64 {
+        self.latent(k.action, k.pressed, k.facing)
+    }
+
+    /// The latents of the key `action` held for `frames` frames from its press, by a player
+    /// whose keys before left `state`.
+    pub fn schedule(&self, action: Action, frames: usize, mut state: KeyState) -> Vec<i64> {
         (0..frames)
-            .map(|t| self.latent(action, t == 0, facing))
+            .map(|t| self.latent_of(self.key(&mut state, action, t == 0)))
             .collect()
     }
 
-    /// The latents of a run of game actions, one per frame, from a level's start (facing
-    /// right): each press (an action that differs from the frame before's; the first always)
-    /// gets its press latent.
+    /// The latents of a run of keys, one per frame, from a level's start.
     pub fn latents(&self, actions: &[Action]) -> Vec<i64> {
-        actions
-            .iter()
-            .zip(Self::presses(actions))
-            .zip(Facing::default().along(actions))
-            .map(|((&a, first), f)| self.latent(a, first, f))
+        self.along(KeyState::default(), actions)
+            .into_iter()
+            .map(|k| self.latent_of(k))
             .collect()
     }
 }
@@ -247,9 +297,9 @@ mod tests {
         };
         bind_keys(&mut config, &read);
         let map = KeyMap::new(&config);
-        assert_eq!(map.schedule(Action::Right, 2, Facing::Right), [5, 5]);
+        assert_eq!(map.schedule(Action::Right, 2, KeyState::default()), [5, 5]);
         assert_eq!(
-            map.schedule(Action::Jump, 2, Facing::Right),
+            map.schedule(Action::Jump, 2, KeyState::default()),
             [2, 2],
             "the press too"
         );
@@ -276,15 +326,18 @@ mod tests {
             ..Default::default()
         };
         let keys = KeyMap::new(&config);
-        assert_eq!(keys.schedule(Action::Jump, 4, Facing::Right), [6, 3, 3, 3]);
         assert_eq!(
-            keys.schedule(Action::Right, 3, Facing::Right),
+            keys.schedule(Action::Jump, 4, KeyState::default()),
+            [6, 3, 3, 3]
+        );
+        assert_eq!(
+            keys.schedule(Action::Right, 3, KeyState::default()),
             [1, 1, 1],
             "no press: the hold"
         );
         // Uncalibrated actions map to their own index, pressed or held.
         assert_eq!(
-            keys.schedule(Action::Dash, 2, Facing::Right),
+            keys.schedule(Action::Dash, 2, KeyState::default()),
             [Action::Dash as i64; 2]
         );
         use Action::{Jump, Noop, Right};
@@ -303,7 +356,7 @@ mod tests {
 
     #[test]
     fn a_key_may_get_another_latent_while_the_player_faces_left() {
-        use Action::{Dash, Left, Noop, Right};
+        use Action::{Dash, Down, Left, Noop, Right};
         let config = GenieConfig {
             calibration: Some(BTreeMap::from([
                 ("dash".to_owned(), 1),
@@ -320,14 +373,24 @@ mod tests {
         let keys = KeyMap::new(&config);
         // Facing right (a level's start, or after a right key) the maps as they were; facing
         // left the dash gets its own hold, and with no press of its own that hold on the press.
-        assert_eq!(keys.schedule(Dash, 3, Facing::Right), [2, 1, 1]);
-        assert_eq!(keys.schedule(Dash, 3, Facing::Left), [4, 4, 4]);
         assert_eq!(
-            keys.latents(&[Dash, Left, Dash, Dash, Noop, Dash]),
-            [2, 4, 4, 4, 0, 4]
+            keys.schedule(Dash, 3, KeyState::new(Facing::Right)),
+            [2, 1, 1]
         );
+        assert_eq!(
+            keys.schedule(Dash, 3, KeyState::new(Facing::Left)),
+            [4, 4, 4]
+        );
+        assert_eq!(keys.latents(&[Left, Noop, Dash, Dash]), [4, 0, 4, 4]);
         assert_eq!(keys.latents(&[Left, Right, Dash]), [4, 1, 2]);
-        let facing = Facing::default().along(&[Dash, Left, Noop, Action::RightJump, Dash]);
+        let facing: Vec<Facing> = keys
+            .along(
+                KeyState::default(),
+                &[Noop, Left, Noop, Action::RightJump, Down],
+            )
+            .iter()
+            .map(|k| k.facing)
+            .collect();
         use Facing::{Left as L, Right as R};
         assert_eq!(facing, [R, L, L, R, R]);
         // A press of its own where the facing has one.
@@ -337,13 +400,87 @@ mod tests {
             BTreeMap::from([("dash".to_owned(), 7)]),
         )]));
         assert_eq!(
-            KeyMap::new(&pressed).schedule(Dash, 3, Facing::Left),
+            KeyMap::new(&pressed).schedule(Dash, 3, KeyState::new(Facing::Left)),
             [7, 4, 4]
         );
         // A key bound by hand drives its latent whichever way the player faces.
         let mut bound = keys;
         bound.bind(Dash, 6);
-        assert_eq!(bound.schedule(Dash, 2, Facing::Left), [6, 6]);
-        assert_eq!(bound.schedule(Dash, 2, Facing::Right), [6, 6]);
+        assert_eq!(bound.schedule(Dash, 2, KeyState::new(Facing::Left)), [6, 6]);
+        assert_eq!(
+            bound.schedule(Dash, 2, KeyState::new(Facing::Right)),
+            [6, 6]
+        );
+    }
+
+    #[test]
+    fn a_dash_runs_eight_frames_whatever_the_keys_and_cooling_down_its_key_stands_still() {
+        use Action::{Dash, Left, Noop, Right};
+        let config = GenieConfig {
+            calibration: Some(BTreeMap::from([
+                ("dash".to_owned(), 1),
+                ("left".to_owned(), 4),
+                ("noop".to_owned(), 3),
+                ("right".to_owned(), 1),
+            ])),
+            press_calibration: Some(BTreeMap::from([
+                ("dash".to_owned(), 2),
+                ("left".to_owned(), 6),
+                ("right".to_owned(), 7),
+            ])),
+            ..Default::default()
+        };
+        let keys = KeyMap::new(&config);
+        assert_eq!(keys.controls, Some(Controls::Classic));
+        // Held: a press, seven frames of dash, then standing while it cools down.
+        assert_eq!(keys.latents(&[Dash; 10]), [2, 1, 1, 1, 1, 1, 1, 1, 3, 3]);
+        // A key pressed during a dash changes nothing until the dash ends; then it is pressed.
+        let mut during = vec![Dash];
+        during.extend([Left; 9]);
+        assert_eq!(keys.latents(&during), [2, 1, 1, 1, 1, 1, 1, 1, 6, 4]);
+        // The dash key pressed again while cooling down: noop's, until 30 frames after the
+        // dash began; then a dash again.
+        let mut again = vec![Dash, Noop, Dash];
+        again.extend([Noop; 27]);
+        again.extend([Dash, Dash]);
+        let latents = keys.latents(&again);
+        assert_eq!(latents[..3], [2, 1, 1]);
+        assert_eq!(latents[30..], [2, 1]);
+        let mut late = again.clone();
+        late[29] = Dash;
+        assert_eq!(
+            keys.latents(&late)[29..],
+            [3, 2, 1],
+            "29 frames on: still cooling"
+        );
+        // The same from a state, as a case of the 4-frame measures starts.
+        let mut state = KeyState::default();
+        for k in [Right, Dash, Noop] {
+            keys.key(&mut state, k, true);
+        }
+        assert_eq!(keys.schedule(Left, 4, state), [1, 1, 1, 1], "still dashing");
+        // The responsive game: the dash stops when let go, and cooling down its key walks.
+        let responsive = KeyMap::new(&GenieConfig {
+            game: crate::game::GameConfig {
+                controls: Controls::Responsive,
+                ..Default::default()
+            },
+            ..config.clone()
+        });
+        assert_eq!(
+            responsive.latents(&[Dash, Dash, Noop, Dash, Dash]),
+            [2, 1, 3, 7, 1]
+        );
+        // A key bound by hand drives its latent whatever the keys before.
+        let mut bound = keys;
+        bound.bind(Dash, 5);
+        assert_eq!(bound.latents(&[Dash; 10]), [5; 10]);
+        // A world that learned from files (maybe another game's video): keys as they are.
+        let mut files = config;
+        files.training_data = serde_json::json!({"dynamics": {"source": "shards"}});
+        let files = KeyMap::new(&files);
+        assert_eq!(files.controls, None);
+        assert_eq!(files.latents(&[Dash; 4]), [2, 1, 1, 1]);
+        assert_eq!(files.latents(&[Dash, Left, Dash]), [2, 6, 2]);
     }
 }

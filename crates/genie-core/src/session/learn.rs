@@ -417,6 +417,7 @@ mod tests {
             facing_hold: [[None; 8]; 2],
             facing_press: [[None; 8]; 2],
             bound: [false; 8],
+            controls: Some(crate::game::Controls::Classic),
         };
         let keys = picture_keys(&base, 8);
         let of = |a: Action| (keys.hold[a as usize], keys.press[a as usize]);
@@ -547,6 +548,7 @@ mod tests {
             facing_hold: [[None; 8]; 2],
             facing_press: [[None; 8]; 2],
             bound: [false; 8],
+            controls: Some(crate::game::Controls::Classic),
         };
         let opts = LearnOptions {
             batch: 2,
