@@ -34,6 +34,9 @@ pub struct DreamWorld {
     rollout: Rollout,
     /// The frames shown, as many as the context holds, oldest first.
     frames: Vec<Frame>,
+    /// Beside each frame shown, what the keys said of the player when it was made: a rewind
+    /// goes back to it.
+    key_states: Vec<KeyState>,
     /// Steps taken since the start, rewound ones included: part of each step's seed.
     steps: u64,
     /// Learn each picture a reset starts from ([`DreamWorld::learn_pictures`]).
@@ -64,6 +67,7 @@ impl DreamWorld {
             key_state: KeyState::default(),
             rollout,
             frames: Vec::new(),
+            key_states: Vec::new(),
             steps: 0,
             learn: None,
             learnt: None,
@@ -115,7 +119,7 @@ impl DreamWorld {
             return Err(WorldError::NotStarted);
         }
         let (held, steps) = (self.held, self.steps);
-        let frames = self.frames.clone();
+        let (frames, key_states) = (self.frames.clone(), self.key_states.clone());
         let rollout = self.rollout.deep_clone();
         let mut out = Vec::new();
         for latent in 0..self.genie.config.dynamics.num_actions.min(256) {
@@ -123,17 +127,21 @@ impl DreamWorld {
             self.held = held;
             self.steps = steps;
             self.frames.clone_from(&frames);
+            self.key_states.clone_from(&key_states);
             self.rollout = rollout.deep_clone();
             out.push(step?.frame);
         }
         Ok(out)
     }
 
-    /// Keeps a frame shown, dropping the oldest beyond the context window.
+    /// Keeps a frame shown, and what the keys say of the player after it, dropping the oldest
+    /// beyond the context window.
     fn remember(&mut self, frame: Frame) {
         self.frames.push(frame);
+        self.key_states.push(self.key_state);
         if self.frames.len() > self.context() {
             let _ = self.frames.remove(0);
+            let _ = self.key_states.remove(0);
         }
     }
 }
@@ -160,6 +168,7 @@ impl World for DreamWorld {
         self.held = None;
         self.key_state = KeyState::default();
         self.frames.clear();
+        self.key_states.clear();
         // Back to the picture learnt already (R in the player): it stays learnt.
         let again = match (&self.learnt, prompt.frames.as_slice()) {
             (Some(l), [picture]) => l.picture == *picture,
@@ -280,6 +289,9 @@ impl World for DreamWorld {
         self.held = None;
         let _ = self.rollout.truncate(&self.genie, keep);
         self.frames.truncate(keep);
+        self.key_states.truncate(keep);
+        // The keys' state goes back with the frames: a dash undone no longer cools down.
+        self.key_state = *self.key_states.last().expect("kept one frame");
         Ok(self.frames.last().cloned().expect("kept one frame"))
     }
 
@@ -529,5 +541,18 @@ mod tests {
         // Left, then a dash facing left for eight frames (a Right pressed in it included), the
         // dash key cooling down (noop's), right+jump (not calibrated: its own index).
         assert_eq!(latents, [4, 4, 4, 4, 4, 4, 4, 4, 4, 3, 5, 1]);
+
+        // A rewind takes the dash back with the frames: noop then stands, and a dash starts anew.
+        let mut world = world;
+        world.reset(&prompt).unwrap();
+        let mut latents = Vec::new();
+        for k in [Action::Left, Action::Dash, Action::Noop] {
+            latents.push(world.step(key(k)).unwrap().latent_action.unwrap());
+        }
+        World::rewind(&mut world, 2).unwrap();
+        for k in [Action::Noop, Action::Dash, Action::Noop] {
+            latents.push(world.step(key(k)).unwrap().latent_action.unwrap());
+        }
+        assert_eq!(latents, [4, 4, 4, 3, 4, 4]);
     }
 }
