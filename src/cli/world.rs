@@ -174,7 +174,7 @@ impl ModelArgs {
         let sampler = self.sampler.over(genie.config.sampler)?;
         let meanings = latent_meanings(&genie);
         // Trained on imported video (`genie data import`): its player is not the platformer's.
-        let from_video = genie.config.training_data["tokenizer"]["video"] == true;
+        let from_video = genie.config.learned_from_video("tokenizer");
         let info = LoadedInfo {
             from_video,
             hash: checkpoint_hash(&dir)?,

@@ -558,11 +558,11 @@ mod tests {
         // The shipped checkpoint, so that dreams show a player to follow.
         let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../checkpoints");
         let mut genie = Genie::load(&shipped, Device::Cpu).unwrap();
-        // Keys read as they are (a world learned from files), so that every case of a key is
+        // Keys read as they are (a world learned from video), so that every case of a key is
         // the calibration's as well as the fidelity's; under the game's rules the calibration
         // leaves out the cases the keys before turn into another action (below).
         let rules = genie.config.training_data.clone();
-        genie.config.training_data = serde_json::json!({"dynamics": {"source": "shards"}});
+        genie.config.training_data = serde_json::json!({"dynamics": {"video": true}});
         let opts = EvalOptions {
             clips: 4,
             eval_seed_start: CALIBRATION_SEED_START,

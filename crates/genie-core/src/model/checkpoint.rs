@@ -88,6 +88,13 @@ impl Default for GenieConfig {
 }
 
 impl GenieConfig {
+    /// Whether the network of `stage` (`tokenizer`, `lam`, `dynamics`, ...) learned from video
+    /// imported from another game (`genie train --data` on `genie data import` shards, which
+    /// marks it in `training_data`): its player and its keys are not the platformer's.
+    pub fn learned_from_video(&self, stage: &str) -> bool {
+        self.training_data[stage]["video"] == true
+    }
+
     /// What an action adapter reads (the tokenizer's tokens) and picks (the dynamics model's
     /// latents).
     pub fn adapter_shape(&self) -> AdapterShape {

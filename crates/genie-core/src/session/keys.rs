@@ -79,16 +79,6 @@ pub fn bind_keys(config: &mut GenieConfig, keys: &BTreeMap<String, i64>) {
     }
 }
 
-/// Whether the checkpoint's dynamics model learned the platformer itself (`genie.json`'s
-/// `training_data`, absent in checkpoints that only ever did), not files.
-fn platformer(config: &GenieConfig) -> bool {
-    config
-        .training_data
-        .pointer("/dynamics/source")
-        .and_then(|s| s.as_str())
-        != Some("shards")
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeyMap {
     /// Per game action (by index), the latent of the frames a key is held.
@@ -106,9 +96,9 @@ pub struct KeyMap {
     /// keys before it.
     pub bound: [bool; 8],
     /// The controls of the game the checkpoint learned: what a key does after the keys before.
-    /// `None` for a world whose dynamics model learned from files, which may be another game's
-    /// video, whose keys follow rules genie does not know: there every key is carried out as
-    /// itself (the way of the last walking key is still the facing).
+    /// `None` for a world whose dynamics model learned from another game's video, whose keys
+    /// follow rules genie does not know: there every key is carried out as itself (the way of
+    /// the last walking key is still the facing).
     pub controls: Option<Controls>,
 }
 
@@ -163,7 +153,7 @@ impl KeyMap {
             facing_hold: by_facing(config.facing_calibration.as_ref()),
             facing_press: by_facing(config.facing_press_calibration.as_ref()),
             bound: [false; 8],
-            controls: platformer(config).then_some(config.game.controls),
+            controls: (!config.learned_from_video("dynamics")).then_some(config.game.controls),
         }
     }
 
@@ -475,9 +465,9 @@ mod tests {
         let mut bound = keys;
         bound.bind(Dash, 5);
         assert_eq!(bound.latents(&[Dash; 10]), [5; 10]);
-        // A world that learned from files (maybe another game's video): keys as they are.
+        // A world that learned from another game's video: keys as they are.
         let mut files = config;
-        files.training_data = serde_json::json!({"dynamics": {"source": "shards"}});
+        files.training_data = serde_json::json!({"dynamics": {"source": "shards", "video": true}});
         let files = KeyMap::new(&files);
         assert_eq!(files.controls, None);
         assert_eq!(files.latents(&[Dash; 4]), [2, 1, 1, 1]);
