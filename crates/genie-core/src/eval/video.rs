@@ -569,12 +569,13 @@ pub fn video_sheet(
             let frames = to_tensor(&clip.frames, 1, len, device);
             let ids = genie.tokenizer.encode(&frames);
             let inferred = genie.lam.infer_actions(&frames);
+            // What the clip's keys say of the player, advanced frame by frame as they are read.
+            let mut state = keys_after(&keys, &clip.actions[..p - 1]);
             let mut latent = |t: usize, last: &Tensor| {
                 let k = p - 1 + t;
                 match Action::ALL.get(clip.actions[k] as usize) {
                     Some(&action) if labelled => {
                         let pressed = k == 0 || clip.actions[k - 1] != clip.actions[k];
-                        let mut state = keys_after(&keys, &clip.actions[..k]);
                         let keyed = keys.key(&mut state, action, pressed);
                         let picked = keys.pick(genie.adapter.as_ref(), last, &[keyed]);
                         Tensor::from_slice(&picked).to_device(device)

@@ -27,15 +27,13 @@ pub struct DreamWorld {
     /// The game action of the step before, while the same key stays down (a press is a step
     /// whose game action differs from it).
     held: Option<Action>,
-    /// What the keys since the last reset say of the player: the way it faces, where a dash
-    /// stands ([`KeyState`]).
-    key_state: KeyState,
     /// The context's tokens, the actions between them and both caches.
     rollout: Rollout,
     /// The frames shown, as many as the context holds, oldest first.
     frames: Vec<Frame>,
-    /// Beside each frame shown, what the keys said of the player when it was made: a rewind
-    /// goes back to it.
+    /// Beside each frame shown, what the keys since the last reset said of the player when it
+    /// was made (the way it faces, where a dash stands: [`KeyState`]); the last is the state the
+    /// next key acts on, and a rewind goes back to an earlier one.
     key_states: Vec<KeyState>,
     /// Steps taken since the start, rewound ones included: part of each step's seed.
     steps: u64,
@@ -64,7 +62,6 @@ impl DreamWorld {
             seed,
             keys,
             held: None,
-            key_state: KeyState::default(),
             rollout,
             frames: Vec::new(),
             key_states: Vec::new(),
@@ -136,9 +133,9 @@ impl DreamWorld {
 
     /// Keeps a frame shown, and what the keys say of the player after it, dropping the oldest
     /// beyond the context window.
-    fn remember(&mut self, frame: Frame) {
+    fn remember(&mut self, frame: Frame, key_state: KeyState) {
         self.frames.push(frame);
-        self.key_states.push(self.key_state);
+        self.key_states.push(key_state);
         if self.frames.len() > self.context() {
             let _ = self.frames.remove(0);
             let _ = self.key_states.remove(0);
@@ -166,7 +163,6 @@ impl World for DreamWorld {
         }
         // Checked before anything is cleared: a bad prompt leaves the world as it was.
         self.held = None;
-        self.key_state = KeyState::default();
         self.frames.clear();
         self.key_states.clear();
         // Back to the picture learnt already (R in the player): it stays learnt.
@@ -224,7 +220,7 @@ impl World for DreamWorld {
             .start(&self.genie, &ids, inferred.as_ref(), &shifts);
         for t in 0..keep {
             let frame = frames_to_bytes(&decoded.select(1, t as i64));
-            self.remember(frame);
+            self.remember(frame, KeyState::default());
         }
         Ok(self
             .frames
@@ -238,6 +234,7 @@ impl World for DreamWorld {
             return Err(WorldError::NotStarted);
         };
         let actions = self.genie.config.dynamics.num_actions;
+        let mut key_state = self.key_states.last().copied().unwrap_or_default();
         let (latent, held) = match control {
             Control::Latent(a) if i64::from(a) >= actions => {
                 return Err(WorldError::NoSuchLatent { latent: a, actions });
@@ -246,7 +243,7 @@ impl World for DreamWorld {
             Control::Game(g) => {
                 let action = Action::from_u8(g).unwrap_or(Action::Noop);
                 let pressed = self.held != Some(action);
-                let keyed = self.keys.key(&mut self.key_state, action, pressed);
+                let keyed = self.keys.key(&mut key_state, action, pressed);
                 let latent = self.keys.pick(self.genie.adapter.as_ref(), state, &[keyed])[0];
                 (latent, Some(action))
             }
@@ -273,7 +270,7 @@ impl World for DreamWorld {
                 .2
         };
         let frame = frames_to_bytes(&decoded);
-        self.remember(frame.clone());
+        self.remember(frame.clone(), key_state);
         Ok(Step {
             frame,
             latent_action: Some(latent as u8),
@@ -290,8 +287,6 @@ impl World for DreamWorld {
         let _ = self.rollout.truncate(&self.genie, keep);
         self.frames.truncate(keep);
         self.key_states.truncate(keep);
-        // The keys' state goes back with the frames: a dash undone no longer cools down.
-        self.key_state = *self.key_states.last().expect("kept one frame");
         Ok(self.frames.last().cloned().expect("kept one frame"))
     }
 
