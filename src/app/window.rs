@@ -349,7 +349,9 @@ impl App {
             frame_index: session.shown,
             action: action.name().into(),
             latent_action: session.latent,
-            latent_meaning: session.latent.and_then(|a| meanings[a as usize].clone()),
+            latent_meaning: session
+                .latent
+                .and_then(|a| meanings.get(a as usize).cloned().flatten()),
             sampler: session.sampler,
             recording: session.recording().map(|dir| dir.display().to_string()),
             step_mode: session.step_mode,
@@ -360,7 +362,7 @@ impl App {
                 .preview
                 .iter()
                 .enumerate()
-                .map(|(i, t)| (t.id(), meanings[i.min(7)].clone()))
+                .map(|(i, t)| (t.id(), meanings.get(i).cloned().flatten()))
                 .collect(),
             preview_at: self.preview_at,
         };

@@ -196,6 +196,17 @@ pub fn play(args: PlayArgs) -> anyhow::Result<()> {
 pub fn dream(args: DreamArgs) -> anyhow::Result<()> {
     let controls = parse_actions(&args.actions)?;
     let (mut dream, info) = args.model.dream()?;
+    if let Some(latent) = controls.iter().find_map(|c| match *c {
+        Control::Latent(l) if i64::from(l) >= info.latents => Some(l),
+        _ => None,
+    }) {
+        anyhow::bail!(
+            "--actions: latent:{latent}, but the checkpoint {} has {} latent actions (0..{})",
+            info.dir.display(),
+            info.latents,
+            info.latents
+        );
+    }
     let (prompt, game) = prompt_and_game(&args.start, &info)?;
     learn_pictures(&mut dream, &args.start, &prompt)?;
     let mut recorder = match &args.record {

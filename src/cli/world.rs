@@ -168,7 +168,7 @@ impl ModelArgs {
         let dir = self.checkpoint_dir();
         let mut genie = load_genie(&dir, device(&self.device, self.threads)?)?;
         // Keys bound by hand in the player (`L`) replace the calibration's.
-        let bound = genie::session::keys::read_bound_keys(&dir, genie.config.lam.num_actions)
+        let bound = genie::session::keys::read_bound_keys(&dir, genie.config.dynamics.latents())
             .map_err(anyhow::Error::msg)?;
         genie::session::keys::bind_keys(&mut genie.config, &bound);
         let sampler = self.sampler.over(genie.config.sampler)?;
@@ -184,6 +184,7 @@ impl ModelArgs {
             game: genie.config.game,
             sampler,
             meanings,
+            latents: genie.config.dynamics.latents(),
         };
         let mut world = DreamWorld::new(genie, sampler, self.seed);
         // Marked bound too, so that the checkpoint's adapter leaves them as they are.
@@ -202,14 +203,16 @@ pub struct LoadedInfo {
     /// The version of the game the checkpoint learned (`--level` plays it beside the dream).
     pub game: genie::game::GameConfig,
     pub sampler: genie::model::SamplerConfig,
-    /// For each latent action, the game actions calibrated to it.
-    pub meanings: [Option<String>; 8],
+    /// For each latent action (learned, then blends), the game actions calibrated to it.
+    pub meanings: Vec<Option<String>>,
+    /// How many latent actions the model takes: the learned ones and its blends.
+    pub latents: i64,
     /// Whether its tokenizer learned another game's video, whose hero is no magenta player.
     pub from_video: bool,
 }
 
-fn latent_meanings(genie: &Genie) -> [Option<String>; 8] {
-    let mut out: [Option<String>; 8] = Default::default();
+fn latent_meanings(genie: &Genie) -> Vec<Option<String>> {
+    let mut out = vec![None::<String>; genie.config.dynamics.latents().max(0) as usize];
     let mut add = |latent: i64, name: String| {
         if let Some(slot) = out.get_mut(latent as usize) {
             *slot = Some(match slot.take() {

@@ -143,12 +143,15 @@ impl GenieConfig {
                         format!("{field}: {name:?} is not one of the game's 8 actions"),
                     ));
                 }
-                if !(0..self.lam.num_actions).contains(&latent) {
+                if !(0..self.dynamics.latents()).contains(&latent) {
                     return Err(ConfigError::new(
                         "genie",
                         format!(
-                            "{field}: {name} → latent {latent}, but the LAM has {} latents",
-                            self.lam.num_actions
+                            "{field}: {name} → latent {latent}, but the dynamics model has {} \
+                             latents ({} learned, {} blends)",
+                            self.dynamics.latents(),
+                            self.dynamics.num_actions,
+                            self.dynamics.blends.len()
                         ),
                     ));
                 }
@@ -1047,6 +1050,16 @@ pub(crate) mod tests {
             err.contains("facing_press_calibration.left: dash → latent 9"),
             "{err}"
         );
+        // A blend is a latent a key may drive.
+        cfg.dynamics.blends = vec![BTreeMap::from([(1, 1.5), (3, -0.5)]); 2];
+        assert!(cfg.validate().is_ok());
+        cfg.facing_press_calibration = facing("left", "dash", 10);
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("dash → latent 10") && err.contains("10 latents (8 learned, 2 blends)"),
+            "{err}"
+        );
+        cfg.dynamics.blends.clear();
         cfg.facing_press_calibration = None;
         cfg.sampler.temperature = f64::NAN;
         let err = cfg.validate().unwrap_err().to_string();

@@ -12,6 +12,7 @@
 //! the temporal keys and values of past frames so that each MaskGIT step of a new frame runs only
 //! that frame's tokens (see `maskgit.rs` for the sampler).
 
+use std::collections::BTreeMap;
 use std::ops::Deref;
 
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,30 @@ use super::rows::Rows;
 use super::scroll::{self, CameraHead, grid_width, head_samples};
 use super::st::{StCache, StConfig, StStack};
 use super::{ConfigError, limits};
+
+/// The largest weight of a learned latent in a blend ([`DynamicsConfig::blends`]): far beyond
+/// the learned embeddings the model reads what it never saw.
+pub const MAX_BLEND_WEIGHT: f64 = 4.0;
+
+/// The embeddings of `ids` from `embed`'s learned rows, then, for ids past them, `blends`'s
+/// ([K, learned] weights) sums of those rows.
+pub(super) fn blended_embedding(
+    embed: &nn::Embedding,
+    blends: Option<&Tensor>,
+    ids: &Tensor,
+) -> Tensor {
+    match blends {
+        None => embed.forward(ids),
+        Some(blends) => {
+            let learned = &embed.ws;
+            let table = Tensor::cat(
+                &[learned, &blends.to_device(learned.device()).matmul(learned)],
+                0,
+            );
+            Tensor::embedding(&table, ids, -1, false, false)
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -75,6 +100,15 @@ pub struct DynamicsConfig {
     /// files: 0.
     #[serde(default)]
     pub own_context: f64,
+    /// Latent actions beyond the learned ones, for the key map to give keys: latent
+    /// `num_actions + i` is conditioned on `blends[i]`'s weighted sum of the learned latents'
+    /// embeddings (learned latent id → weight), in the model and in its camera head. The
+    /// learned latents are the points of the action space the LAM happened to settle on; a
+    /// key whose effect none of them dreams (a dash faster than any walk) may be between or
+    /// beyond them. Never trained on: the weights stay the learned ones. Absent from older
+    /// genie.json files: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub blends: Vec<BTreeMap<i64, f64>>,
 }
 
 /// Where a dynamics model's actions come from.
@@ -107,6 +141,7 @@ impl Default for DynamicsConfig {
             context_noise: 0.0,
             whole_context: 0.0,
             own_context: 0.0,
+            blends: Vec::new(),
         }
     }
 }
@@ -165,7 +200,61 @@ impl DynamicsConfig {
             !self.scroll || super::scroll::grid_width(self.tokens_per_frame).is_some(),
             "scroll needs square frames: tokens_per_frame must be a square",
         )?;
+        self.validate_blends()?;
         super::validate_st("dynamics.st", &self.st)
+    }
+
+    /// The latent actions a key map may drive: the learned ones, then the blends.
+    pub fn latents(&self) -> i64 {
+        self.num_actions + self.blends.len() as i64
+    }
+
+    fn validate_blends(&self) -> Result<(), ConfigError> {
+        let fail = |reason: String| Err(ConfigError::new("dynamics", reason));
+        if self.latents() > limits::ACTIONS {
+            return fail(format!(
+                "{} learned latents and {} blends: more than {} latents",
+                self.num_actions,
+                self.blends.len(),
+                limits::ACTIONS
+            ));
+        }
+        for (i, blend) in self.blends.iter().enumerate() {
+            let latent = self.num_actions + i as i64;
+            if blend.is_empty() {
+                return fail(format!("blends[{i}] (latent {latent}) weighs no latent"));
+            }
+            for (&of, &weight) in blend {
+                if !(0..self.num_actions).contains(&of) {
+                    return fail(format!(
+                        "blends[{i}] (latent {latent}) weighs latent {of}, but the model learned {}",
+                        self.num_actions
+                    ));
+                }
+                if !weight.is_finite() || weight.abs() > MAX_BLEND_WEIGHT {
+                    return fail(format!(
+                        "blends[{i}] (latent {latent}) weighs latent {of} by {weight}: a weight \
+                         is a finite number from −{MAX_BLEND_WEIGHT} to {MAX_BLEND_WEIGHT}"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The blends as a [K, num_actions] matrix of weights (`None` without any).
+    fn blend_matrix(&self) -> Option<Tensor> {
+        if self.blends.is_empty() {
+            return None;
+        }
+        let a = self.num_actions as usize;
+        let mut weights = vec![0f32; self.blends.len() * a];
+        for (row, blend) in weights.chunks_mut(a).zip(&self.blends) {
+            for (&of, &w) in blend {
+                row[of as usize] = w as f32;
+            }
+        }
+        Some(Tensor::from_slice(&weights).view([self.blends.len() as i64, a as i64]))
     }
 
     /// Elements of the variables of the dynamics model this config makes ([`Dynamics::new`]).
@@ -198,6 +287,8 @@ pub struct Dynamics {
     head: nn::Linear,
     /// Whether the view steps before the next frame, for a model that scrolls.
     camera: Option<CameraHead>,
+    /// [K, num_actions]: the latents past the learned ones ([`DynamicsConfig::blends`]).
+    blends: Option<Tensor>,
     cfg: DynamicsConfig,
 }
 
@@ -345,7 +436,9 @@ impl Dynamics {
             head: nn::linear(&p / "head", d, cfg.vocab_size, Default::default()),
             camera: cfg
                 .scroll
-                .then(|| CameraHead::new(&p / "camera", cfg.tokens_per_frame, cfg.num_actions)),
+                .then(|| CameraHead::new(&p / "camera", cfg.tokens_per_frame, cfg.num_actions))
+                .map(|head| head.with_blends(cfg.blend_matrix())),
+            blends: cfg.blend_matrix(),
             cfg: cfg.clone(),
         }
     }
@@ -423,12 +516,17 @@ impl Dynamics {
         self.forward_embedded(ids, &acts, mask)
     }
 
+    /// Embeddings of latent ids, learned or blended: [..] → [.., D].
+    fn embed_actions(&self, actions: &Tensor) -> Tensor {
+        blended_embedding(&self.action_embed, self.blends.as_ref(), actions)
+    }
+
     /// The start embedding then each action's: [B, T−1] ids → [B, T, D].
     fn action_embeddings(&self, actions: &Tensor) -> Tensor {
         let b = actions.size()[0];
         let d = self.cfg.st.dim;
         let start = self.start_embed.view([1, 1, d]).expand([b, 1, d], false);
-        Tensor::cat(&[start, self.action_embed.forward(actions)], 1)
+        Tensor::cat(&[start, self.embed_actions(actions)], 1)
     }
 
     /// `acts` [B, T, D]: each frame's action embedding (start embedding first).
@@ -650,7 +748,7 @@ impl Dynamics {
     /// → [B, N, D].
     fn frame_input(&self, ids: &Tensor, mask: &Tensor, action: Option<&Tensor>) -> Tensor {
         let action = match action {
-            Some(a) => self.action_embed.forward(a), // [B, D]
+            Some(a) => self.embed_actions(a), // [B, D]
             None => self.start_embed.view([1, -1]),
         };
         let tokens = self.embed_tokens(ids, mask); // [B, N, D]
@@ -808,7 +906,88 @@ pub(crate) mod tests {
             context_noise: 0.0,
             whole_context: 0.0,
             own_context: 0.0,
+            blends: Vec::new(),
         }
+    }
+
+    #[test]
+    fn blends_weigh_learned_latents_by_finite_weights() {
+        let mut cfg = tiny_config();
+        cfg.blends = vec![BTreeMap::from([(1, 1.5), (3, -0.5)])];
+        assert!(cfg.validate().is_ok());
+        assert_eq!(cfg.latents(), 9);
+        for (blend, says) in [
+            (BTreeMap::new(), "weighs no latent"),
+            (
+                BTreeMap::from([(8, 1.0)]),
+                "weighs latent 8, but the model learned 8",
+            ),
+            (BTreeMap::from([(-1, 1.0)]), "weighs latent -1"),
+            (
+                BTreeMap::from([(2, f64::NAN)]),
+                "a weight is a finite number",
+            ),
+            (BTreeMap::from([(2, 4.5)]), "a weight is a finite number"),
+        ] {
+            cfg.blends = vec![BTreeMap::from([(0, 1.0)]), blend];
+            let err = cfg.validate().unwrap_err().to_string();
+            assert!(
+                err.contains("blends[1] (latent 9)") && err.contains(says),
+                "{err}"
+            );
+        }
+        cfg.blends = vec![BTreeMap::from([(0, 1.0)]); limits::ACTIONS as usize];
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("more than 256 latents"), "{err}");
+        // genie.json files without blends read as before, and are written as before.
+        let json = serde_json::to_string(&tiny_config()).unwrap();
+        assert!(!json.contains("blends"), "{json}");
+        let back: DynamicsConfig = serde_json::from_str(&json).unwrap();
+        assert!(back.blends.is_empty());
+    }
+
+    #[test]
+    fn a_blend_drives_the_model_and_its_camera_head_by_its_weighted_sum() {
+        let mut cfg = tiny_config();
+        cfg.scroll = true;
+        cfg.blends = vec![
+            BTreeMap::from([(3, 1.0)]),
+            BTreeMap::from([(1, 0.25), (6, -0.5)]),
+        ];
+        tch::manual_seed(3);
+        let vs = VarStore::new(Device::Cpu);
+        let model = Dynamics::new(vs.root(), &cfg);
+        let (b, d) = (2, cfg.st.dim);
+        let x = ids(b, 3);
+        let mask = Tensor::zeros([b, 3, 4], (Kind::Bool, Device::Cpu));
+        let held = |a: i64| Tensor::full([b, 2], a, (Kind::Int64, Device::Cpu));
+        let same = |p: &Tensor, q: &Tensor| p.allclose(q, 1e-5, 1e-6, false);
+        // A blend of one latent at weight 1 is that latent.
+        let three = model.forward(&x, &held(3), &mask);
+        assert!(same(&model.forward(&x, &held(8), &mask), &three));
+        // Another is its weighted sum of the learned embeddings.
+        let w = &model.action_embed.ws;
+        let sum = w.get(1) * 0.25 - w.get(6) * 0.5;
+        let by_hand = Tensor::cat(
+            &[
+                model.start_embed.view([1, 1, d]).expand([b, 1, d], false),
+                sum.view([1, 1, d]).expand([b, 2, d], false),
+            ],
+            1,
+        );
+        let nine = model.forward(&x, &held(9), &mask);
+        assert!(same(&nine, &model.forward_embedded(&x, &by_hand, &mask)));
+        assert!(!same(&nine, &three));
+        // The camera head reads them alike.
+        let head = model
+            .camera
+            .as_ref()
+            .expect("a model that scrolls has a camera head");
+        let frames = Tensor::rand([b, 64, 64, 3], (Kind::Float, Device::Cpu));
+        let one = |a: i64| Tensor::full([b], a, (Kind::Int64, Device::Cpu));
+        let head3 = head.forward(&frames, &one(3));
+        assert!(same(&head.forward(&frames, &one(8)), &head3));
+        assert!(!same(&head.forward(&frames, &one(9)), &head3));
     }
 
     pub(crate) fn tiny() -> (VarStore, Dynamics) {

@@ -15,7 +15,7 @@
 //! patch, [`column_shifts`]), never from the game's camera: imported video trains the same way.
 
 use rand::Rng;
-use tch::nn::{self, Module};
+use tch::nn;
 use tch::{Device, Kind, Tensor};
 
 use super::elements::{conv, linear, n};
@@ -278,6 +278,8 @@ pub struct CameraHead {
     features: nn::Linear,
     action_embed: nn::Embedding,
     out: nn::Linear,
+    /// [K, actions]: the latents past the learned ones (`DynamicsConfig::blends`).
+    blends: Option<Tensor>,
 }
 
 impl CameraHead {
@@ -310,7 +312,13 @@ impl CameraHead {
             features: nn::linear(&p / "features", inputs * tokens, HIDDEN, Default::default()),
             action_embed: nn::embedding(&p / "action_embed", actions, HIDDEN, small),
             out: nn::linear(&p / "out", HIDDEN, SHIFTS, Default::default()),
+            blends: None,
         }
+    }
+
+    /// The head reading latents past the learned ones as `blends` weighs them ([K, actions]).
+    pub fn with_blends(self, blends: Option<Tensor>) -> Self {
+        Self { blends, ..self }
     }
 
     /// Scores of the three moves (class = shift + 1).
@@ -336,7 +344,7 @@ impl CameraHead {
             .adaptive_avg_pool2d([self.grid, self.grid])
             .flatten(1, -1)
             .apply(&self.features);
-        (x + self.action_embed.forward(action))
+        (x + super::dynamics::blended_embedding(&self.action_embed, self.blends.as_ref(), action))
             .relu()
             .apply(&self.out)
     }

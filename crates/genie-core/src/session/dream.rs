@@ -119,7 +119,7 @@ impl DreamWorld {
         let (frames, key_states) = (self.frames.clone(), self.key_states.clone());
         let rollout = self.rollout.deep_clone();
         let mut out = Vec::new();
-        for latent in 0..self.genie.config.dynamics.num_actions.min(256) {
+        for latent in 0..self.genie.config.dynamics.latents().min(256) {
             let step = self.step(Control::Latent(latent as u8));
             self.held = held;
             self.steps = steps;
@@ -233,7 +233,7 @@ impl World for DreamWorld {
         let Some(state) = self.rollout.last() else {
             return Err(WorldError::NotStarted);
         };
-        let actions = self.genie.config.dynamics.num_actions;
+        let actions = self.genie.config.dynamics.latents();
         let mut key_state = self.key_states.last().copied().unwrap_or_default();
         let (latent, held) = match control {
             Control::Latent(a) if i64::from(a) >= actions => {
@@ -299,7 +299,7 @@ impl World for DreamWorld {
     }
 
     fn bind(&mut self, action: Action, latent: u8) {
-        if i64::from(latent) < self.genie.config.dynamics.num_actions {
+        if i64::from(latent) < self.genie.config.dynamics.latents() {
             self.keys.bind(action, latent as i64);
         }
     }

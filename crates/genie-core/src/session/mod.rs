@@ -24,7 +24,8 @@ pub type Frame = Vec<u8>;
 pub enum Control {
     /// A game action, by its index in the platformer's 8 actions.
     Game(u8),
-    /// A raw latent action 0..8 (keys 1–8), as in Genie.
+    /// A raw latent action, as in Genie: a learned one (keys 1–8 in the player) or one of the
+    /// model's blends past them (`DynamicsConfig::blends`).
     Latent(u8),
 }
 

@@ -31,8 +31,9 @@ pub struct PlaySettings {
     /// Template of a recording's start state (seed, checkpoint, sampler).
     pub start_state: StartState,
     pub sampler: Option<SamplerConfig>,
-    /// What each latent action was calibrated to mean (by game action name).
-    pub latent_meanings: [Option<String>; 8],
+    /// What each latent action of the model (learned, then blends) was calibrated to mean (by
+    /// game action name).
+    pub latent_meanings: Vec<Option<String>>,
     /// For tests and screenshots: print a line on stdout once this many frames were shown.
     pub announce_after: Option<u64>,
 }
@@ -272,11 +273,12 @@ impl PlaySession {
             action: action as u8,
             latent,
         });
-        let slot = &mut self.settings.latent_meanings[latent as usize % 8];
-        *slot = Some(match slot.take() {
-            Some(m) => format!("{m}; {action} bound"),
-            None => format!("{action} bound"),
-        });
+        if let Some(slot) = self.settings.latent_meanings.get_mut(latent as usize) {
+            *slot = Some(match slot.take() {
+                Some(m) => format!("{m}; {action} bound"),
+                None => format!("{action} bound"),
+            });
+        }
         let saved = self.settings.start_state.checkpoint.as_deref().map(|dir| {
             let dir = Path::new(dir);
             let mut keys = read_bound_keys(dir, self.settings.latent_meanings.len() as i64)?;
@@ -424,7 +426,7 @@ mod tests {
                 learn,
             },
             sampler: None,
-            latent_meanings: Default::default(),
+            latent_meanings: vec![None; 8],
             announce_after: None,
         }
     }

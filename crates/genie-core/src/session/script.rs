@@ -1,5 +1,5 @@
 //! Action scripts for headless dreams: `"right*8,jump,right*4,latent:3*2"`: comma-separated game
-//! action names (or `latent:N` for a raw latent action 0–7), each optionally repeated with `*K`;
+//! action names (or `latent:N` for a raw latent action: 0–7 the learned ones, past them a model's blends), each optionally repeated with `*K`;
 //! and seeded human-like key scripts for long sessions ([`human_keys`]), written `human:SEED*F`
 //! (F frames, 300 without `*F`): `genie eval`'s session i plays `human:i*300`.
 
@@ -65,7 +65,7 @@ pub fn human_keys(seed: u64, frames: usize) -> Vec<Action> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScriptError {
     #[error(
-        "action script item {index} ('{item}'): unknown action; expected one of {known}, latent:N with N in 0..8, or human:SEED"
+        "action script item {index} ('{item}'): unknown action; expected one of {known}, latent:N with N in 0..=255, or human:SEED"
     )]
     Unknown {
         index: usize,
@@ -144,7 +144,7 @@ fn known() -> String {
 fn parse_one(name: &str) -> Option<Control> {
     let lower = name.to_ascii_lowercase();
     if let Some(n) = lower.strip_prefix("latent:") {
-        return n.parse::<u8>().ok().filter(|&n| n < 8).map(Control::Latent);
+        return n.parse::<u8>().ok().map(Control::Latent);
     }
     lower.parse::<Action>().ok().map(|a| Control::Game(a as u8))
 }
@@ -196,6 +196,11 @@ mod tests {
 
     #[test]
     fn parses_repeats_and_latents() {
+        assert_eq!(
+            parse_actions("latent:9"),
+            Ok(vec![Control::Latent(9)]),
+            "a blend's latent parses; the world says whether its model has it"
+        );
         let c = parse_actions("right*3, jump,latent:7*2").unwrap();
         let right = Control::Game(Action::Right as u8);
         assert_eq!(
@@ -245,7 +250,7 @@ mod tests {
             Err(ScriptError::Count { .. })
         ));
         assert!(matches!(
-            parse_actions("latent:8"),
+            parse_actions("latent:256"),
             Err(ScriptError::Unknown { .. })
         ));
         assert_eq!(parse_actions(" , "), Err(ScriptError::Empty));
