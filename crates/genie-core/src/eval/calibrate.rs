@@ -112,7 +112,7 @@ pub fn calibrate_by_dreams(
     keep: Option<&KeyMap>,
     progress: &indicatif::ProgressBar,
 ) -> DreamCalibration {
-    let k = genie.config.dynamics.num_actions;
+    let k = genie.config.dynamics.latents();
     let batches = states.div_ceil(opts.batch.max(1));
     progress.set_length((batches * k as usize) as u64);
     progress.set_message("hold latents");
@@ -521,7 +521,7 @@ fn map_by_counts(counts: &[Vec<usize>]) -> (BTreeMap<String, i64>, BTreeMap<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::eval::control::action_fidelity;
+    use crate::eval::control::{KeyFidelity, action_fidelity};
     use crate::model::{GenieConfig, SamplerConfig};
 
     #[test]
@@ -597,7 +597,7 @@ mod tests {
             &indicatif::ProgressBar::hidden(),
         );
         assert_eq!(map.len(), Action::ALL.len());
-        let k = genie.config.dynamics.num_actions;
+        let k = genie.config.dynamics.latents();
         assert!(map.values().all(|&l| (0..k).contains(&l)), "{map:?}");
         for (name, latent) in &map {
             assert_eq!(by_latent[name].len(), k as usize, "{name}");
@@ -657,18 +657,23 @@ mod tests {
         genie.config.press_calibration = Some(press);
         genie.config.facing_calibration = Some(facing);
         genie.config.facing_press_calibration = Some(facing_press);
-        let (turning, _, _) = action_fidelity(&genie, &opts);
+        let turning = action_fidelity(&genie, &opts).fidelity;
         for action in Action::ALL {
             let name = action.name();
             assert_eq!(turning[name], facing_agreement[name], "{name}");
         }
         genie.config.facing_calibration = None;
         genie.config.facing_press_calibration = None;
-        let (fidelity, cases, misses) = action_fidelity(&genie, &opts);
+        let KeyFidelity {
+            fidelity,
+            cases,
+            misses,
+            ..
+        } = action_fidelity(&genie, &opts);
         genie.config.press_calibration = None;
-        let (held, _, _) = action_fidelity(&genie, &opts);
+        let held = action_fidelity(&genie, &opts).fidelity;
         genie.config.calibration = None;
-        let (identity, _, _) = action_fidelity(&genie, &opts);
+        let identity = action_fidelity(&genie, &opts).fidelity;
         for action in Action::ALL {
             let name = action.name();
             assert_eq!(fidelity[name], press_agreement[name], "{name}");

@@ -55,6 +55,11 @@ pub(super) fn find_player_approx(frame: &[u8]) -> Option<(f32, f32)> {
 }
 
 pub(super) fn direction(from: (f32, f32), to: (f32, f32)) -> (i8, i8) {
+    way((to.0 - from.0, to.1 - from.1))
+}
+
+/// The way a move of (Δx, Δy) pixels goes: the sign of each, with a 1 px dead band.
+pub(super) fn way(moved: (f32, f32)) -> (i8, i8) {
     let sign = |d: f32| {
         if d > 1.0 {
             1
@@ -64,7 +69,47 @@ pub(super) fn direction(from: (f32, f32), to: (f32, f32)) -> (i8, i8) {
             0
         }
     };
-    (sign(to.0 - from.0), sign(to.1 - from.1))
+    (sign(moved.0), sign(moved.1))
+}
+
+/// How far dreams went the real player's way, per axis: over the cases whose real player moved
+/// more than the dead band along it, the dreamed move along the real one's way (a move the other
+/// way counts against, a dreamed player not found as none) over the real moves' length. 1: as
+/// far as the real player on the whole; a dash dreamed at a walk's speed, about 0.45.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Reach {
+    /// Left and right; `None` where no real player moved along it.
+    pub x: Option<f64>,
+    /// Up and down.
+    pub y: Option<f64>,
+}
+
+/// Sums towards a [`Reach`]: (dreamed along the real way, real length) per axis.
+#[derive(Debug, Clone, Copy, Default)]
+struct ReachSums([(f64, f64); 2]);
+
+impl ReachSums {
+    fn add(&mut self, real: (f32, f32), dreamed: Option<(f32, f32)>) {
+        let dreamed = dreamed.unwrap_or_default();
+        for (sums, (r, d)) in self
+            .0
+            .iter_mut()
+            .zip([(real.0, dreamed.0), (real.1, dreamed.1)])
+        {
+            if r.abs() > 1.0 {
+                sums.0 += f64::from(d * r.signum());
+                sums.1 += f64::from(r.abs());
+            }
+        }
+    }
+
+    fn reach(&self) -> Reach {
+        let share = |(along, length): (f64, f64)| (length > 0.0).then(|| along / length);
+        Reach {
+            x: share(self.0[0]),
+            y: share(self.0[1]),
+        }
+    }
 }
 
 /// A real game partway through its level (after scripted play), with its last `frames` frames,
@@ -214,6 +259,13 @@ impl ControlCases {
     /// Per case, where the real player heads after `horizon` steps of `action` (sign of Δx and
     /// Δy); `None` where it dies or is not found.
     pub(super) fn real_directions(&self, action: Action, horizon: usize) -> Vec<Option<(i8, i8)>> {
+        let moves = self.real_moves(action, horizon);
+        moves.into_iter().map(|m| m.map(way)).collect()
+    }
+
+    /// Per case, the real player's move in the world (Δx, Δy pixels) after `horizon` steps of
+    /// `action`; `None` where it dies or is not found.
+    fn real_moves(&self, action: Action, horizon: usize) -> Vec<Option<(f32, f32)>> {
         self.games
             .iter()
             .zip(&self.real_starts)
@@ -224,7 +276,7 @@ impl ControlCases {
                 let to = find_player_approx(&real.frame())?;
                 // Relative to the world: a camera move is not the player's.
                 let camera = (real.camera_px() - game.camera_px()) as f32;
-                alive.then(|| direction(from, (to.0 + camera, to.1)))
+                alive.then_some((to.0 + camera - from.0, to.1 - from.1))
             })
             .collect()
     }
@@ -259,6 +311,17 @@ impl ControlCases {
         schedules: &[Vec<i64>],
         opts: &EvalOptions,
     ) -> Vec<Option<(i8, i8)>> {
+        let moves = self.dreamed_moves_per_case(genie, schedules, opts);
+        moves.into_iter().map(|m| m.map(way)).collect()
+    }
+
+    /// [`ControlCases::dreamed_directions_per_case`]'s moves (Δx, Δy pixels in the world).
+    fn dreamed_moves_per_case(
+        &self,
+        genie: &Genie,
+        schedules: &[Vec<i64>],
+        opts: &EvalOptions,
+    ) -> Vec<Option<(f32, f32)>> {
         let device = self.ids.device();
         let frames = schedules.first().map_or(0, Vec::len);
         let actions: Vec<Tensor> = (0..frames)
@@ -267,7 +330,12 @@ impl ControlCases {
                 Tensor::from_slice(&step).to_device(device)
             })
             .collect();
-        self.dreamed_directions_driven(genie, &actions, opts)
+        self.dreamed_moves_by(
+            genie,
+            actions.len(),
+            &mut |t, _| actions[t].shallow_clone(),
+            opts,
+        )
     }
 
     /// [`ControlCases::dreamed_directions`] with a latent per case and frame (each of
@@ -278,24 +346,25 @@ impl ControlCases {
         actions: &[Tensor],
         opts: &EvalOptions,
     ) -> Vec<Option<(i8, i8)>> {
-        self.dreamed_directions_by(
+        let moves = self.dreamed_moves_by(
             genie,
             actions.len(),
             &mut |t, _| actions[t].shallow_clone(),
             opts,
-        )
+        );
+        moves.into_iter().map(|m| m.map(way)).collect()
     }
 
-    /// [`ControlCases::dreamed_directions`] with every case's game action `action` held for
-    /// `opts.horizon` frames, turned into latents by `keys` in each dreamed state (the
+    /// The dreamed moves (Δx, Δy pixels in the world) with every case's game action `action`
+    /// held for `opts.horizon` frames, turned into latents by `keys` in each dreamed state (the
     /// checkpoint's adapter, where it has one, reads the state).
-    pub(super) fn dreamed_directions_keyed(
+    fn dreamed_moves_keyed(
         &self,
         genie: &Genie,
         keys: &KeyMap,
         action: Action,
         opts: &EvalOptions,
-    ) -> Vec<Option<(i8, i8)>> {
+    ) -> Vec<Option<(f32, f32)>> {
         let mut states = self.keys.clone();
         let mut latent = |t: usize, ids: &Tensor| {
             let keyed: Vec<Keyed> = states
@@ -305,16 +374,16 @@ impl ControlCases {
             let picked = keys.pick(genie.adapter.as_ref(), ids, &keyed);
             Tensor::from_slice(&picked).to_device(ids.device())
         };
-        self.dreamed_directions_by(genie, opts.horizon, &mut latent, opts)
+        self.dreamed_moves_by(genie, opts.horizon, &mut latent, opts)
     }
 
-    fn dreamed_directions_by(
+    fn dreamed_moves_by(
         &self,
         genie: &Genie,
         frames: usize,
         latent: &mut dyn FnMut(usize, &Tensor) -> Tensor,
         opts: &EvalOptions,
-    ) -> Vec<Option<(i8, i8)>> {
+    ) -> Vec<Option<(f32, f32)>> {
         let dream = rollout(genie, &self.ids, &self.prompt_actions, frames, latent, opts);
         let dreamed = frames_to_bytes(&dream.last);
         self.dream_starts
@@ -323,7 +392,8 @@ impl ControlCases {
             .zip(dream.moved)
             .map(|((&from, end), moved)| {
                 let to = find_player_approx(end)?;
-                Some(direction(from?, (to.0 + moved as f32, to.1)))
+                let from = from?;
+                Some((to.0 + moved as f32 - from.0, to.1 - from.1))
             })
             .collect()
     }
@@ -335,45 +405,53 @@ pub(super) fn case_batches(first_seed: u64, count: usize, batch: usize) -> Vec<V
     all.chunks(batch.max(1)).map(<[_]>::to_vec).collect()
 }
 
-pub(super) fn action_fidelity(
-    genie: &Genie,
-    opts: &EvalOptions,
-) -> (
-    BTreeMap<String, f64>,
-    BTreeMap<String, usize>,
-    BTreeMap<String, Misses>,
-) {
+/// What [`action_fidelity`] found, per game action (fidelity also its `mean`).
+pub(super) struct KeyFidelity {
+    pub fidelity: BTreeMap<String, f64>,
+    pub cases: BTreeMap<String, usize>,
+    pub misses: BTreeMap<String, Misses>,
+    pub reach: BTreeMap<String, Reach>,
+}
+
+pub(super) fn action_fidelity(genie: &Genie, opts: &EvalOptions) -> KeyFidelity {
     // Per game action, whether each case's dream agreed; the cases of a batch are made once,
     // and (without an adapter) each schedule of latents dreamed once (a rollout is seeded per call, so game actions
     // sharing a schedule share its dream).
     let keys = KeyMap::new(&genie.config);
     let mut agree = vec![Vec::new(); Action::ALL.len()];
     let mut misses = vec![Misses::default(); Action::ALL.len()];
+    let mut reach = vec![ReachSums::default(); Action::ALL.len()];
     for seeds in case_batches(opts.eval_seed_start, opts.clips, opts.batch) {
         let cases = ControlCases::new(genie, seeds.into_iter(), opts.prompt_frames);
         let mut dreams = BTreeMap::new();
         for action in Action::ALL {
-            let want = cases.real_directions(action, opts.horizon);
+            let real = cases.real_moves(action, opts.horizon);
             // With an adapter the latents depend on the dreamed states: each action its dream.
             let keyed;
             let got = match genie.adapter {
                 Some(_) => {
-                    keyed = cases.dreamed_directions_keyed(genie, &keys, action, opts);
+                    keyed = cases.dreamed_moves_keyed(genie, &keys, action, opts);
                     &keyed
                 }
                 None => dreams
                     .entry(cases.schedules(&keys, action, opts.horizon))
-                    .or_insert_with_key(|s| cases.dreamed_directions_per_case(genie, s, opts)),
+                    .or_insert_with_key(|s| cases.dreamed_moves_per_case(genie, s, opts)),
             };
-            for (want, got) in want.iter().zip(got.iter()) {
-                if let Some(want) = want {
-                    agree[action as usize].push(!misses[action as usize].count(*want, *got));
+            for (real, got) in real.iter().zip(got.iter()) {
+                if let Some(real) = *real {
+                    let agreed = !misses[action as usize].count(way(real), got.map(way));
+                    agree[action as usize].push(agreed);
+                    reach[action as usize].add(real, *got);
                 }
             }
         }
     }
-    let (mut fidelity, mut counts, mut missed) =
-        (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    let (mut fidelity, mut counts, mut missed, mut reached) = (
+        BTreeMap::new(),
+        BTreeMap::new(),
+        BTreeMap::new(),
+        BTreeMap::new(),
+    );
     let mut agree_all = Vec::new();
     for action in Action::ALL {
         let agree = &agree[action as usize];
@@ -381,13 +459,19 @@ pub(super) fn action_fidelity(
         fidelity.insert(action.name().to_owned(), share);
         counts.insert(action.name().to_owned(), agree.len());
         missed.insert(action.name().to_owned(), misses[action as usize]);
+        reached.insert(action.name().to_owned(), reach[action as usize].reach());
         agree_all.push(share);
     }
     fidelity.insert(
         "mean".into(),
         agree_all.iter().sum::<f64>() / agree_all.len() as f64,
     );
-    (fidelity, counts, missed)
+    KeyFidelity {
+        fidelity,
+        cases: counts,
+        misses: missed,
+        reach: reached,
+    }
 }
 
 #[cfg(test)]
@@ -405,6 +489,28 @@ mod tests {
         assert_eq!(direction((10.0, 10.0), (10.5, 9.5)), (0, 0));
         assert_eq!(direction((10.0, 10.0), (13.0, 7.0)), (1, -1));
         assert!(find_player_approx(&vec![0; FRAME_BYTES]).is_none());
+    }
+
+    #[test]
+    fn reach_is_the_dreamed_move_along_the_real_way_over_the_real_length() {
+        let mut sums = ReachSums::default();
+        assert_eq!(sums.reach(), Reach { x: None, y: None });
+        // A dash of 14 px right dreamed as a walk of 6; a walk left of 6 px dreamed as far.
+        sums.add((14.0, 0.5), Some((6.0, 0.0)));
+        sums.add((-6.0, 0.0), Some((-6.0, 3.0)));
+        assert_eq!(
+            sums.reach(),
+            Reach {
+                x: Some(0.6),
+                y: None
+            }
+        );
+        // The wrong way counts against; a player lost counts as no move.
+        sums.add((-10.0, -8.0), Some((2.0, -4.0)));
+        sums.add((10.0, 0.0), None);
+        let reach = sums.reach();
+        assert!((reach.x.unwrap() - 10.0 / 40.0).abs() < 1e-9, "{reach:?}");
+        assert_eq!(reach.y, Some(0.5));
     }
 
     #[test]

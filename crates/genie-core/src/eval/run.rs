@@ -15,6 +15,8 @@
 //!   and of Δy, 1 px dead band), relative to the world: the camera's move over the frames (the
 //!   game's; the dream's view moves for a model that scrolls) is added back, so a scroll is not
 //!   motion.
+//! - `action_reach`: on the same dreams, how far the dreamed player went the real one's way
+//!   (per axis, over the cases where the real player moved: 1 is as far).
 //! - `action_fidelity_ceiling`: the same cases, the dream given the latents the LAM infers from
 //!   the real game's own next frames ([`super::ceiling`]).
 //! - `lam_nmi`: normalised mutual information between inferred latent and true actions.
@@ -36,7 +38,7 @@ use crate::model::dynamics::ActionSource;
 use crate::model::scroll::column_shifts;
 use crate::model::{Genie, Rollout, SamplerConfig, SamplerRng, frames_to_f32, frames_to_u8};
 
-use super::control::{Misses, action_fidelity};
+use super::control::{KeyFidelity, Misses, Reach, action_fidelity};
 
 #[derive(Debug, Clone)]
 pub struct EvalOptions {
@@ -78,6 +80,9 @@ pub struct EvalReport {
     pub action_fidelity_cases: BTreeMap<String, usize>,
     /// Per game action, how the cases that did not agree went wrong.
     pub action_fidelity_misses: BTreeMap<String, Misses>,
+    /// Per game action, how far the dreamed player went the real one's way, along x and y
+    /// ([`Reach`]: 1 as far; a key's fidelity counts only the way).
+    pub action_reach: BTreeMap<String, Reach>,
     /// Per game action, plus `mean`: the fidelity of dreams given the latents the LAM infers
     /// from the real next frames, on the same cases (what a perfect key → latent map reaches).
     pub action_fidelity_ceiling: BTreeMap<String, f64>,
@@ -210,7 +215,12 @@ pub fn evaluate(genie: &Genie, opts: &EvalOptions) -> EvalReport {
             .then(|| action_ids(clips.iter().map(|c| &c.actions[..len - 1]), device));
         m.add_batch(genie, &bytes, (b, len), opts, conditioning, &mut rng);
     }
-    let (fidelity, cases, misses) = action_fidelity(genie, opts);
+    let KeyFidelity {
+        fidelity,
+        cases,
+        misses,
+        reach,
+    } = action_fidelity(genie, opts);
     let (ceiling, ceiling_misses) = action_fidelity_ceiling(genie, opts);
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     EvalReport {
@@ -221,6 +231,7 @@ pub fn evaluate(genie: &Genie, opts: &EvalOptions) -> EvalReport {
         action_fidelity: fidelity,
         action_fidelity_cases: cases,
         action_fidelity_misses: misses,
+        action_reach: reach,
         action_fidelity_ceiling: ceiling,
         action_fidelity_ceiling_misses: ceiling_misses,
         lam_nmi: nmi(&m.latents, &truths),
