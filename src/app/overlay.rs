@@ -140,7 +140,13 @@ pub fn show(ctx: &egui::Context, state: &OverlayState) -> OverlayRequests {
                         let size = egui::vec2(96.0, 96.0);
                         ui.vertical(|ui| {
                             ui.image(egui::load::SizedTexture::new(*texture, size));
-                            ui.label(format!("key {}", i + 1));
+                            // Keys 1–8 step the learned latents; the blends past them
+                            // are the key map's to drive.
+                            ui.label(if i < 8 {
+                                format!("key {}", i + 1)
+                            } else {
+                                format!("blend {}", i - 7)
+                            });
                             egui::ComboBox::from_id_salt(("bind", i))
                                 .selected_text("bind to…")
                                 .width(88.0)

@@ -545,6 +545,10 @@ pub fn run_stage(
                 .collect(),
         );
         genie.config.press_calibration = None;
+        // The facing maps and blends name latents, which the game's ids are not.
+        genie.config.facing_calibration = None;
+        genie.config.facing_press_calibration = None;
+        genie.config.dynamics.blends.clear();
     }
     if let Some(camera) = args.camera {
         genie.config.game.camera = camera;

@@ -83,7 +83,7 @@ pub fn collect(
     progress: &indicatif::ProgressBar,
 ) -> (Transitions, Vec<usize>) {
     let device = genie.tokenizer_vs.device();
-    let k = genie.config.dynamics.num_actions;
+    let k = genie.config.dynamics.latents();
     let (mut ids, mut actions, mut pressed, mut agree) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut of_state = Vec::new();
@@ -264,7 +264,7 @@ impl RowsFile {
         let rows = agree.size()[0];
         let (n, k) = (
             genie.config.dynamics.tokens_per_frame,
-            genie.config.dynamics.num_actions,
+            genie.config.dynamics.latents(),
         );
         let vocab = genie.config.dynamics.vocab_size;
         let within = |t: &Tensor, hi: i64| {
@@ -551,7 +551,7 @@ pub fn fit(
     let calibration = Tensor::from_slice(&calibration).to_device(device);
     let calibration_agreement = held.agreement(&calibration.index_select(0, &head(&held)));
     let state_free_agreement = {
-        let k = genie.config.dynamics.num_actions;
+        let k = genie.config.dynamics.latents();
         let sums = Tensor::zeros([heads, k], (Kind::Float, device)).index_add(
             0,
             &head(&fitted),

@@ -96,12 +96,12 @@ impl GenieConfig {
     }
 
     /// What an action adapter reads (the tokenizer's tokens) and picks (the dynamics model's
-    /// latents).
+    /// latents, its blends too).
     pub fn adapter_shape(&self) -> AdapterShape {
         AdapterShape {
             vocab: self.tokenizer.codebook_size,
             tokens: self.tokenizer.tokens_per_frame(),
-            latents: self.dynamics.num_actions,
+            latents: self.dynamics.latents(),
         }
     }
 

@@ -36,16 +36,25 @@ pub(super) fn blended_embedding(
     blends: Option<&Tensor>,
     ids: &Tensor,
 ) -> Tensor {
+    let learned_rows = embed.ws.size()[0];
+    let any_blend = || ids.numel() > 0 && ids.max().int64_value(&[]) >= learned_rows;
     match blends {
-        None => embed.forward(ids),
-        Some(blends) => {
+        // Most frames drive learned latents: no table of blends to build.
+        Some(blends) if any_blend() => {
             let learned = &embed.ws;
             let table = Tensor::cat(
-                &[learned, &blends.to_device(learned.device()).matmul(learned)],
+                &[
+                    learned,
+                    &blends
+                        .to_device(learned.device())
+                        .to_kind(learned.kind())
+                        .matmul(learned),
+                ],
                 0,
             );
             Tensor::embedding(&table, ids, -1, false, false)
         }
+        _ => embed.forward(ids),
     }
 }
 
@@ -242,8 +251,8 @@ impl DynamicsConfig {
         Ok(())
     }
 
-    /// The blends as a [K, num_actions] matrix of weights (`None` without any).
-    fn blend_matrix(&self) -> Option<Tensor> {
+    /// The blends as a [K, num_actions] matrix of weights on `device` (`None` without any).
+    fn blend_matrix(&self, device: Device) -> Option<Tensor> {
         if self.blends.is_empty() {
             return None;
         }
@@ -254,7 +263,11 @@ impl DynamicsConfig {
                 row[of as usize] = w as f32;
             }
         }
-        Some(Tensor::from_slice(&weights).view([self.blends.len() as i64, a as i64]))
+        Some(
+            Tensor::from_slice(&weights)
+                .view([self.blends.len() as i64, a as i64])
+                .to_device(device),
+        )
     }
 
     /// Elements of the variables of the dynamics model this config makes ([`Dynamics::new`]).
@@ -437,8 +450,8 @@ impl Dynamics {
             camera: cfg
                 .scroll
                 .then(|| CameraHead::new(&p / "camera", cfg.tokens_per_frame, cfg.num_actions))
-                .map(|head| head.with_blends(cfg.blend_matrix())),
-            blends: cfg.blend_matrix(),
+                .map(|head| head.with_blends(cfg.blend_matrix(p.device()))),
+            blends: cfg.blend_matrix(p.device()),
             cfg: cfg.clone(),
         }
     }
@@ -988,6 +1001,11 @@ pub(crate) mod tests {
         let head3 = head.forward(&frames, &one(3));
         assert!(same(&head.forward(&frames, &one(8)), &head3));
         assert!(!same(&head.forward(&frames, &one(9)), &head3));
+        // In bf16, as `genie bench` runs it, the blends follow the weights' kind.
+        let mut vs = vs;
+        vs.bfloat16();
+        let bf16 = model.forward(&x, &held(9), &mask);
+        assert_eq!(bf16.kind(), Kind::BFloat16);
     }
 
     pub(crate) fn tiny() -> (VarStore, Dynamics) {
