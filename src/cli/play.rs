@@ -196,15 +196,15 @@ pub fn play(args: PlayArgs) -> anyhow::Result<()> {
 pub fn dream(args: DreamArgs) -> anyhow::Result<()> {
     let controls = parse_actions(&args.actions)?;
     let (mut dream, info) = args.model.dream()?;
+    let latents = info.meanings.len();
     if let Some(latent) = controls.iter().find_map(|c| match *c {
-        Control::Latent(l) if i64::from(l) >= info.latents => Some(l),
+        Control::Latent(l) if usize::from(l) >= latents => Some(l),
         _ => None,
     }) {
         anyhow::bail!(
-            "--actions: latent:{latent}, but the checkpoint {} has {} latent actions (0..{})",
+            "--actions: latent:{latent}, but the checkpoint {} has {latents} latent actions \
+             (0..{latents})",
             info.dir.display(),
-            info.latents,
-            info.latents
         );
     }
     let (prompt, game) = prompt_and_game(&args.start, &info)?;

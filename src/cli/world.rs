@@ -184,7 +184,6 @@ impl ModelArgs {
             game: genie.config.game,
             sampler,
             meanings,
-            latents: genie.config.dynamics.latents(),
         };
         let mut world = DreamWorld::new(genie, sampler, self.seed);
         // Marked bound too, so that the checkpoint's adapter leaves them as they are.
@@ -203,10 +202,9 @@ pub struct LoadedInfo {
     /// The version of the game the checkpoint learned (`--level` plays it beside the dream).
     pub game: genie::game::GameConfig,
     pub sampler: genie::model::SamplerConfig,
-    /// For each latent action (learned, then blends), the game actions calibrated to it.
+    /// For each latent action the model takes (learned, then blends), the game actions
+    /// calibrated to it.
     pub meanings: Vec<Option<String>>,
-    /// How many latent actions the model takes: the learned ones and its blends.
-    pub latents: i64,
     /// Whether its tokenizer learned another game's video, whose hero is no magenta player.
     pub from_video: bool,
 }

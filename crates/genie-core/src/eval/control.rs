@@ -72,6 +72,11 @@ pub(super) fn way(moved: (f32, f32)) -> (i8, i8) {
     (sign(moved.0), sign(moved.1))
 }
 
+/// The [`way`] of each move (`None` stays `None`).
+fn ways(moves: Vec<Option<(f32, f32)>>) -> Vec<Option<(i8, i8)>> {
+    moves.into_iter().map(|m| m.map(way)).collect()
+}
+
 /// How far dreams went the real player's way, per axis: over the cases whose real player moved
 /// more than the dead band along it, the dreamed move along the real one's way (a move the other
 /// way counts against, a dreamed player not found as none) over the real moves' length. 1: as
@@ -259,8 +264,7 @@ impl ControlCases {
     /// Per case, where the real player heads after `horizon` steps of `action` (sign of Δx and
     /// Δy); `None` where it dies or is not found.
     pub(super) fn real_directions(&self, action: Action, horizon: usize) -> Vec<Option<(i8, i8)>> {
-        let moves = self.real_moves(action, horizon);
-        moves.into_iter().map(|m| m.map(way)).collect()
+        ways(self.real_moves(action, horizon))
     }
 
     /// Per case, the real player's move in the world (Δx, Δy pixels) after `horizon` steps of
@@ -311,8 +315,7 @@ impl ControlCases {
         schedules: &[Vec<i64>],
         opts: &EvalOptions,
     ) -> Vec<Option<(i8, i8)>> {
-        let moves = self.dreamed_moves_per_case(genie, schedules, opts);
-        moves.into_iter().map(|m| m.map(way)).collect()
+        ways(self.dreamed_moves_per_case(genie, schedules, opts))
     }
 
     /// [`ControlCases::dreamed_directions_per_case`]'s moves (Δx, Δy pixels in the world).
@@ -330,12 +333,7 @@ impl ControlCases {
                 Tensor::from_slice(&step).to_device(device)
             })
             .collect();
-        self.dreamed_moves_by(
-            genie,
-            actions.len(),
-            &mut |t, _| actions[t].shallow_clone(),
-            opts,
-        )
+        self.dreamed_moves_driven(genie, &actions, opts)
     }
 
     /// [`ControlCases::dreamed_directions`] with a latent per case and frame (each of
@@ -346,13 +344,22 @@ impl ControlCases {
         actions: &[Tensor],
         opts: &EvalOptions,
     ) -> Vec<Option<(i8, i8)>> {
-        let moves = self.dreamed_moves_by(
+        ways(self.dreamed_moves_driven(genie, actions, opts))
+    }
+
+    /// [`ControlCases::dreamed_directions_driven`]'s moves (Δx, Δy pixels in the world).
+    fn dreamed_moves_driven(
+        &self,
+        genie: &Genie,
+        actions: &[Tensor],
+        opts: &EvalOptions,
+    ) -> Vec<Option<(f32, f32)>> {
+        self.dreamed_moves_by(
             genie,
             actions.len(),
             &mut |t, _| actions[t].shallow_clone(),
             opts,
-        );
-        moves.into_iter().map(|m| m.map(way)).collect()
+        )
     }
 
     /// The dreamed moves (Δx, Δy pixels in the world) with every case's game action `action`

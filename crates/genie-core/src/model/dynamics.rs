@@ -427,6 +427,7 @@ impl DynamicsCache {
 impl Dynamics {
     pub fn new(p: nn::Path<'_>, cfg: &DynamicsConfig) -> Self {
         let d = cfg.st.dim;
+        let blends = cfg.blend_matrix(p.device());
         let small = nn::Init::Randn {
             mean: 0.0,
             stdev: 0.02,
@@ -450,8 +451,8 @@ impl Dynamics {
             camera: cfg
                 .scroll
                 .then(|| CameraHead::new(&p / "camera", cfg.tokens_per_frame, cfg.num_actions))
-                .map(|head| head.with_blends(cfg.blend_matrix(p.device()))),
-            blends: cfg.blend_matrix(p.device()),
+                .map(|head| head.with_blends(blends.as_ref().map(Tensor::shallow_clone))),
+            blends,
             cfg: cfg.clone(),
         }
     }

@@ -1,7 +1,8 @@
 //! Action scripts for headless dreams: `"right*8,jump,right*4,latent:3*2"`: comma-separated game
-//! action names (or `latent:N` for a raw latent action: 0–7 the learned ones, past them a model's blends), each optionally repeated with `*K`;
-//! and seeded human-like key scripts for long sessions ([`human_keys`]), written `human:SEED*F`
-//! (F frames, 300 without `*F`): `genie eval`'s session i plays `human:i*300`.
+//! action names (or `latent:N` for a raw latent action: 0–7 the learned ones, past them a
+//! model's blends), each optionally repeated with `*K`; and seeded human-like key scripts for
+//! long sessions ([`human_keys`]), written `human:SEED*F` (F frames, 300 without `*F`): `genie
+//! eval`'s session i plays `human:i*300`.
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
