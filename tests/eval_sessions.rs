@@ -1,7 +1,7 @@
 //! End to end: `genie eval` on a tiny random checkpoint of the game's frame size prints the
 //! held-out measures with the control ceiling beside action fidelity and the whole-session
-//! measures under `sessions`, all in range, writes the session sheet, and skips the sessions
-//! with `--sessions 0`.
+//! measures under `sessions` (and over sessions with no key pressed under `idle`), all in range,
+//! writes the session sheet, and skips the sessions with `--sessions 0 --idle-sessions 0`.
 
 use std::process::Command;
 
@@ -43,6 +43,8 @@ fn eval_reports_the_ceiling_and_whole_sessions() {
         "5",
         "--session-frames",
         "40",
+        "--idle-sessions",
+        "2",
         "--session-ceiling",
         "--session-sheet",
         sheet.to_str().unwrap(),
@@ -58,6 +60,13 @@ fn eval_reports_the_ceiling_and_whole_sessions() {
         share(measures, "presence");
         share(measures, "kept_player");
         share(&measures["fidelity"], "mean");
+        for key in ["pose", "place"] {
+            if measures["both_found"]["frames"].as_u64().unwrap() > 0 {
+                share(measures, key);
+            } else {
+                assert!(measures[key].is_null(), "{key} of no frames: {measures}");
+            }
+        }
         for key in ["scroll_recall", "scroll_precision", "median_frames_to_loss"] {
             assert!(measures.get(key).is_some(), "{key} missing: {measures}");
         }
@@ -107,8 +116,28 @@ fn eval_reports_the_ceiling_and_whole_sessions() {
         "4 × (real, dream) rows of 5 frames"
     );
 
-    let without = eval(&["--checkpoint", ckpt.to_str().unwrap(), "--sessions", "0"]);
+    // No key pressed: the same measures, noop's fidelity alone, no real camera move.
+    let idle = &report["idle"];
+    assert_eq!(
+        (idle["sessions"].as_u64(), idle["frames"].as_u64()),
+        (Some(2), Some(40))
+    );
+    share(idle, "presence");
+    let keys: Vec<&String> = idle["fidelity"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["mean", "noop"], "{idle}");
+    assert_eq!(idle["real_camera_moves"], 0);
+    assert!(idle.get("ceiling").is_none());
+
+    let without = eval(&[
+        "--checkpoint",
+        ckpt.to_str().unwrap(),
+        "--sessions",
+        "0",
+        "--idle-sessions",
+        "0",
+    ]);
     assert!(without.get("sessions").is_none(), "{without}");
+    assert!(without.get("idle").is_none(), "{without}");
     assert!(without.get("action_fidelity_ceiling").is_some());
 }
 
@@ -128,6 +157,8 @@ fn a_reader_that_stops_early_is_no_panic() {
             "--steps",
             "1",
             "--sessions",
+            "0",
+            "--idle-sessions",
             "0",
         ])
         .arg("--checkpoint")
@@ -157,6 +188,8 @@ fn written_figures_keep_the_sampler_that_made_them() {
         at,
         "--sessions",
         "0",
+        "--idle-sessions",
+        "0",
         "--write",
         "--temperature",
         "0.7",
@@ -173,6 +206,7 @@ fn written_figures_keep_the_sampler_that_made_them() {
     let before = std::fs::read(&json).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_genie"))
         .args(["eval", "--threads", "1", "--clips", "2", "--sessions", "0"])
+        .args(["--idle-sessions", "0"])
         .args(["--checkpoint", at, "--write", "--temperature=-1"])
         .output()
         .unwrap();
@@ -194,7 +228,14 @@ fn other_looks_are_measured_apart_from_the_checkpoints_game() {
     let json = ckpt.join("genie.json");
     let before = std::fs::read(&json).unwrap();
     let psnr = |looks: &[&str]| {
-        let mut args = vec!["--checkpoint", at, "--sessions", "0"];
+        let mut args = vec![
+            "--checkpoint",
+            at,
+            "--sessions",
+            "0",
+            "--idle-sessions",
+            "0",
+        ];
         args.extend_from_slice(looks);
         eval(&args)["tokenizer_psnr"].as_f64().unwrap()
     };

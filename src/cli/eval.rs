@@ -8,7 +8,7 @@ use genie::data::EVAL_SEED_START;
 use genie::eval::calibrate::{Margins, calibrate, calibrate_by_dreams};
 use genie::eval::prompts::{PromptEvalOptions, evaluate_prompts, read_heroes};
 use genie::eval::run::{EvalOptions, evaluate};
-use genie::eval::sessions::{SHEET_EVERY, SessionOptions, measure_sessions};
+use genie::eval::sessions::{SHEET_EVERY, SessionKeys, SessionOptions, measure_sessions};
 use genie::eval::sheet::{SHEET_ACTIONS, contact_sheet};
 use genie::model::checkpoint::{ADAPTER_FILE, read_config, save_network, write_config};
 use genie::model::dynamics::ActionSource;
@@ -53,6 +53,11 @@ pub struct EvalArgs {
     /// Frames per session after the start frame
     #[arg(long, default_value_t = 300, value_name = "F")]
     pub session_frames: usize,
+    /// Whole sessions in which no key is pressed (0: none), as a player meets a world who
+    /// starts it and watches: the same measures (the player kept, its pose), reported under
+    /// "idle"; they play levels from the first held-out one, --session-frames each
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub idle_sessions: usize,
     /// Also play every session with the latents the LAM infers from the real frames (the
     /// control ceiling over sessions, under "sessions.ceiling"); doubles the sessions' time
     #[arg(long)]
@@ -190,7 +195,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     );
     anyhow::ensure!(args.clips > 0, "--clips must be at least 1");
     anyhow::ensure!(
-        args.sessions == 0 || args.session_frames > 0,
+        args.sessions + args.idle_sessions == 0 || args.session_frames > 0,
         "--session-frames must be at least 1"
     );
     anyhow::ensure!(
@@ -253,20 +258,31 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
         );
     }
     let mut report = evaluate(&genie, &opts);
-    if args.sessions > 0 {
-        let sessions = measure_sessions(
+    let sessions = SessionOptions {
+        keys: SessionKeys::Human,
+        sessions: args.sessions,
+        frames: args.session_frames,
+        seed_start: args.eval_seed_start,
+        seed: args.seed,
+        sampler: opts.sampler,
+        batch: opts.batch,
+        ceiling: args.session_ceiling,
+        sheet_sessions: if args.session_sheet.is_some() { 4 } else { 0 },
+    };
+    if args.idle_sessions > 0 {
+        report.idle = Some(measure_sessions(
             &genie,
             &SessionOptions {
-                sessions: args.sessions,
-                frames: args.session_frames,
-                seed_start: args.eval_seed_start,
-                seed: args.seed,
-                sampler: opts.sampler,
-                batch: opts.batch,
-                ceiling: args.session_ceiling,
-                sheet_sessions: if args.session_sheet.is_some() { 4 } else { 0 },
+                keys: SessionKeys::Idle,
+                sessions: args.idle_sessions,
+                ceiling: false,
+                sheet_sessions: 0,
+                ..sessions.clone()
             },
-        );
+        ));
+    }
+    if args.sessions > 0 {
+        let sessions = measure_sessions(&genie, &sessions);
         if let Some(path) = &args.session_sheet {
             grid(&sessions.sheet_rows, 1, 0, [24, 24, 24])
                 .save(path)

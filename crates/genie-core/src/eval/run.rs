@@ -20,7 +20,8 @@
 //! - `action_fidelity_ceiling`: the same cases, the dream given the latents the LAM infers from
 //!   the real game's own next frames ([`super::ceiling`]).
 //! - `lam_nmi`: normalised mutual information between inferred latent and true actions.
-//! - `sessions`: whole sessions of human-like play, added by the CLI ([`super::sessions`]).
+//! - `sessions`: whole sessions of human-like play, and `idle`: whole sessions in which no key
+//!   is pressed, added by the CLI ([`super::sessions`]).
 
 use std::collections::BTreeMap;
 
@@ -97,6 +98,9 @@ pub struct EvalReport {
     /// The session measures, where asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sessions: Option<SessionReport>,
+    /// The same measures over sessions in which no key is pressed, where asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle: Option<SessionReport>,
 }
 
 /// Rows of game action ids (equal lengths L) as an i64 [rows, L] tensor on `device`.
@@ -242,5 +246,6 @@ pub fn evaluate(genie: &Genie, opts: &EvalOptions) -> EvalReport {
         maskgit_steps: opts.sampler.steps,
         seconds: start.elapsed().as_secs_f64(),
         sessions: None,
+        idle: None,
     }
 }

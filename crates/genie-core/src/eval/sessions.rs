@@ -18,9 +18,15 @@
 //!   picture as it was (over even, empty ground) cannot be seen in any frames, the dream's
 //!   included, so it is left out of the recall. Either way such moves are counted
 //!   (`real_camera_moves_unseen`);
+//! - `pose`: of the frames with both players found, the share in which the dreamed player
+//!   crouches where the real one does and stands where it stands (the sprite's height,
+//!   [`player_crouched_within`]);
 //! - `fidelity`: per key press, whether the dreamed player moved as the real one did over the
 //!   press's first [`FIDELITY_FRAMES`] frames (or fewer, for a shorter hold), both taken
 //!   relative to the world: a camera move is added back, so a scroll is not motion.
+//!
+//! Sessions play human-like keys, or none at all ([`SessionKeys::Idle`]: what a player meets
+//! who starts a world and watches it).
 //!
 //! When the real life ends (the player dies or wins, and the level restarts) the dream cannot
 //! know; the frames from there on are counted (`frames_after_life_lost`) but not scored.
@@ -32,14 +38,17 @@ use rand::SeedableRng;
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
-use super::control::{Misses, PLAYER_TOLERANCE, direction, find_player_approx};
+use super::control::{Misses, direction, find_player_approx};
 use super::measures::{
     LOSS_RUN, Presence, ScrollMatch, horizontal_shift, match_scrolls, match_scrolls_toward, median,
     presence, wilson_interval,
 };
 use super::run::to_tensor;
 use crate::data::EVAL_SEED_START;
-use crate::game::{Action, FRAME_BYTES, Game, GameConfig, KeyState, Status, find_player};
+use crate::game::{
+    Action, FRAME_BYTES, Game, GameConfig, KeyState, PLAYER_TOLERANCE, Status, find_player,
+    player_crouched_within,
+};
 use crate::model::dynamics::ActionSource;
 use crate::model::{Genie, Rollout, SamplerConfig, SamplerRng, frames_to_bytes};
 use crate::session::keys::{KeyMap, Keyed};
@@ -50,11 +59,25 @@ pub const SCROLL_WINDOW: usize = 2;
 /// Frames of a key press over which the dreamed and real player's motion are compared (the
 /// horizon of `action_fidelity`).
 pub const FIDELITY_FRAMES: usize = 4;
+/// How far (pixels, along each axis) the dreamed player may be from the real one in the world
+/// and still be in its place: half a tile.
+pub const PLACE_TOLERANCE: f32 = 4.0;
 /// Every how many frames the session sheet shows one.
 pub const SHEET_EVERY: usize = 10;
 
+/// The keys a session plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SessionKeys {
+    /// The seeded human-like script of [`human_keys`] (session i's from seed + i).
+    #[default]
+    Human,
+    /// No key at all, every frame.
+    Idle,
+}
+
 #[derive(Debug, Clone)]
 pub struct SessionOptions {
+    pub keys: SessionKeys,
     pub sessions: usize,
     /// Frames played after the start frame.
     pub frames: usize,
@@ -74,6 +97,7 @@ pub struct SessionOptions {
 impl Default for SessionOptions {
     fn default() -> Self {
         Self {
+            keys: SessionKeys::Human,
             sessions: 32,
             frames: 300,
             seed_start: EVAL_SEED_START,
@@ -107,7 +131,15 @@ pub struct SessionMeasures {
     /// The camera moves counted one way at a time (`left`: the view moved left), recall over
     /// the same moves as `scroll_recall`.
     pub scroll_by_direction: BTreeMap<String, ScrollMatch>,
-    /// Per game action, plus `mean` over the eight.
+    /// Of the frames with both players found, the share in which the dreamed player's pose
+    /// (crouching or not) is the real one's; `None` where there were none.
+    pub pose: Option<f64>,
+    /// Of the same frames, the share in which the dreamed player is where the real one is in
+    /// the world, within [`PLACE_TOLERANCE`] along each axis (a dream that lost its way once
+    /// stays apart, so this falls over a session).
+    pub place: Option<f64>,
+    pub both_found: BothFound,
+    /// Per game action pressed in the sessions, plus `mean` over them.
     pub fidelity: BTreeMap<String, f64>,
     pub fidelity_cases: BTreeMap<String, usize>,
     pub fidelity_misses: BTreeMap<String, Misses>,
@@ -121,6 +153,8 @@ pub struct SessionSummary {
     /// Frames scored (before the real life ended).
     pub scored_frames: usize,
     pub presence: Option<f64>,
+    pub pose: Option<f64>,
+    pub place: Option<f64>,
     /// The first frame of the run in which the dream lost the player.
     pub lost_at: Option<usize>,
     pub real_camera_moves: usize,
@@ -155,6 +189,8 @@ struct RealSession {
     level: u64,
     keys: Vec<Action>,
     player: Vec<Option<(f32, f32)>>,
+    /// Per frame, whether the player crouches (`None`: not on screen).
+    crouched: Vec<Option<bool>>,
     camera: Vec<i32>,
     /// Per frame, whether a camera move into it shows in the real frames (true where none).
     move_seen: Vec<bool>,
@@ -169,6 +205,7 @@ impl RealSession {
         let mut game = Game::with_config(level, config);
         let first = game.frame();
         let (mut player, mut camera) = (vec![find_player(&first)], vec![game.camera_px()]);
+        let mut crouched = vec![player_crouched_within(&first, 0)];
         let mut frames = vec![first];
         let mut move_seen = vec![true];
         let mut scored = keys.len() + 1;
@@ -180,6 +217,7 @@ impl RealSession {
             }
             let frame = game.frame();
             player.push(find_player(&frame));
+            crouched.push(player_crouched_within(&frame, 0));
             let moved = game.camera_px() - camera[t];
             move_seen.push(
                 moved == 0 || horizontal_shift(&frames[t], &frame, 0).signum() == moved.signum(),
@@ -191,6 +229,7 @@ impl RealSession {
             level,
             keys,
             player,
+            crouched,
             camera,
             move_seen,
             scored,
@@ -219,6 +258,7 @@ impl RealSession {
 /// place on screen and how far its view moved from the frame before, in pixels.
 struct DreamTrace {
     player: Vec<Option<(f32, f32)>>,
+    crouched: Vec<Option<bool>>,
     shift: Vec<i32>,
     /// Whether `shift` is the model's own view move (a model that scrolls), as the real side's
     /// is the game's camera, rather than read from the frames.
@@ -232,6 +272,7 @@ impl DreamTrace {
     fn new() -> Self {
         Self {
             player: Vec::new(),
+            crouched: Vec::new(),
             shift: Vec::new(),
             exact: true,
             sheet: Vec::new(),
@@ -246,6 +287,8 @@ impl DreamTrace {
     fn push(&mut self, frame: &[u8], moved: Option<i32>, sheet: bool) {
         let t = self.player.len();
         self.player.push(find_player_approx(frame));
+        self.crouched
+            .push(player_crouched_within(frame, PLAYER_TOLERANCE));
         self.exact &= moved.is_some();
         self.shift.push(match moved {
             Some(px) => px,
@@ -268,7 +311,10 @@ pub fn measure_sessions(genie: &Genie, opts: &SessionOptions) -> SessionReport {
     for (batch_index, first) in (0..opts.sessions).step_by(opts.batch.max(1)).enumerate() {
         let batch: Vec<RealSession> = (first..(first + opts.batch.max(1)).min(opts.sessions))
             .map(|i| {
-                let script = human_keys(opts.seed.wrapping_add(i as u64), opts.frames);
+                let script = match opts.keys {
+                    SessionKeys::Human => human_keys(opts.seed.wrapping_add(i as u64), opts.frames),
+                    SessionKeys::Idle => vec![Action::Noop; opts.frames],
+                };
                 RealSession::play(genie.config.game, opts.seed_start + i as u64, script)
             })
             .collect();
@@ -448,6 +494,7 @@ fn score(reals: &[RealSession], dreams: &[DreamTrace]) -> SessionMeasures {
     let mut agree = vec![(0usize, 0usize); Action::ALL.len()];
     let mut misses = vec![Misses::default(); Action::ALL.len()];
     let mut per_session = Vec::new();
+    let mut poses = BothFound::default();
     for (real, dream) in reals.iter().zip(dreams) {
         // Frames 1..scored: the start frame is the same real frame on both sides.
         let frames = 1..real.scored.min(dream.player.len());
@@ -468,6 +515,23 @@ fn score(reals: &[RealSession], dreams: &[DreamTrace]) -> SessionMeasures {
         let lost_at = lost_at.map(|t| t + 1);
         on_screen += on;
         found += f;
+        let mut both = BothFound::default();
+        let mut dream_view = 0;
+        for t in frames.clone() {
+            dream_view += dream.shift[t];
+            let real_view = (real.camera[t] - real.camera[0]) as f32;
+            let seen = |at: Option<(f32, f32)>, crouched: Option<bool>, view: f32| {
+                Some(Seen {
+                    at: (at?.0 + view, at?.1),
+                    crouched: crouched?,
+                })
+            };
+            both.add(
+                seen(real.player[t], real.crouched[t], real_view),
+                seen(dream.player[t], dream.crouched[t], dream_view as f32),
+            );
+        }
+        poses.merge(both);
         match lost_at {
             None => kept += 1,
             Some(t) => losses.push(t as f64),
@@ -522,6 +586,8 @@ fn score(reals: &[RealSession], dreams: &[DreamTrace]) -> SessionMeasures {
             level: real.level,
             scored_frames: frames.len(),
             presence: (on > 0).then(|| f as f64 / on as f64),
+            pose: both.share(both.same_pose),
+            place: both.share(both.same_place),
             lost_at,
             real_camera_moves: every.real,
             dreamed_camera_moves: moves.dreamed,
@@ -529,14 +595,17 @@ fn score(reals: &[RealSession], dreams: &[DreamTrace]) -> SessionMeasures {
         });
     }
     let ratio = |n: usize, d: usize| (d > 0).then(|| n as f64 / d as f64);
+    // Keys never pressed (every key but noop in idle sessions) have no figure, and no part in
+    // the mean.
     let mut fidelity: BTreeMap<String, f64> = Action::ALL
         .iter()
+        .filter(|&&a| agree[a as usize].1 > 0)
         .map(|&a| {
             let (n, cases) = agree[a as usize];
-            (a.name().to_owned(), n as f64 / cases.max(1) as f64)
+            (a.name().to_owned(), n as f64 / cases as f64)
         })
         .collect();
-    let mean = fidelity.values().sum::<f64>() / Action::ALL.len() as f64;
+    let mean = fidelity.values().sum::<f64>() / fidelity.len().max(1) as f64;
     fidelity.insert("mean".into(), mean);
     SessionMeasures {
         presence: ratio(found, on_screen).unwrap_or(0.0),
@@ -553,6 +622,9 @@ fn score(reals: &[RealSession], dreams: &[DreamTrace]) -> SessionMeasures {
             .map(String::from)
             .zip(by_direction)
             .collect(),
+        pose: poses.share(poses.same_pose),
+        place: poses.share(poses.same_place),
+        both_found: poses,
         fidelity,
         fidelity_cases: Action::ALL
             .iter()
@@ -563,6 +635,55 @@ fn score(reals: &[RealSession], dreams: &[DreamTrace]) -> SessionMeasures {
             .map(|&a| (a.name().to_owned(), misses[a as usize]))
             .collect(),
         per_session,
+    }
+}
+
+/// The frames in which both players are found, compared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct BothFound {
+    pub frames: usize,
+    /// Of those, frames in which both crouch or neither does.
+    pub same_pose: usize,
+    /// Of those, frames in which the dreamed player is within [`PLACE_TOLERANCE`] of the real
+    /// one in the world.
+    pub same_place: usize,
+    /// Of those, frames in which the real player crouches, and the dreamed one.
+    pub real_crouched: usize,
+    pub dreamed_crouched: usize,
+}
+
+/// One player's side of a frame for [`BothFound`].
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    /// The place in the world: on screen, plus how far the view moved since the start.
+    at: (f32, f32),
+    crouched: bool,
+}
+
+impl BothFound {
+    fn add(&mut self, real: Option<Seen>, dreamed: Option<Seen>) {
+        let (Some(real), Some(dreamed)) = (real, dreamed) else {
+            return;
+        };
+        let near = |a: f32, b: f32| (a - b).abs() <= PLACE_TOLERANCE;
+        self.frames += 1;
+        self.same_pose += usize::from(real.crouched == dreamed.crouched);
+        self.same_place +=
+            usize::from(near(real.at.0, dreamed.at.0) && near(real.at.1, dreamed.at.1));
+        self.real_crouched += usize::from(real.crouched);
+        self.dreamed_crouched += usize::from(dreamed.crouched);
+    }
+
+    fn merge(&mut self, other: Self) {
+        self.frames += other.frames;
+        self.same_pose += other.same_pose;
+        self.same_place += other.same_place;
+        self.real_crouched += other.real_crouched;
+        self.dreamed_crouched += other.dreamed_crouched;
+    }
+
+    fn share(&self, n: usize) -> Option<f64> {
+        (self.frames > 0).then(|| n as f64 / self.frames as f64)
     }
 }
 
@@ -645,6 +766,12 @@ mod tests {
             let [lo, hi] = m.kept_player_interval.unwrap();
             assert!(hi == 1.0 && lo < 1.0, "{lo} {hi}");
             assert_eq!(m.median_frames_to_loss, None);
+            assert_eq!(m.pose, Some(1.0));
+            assert!(
+                m.both_found.real_crouched > 0,
+                "the keys crouch: {:?}",
+                m.both_found
+            );
             assert!(
                 m.real_camera_moves > 0,
                 "the sessions scroll: {:?}",
@@ -685,6 +812,7 @@ mod tests {
             assert_eq!(exact.scroll_precision, Some(1.0));
             assert_eq!(exact.real_camera_moves, m.real_camera_moves);
             assert!(exact.fidelity_misses.values().all(|x| x.x == 0));
+            assert_eq!((exact.pose, exact.place), (Some(1.0), Some(1.0)));
             // A dream that loses the player at once and never scrolls.
             let blank = vec![0u8; FRAME_BYTES];
             let lost: Vec<DreamTrace> = reals
@@ -697,10 +825,35 @@ mod tests {
                 .collect();
             let m = score(&reals, &lost);
             assert_eq!((m.presence, m.kept_player), (0.0, 0.0));
+            assert_eq!((m.pose, m.place, m.both_found.frames), (None, None, 0));
             assert_eq!(m.median_frames_to_loss, Some(1.0));
             assert_eq!((m.scroll_recall, m.scroll_precision), (Some(0.0), None));
             assert_eq!(m.fidelity["mean"], 0.0);
         }
+    }
+
+    /// A dream that crouches where the real player stands, still and in place, keeps the player
+    /// in every frame and agrees on its pose in none.
+    #[test]
+    fn a_dream_that_crouches_where_the_player_stands_has_the_pose_wrong() {
+        let config = GameConfig::default();
+        let level = EVAL_SEED_START + 3;
+        let idle = RealSession::play(config, level, vec![Action::Noop; 40]);
+        let crouching = RealSession::play(config, level, vec![Action::Down; 40]);
+        assert!(idle.scored == 41 && idle.crouched.iter().all(|&c| c == Some(false)));
+        let mut dream = DreamTrace::new();
+        dream.push(&idle.frames[0], None, false);
+        crouching.frames[1..]
+            .iter()
+            .for_each(|f| dream.push(f, None, false));
+        let m = score(std::slice::from_ref(&idle), &[dream]);
+        assert_eq!((m.presence, m.kept_player), (1.0, 1.0));
+        assert_eq!(m.pose, Some(0.0));
+        let counts = (m.both_found.frames, m.both_found.dreamed_crouched);
+        assert_eq!(counts, (40, 40));
+        assert_eq!(m.both_found.real_crouched, 0);
+        // Crouched in place: its centre 1.5 px lower, within the place's half tile.
+        assert_eq!(m.place, Some(1.0));
     }
 
     #[test]

@@ -391,6 +391,43 @@ pub fn find_player_within(frame: &[u8], tolerance: u32) -> Option<(f32, f32)> {
     find_colour_within(frame, PLAYER_COLOR, tolerance)
 }
 
+/// Rows of the player's sprite: standing, running, jumping or gliding 7; crouching 4.
+pub const PLAYER_HEIGHT: usize = 7;
+pub const PLAYER_CROUCH_HEIGHT: usize = 4;
+
+/// How many rows the player spans in a 64×64 frame, counting pixels within L1 distance
+/// `tolerance` of [`PLAYER_COLOR`]: the unbroken run of rows with such a pixel near the player's
+/// centre (stray pixels of its colour elsewhere in a decoded frame do not count); `None` where
+/// the player is not found.
+pub fn player_height_within(frame: &[u8], tolerance: u32) -> Option<usize> {
+    let (cx, cy) = find_player_within(frame, tolerance)?;
+    // The sprite is at most 8 px wide: columns within 5 of its centre hold all of it.
+    let (cx, cy) = (cx.round() as i32, cy.round() as i32);
+    let columns = (cx - 5).max(0)..=(cx + 5).min(FRAME_SIZE as i32 - 1);
+    let holds = |y: i32| {
+        (0..FRAME_SIZE as i32).contains(&y)
+            && columns.clone().any(|x| {
+                let i = (y as usize * FRAME_SIZE + x as usize) * 3;
+                theme::distance([frame[i], frame[i + 1], frame[i + 2]], PLAYER_COLOR) <= tolerance
+            })
+    };
+    // The row of the centre, or the nearest row with the player's colour (a sprite whose centre
+    // falls between its rows).
+    let centre = [0, -1, 1, -2, 2, -3, 3]
+        .into_iter()
+        .map(|d| cy + d)
+        .find(|&y| holds(y))?;
+    let up = (1..).take_while(|&d| holds(centre - d)).count();
+    let down = (1..).take_while(|&d| holds(centre + d)).count();
+    Some(1 + up + down)
+}
+
+/// Whether the player crouches in a frame: its sprite no taller than halfway between a
+/// crouch's and a stand's ([`player_height_within`]); `None` where the player is not found.
+pub fn player_crouched_within(frame: &[u8], tolerance: u32) -> Option<bool> {
+    player_height_within(frame, tolerance).map(|h| 2 * h <= PLAYER_HEIGHT + PLAYER_CROUCH_HEIGHT)
+}
+
 /// How many pixels of a frame are within L1 distance `tolerance` of the player's colour.
 pub fn player_pixels_within(frame: &[u8], tolerance: u32) -> usize {
     frame

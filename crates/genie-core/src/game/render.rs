@@ -9,22 +9,22 @@ use super::Game;
 use super::level::{ROWS, Tile};
 use super::physics::SUB;
 use super::theme::{Art, Background, DASH_STREAK, PLAYER_EYE, Rgb, TILE};
-use super::{FRAME_SIZE, PLAYER_COLOR};
+use super::{FRAME_SIZE, PLAYER_COLOR, PLAYER_CROUCH_HEIGHT, PLAYER_HEIGHT};
 
 const ROW_BYTES: usize = FRAME_SIZE * 3;
 
 const COIN: [&str; 4] = [".##.", "####", "####", ".##."];
 const ENEMY_A: [&str; 6] = [".####.", "#o##o#", "######", "######", "#.##.#", "##..##"];
 const ENEMY_B: [&str; 6] = [".####.", "#o##o#", "######", "######", ".####.", ".#..#."];
-const PLAYER: [&str; 7] = [
+const PLAYER: [&str; PLAYER_HEIGHT] = [
     ".PPPP.", "PPPPeP", "PPPPPP", "PPPPPP", ".PPPP.", ".P..P.", ".P..P.",
 ];
 /// `jump` held in the air with [`super::Controls::Responsive`]: the arms up, one pixel out on
 /// each side (drawn a pixel to the left of [`PLAYER`], so the body stays where it was).
-const PLAYER_GLIDE: [&str; 7] = [
+const PLAYER_GLIDE: [&str; PLAYER_HEIGHT] = [
     "P.PPPP.P", "PPPPPePP", ".PPPPPP.", ".PPPPPP.", "..PPPP..", "..P..P..", "..P..P..",
 ];
-const PLAYER_CROUCH: [&str; 4] = [".PPPP.", "PPPPeP", "PPPPPP", "PP..PP"];
+const PLAYER_CROUCH: [&str; PLAYER_CROUCH_HEIGHT] = [".PPPP.", "PPPPeP", "PPPPPP", "PP..PP"];
 const FLAG: [&str; 4] = ["fffff", "ffff.", "fff..", "f...."];
 
 pub(super) fn render(game: &Game, out: &mut [u8]) {

@@ -233,18 +233,17 @@ fn a_level_starting_far_right_opens_with_the_stepping_camera_on_the_player() {
 #[test]
 fn down_crouches_and_drops_through_platforms() {
     let mut g = Game::from_level(flat_level(20, 2));
-    let height = |f: &[u8]| {
-        let rows: Vec<usize> = (0..FRAME_SIZE)
-            .filter(|&y| {
-                (0..FRAME_SIZE).any(|x| f[(y * FRAME_SIZE + x) * 3..][..3] == PLAYER_COLOR)
-            })
-            .collect();
-        rows.len()
-    };
-    let standing = height(&g.frame());
+    let height = |f: &[u8]| player_height_within(f, 0);
+    assert_eq!(height(&g.frame()), Some(PLAYER_HEIGHT));
+    assert_eq!(player_crouched_within(&g.frame(), 0), Some(false));
     g.step(Action::Down);
-    let crouching = height(&g.frame());
-    assert!(crouching + 2 <= standing, "{standing} -> {crouching}");
+    assert_eq!(height(&g.frame()), Some(PLAYER_CROUCH_HEIGHT));
+    assert_eq!(player_crouched_within(&g.frame(), 0), Some(true));
+    // A stray pixel of the player's colour away from it changes nothing; no player, no height.
+    let mut f = g.frame();
+    f[(2 * FRAME_SIZE + 60) * 3..][..3].copy_from_slice(&PLAYER_COLOR);
+    assert_eq!(height(&f), Some(PLAYER_CROUCH_HEIGHT));
+    assert_eq!(player_height_within(&vec![0; FRAME_BYTES], 0), None);
 
     // A platform two tiles above the ground: jump onto it, then Down drops through.
     let mut level = flat_level(20, 2);
