@@ -10,6 +10,9 @@ mod tiny;
 
 use tiny::tiny_checkpoint;
 
+/// No sessions of either kind: the clip measures alone.
+const NO_SESSIONS: [&str; 4] = ["--sessions", "0", "--idle-sessions", "0"];
+
 fn eval(args: &[&str]) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_genie"))
         .arg("eval")
@@ -128,14 +131,7 @@ fn eval_reports_the_ceiling_and_whole_sessions() {
     assert_eq!(idle["real_camera_moves"], 0);
     assert!(idle.get("ceiling").is_none());
 
-    let without = eval(&[
-        "--checkpoint",
-        ckpt.to_str().unwrap(),
-        "--sessions",
-        "0",
-        "--idle-sessions",
-        "0",
-    ]);
+    let without = eval(&[&["--checkpoint", ckpt.to_str().unwrap()][..], &NO_SESSIONS].concat());
     assert!(without.get("sessions").is_none(), "{without}");
     assert!(without.get("idle").is_none(), "{without}");
     assert!(without.get("action_fidelity_ceiling").is_some());
@@ -149,18 +145,8 @@ fn a_reader_that_stops_early_is_no_panic() {
     tiny_checkpoint(&ckpt);
     let mut child = Command::new(env!("CARGO_BIN_EXE_genie"))
         .arg("eval")
-        .args([
-            "--threads",
-            "1",
-            "--clips",
-            "2",
-            "--steps",
-            "1",
-            "--sessions",
-            "0",
-            "--idle-sessions",
-            "0",
-        ])
+        .args(["--threads", "1", "--clips", "2", "--steps", "1"])
+        .args(NO_SESSIONS)
         .arg("--checkpoint")
         .arg(&ckpt)
         .stdout(std::process::Stdio::piped())
@@ -183,19 +169,20 @@ fn written_figures_keep_the_sampler_that_made_them() {
     let ckpt = dir.path().join("ckpt");
     tiny_checkpoint(&ckpt);
     let at = ckpt.to_str().unwrap();
-    let report = eval(&[
-        "--checkpoint",
-        at,
-        "--sessions",
-        "0",
-        "--idle-sessions",
-        "0",
-        "--write",
-        "--temperature",
-        "0.7",
-        "--camera-temperature",
-        "0",
-    ]);
+    let report = eval(
+        &[
+            &["--checkpoint", at][..],
+            &NO_SESSIONS,
+            &[
+                "--write",
+                "--temperature",
+                "0.7",
+                "--camera-temperature",
+                "0",
+            ][..],
+        ]
+        .concat(),
+    );
     let json = ckpt.join("genie.json");
     let written: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
@@ -205,8 +192,8 @@ fn written_figures_keep_the_sampler_that_made_them() {
 
     let before = std::fs::read(&json).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_genie"))
-        .args(["eval", "--threads", "1", "--clips", "2", "--sessions", "0"])
-        .args(["--idle-sessions", "0"])
+        .args(["eval", "--threads", "1", "--clips", "2"])
+        .args(NO_SESSIONS)
         .args(["--checkpoint", at, "--write", "--temperature=-1"])
         .output()
         .unwrap();
@@ -228,14 +215,8 @@ fn other_looks_are_measured_apart_from_the_checkpoints_game() {
     let json = ckpt.join("genie.json");
     let before = std::fs::read(&json).unwrap();
     let psnr = |looks: &[&str]| {
-        let mut args = vec![
-            "--checkpoint",
-            at,
-            "--sessions",
-            "0",
-            "--idle-sessions",
-            "0",
-        ];
+        let mut args = vec!["--checkpoint", at];
+        args.extend_from_slice(&NO_SESSIONS);
         args.extend_from_slice(looks);
         eval(&args)["tokenizer_psnr"].as_f64().unwrap()
     };

@@ -20,7 +20,7 @@
 //!   (`real_camera_moves_unseen`);
 //! - `pose`: of the frames with both players found, the share in which the dreamed player
 //!   crouches where the real one does and stands where it stands (the sprite's height,
-//!   [`player_crouched_within`]);
+//!   [`crate::game::player_crouched_within`]);
 //! - `fidelity`: per key press, whether the dreamed player moved as the real one did over the
 //!   press's first [`FIDELITY_FRAMES`] frames (or fewer, for a shorter hold), both taken
 //!   relative to the world: a camera move is added back, so a scroll is not motion.
@@ -47,7 +47,7 @@ use super::run::to_tensor;
 use crate::data::EVAL_SEED_START;
 use crate::game::{
     Action, FRAME_BYTES, Game, GameConfig, KeyState, PLAYER_TOLERANCE, Status, find_player,
-    player_crouched_within,
+    is_crouch_height, player_height_at,
 };
 use crate::model::dynamics::ActionSource;
 use crate::model::{Genie, Rollout, SamplerConfig, SamplerRng, frames_to_bytes};
@@ -205,7 +205,7 @@ impl RealSession {
         let mut game = Game::with_config(level, config);
         let first = game.frame();
         let (mut player, mut camera) = (vec![find_player(&first)], vec![game.camera_px()]);
-        let mut crouched = vec![player_crouched_within(&first, 0)];
+        let mut crouched = vec![crouched_at(&first, 0, player[0])];
         let mut frames = vec![first];
         let mut move_seen = vec![true];
         let mut scored = keys.len() + 1;
@@ -217,7 +217,7 @@ impl RealSession {
             }
             let frame = game.frame();
             player.push(find_player(&frame));
-            crouched.push(player_crouched_within(&frame, 0));
+            crouched.push(crouched_at(&frame, 0, player[t + 1]));
             let moved = game.camera_px() - camera[t];
             move_seen.push(
                 moved == 0 || horizontal_shift(&frames[t], &frame, 0).signum() == moved.signum(),
@@ -286,9 +286,10 @@ impl DreamTrace {
     /// frames.
     fn push(&mut self, frame: &[u8], moved: Option<i32>, sheet: bool) {
         let t = self.player.len();
-        self.player.push(find_player_approx(frame));
+        let player = find_player_approx(frame);
+        self.player.push(player);
         self.crouched
-            .push(player_crouched_within(frame, PLAYER_TOLERANCE));
+            .push(crouched_at(frame, PLAYER_TOLERANCE, player));
         self.exact &= moved.is_some();
         self.shift.push(match moved {
             Some(px) => px,
@@ -300,6 +301,12 @@ impl DreamTrace {
         }
         self.last = frame.to_vec();
     }
+}
+
+/// Whether the player found at `centre` (with `tolerance`) crouches; `None` where it was not
+/// found ([`crate::game::player_crouched_within`] without finding it again).
+fn crouched_at(frame: &[u8], tolerance: u32, centre: Option<(f32, f32)>) -> Option<bool> {
+    player_height_at(frame, tolerance, centre?).map(is_crouch_height)
 }
 
 /// Plays `opts.sessions` sessions on held-out levels and measures them.
@@ -494,7 +501,7 @@ fn score(reals: &[RealSession], dreams: &[DreamTrace]) -> SessionMeasures {
     let mut agree = vec![(0usize, 0usize); Action::ALL.len()];
     let mut misses = vec![Misses::default(); Action::ALL.len()];
     let mut per_session = Vec::new();
-    let mut poses = BothFound::default();
+    let mut both_found = BothFound::default();
     for (real, dream) in reals.iter().zip(dreams) {
         // Frames 1..scored: the start frame is the same real frame on both sides.
         let frames = 1..real.scored.min(dream.player.len());
@@ -517,21 +524,21 @@ fn score(reals: &[RealSession], dreams: &[DreamTrace]) -> SessionMeasures {
         found += f;
         let mut both = BothFound::default();
         let mut dream_view = 0;
+        let seen = |at: Option<(f32, f32)>, crouched: Option<bool>, view: f32| {
+            Some(Seen {
+                at: (at?.0 + view, at?.1),
+                crouched: crouched?,
+            })
+        };
         for t in frames.clone() {
             dream_view += dream.shift[t];
             let real_view = (real.camera[t] - real.camera[0]) as f32;
-            let seen = |at: Option<(f32, f32)>, crouched: Option<bool>, view: f32| {
-                Some(Seen {
-                    at: (at?.0 + view, at?.1),
-                    crouched: crouched?,
-                })
-            };
             both.add(
                 seen(real.player[t], real.crouched[t], real_view),
                 seen(dream.player[t], dream.crouched[t], dream_view as f32),
             );
         }
-        poses.merge(both);
+        both_found.merge(both);
         match lost_at {
             None => kept += 1,
             Some(t) => losses.push(t as f64),
@@ -622,9 +629,9 @@ fn score(reals: &[RealSession], dreams: &[DreamTrace]) -> SessionMeasures {
             .map(String::from)
             .zip(by_direction)
             .collect(),
-        pose: poses.share(poses.same_pose),
-        place: poses.share(poses.same_place),
-        both_found: poses,
+        pose: both_found.share(both_found.same_pose),
+        place: both_found.share(both_found.same_place),
+        both_found,
         fidelity,
         fidelity_cases: Action::ALL
             .iter()

@@ -400,7 +400,12 @@ pub const PLAYER_CROUCH_HEIGHT: usize = 4;
 /// centre (stray pixels of its colour elsewhere in a decoded frame do not count); `None` where
 /// the player is not found.
 pub fn player_height_within(frame: &[u8], tolerance: u32) -> Option<usize> {
-    let (cx, cy) = find_player_within(frame, tolerance)?;
+    player_height_at(frame, tolerance, find_player_within(frame, tolerance)?)
+}
+
+/// [`player_height_within`] about the player's centre `(x, y)` found already
+/// ([`find_player_within`] with the same tolerance).
+pub fn player_height_at(frame: &[u8], tolerance: u32, (cx, cy): (f32, f32)) -> Option<usize> {
     // The sprite is at most 8 px wide: columns within 5 of its centre hold all of it.
     let (cx, cy) = (cx.round() as i32, cy.round() as i32);
     let columns = (cx - 5).max(0)..=(cx + 5).min(FRAME_SIZE as i32 - 1);
@@ -425,7 +430,13 @@ pub fn player_height_within(frame: &[u8], tolerance: u32) -> Option<usize> {
 /// Whether the player crouches in a frame: its sprite no taller than halfway between a
 /// crouch's and a stand's ([`player_height_within`]); `None` where the player is not found.
 pub fn player_crouched_within(frame: &[u8], tolerance: u32) -> Option<bool> {
-    player_height_within(frame, tolerance).map(|h| 2 * h <= PLAYER_HEIGHT + PLAYER_CROUCH_HEIGHT)
+    player_height_within(frame, tolerance).map(is_crouch_height)
+}
+
+/// Whether a sprite this many rows tall is the player crouching: no taller than halfway
+/// between a crouch's and a stand's.
+pub fn is_crouch_height(rows: usize) -> bool {
+    2 * rows <= PLAYER_HEIGHT + PLAYER_CROUCH_HEIGHT
 }
 
 /// How many pixels of a frame are within L1 distance `tolerance` of the player's colour.
