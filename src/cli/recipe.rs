@@ -13,7 +13,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
-use genie::model::checkpoint::{CONFIG_FILE, DYNAMICS_FILE, LAM_FILE, TOKENIZER_FILE};
+use genie::model::checkpoint::{
+    CONFIG_FILE, DYNAMICS_FILE, LAM_FILE, TOKENIZER_FILE, read_config, write_config,
+};
 use genie::train::dist::ProcessGroup;
 use genie::train::folder::{STATE_FILE, TrainState};
 use genie::train::recipe::{Action, Current, Origin, Progress, Recipe};
@@ -190,6 +192,14 @@ pub fn run(
                     std::fs::remove_dir_all(&dir)
                         .with_context(|| format!("removing {}", dir.display()))?;
                 }
+            }
+            Action::Keys => {
+                let keys = step.keys.as_ref().expect("a keys step has its key map");
+                let mut config = read_config(run)?;
+                keys.apply(&mut config)
+                    .with_context(|| format!("{}: step {} ({what})", path.display(), i + 1))?;
+                write_config(run, &config)?;
+                eprintln!("the key map of {} set", run.join(CONFIG_FILE).display());
             }
             Action::Calibrate | Action::Eval => {
                 progress.current = Some(Current {
@@ -497,6 +507,9 @@ mod tests {
                     }
                     Action::Calibrate => parse::<CalibrateArgs>(&flags, &what).map(drop),
                     Action::Eval => parse::<EvalArgs>(&flags, &what).map(drop),
+                    // Its key map was read when the recipe loaded; its latents are checked
+                    // against the run's genie.json when it runs.
+                    Action::Keys => Ok(()),
                 };
                 parsed.unwrap_or_else(|e| panic!("{e:#}"));
             }

@@ -240,6 +240,10 @@ fn latent_meanings(genie: &Genie) -> Vec<Option<String>> {
                 }
             }
         }
+        // A key held long, where it gets a latent of its own.
+        for (name, &latent) in genie.config.settled_calibration.iter().flatten() {
+            add(latent, format!("{name} (held long)"));
+        }
     }
     out
 }

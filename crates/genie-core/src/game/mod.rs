@@ -300,6 +300,9 @@ pub struct KeyState {
     dash_cooldown: u8,
     /// The action carried out last tick (`None` before the first).
     pub last: Option<Action>,
+    /// Ticks that action had been carried out since its key map press before the last tick:
+    /// 0 on the tick it was pressed (counted by `session::KeyMap::key`, which knows presses).
+    pub held: u32,
 }
 
 impl KeyState {

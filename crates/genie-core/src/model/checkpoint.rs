@@ -27,6 +27,9 @@ pub const DYNAMICS_FILE: &str = "dynamics.safetensors";
 /// The action adapter's weights, where genie.json has an `adapter`.
 pub const ADAPTER_FILE: &str = "adapter.safetensors";
 
+/// The most frames after its press a key may wait for its settled latent (an hour of play).
+pub const MAX_SETTLE_AFTER: u32 = 216_000;
+
 /// The contents of `genie.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -57,6 +60,14 @@ pub struct GenieConfig {
     /// The same for the first frame of a key press, replacing `press_calibration`'s.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facing_press_calibration: Option<BTreeMap<String, BTreeMap<String, i64>>>,
+    /// Game action name → latent action id for the frames a key has been held `settle_after`
+    /// frames or more after its press, replacing the maps above there (set by hand: a noop held
+    /// long stands on a blend, where the first frames stop on `calibration`'s latent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settled_calibration: Option<BTreeMap<String, i64>>,
+    /// Frames after a key's press from which it gets its `settled_calibration` latent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle_after: Option<u32>,
     /// The state-dependent key map (`genie calibrate --adapter`), whose weights are
     /// adapter.safetensors; where present, keys go through it instead of the two maps above.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -80,6 +91,8 @@ impl Default for GenieConfig {
             press_calibration: None,
             facing_calibration: None,
             facing_press_calibration: None,
+            settled_calibration: None,
+            settle_after: None,
             adapter: None,
             training_data: serde_json::Value::Null,
             eval: serde_json::Value::Null,
@@ -118,6 +131,7 @@ impl GenieConfig {
         for (field, map) in [
             ("calibration", &self.calibration),
             ("press_calibration", &self.press_calibration),
+            ("settled_calibration", &self.settled_calibration),
         ] {
             maps.extend(map.iter().map(|m| (field.to_owned(), m)));
         }
@@ -134,6 +148,22 @@ impl GenieConfig {
                 }
                 maps.push((format!("{field}.{way}"), map));
             }
+        }
+        if self.settled_calibration.is_some() != self.settle_after.is_some() {
+            return Err(ConfigError::new(
+                "genie",
+                "settled_calibration and settle_after come together: the latents of a key held \
+                 long, and from how many frames after its press"
+                    .to_owned(),
+            ));
+        }
+        if let Some(after) = self.settle_after
+            && !(1..=MAX_SETTLE_AFTER).contains(&after)
+        {
+            return Err(ConfigError::new(
+                "genie",
+                format!("settle_after {after} is not 1 to {MAX_SETTLE_AFTER} frames"),
+            ));
         }
         for (field, map) in maps {
             for (name, &latent) in map {
@@ -1061,6 +1091,25 @@ pub(crate) mod tests {
         );
         cfg.dynamics.blends.clear();
         cfg.facing_press_calibration = None;
+        // A key held long: its latents, and from when, come together.
+        cfg.settled_calibration = Some(BTreeMap::from([("noop".to_string(), 2)]));
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("settle_after"), "{err}");
+        cfg.settle_after = Some(0);
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("settle_after 0 is not 1 to"), "{err}");
+        cfg.settle_after = Some(6);
+        assert!(cfg.validate().is_ok());
+        cfg.settled_calibration = Some(BTreeMap::from([("noop".to_string(), 8)]));
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(
+            err.contains("settled_calibration: noop → latent 8"),
+            "{err}"
+        );
+        cfg.settled_calibration = None;
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("come together"), "{err}");
+        cfg.settle_after = None;
         cfg.sampler.temperature = f64::NAN;
         let err = cfg.validate().unwrap_err().to_string();
         assert!(err.contains("temperature"), "{err}");

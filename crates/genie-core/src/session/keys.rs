@@ -14,6 +14,12 @@
 //! frame of a dash gets the dash's latent, and the dash key cooling down `noop`'s
 //! ([`KeyMap::key`]). Where the calibration found a better latent for an action while the
 //! player faces one way, that latent replaces the action's there.
+//!
+//! And a key may get another latent once it has been held a while (`settled_calibration`,
+//! from `settle_after` frames after its press on): the shipped LAM's code for "nothing changes"
+//! also keeps a crouch, so a player left alone under it, once the sampler draws a crouch, stays
+//! crouched for good; a blend that stands, given only to a key held long, lets it stand up
+//! without touching how a key stops the player the frames after it is pressed.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -91,6 +97,11 @@ pub struct KeyMap {
     /// The same for the first frame: where a facing has a hold latent of its own and no press
     /// latent, its press is that hold.
     pub facing_press: [[Option<i64>; 8]; 2],
+    /// Per game action, the latent of the frames it has been held `settle_after` frames or
+    /// more after its press, where it has one (`genie.json`'s `settled_calibration`).
+    pub settled: [Option<i64>; 8],
+    /// Frames after its press from which a held action gets its `settled` latent.
+    pub settle_after: u32,
     /// Per game action, whether a player bound it by hand ([`KeyMap::bind`]): it keeps its
     /// latent where the checkpoint's adapter would pick another, and drives it whatever the
     /// keys before it.
@@ -113,6 +124,8 @@ pub struct Keyed {
     pub pressed: bool,
     /// The way the player faces while it acts.
     pub facing: Facing,
+    /// Frames the action has been carried out since its press before this one (0: pressed).
+    pub held: u32,
 }
 
 impl KeyMap {
@@ -147,11 +160,19 @@ impl KeyMap {
             }
             out
         };
+        let settled = config
+            .settled_calibration
+            .as_ref()
+            .map_or([None; 8], |map| {
+                Action::ALL.map(|action| map.get(action.name()).copied())
+            });
         Self {
             hold,
             press,
             facing_hold: by_facing(config.facing_calibration.as_ref()),
             facing_press: by_facing(config.facing_press_calibration.as_ref()),
+            settled,
+            settle_after: config.settle_after.unwrap_or(0),
             bound: [false; 8],
             controls: (!config.learned_from_video("dynamics")).then_some(config.game.controls),
         }
@@ -166,6 +187,7 @@ impl KeyMap {
             self.facing_hold[f][i] = None;
             self.facing_press[f][i] = None;
         }
+        self.settled[i] = None;
         self.bound[i] = true;
     }
 
@@ -179,11 +201,20 @@ impl KeyMap {
             None => state.pass(key),
         };
         let action = if self.bound[key as usize] { key } else { done };
+        // The dash key pressed again during a dash goes on with it: no new press.
+        let pressed = before != Some(done) || (pressed && done == key && !dashing);
+        // A state from before any key (a clip's start) has held nothing: its first is a press.
+        let held = if pressed {
+            0
+        } else {
+            state.held.saturating_add(1)
+        };
+        state.held = held;
         Keyed {
             action,
-            // The dash key pressed again during a dash goes on with it: no new press.
-            pressed: before != Some(done) || (pressed && done == key && !dashing),
+            pressed,
             facing: state.facing,
+            held,
         }
     }
 
@@ -198,7 +229,8 @@ impl KeyMap {
 
     /// The latent of each row of a batch, given its keyed frame ([`KeyMap::key`]) and the
     /// state: the current frame's tokens `ids` [B, N]. The checkpoint's action adapter picks
-    /// where it has one (but for keys bound by hand); else the maps.
+    /// where it has one (but for keys bound by hand, and keys held long enough to get their
+    /// settled latents); else the maps.
     pub fn pick(&self, adapter: Option<&Adapter>, ids: &Tensor, keyed: &[Keyed]) -> Vec<i64> {
         let table = keyed.iter().map(|&k| self.latent_of(k));
         let Some(adapter) = adapter else {
@@ -216,11 +248,11 @@ impl KeyMap {
         table
             .zip(picked)
             .zip(keyed)
-            .map(|((mapped, picked), k)| {
+            .map(|((mapped, picked), &k)| {
                 if self.bound[k.action as usize] {
                     mapped
                 } else {
-                    picked
+                    self.settled_latent(k).unwrap_or(picked)
                 }
             })
             .collect()
@@ -246,9 +278,17 @@ impl KeyMap {
         }
     }
 
-    /// The latent of a keyed frame.
+    /// The latent of a keyed frame: its settled latent once held long enough, else
+    /// [`KeyMap::latent`]'s.
     pub fn latent_of(&self, k: Keyed) -> i64 {
-        self.latent(k.action, k.pressed, k.facing)
+        self.settled_latent(k)
+            .unwrap_or_else(|| self.latent(k.action, k.pressed, k.facing))
+    }
+
+    /// The settled latent of a keyed frame, where its action has one and has been held
+    /// `settle_after` frames after its press.
+    fn settled_latent(&self, k: Keyed) -> Option<i64> {
+        self.settled[k.action as usize].filter(|_| !k.pressed && k.held >= self.settle_after)
     }
 
     /// The latents of the key `action` held for `frames` frames from its press, by a player
@@ -472,5 +512,51 @@ mod tests {
         assert_eq!(files.controls, None);
         assert_eq!(files.latents(&[Dash; 4]), [2, 1, 1, 1]);
         assert_eq!(files.latents(&[Dash, Left, Dash]), [2, 6, 2]);
+    }
+
+    #[test]
+    fn a_key_held_long_gets_its_settled_latent_and_a_press_starts_the_count_again() {
+        use Action::{Dash, Down, Noop, Right};
+        let config = GenieConfig {
+            calibration: Some(BTreeMap::from([
+                ("dash".to_owned(), 1),
+                ("down".to_owned(), 3),
+                ("noop".to_owned(), 3),
+                ("right".to_owned(), 1),
+            ])),
+            press_calibration: Some(BTreeMap::from([("dash".to_owned(), 2)])),
+            settled_calibration: Some(BTreeMap::from([("noop".to_owned(), 9)])),
+            settle_after: Some(3),
+            ..Default::default()
+        };
+        let keys = KeyMap::new(&config);
+        // Pressed, then held: three frames after the press on, the settled latent.
+        assert_eq!(
+            keys.schedule(Noop, 6, KeyState::default()),
+            [3, 3, 3, 9, 9, 9]
+        );
+        // Another key starts the count again; one without a settled latent keeps its hold.
+        assert_eq!(
+            keys.latents(&[Noop, Noop, Noop, Noop, Right, Noop, Noop, Noop, Noop]),
+            [3, 3, 3, 9, 1, 3, 3, 3, 9]
+        );
+        assert_eq!(keys.schedule(Down, 6, KeyState::default()), [3; 6]);
+        // The dash key cooling down stands still: counted from the dash's end.
+        let latents = keys.latents(&[Dash; 14]);
+        assert_eq!(latents[..8], [2, 1, 1, 1, 1, 1, 1, 1]);
+        assert_eq!(latents[8..], [3, 3, 3, 9, 9, 9]);
+        // A case of the 4-frame measures presses its key after the clip's keys, the same key
+        // too: with settle_after ≥ 4 its four frames never reach a settled latent.
+        let mut state = KeyState::default();
+        for _ in 0..20 {
+            keys.key(&mut state, Noop, false);
+        }
+        assert_eq!(state.held, 19);
+        assert_eq!(keys.schedule(Noop, 4, state), [3, 3, 3, 9]);
+        assert_eq!(keys.schedule(Right, 1, state), [1]);
+        // A key bound by hand drives its latent however long it is held.
+        let mut bound = keys;
+        bound.bind(Noop, 5);
+        assert_eq!(bound.schedule(Noop, 6, KeyState::default()), [5; 6]);
     }
 }

@@ -416,6 +416,8 @@ mod tests {
             press: [3, 7, 2, 6, 6, 7, 3, 1],
             facing_hold: [[None; 8]; 2],
             facing_press: [[None; 8]; 2],
+            settled: [None; 8],
+            settle_after: 0,
             bound: [false; 8],
             controls: Some(crate::game::Controls::Classic),
         };
@@ -547,6 +549,8 @@ mod tests {
             press: [0; 8],
             facing_hold: [[None; 8]; 2],
             facing_press: [[None; 8]; 2],
+            settled: [None; 8],
+            settle_after: 0,
             bound: [false; 8],
             controls: Some(crate::game::Controls::Classic),
         };

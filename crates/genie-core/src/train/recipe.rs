@@ -22,6 +22,12 @@
 //!
 //! [[step]]
 //! do = "calibrate"
+//!
+//! [[step]]
+//! do = "keys"                 # set the key map in genie.json: any of calibration,
+//! blends = [{ 1 = 1.5, 3 = -0.5 }]   # press_calibration, facing_calibration,
+//! calibration = { dash = 8 }  # facing_press_calibration, settled_calibration,
+//!                             # settle_after, blends; each given replaces the run's
 //! ```
 //!
 //! The run folder keeps `recipe.json` ([`Progress`]): the steps done, as their command lines, and
@@ -32,9 +38,13 @@
 
 use std::path::{Path, PathBuf};
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::run::Stage;
+use crate::model::ConfigError;
+use crate::model::checkpoint::GenieConfig;
 
 /// The progress file of a recipe in its run folder.
 pub const PROGRESS_FILE: &str = "recipe.json";
@@ -139,6 +149,66 @@ pub enum Action {
     Train(Stage),
     Calibrate,
     Eval,
+    /// The key map written into the run's genie.json ([`KeysStep`]).
+    Keys,
+}
+
+/// A `keys` step: the parts of `genie.json`'s key map it gives, each replacing the run's whole
+/// (the maps are [`GenieConfig`]'s fields of the same names; `blends` is `dynamics.blends`).
+/// What a calibration cannot find, chosen by hand and measured (a blend for the dash, a settled
+/// latent for a noop held long), so that a recipe makes the shipped key map too.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeysStep {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blends: Option<Vec<BTreeMap<i64, f64>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<BTreeMap<String, i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub press_calibration: Option<BTreeMap<String, i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub facing_calibration: Option<BTreeMap<String, BTreeMap<String, i64>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub facing_press_calibration: Option<BTreeMap<String, BTreeMap<String, i64>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settled_calibration: Option<BTreeMap<String, i64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub settle_after: Option<u32>,
+}
+
+impl KeysStep {
+    /// `config` with the parts this step gives replaced; checked as a loaded genie.json is.
+    pub fn apply(&self, config: &mut GenieConfig) -> Result<(), ConfigError> {
+        if let Some(blends) = &self.blends {
+            config.dynamics.blends = blends.clone();
+        }
+        let fields = [
+            (&mut config.calibration, &self.calibration),
+            (&mut config.press_calibration, &self.press_calibration),
+            (&mut config.settled_calibration, &self.settled_calibration),
+        ];
+        for (field, given) in fields {
+            if given.is_some() {
+                field.clone_from(given);
+            }
+        }
+        let by_facing = [
+            (&mut config.facing_calibration, &self.facing_calibration),
+            (
+                &mut config.facing_press_calibration,
+                &self.facing_press_calibration,
+            ),
+        ];
+        for (field, given) in by_facing {
+            if given.is_some() {
+                field.clone_from(given);
+            }
+        }
+        if self.settle_after.is_some() {
+            config.settle_after = self.settle_after;
+        }
+        config.validate()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -155,6 +225,8 @@ pub struct RecipeStep {
     /// A dynamics step's `--codes-from`: the checkpoint whose tokenizer's codes the dynamics
     /// model learned on, a folder or a commit's, as for `from`.
     pub codes_from: Option<Origin>,
+    /// A `keys` step's key map.
+    pub keys: Option<KeysStep>,
 }
 
 /// What went wrong with a recipe file.
@@ -178,6 +250,27 @@ impl<'de> Deserialize<'de> for RecipeStep {
             Some(_) => return Err(D::Error::custom("`do` must be a string")),
             None => return Err(D::Error::custom("a step needs `do`")),
         };
+        if action == Action::Keys {
+            // Read through JSON, as genie.json is: a blend's latents are keys there.
+            let json = serde_json::to_value(&table).map_err(D::Error::custom)?;
+            let keys: KeysStep = serde_json::from_value(json)
+                .map_err(|e| D::Error::custom(format!("a `keys` step: {e}")))?;
+            if keys == KeysStep::default() {
+                return Err(D::Error::custom(
+                    "a `keys` step sets nothing: give calibration, press_calibration, \
+                     facing_calibration, facing_press_calibration, settled_calibration, \
+                     settle_after or blends",
+                ));
+            }
+            return Ok(RecipeStep {
+                action,
+                steps: None,
+                flags: Vec::new(),
+                init: None,
+                codes_from: None,
+                keys: Some(keys),
+            });
+        }
         let mut steps = None;
         let mut init = None;
         let mut codes_from = None;
@@ -245,6 +338,7 @@ impl<'de> Deserialize<'de> for RecipeStep {
             flags,
             init,
             codes_from,
+            keys: None,
         })
     }
 }
@@ -267,9 +361,10 @@ fn parse_action(text: &str) -> Result<Action, String> {
         }),
         ["calibrate"] => Action::Calibrate,
         ["eval"] => Action::Eval,
+        ["keys"] => Action::Keys,
         _ => {
             return Err(format!(
-                "`do = \"{text}\"`: expected `train NETWORK`, `calibrate` or `eval`"
+                "`do = \"{text}\"`: expected `train NETWORK`, `calibrate`, `eval` or `keys`"
             ));
         }
     })
@@ -333,7 +428,11 @@ impl RecipeStep {
             Action::Train(stage) => format!("train {}", stage.name()),
             Action::Calibrate => "calibrate".into(),
             Action::Eval => "eval".into(),
+            Action::Keys => "keys".into(),
         }];
+        if let Some(keys) = &self.keys {
+            words.push(serde_json::to_string(keys).expect("a key map serialises"));
+        }
         if let Some(n) = self.steps {
             words.push(format!("+{n} steps"));
         }
@@ -599,10 +698,69 @@ mod tests {
                 "from = \"c\"\n[[step]]\ndo = \"train lam\"\nsteps = 3\ninit = { commit = \"x\", path = \"c\" }",
                 "`init`: `commit` \"x\" is not a commit hash",
             ),
+            ("from = \"c\"\n[[step]]\ndo = \"keys\"", "sets nothing"),
+            (
+                "from = \"c\"\n[[step]]\ndo = \"keys\"\nsteps = 3",
+                "a `keys` step: unknown field `steps`",
+            ),
+            (
+                "from = \"c\"\n[[step]]\ndo = \"keys\"\nblends = [{ x = 1.0 }]",
+                "a `keys` step",
+            ),
+            (
+                "from = \"c\"\n[[step]]\ndo = \"keys\"\nsettle_after = -1",
+                "a `keys` step",
+            ),
         ] {
             let err = parse(text).unwrap_err();
             assert!(err.contains(want), "{text:?}: {err}");
         }
+    }
+
+    #[test]
+    fn a_keys_step_sets_the_key_map_it_gives_and_checks_it() {
+        let r = parse(
+            "from = \"c\"\n[[step]]\ndo = \"keys\"\nblends = [{ 1 = 1.5, 3 = -0.5 }]\n\
+             calibration = { dash = 8 }\nfacing_calibration = { left = { dash = 8 } }\n\
+             settled_calibration = { noop = 8 }\nsettle_after = 8",
+        )
+        .unwrap();
+        let step = &r.steps[0];
+        assert_eq!(step.action, Action::Keys);
+        assert_eq!(
+            step.describe(),
+            r#"keys {"blends":[{"1":1.5,"3":-0.5}],"calibration":{"dash":8},"facing_calibration":{"left":{"dash":8}},"settled_calibration":{"noop":8},"settle_after":8}"#
+        );
+        let keys = step.keys.as_ref().unwrap();
+        let mut config = GenieConfig {
+            calibration: Some(BTreeMap::from([
+                ("dash".to_owned(), 1),
+                ("noop".to_owned(), 3),
+            ])),
+            press_calibration: Some(BTreeMap::from([("jump".to_owned(), 6)])),
+            ..Default::default()
+        };
+        keys.apply(&mut config).unwrap();
+        // What it gives replaces the run's whole; what it does not give stays.
+        assert_eq!(
+            config.dynamics.blends,
+            [BTreeMap::from([(1, 1.5), (3, -0.5)])]
+        );
+        assert_eq!(
+            config.calibration,
+            Some(BTreeMap::from([("dash".to_owned(), 8)]))
+        );
+        assert_eq!(
+            config.press_calibration,
+            Some(BTreeMap::from([("jump".to_owned(), 6)]))
+        );
+        assert_eq!(config.settle_after, Some(8));
+        // Checked as a loaded genie.json is: a latent the model does not have is refused.
+        let mut bare = GenieConfig::default();
+        let mut no_blend = keys.clone();
+        no_blend.blends = None;
+        let err = no_blend.apply(&mut bare).unwrap_err().to_string();
+        assert!(err.contains("dash → latent 8"), "{err}");
     }
 
     #[test]
