@@ -300,8 +300,8 @@ pub struct KeyState {
     dash_cooldown: u8,
     /// The action carried out last tick (`None` before the first).
     pub last: Option<Action>,
-    /// Ticks that action had been carried out since its key map press before the last tick:
-    /// 0 on the tick it was pressed (counted by `session::KeyMap::key`, which knows presses).
+    /// How long that action had been held on the last tick: ticks since its press, 0 on the
+    /// tick it was pressed (counted by `session::KeyMap::key`, which tells presses).
     pub held: u32,
 }
 
