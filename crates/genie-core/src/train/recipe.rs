@@ -36,9 +36,8 @@
 //! run folder. The machine's settings (`--device`, `--threads`) come from the command, not the
 //! recipe, so one recipe runs on a CPU or a GPU.
 
-use std::path::{Path, PathBuf};
-
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -179,34 +178,23 @@ pub struct KeysStep {
 impl KeysStep {
     /// `config` with the parts this step gives replaced; checked as a loaded genie.json is.
     pub fn apply(&self, config: &mut GenieConfig) -> Result<(), ConfigError> {
+        fn given<T: Clone>(field: &mut Option<T>, value: &Option<T>) {
+            if value.is_some() {
+                field.clone_from(value);
+            }
+        }
         if let Some(blends) = &self.blends {
             config.dynamics.blends = blends.clone();
         }
-        let fields = [
-            (&mut config.calibration, &self.calibration),
-            (&mut config.press_calibration, &self.press_calibration),
-            (&mut config.settled_calibration, &self.settled_calibration),
-        ];
-        for (field, given) in fields {
-            if given.is_some() {
-                field.clone_from(given);
-            }
-        }
-        let by_facing = [
-            (&mut config.facing_calibration, &self.facing_calibration),
-            (
-                &mut config.facing_press_calibration,
-                &self.facing_press_calibration,
-            ),
-        ];
-        for (field, given) in by_facing {
-            if given.is_some() {
-                field.clone_from(given);
-            }
-        }
-        if self.settle_after.is_some() {
-            config.settle_after = self.settle_after;
-        }
+        given(&mut config.calibration, &self.calibration);
+        given(&mut config.press_calibration, &self.press_calibration);
+        given(&mut config.facing_calibration, &self.facing_calibration);
+        given(
+            &mut config.facing_press_calibration,
+            &self.facing_press_calibration,
+        );
+        given(&mut config.settled_calibration, &self.settled_calibration);
+        given(&mut config.settle_after, &self.settle_after);
         config.validate()
     }
 }
