@@ -1,7 +1,8 @@
 //! End to end: `genie eval` on a tiny random checkpoint of the game's frame size prints the
 //! held-out measures with the control ceiling beside action fidelity and the whole-session
-//! measures under `sessions` (and over sessions with no key pressed under `idle`), all in range,
-//! writes the session sheet, and skips the sessions with `--sessions 0 --idle-sessions 0`.
+//! measures under `sessions` (over sessions with no key pressed under `idle`, and with one key
+//! held under `held`), all in range, writes the session sheet, and skips the sessions with
+//! `--sessions 0 --idle-sessions 0 --held-sessions 0`.
 
 use std::process::Command;
 
@@ -10,8 +11,15 @@ mod tiny;
 
 use tiny::tiny_checkpoint;
 
-/// No sessions of either kind: the clip measures alone.
-const NO_SESSIONS: [&str; 4] = ["--sessions", "0", "--idle-sessions", "0"];
+/// No sessions of any kind: the clip measures alone.
+const NO_SESSIONS: [&str; 6] = [
+    "--sessions",
+    "0",
+    "--idle-sessions",
+    "0",
+    "--held-sessions",
+    "0",
+];
 
 fn eval(args: &[&str]) -> serde_json::Value {
     let out = Command::new(env!("CARGO_BIN_EXE_genie"))
@@ -48,6 +56,8 @@ fn eval_reports_the_ceiling_and_whole_sessions() {
         "40",
         "--idle-sessions",
         "2",
+        "--held-sessions",
+        "1",
         "--session-ceiling",
         "--session-sheet",
         sheet.to_str().unwrap(),
@@ -131,9 +141,27 @@ fn eval_reports_the_ceiling_and_whole_sessions() {
     assert_eq!(idle["real_camera_moves"], 0);
     assert!(idle.get("ceiling").is_none());
 
+    // One key held: every key once, on the same level, each with its own figures and the
+    // ceiling; fidelity over every 4 frames of the hold (10 windows of 40 frames where the
+    // real player stays on screen and alive, as it does standing still).
+    let held = &report["held"];
+    assert_eq!(held["sessions"], 8);
+    share(held, "presence");
+    let per_key = held["per_key"].as_object().unwrap();
+    assert_eq!(per_key.len(), 8, "{held}");
+    for (key, measures) in per_key {
+        assert_eq!(measures["per_session"].as_array().unwrap().len(), 1);
+        assert_eq!(measures["per_session"][0]["level"], 1_000_000);
+        let keys: Vec<&String> = measures["fidelity"].as_object().unwrap().keys().collect();
+        assert!(keys.len() == 2 && keys.contains(&key), "{key}: {measures}");
+        assert!(measures["ceiling"]["fidelity"].get(key.as_str()).is_some());
+    }
+    assert_eq!(per_key["noop"]["fidelity_cases"]["noop"], 10);
+
     let without = eval(&[&["--checkpoint", ckpt.to_str().unwrap()][..], &NO_SESSIONS].concat());
     assert!(without.get("sessions").is_none(), "{without}");
     assert!(without.get("idle").is_none(), "{without}");
+    assert!(without.get("held").is_none(), "{without}");
     assert!(without.get("action_fidelity_ceiling").is_some());
 }
 

@@ -58,8 +58,15 @@ pub struct EvalArgs {
     /// "idle"; they play levels from the first held-out one, --session-frames each
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub idle_sessions: usize,
+    /// Whole sessions per key in which that one key is held from the first frame to the last
+    /// (0: none), as a player meets a world who holds a key for ten seconds: every key on the
+    /// same levels from the first held-out one, --session-frames each, fidelity scored over
+    /// every 4 frames of the hold; reported under "held", pooled and per key ("per_key")
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub held_sessions: usize,
     /// Also play every session with the latents the LAM infers from the real frames (the
-    /// control ceiling over sessions, under "sessions.ceiling"); doubles the sessions' time
+    /// control ceiling over sessions, under "sessions.ceiling", and "held"'s); doubles the
+    /// sessions' time
     #[arg(long)]
     pub session_ceiling: bool,
     /// Also write a sheet of the first 4 sessions: every 10th frame, real row over dreamed row
@@ -195,7 +202,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     );
     anyhow::ensure!(args.clips > 0, "--clips must be at least 1");
     anyhow::ensure!(
-        args.sessions + args.idle_sessions == 0 || args.session_frames > 0,
+        args.sessions + args.idle_sessions + args.held_sessions == 0 || args.session_frames > 0,
         "--session-frames must be at least 1"
     );
     anyhow::ensure!(
@@ -276,6 +283,17 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
                 keys: SessionKeys::Idle,
                 sessions: args.idle_sessions,
                 ceiling: false,
+                sheet_sessions: 0,
+                ..sessions.clone()
+            },
+        ));
+    }
+    if args.held_sessions > 0 {
+        report.held = Some(measure_sessions(
+            &genie,
+            &SessionOptions {
+                keys: SessionKeys::Held,
+                sessions: args.held_sessions * genie::game::Action::ALL.len(),
                 sheet_sessions: 0,
                 ..sessions.clone()
             },

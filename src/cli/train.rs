@@ -545,11 +545,13 @@ pub fn run_stage(
                 .collect(),
         );
         genie.config.press_calibration = None;
-        // The facing and settled maps and blends name latents, which the game's ids are not.
+        // The facing and settled maps, the cycles and the blends name latents, which the
+        // game's ids are not.
         genie.config.facing_calibration = None;
         genie.config.facing_press_calibration = None;
         genie.config.settled_calibration = None;
         genie.config.settle_after = None;
+        genie.config.held_cycles = None;
         genie.config.dynamics.blends.clear();
     }
     if let Some(camera) = args.camera {

@@ -244,6 +244,12 @@ fn latent_meanings(genie: &Genie) -> Vec<Option<String>> {
         for (name, &latent) in genie.config.settled_calibration.iter().flatten() {
             add(latent, format!("{name} (held long)"));
         }
+        // A key held through its cycle.
+        for (name, cycle) in genie.config.held_cycles.iter().flatten() {
+            for &latent in cycle {
+                add(latent, format!("{name} (held)"));
+            }
+        }
     }
     out
 }

@@ -348,7 +348,7 @@ fn evaluate_one(
         let seed = learn.seed ^ seed;
         learn_picture(genie, &prompt, &calibrated, &LearnOptions { seed, ..learn })
     });
-    let keys = learnt.as_ref().map_or(calibrated, |l| l.keys);
+    let keys = learnt.as_ref().map_or(calibrated, |l| l.keys.clone());
     let still_view = learnt.is_some();
     let (recon, rows, views) = dream_keys(genie, &keys, still_view, &prompt, seed, &opts.sampler);
     let learnt = learnt.map(|l| {

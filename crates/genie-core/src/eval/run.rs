@@ -20,8 +20,9 @@
 //! - `action_fidelity_ceiling`: the same cases, the dream given the latents the LAM infers from
 //!   the real game's own next frames ([`super::ceiling`]).
 //! - `lam_nmi`: normalised mutual information between inferred latent and true actions.
-//! - `sessions`: whole sessions of human-like play, and `idle`: whole sessions in which no key
-//!   is pressed, added by the CLI ([`super::sessions`]).
+//! - `sessions`: whole sessions of human-like play, `idle`: whole sessions in which no key is
+//!   pressed, and `held`: whole sessions in which one key is held, every key in turn, added by
+//!   the CLI ([`super::sessions`]).
 
 use std::collections::BTreeMap;
 
@@ -101,6 +102,9 @@ pub struct EvalReport {
     /// The same measures over sessions in which no key is pressed, where asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idle: Option<SessionReport>,
+    /// The same measures over sessions of one key held, pooled and per key, where asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held: Option<SessionReport>,
 }
 
 /// Rows of game action ids (equal lengths L) as an i64 [rows, L] tensor on `device`.
@@ -247,5 +251,6 @@ pub fn evaluate(genie: &Genie, opts: &EvalOptions) -> EvalReport {
         seconds: start.elapsed().as_secs_f64(),
         sessions: None,
         idle: None,
+        held: None,
     }
 }

@@ -26,7 +26,10 @@
 //!   relative to the world: a camera move is added back, so a scroll is not motion.
 //!
 //! Sessions play human-like keys, or none at all ([`SessionKeys::Idle`]: what a player meets
-//! who starts a world and watches it).
+//! who starts a world and watches it), or one key held from the first frame to the last
+//! ([`SessionKeys::Held`]: what a player meets who holds a key for ten seconds; every key in
+//! turn, each on the same levels, with the figures also per key and `fidelity` scored over every
+//! [`FIDELITY_FRAMES`] frames of the hold, not only its first).
 //!
 //! When the real life ends (the player dies or wins, and the level restarts) the dream cannot
 //! know; the frames from there on are counted (`frames_after_life_lost`) but not scored.
@@ -73,6 +76,9 @@ pub enum SessionKeys {
     Human,
     /// No key at all, every frame.
     Idle,
+    /// One key held for the whole session: session i holds `Action::ALL[i % 8]` on level
+    /// `seed_start + i / 8`, so every key plays the same levels.
+    Held,
 }
 
 #[derive(Debug, Clone)]
@@ -146,6 +152,15 @@ pub struct SessionMeasures {
     pub per_session: Vec<SessionSummary>,
 }
 
+/// The sessions that held one key.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyHeld {
+    #[serde(flatten)]
+    pub keyed: SessionMeasures,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ceiling: Option<SessionMeasures>,
+}
+
 /// One session's figures, to find it on the sheet.
 #[derive(Debug, Clone, Serialize)]
 pub struct SessionSummary {
@@ -177,6 +192,9 @@ pub struct SessionReport {
     /// The same sessions driven by the LAM's latents of the real frames, where asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ceiling: Option<SessionMeasures>,
+    /// Sessions of one key held ([`SessionKeys::Held`]): the measures of each key's sessions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub per_key: Option<BTreeMap<String, KeyHeld>>,
     pub seconds: f64,
     /// For the sheet: per kept session, a row of real frames and a row of dreamed ones.
     #[serde(skip)]
@@ -321,8 +339,13 @@ pub fn measure_sessions(genie: &Genie, opts: &SessionOptions) -> SessionReport {
                 let script = match opts.keys {
                     SessionKeys::Human => human_keys(opts.seed.wrapping_add(i as u64), opts.frames),
                     SessionKeys::Idle => vec![Action::Noop; opts.frames],
+                    SessionKeys::Held => vec![held_key(i); opts.frames],
                 };
-                RealSession::play(genie.config.game, opts.seed_start + i as u64, script)
+                let level = match opts.keys {
+                    SessionKeys::Held => i / Action::ALL.len(),
+                    _ => i,
+                };
+                RealSession::play(genie.config.game, opts.seed_start + level as u64, script)
             })
             .collect();
         let sampler_seed = opts.seed ^ (batch_index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
@@ -355,6 +378,28 @@ pub fn measure_sessions(genie: &Genie, opts: &SessionOptions) -> SessionReport {
         }));
     }
     let scored: usize = reals.iter().map(|r| r.scored.saturating_sub(1)).sum();
+    let along = opts.keys == SessionKeys::Held;
+    // Per key held, the sessions that held it.
+    let per_key = along.then(|| {
+        Action::ALL
+            .iter()
+            .filter(|&&key| (0..opts.sessions).any(|i| held_key(i) == key))
+            .map(|&key| {
+                let of_key = |dreams: &'_ [DreamTrace]| {
+                    let pairs = reals.iter().zip(dreams).enumerate();
+                    score(
+                        pairs.filter(|&(i, _)| held_key(i) == key).map(|(_, p)| p),
+                        along,
+                    )
+                };
+                let measures = KeyHeld {
+                    keyed: of_key(&keyed),
+                    ceiling: opts.ceiling.then(|| of_key(&lam)),
+                };
+                (key.name().to_owned(), measures)
+            })
+            .collect()
+    });
     SessionReport {
         sessions: opts.sessions,
         frames: opts.frames,
@@ -362,8 +407,9 @@ pub fn measure_sessions(genie: &Genie, opts: &SessionOptions) -> SessionReport {
         scored_frames: scored,
         frames_after_life_lost: reals.iter().map(|r| r.player.len() - r.scored).sum(),
         sessions_with_life_lost: reals.iter().filter(|r| r.scored < r.player.len()).count(),
-        keyed: score(&reals, &keyed),
-        ceiling: opts.ceiling.then(|| score(&reals, &lam)),
+        keyed: score(reals.iter().zip(&keyed), along),
+        ceiling: opts.ceiling.then(|| score(reals.iter().zip(&lam), along)),
+        per_key,
         seconds: start.elapsed().as_secs_f64(),
         sheet_rows,
     }
@@ -491,8 +537,18 @@ fn inferred_latents(genie: &Genie, batch: &[RealSession]) -> Vec<Vec<i64>> {
     out
 }
 
-/// The measures over all sessions from both sides' traces.
-fn score(reals: &[RealSession], dreams: &[DreamTrace]) -> SessionMeasures {
+/// The key held in session `i` of [`SessionKeys::Held`].
+fn held_key(i: usize) -> Action {
+    Action::ALL[i % Action::ALL.len()]
+}
+
+/// The measures over all sessions from both sides' traces; `along`: each key's fidelity over
+/// every [`FIDELITY_FRAMES`] frames of its holds ([`cases`]), not only each press's first.
+fn score<'a>(
+    sessions: impl IntoIterator<Item = (&'a RealSession, &'a DreamTrace)>,
+    along: bool,
+) -> SessionMeasures {
+    let mut played = 0;
     let (mut on_screen, mut found, mut kept) = (0, 0, 0);
     let mut losses = Vec::new();
     let mut scrolls = ScrollMatch::default();
@@ -502,7 +558,8 @@ fn score(reals: &[RealSession], dreams: &[DreamTrace]) -> SessionMeasures {
     let mut misses = vec![Misses::default(); Action::ALL.len()];
     let mut per_session = Vec::new();
     let mut both_found = BothFound::default();
-    for (real, dream) in reals.iter().zip(dreams) {
+    for (real, dream) in sessions {
+        played += 1;
         // Frames 1..scored: the start frame is the same real frame on both sides.
         let frames = 1..real.scored.min(dream.player.len());
         let real_on: Vec<bool> = real.player[frames.clone()]
@@ -568,7 +625,7 @@ fn score(reals: &[RealSession], dreams: &[DreamTrace]) -> SessionMeasures {
         real_moves += every.real;
         unseen += every.real - shown.real;
         scrolls.add(moves);
-        for (key, from, hold) in presses(&real.keys) {
+        for (key, from, hold) in cases(&real.keys, along) {
             let to = from + hold.min(FIDELITY_FRAMES);
             if to >= frames.end {
                 continue;
@@ -616,8 +673,8 @@ fn score(reals: &[RealSession], dreams: &[DreamTrace]) -> SessionMeasures {
     fidelity.insert("mean".into(), mean);
     SessionMeasures {
         presence: ratio(found, on_screen).unwrap_or(0.0),
-        kept_player: ratio(kept, reals.len()).unwrap_or(0.0),
-        kept_player_interval: wilson_interval(kept, reals.len()),
+        kept_player: ratio(kept, played).unwrap_or(0.0),
+        kept_player_interval: wilson_interval(kept, played),
         median_frames_to_loss: median(&losses),
         scroll_recall: ratio(scrolls.real_matched, scrolls.real),
         scroll_precision: ratio(scrolls.dreamed_matched, scrolls.dreamed),
@@ -694,6 +751,23 @@ impl BothFound {
     }
 }
 
+/// The cases fidelity scores in a script: its presses, or with `along` every [`FIDELITY_FRAMES`]
+/// frames of each hold, each (key, the frame before its first step, frames left of the hold).
+fn cases(keys: &[Action], along: bool) -> Vec<(Action, usize, usize)> {
+    let presses = presses(keys);
+    if !along {
+        return presses;
+    }
+    presses
+        .into_iter()
+        .flat_map(|(key, from, hold)| {
+            (0..hold)
+                .step_by(FIDELITY_FRAMES)
+                .map(move |k| (key, from + k, hold - k))
+        })
+        .collect()
+}
+
 /// The key presses of a script: (key, the frame before its first step, frames held).
 fn presses(keys: &[Action]) -> Vec<(Action, usize, usize)> {
     let mut out: Vec<(Action, usize, usize)> = Vec::new();
@@ -741,6 +815,18 @@ mod tests {
     }
 
     #[test]
+    fn a_hold_is_scored_along_in_windows_of_the_fidelity_frames() {
+        use Action::{Noop, Right};
+        let keys = [vec![Right; 10], vec![Noop; 3]].concat();
+        assert_eq!(cases(&keys, false), presses(&keys));
+        assert_eq!(
+            cases(&keys, true),
+            [(Right, 0, 10), (Right, 4, 6), (Right, 8, 2), (Noop, 10, 3)]
+        );
+        assert!(cases(&[], true).is_empty());
+    }
+
+    #[test]
     fn presses_start_at_the_frame_before_their_first_step() {
         use Action::{Jump, Left, Right};
         assert_eq!(
@@ -767,7 +853,7 @@ mod tests {
                     d
                 })
                 .collect();
-            let m = score(&reals, &dreams);
+            let m = score(reals.iter().zip(&dreams), false);
             assert_eq!(m.presence, 1.0, "{config:?}");
             assert_eq!(m.kept_player, 1.0);
             let [lo, hi] = m.kept_player_interval.unwrap();
@@ -814,7 +900,7 @@ mod tests {
                     d
                 })
                 .collect();
-            let exact = score(&reals, &said);
+            let exact = score(reals.iter().zip(&said), false);
             assert_eq!(exact.scroll_recall, Some(1.0));
             assert_eq!(exact.scroll_precision, Some(1.0));
             assert_eq!(exact.real_camera_moves, m.real_camera_moves);
@@ -830,7 +916,7 @@ mod tests {
                     d
                 })
                 .collect();
-            let m = score(&reals, &lost);
+            let m = score(reals.iter().zip(&lost), false);
             assert_eq!((m.presence, m.kept_player), (0.0, 0.0));
             assert_eq!((m.pose, m.place, m.both_found.frames), (None, None, 0));
             assert_eq!(m.median_frames_to_loss, Some(1.0));
@@ -853,7 +939,7 @@ mod tests {
         crouching.frames[1..]
             .iter()
             .for_each(|f| dream.push(f, None, false));
-        let m = score(std::slice::from_ref(&idle), &[dream]);
+        let m = score([(&idle, &dream)], false);
         assert_eq!((m.presence, m.kept_player), (1.0, 1.0));
         assert_eq!(m.pose, Some(0.0));
         let counts = (m.both_found.frames, m.both_found.dreamed_crouched);

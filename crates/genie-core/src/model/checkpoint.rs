@@ -29,6 +29,8 @@ pub const ADAPTER_FILE: &str = "adapter.safetensors";
 
 /// The most frames after its press a key may wait for its settled latent (an hour of play).
 pub const MAX_SETTLE_AFTER: u32 = 216_000;
+/// The most latents in a held key's cycle (`held_cycles`): two minutes of play.
+pub const MAX_HELD_CYCLE: usize = 3_600;
 
 /// The contents of `genie.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,6 +70,12 @@ pub struct GenieConfig {
     /// Frames after a key's press from which it gets its `settled_calibration` latent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub settle_after: Option<u32>,
+    /// Game action name → the latents of a key held, frame by frame from its press, over and
+    /// over: a held jump key takes off again on landing in the game, which one press latent and
+    /// one hold latent cannot say. Replaces the maps above for that action (set by hand, from
+    /// the LAM's codes of the game's own held keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_cycles: Option<BTreeMap<String, Vec<i64>>>,
     /// The state-dependent key map (`genie calibrate --adapter`), whose weights are
     /// adapter.safetensors; where present, keys go through it instead of the two maps above.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -93,6 +101,7 @@ impl Default for GenieConfig {
             facing_press_calibration: None,
             settled_calibration: None,
             settle_after: None,
+            held_cycles: None,
             adapter: None,
             training_data: serde_json::Value::Null,
             eval: serde_json::Value::Null,
@@ -165,8 +174,27 @@ impl GenieConfig {
                 format!("settle_after {after} is not 1 to {MAX_SETTLE_AFTER} frames"),
             ));
         }
+        let mut entries: Vec<(String, &String, i64)> = Vec::new();
         for (field, map) in maps {
-            for (name, &latent) in map {
+            entries.extend(
+                map.iter()
+                    .map(|(name, &latent)| (field.clone(), name, latent)),
+            );
+        }
+        for (name, cycle) in self.held_cycles.iter().flatten() {
+            if !(1..=MAX_HELD_CYCLE).contains(&cycle.len()) {
+                return Err(ConfigError::new(
+                    "genie",
+                    format!(
+                        "held_cycles: {name} has {} latents, not 1 to {MAX_HELD_CYCLE}",
+                        cycle.len()
+                    ),
+                ));
+            }
+            entries.extend(cycle.iter().map(|&l| ("held_cycles".to_owned(), name, l)));
+        }
+        {
+            for (field, name, latent) in entries {
                 if !Action::ALL.iter().any(|a| a.name() == name) {
                     return Err(ConfigError::new(
                         "genie",
@@ -1110,6 +1138,28 @@ pub(crate) mod tests {
         let err = cfg.validate().unwrap_err().to_string();
         assert!(err.contains("come together"), "{err}");
         cfg.settle_after = None;
+        // A held key's cycle: 1 to MAX_HELD_CYCLE latents, each one the model has.
+        let cycle =
+            |name: &str, latents: Vec<i64>| Some(BTreeMap::from([(name.to_string(), latents)]));
+        cfg.held_cycles = cycle("jump", vec![6, 3, 3, 7]);
+        assert!(cfg.validate().is_ok());
+        for (bad, says) in [
+            (
+                cycle("jump", vec![]),
+                "held_cycles: jump has 0 latents, not 1 to 3600",
+            ),
+            (
+                cycle("jump", vec![3; MAX_HELD_CYCLE + 1]),
+                "has 3601 latents",
+            ),
+            (cycle("jump", vec![6, 8]), "held_cycles: jump → latent 8"),
+            (cycle("fly", vec![6]), "held_cycles: \"fly\" is not one of"),
+        ] {
+            cfg.held_cycles = bad;
+            let err = cfg.validate().unwrap_err().to_string();
+            assert!(err.contains(says), "{err}");
+        }
+        cfg.held_cycles = None;
         cfg.sampler.temperature = f64::NAN;
         let err = cfg.validate().unwrap_err().to_string();
         assert!(err.contains("temperature"), "{err}");

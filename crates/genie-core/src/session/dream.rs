@@ -189,7 +189,7 @@ impl World for DreamWorld {
                     learnt.report.dynamics_loss[0],
                     learnt.report.dynamics_loss[1]
                 );
-                let keys_before = std::mem::replace(&mut self.keys, learnt.keys);
+                let keys_before = std::mem::replace(&mut self.keys, learnt.keys.clone());
                 self.learnt = Some(LearntPicture {
                     learnt,
                     keys_before,

@@ -20,6 +20,12 @@
 //! also keeps a crouch, so a player left alone under it, once the sampler draws a crouch, stays
 //! crouched for good; a blend that stands, given only to a key held long, lets it stand up
 //! without touching how a key stops the player the frames after it is pressed.
+//!
+//! A key may instead have a cycle (`held_cycles`): its latents frame by frame from its press,
+//! over and over while it is held. Held in the game, a jump key takes off again each time the
+//! player lands; a press latent and a hold latent say one take-off, so a jump held in the dream
+//! hopped once and stood. A cycle as long as the game's hop, taken from the LAM's own codes of
+//! a held jump, says every take-off and landing.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -85,7 +91,7 @@ pub fn bind_keys(config: &mut GenieConfig, keys: &BTreeMap<String, i64>) {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyMap {
     /// Per game action (by index), the latent of the frames a key is held.
     pub hold: [i64; 8],
@@ -102,6 +108,9 @@ pub struct KeyMap {
     pub settled: [Option<i64>; 8],
     /// Frames after its press from which a held action gets its `settled` latent.
     pub settle_after: u32,
+    /// Per game action, the latents of its frames from its press on, over and over, where it
+    /// has them (`genie.json`'s `held_cycles`): they replace the maps and the settled latent.
+    pub cycles: [Option<Vec<i64>>; 8],
     /// Per game action, whether a player bound it by hand ([`KeyMap::bind`]): it keeps its
     /// latent where the checkpoint's adapter would pick another, and drives it whatever the
     /// keys before it.
@@ -173,6 +182,12 @@ impl KeyMap {
             facing_press: by_facing(config.facing_press_calibration.as_ref()),
             settled,
             settle_after: config.settle_after.unwrap_or(0),
+            cycles: Action::ALL.map(|action| {
+                config
+                    .held_cycles
+                    .as_ref()
+                    .and_then(|map| map.get(action.name()).cloned())
+            }),
             bound: [false; 8],
             controls: (!config.learned_from_video("dynamics")).then_some(config.game.controls),
         }
@@ -188,6 +203,7 @@ impl KeyMap {
             self.facing_press[f][i] = None;
         }
         self.settled[i] = None;
+        self.cycles[i] = None;
         self.bound[i] = true;
     }
 
@@ -252,7 +268,7 @@ impl KeyMap {
                 if self.bound[k.action as usize] {
                     mapped
                 } else {
-                    self.settled_latent(k).unwrap_or(picked)
+                    self.timed_latent(k).unwrap_or(picked)
                 }
             })
             .collect()
@@ -278,17 +294,21 @@ impl KeyMap {
         }
     }
 
-    /// The latent of a keyed frame: its settled latent once held long enough, else
-    /// [`KeyMap::latent`]'s.
+    /// The latent of a keyed frame: its cycle's where its action has one, else its settled
+    /// latent once held long enough, else [`KeyMap::latent`]'s.
     pub fn latent_of(&self, k: Keyed) -> i64 {
-        self.settled_latent(k)
+        self.timed_latent(k)
             .unwrap_or_else(|| self.latent(k.action, k.pressed, k.facing))
     }
 
-    /// The settled latent of a keyed frame, where its action has one and has been held
-    /// `settle_after` frames after its press.
-    fn settled_latent(&self, k: Keyed) -> Option<i64> {
-        self.settled[k.action as usize].filter(|_| !k.pressed && k.held >= self.settle_after)
+    /// The latent a keyed frame gets for how long its action has been held: its cycle's, or
+    /// its settled latent `settle_after` frames after its press on.
+    fn timed_latent(&self, k: Keyed) -> Option<i64> {
+        let i = k.action as usize;
+        match &self.cycles[i] {
+            Some(cycle) => Some(cycle[k.held as usize % cycle.len()]),
+            None => self.settled[i].filter(|_| !k.pressed && k.held >= self.settle_after),
+        }
     }
 
     /// The latents of the key `action` held for `frames` frames from its press, by a player
@@ -558,5 +578,45 @@ mod tests {
         let mut bound = keys;
         bound.bind(Noop, 5);
         assert_eq!(bound.schedule(Noop, 6, KeyState::default()), [5; 6]);
+    }
+
+    #[test]
+    fn a_key_with_a_cycle_drives_it_over_and_over_from_its_press() {
+        use Action::{Jump, Noop, Right};
+        let config = GenieConfig {
+            calibration: Some(BTreeMap::from([
+                ("jump".to_owned(), 3),
+                ("noop".to_owned(), 3),
+                ("right".to_owned(), 1),
+            ])),
+            press_calibration: Some(BTreeMap::from([("jump".to_owned(), 6)])),
+            settled_calibration: Some(BTreeMap::from([("jump".to_owned(), 9)])),
+            settle_after: Some(2),
+            held_cycles: Some(BTreeMap::from([("jump".to_owned(), vec![6, 3, 7])])),
+            ..Default::default()
+        };
+        let keys = KeyMap::new(&config);
+        // Its cycle, not the maps or the settled latent, again and again.
+        assert_eq!(
+            keys.schedule(Jump, 7, KeyState::default()),
+            [6, 3, 7, 6, 3, 7, 6]
+        );
+        // Another key's press starts it again from its first latent.
+        assert_eq!(
+            keys.latents(&[Jump, Jump, Right, Jump, Jump, Noop]),
+            [6, 3, 1, 6, 3, 3]
+        );
+        // A key bound by hand drives its latent, and an adapter's pick gives way to the cycle.
+        let mut bound = keys.clone();
+        bound.bind(Jump, 5);
+        assert_eq!(bound.schedule(Jump, 4, KeyState::default()), [5; 4]);
+        let adapter = crate::model::Genie::new_adapter(&config, Default::default(), Device::Cpu);
+        let tokens = config.tokenizer.tokens_per_frame();
+        let ids = Tensor::zeros([1, tokens], (tch::Kind::Int64, Device::Cpu));
+        let mut state = KeyState::default();
+        for (t, want) in [6, 3, 7, 6].into_iter().enumerate() {
+            let keyed = keys.key(&mut state, Jump, t == 0);
+            assert_eq!(keys.pick(Some(&adapter), &ids, &[keyed]), [want]);
+        }
     }
 }

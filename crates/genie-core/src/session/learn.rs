@@ -132,7 +132,7 @@ impl Learnt {
 /// a key takes its hold latent where no key before took it, else its press latent, else the
 /// first latent left; keys the clips do not show keep `base`'s, and so do keys bound by hand.
 pub fn picture_keys(base: &KeyMap, latents: i64) -> KeyMap {
-    let mut keys = *base;
+    let mut keys = base.clone();
     let mut taken: Vec<i64> = Vec::new();
     let mut order = KEYS;
     // Keys on the ground before those in the air: their hold latents are the calibration's
@@ -418,6 +418,7 @@ mod tests {
             facing_press: [[None; 8]; 2],
             settled: [None; 8],
             settle_after: 0,
+            cycles: Default::default(),
             bound: [false; 8],
             controls: Some(crate::game::Controls::Classic),
         };
@@ -551,6 +552,7 @@ mod tests {
             facing_press: [[None; 8]; 2],
             settled: [None; 8],
             settle_after: 0,
+            cycles: Default::default(),
             bound: [false; 8],
             controls: Some(crate::game::Controls::Classic),
         };

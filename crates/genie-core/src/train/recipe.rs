@@ -27,7 +27,8 @@
 //! do = "keys"                 # set the key map in genie.json: any of calibration,
 //! blends = [{ 1 = 1.5, 3 = -0.5 }]   # press_calibration, facing_calibration,
 //! calibration = { dash = 8 }  # facing_press_calibration, settled_calibration,
-//!                             # settle_after, blends; each given replaces the run's
+//!                             # settle_after, held_cycles, blends; each given replaces
+//!                             # the run's
 //! ```
 //!
 //! The run folder keeps `recipe.json` ([`Progress`]): the steps done, as their command lines, and
@@ -173,6 +174,8 @@ pub struct KeysStep {
     pub settled_calibration: Option<BTreeMap<String, i64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub settle_after: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_cycles: Option<BTreeMap<String, Vec<i64>>>,
 }
 
 impl KeysStep {
@@ -195,6 +198,7 @@ impl KeysStep {
         );
         given(&mut config.settled_calibration, &self.settled_calibration);
         given(&mut config.settle_after, &self.settle_after);
+        given(&mut config.held_cycles, &self.held_cycles);
         config.validate()
     }
 }
@@ -247,7 +251,7 @@ impl<'de> Deserialize<'de> for RecipeStep {
                 return Err(D::Error::custom(
                     "a `keys` step sets nothing: give calibration, press_calibration, \
                      facing_calibration, facing_press_calibration, settled_calibration, \
-                     settle_after or blends",
+                     settle_after, held_cycles or blends",
                 ));
             }
             return Ok(RecipeStep {
@@ -710,14 +714,14 @@ mod tests {
         let r = parse(
             "from = \"c\"\n[[step]]\ndo = \"keys\"\nblends = [{ 1 = 1.5, 3 = -0.5 }]\n\
              calibration = { dash = 8 }\nfacing_calibration = { left = { dash = 8 } }\n\
-             settled_calibration = { noop = 8 }\nsettle_after = 8",
+             settled_calibration = { noop = 8 }\nsettle_after = 8\nheld_cycles = { jump = [6, 3, 7] }",
         )
         .unwrap();
         let step = &r.steps[0];
         assert_eq!(step.action, Action::Keys);
         assert_eq!(
             step.describe(),
-            r#"keys {"blends":[{"1":1.5,"3":-0.5}],"calibration":{"dash":8},"facing_calibration":{"left":{"dash":8}},"settled_calibration":{"noop":8},"settle_after":8}"#
+            r#"keys {"blends":[{"1":1.5,"3":-0.5}],"calibration":{"dash":8},"facing_calibration":{"left":{"dash":8}},"settled_calibration":{"noop":8},"settle_after":8,"held_cycles":{"jump":[6,3,7]}}"#
         );
         let keys = step.keys.as_ref().unwrap();
         let mut config = GenieConfig {
@@ -743,6 +747,10 @@ mod tests {
             Some(BTreeMap::from([("jump".to_owned(), 6)]))
         );
         assert_eq!(config.settle_after, Some(8));
+        assert_eq!(
+            config.held_cycles,
+            Some(BTreeMap::from([("jump".to_owned(), vec![6, 3, 7])]))
+        );
         // Checked as a loaded genie.json is: a latent the model does not have is refused.
         let mut bare = GenieConfig::default();
         let mut no_blend = keys.clone();
