@@ -336,14 +336,12 @@ pub fn measure_sessions(genie: &Genie, opts: &SessionOptions) -> SessionReport {
     for (batch_index, first) in (0..opts.sessions).step_by(opts.batch.max(1)).enumerate() {
         let batch: Vec<RealSession> = (first..(first + opts.batch.max(1)).min(opts.sessions))
             .map(|i| {
-                let script = match opts.keys {
-                    SessionKeys::Human => human_keys(opts.seed.wrapping_add(i as u64), opts.frames),
-                    SessionKeys::Idle => vec![Action::Noop; opts.frames],
-                    SessionKeys::Held => vec![held_key(i); opts.frames],
-                };
-                let level = match opts.keys {
-                    SessionKeys::Held => i / Action::ALL.len(),
-                    _ => i,
+                let (script, level) = match opts.keys {
+                    SessionKeys::Human => {
+                        (human_keys(opts.seed.wrapping_add(i as u64), opts.frames), i)
+                    }
+                    SessionKeys::Idle => (vec![Action::Noop; opts.frames], i),
+                    SessionKeys::Held => (vec![held_key(i); opts.frames], i / Action::ALL.len()),
                 };
                 RealSession::play(genie.config.game, opts.seed_start + level as u64, script)
             })
@@ -381,9 +379,10 @@ pub fn measure_sessions(genie: &Genie, opts: &SessionOptions) -> SessionReport {
     let along = opts.keys == SessionKeys::Held;
     // Per key held, the sessions that held it.
     let per_key = along.then(|| {
+        // Sessions 0..8 hold every key once: fewer sessions, fewer keys.
         Action::ALL
             .iter()
-            .filter(|&&key| (0..opts.sessions).any(|i| held_key(i) == key))
+            .take(opts.sessions)
             .map(|&key| {
                 let of_key = |dreams: &'_ [DreamTrace]| {
                     let pairs = reals.iter().zip(dreams).enumerate();

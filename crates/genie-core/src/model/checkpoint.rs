@@ -174,11 +174,12 @@ impl GenieConfig {
                 format!("settle_after {after} is not 1 to {MAX_SETTLE_AFTER} frames"),
             ));
         }
-        let mut entries: Vec<(String, &String, i64)> = Vec::new();
-        for (field, map) in maps {
+        // Every (field, action name, latent) the maps and the cycles give, checked alike below.
+        let mut entries: Vec<(&str, &String, i64)> = Vec::new();
+        for (field, map) in &maps {
             entries.extend(
                 map.iter()
-                    .map(|(name, &latent)| (field.clone(), name, latent)),
+                    .map(|(name, &latent)| (field.as_str(), name, latent)),
             );
         }
         for (name, cycle) in self.held_cycles.iter().flatten() {
@@ -191,28 +192,26 @@ impl GenieConfig {
                     ),
                 ));
             }
-            entries.extend(cycle.iter().map(|&l| ("held_cycles".to_owned(), name, l)));
+            entries.extend(cycle.iter().map(|&l| ("held_cycles", name, l)));
         }
-        {
-            for (field, name, latent) in entries {
-                if !Action::ALL.iter().any(|a| a.name() == name) {
-                    return Err(ConfigError::new(
-                        "genie",
-                        format!("{field}: {name:?} is not one of the game's 8 actions"),
-                    ));
-                }
-                if !(0..self.dynamics.latents()).contains(&latent) {
-                    return Err(ConfigError::new(
-                        "genie",
-                        format!(
-                            "{field}: {name} → latent {latent}, but the dynamics model has {} \
-                             latents ({} learned, {} blends)",
-                            self.dynamics.latents(),
-                            self.dynamics.num_actions,
-                            self.dynamics.blends.len()
-                        ),
-                    ));
-                }
+        for (field, name, latent) in entries {
+            if !Action::ALL.iter().any(|a| a.name() == name) {
+                return Err(ConfigError::new(
+                    "genie",
+                    format!("{field}: {name:?} is not one of the game's 8 actions"),
+                ));
+            }
+            if !(0..self.dynamics.latents()).contains(&latent) {
+                return Err(ConfigError::new(
+                    "genie",
+                    format!(
+                        "{field}: {name} → latent {latent}, but the dynamics model has {} \
+                         latents ({} learned, {} blends)",
+                        self.dynamics.latents(),
+                        self.dynamics.num_actions,
+                        self.dynamics.blends.len()
+                    ),
+                ));
             }
         }
         let (tok, lam, dynamics) = (&self.tokenizer, &self.lam, &self.dynamics);
