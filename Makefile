@@ -14,7 +14,7 @@ build: setup
 	$(CARGO) build --release
 
 play: build
-	./target/release/genie play
+	$(CARGO) run --release --quiet -- play
 
 test: setup
 	$(CARGO) fmt --all --check

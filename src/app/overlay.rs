@@ -69,8 +69,8 @@ pub fn show(ctx: &egui::Context, state: &OverlayState) -> OverlayRequests {
             ui.label(format!("action: {}", state.action));
             match state.latent_action {
                 Some(a) => ui.label(format!(
-                    "latent action: key {} ({})",
-                    a + 1,
+                    "latent action: {} ({})",
+                    latent_name(usize::from(a)),
                     state.latent_meaning.as_deref().unwrap_or("uncalibrated")
                 )),
                 None => ui.label("latent action: –"),
@@ -140,13 +140,7 @@ pub fn show(ctx: &egui::Context, state: &OverlayState) -> OverlayRequests {
                         let size = egui::vec2(96.0, 96.0);
                         ui.vertical(|ui| {
                             ui.image(egui::load::SizedTexture::new(*texture, size));
-                            // Keys 1–8 step the learned latents; the blends past them
-                            // are the key map's to drive.
-                            ui.label(if i < 8 {
-                                format!("key {}", i + 1)
-                            } else {
-                                format!("blend {}", i - 7)
-                            });
+                            ui.label(latent_name(i));
                             egui::ComboBox::from_id_salt(("bind", i))
                                 .selected_text("bind to…")
                                 .width(88.0)
@@ -165,10 +159,21 @@ pub fn show(ctx: &egui::Context, state: &OverlayState) -> OverlayRequests {
                 });
                 for (i, (_, meaning)) in state.preview.iter().enumerate() {
                     if let Some(m) = meaning {
-                        ui.label(format!("{}: {m}", i + 1));
+                        ui.label(format!("{}: {m}", latent_name(i)));
                     }
                 }
             });
     }
     req
+}
+
+/// A latent by its id, as genie.json and the docs number it, and how the player reaches it:
+/// keys 1–8 step the learned latents (in the latent explorer); the blends past them
+/// (`dynamics.blends`) are the key map's to drive.
+fn latent_name(latent: usize) -> String {
+    if latent < 8 {
+        format!("latent {latent} · key {}", latent + 1)
+    } else {
+        format!("latent {latent} · blend")
+    }
 }
