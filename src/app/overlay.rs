@@ -14,6 +14,8 @@ pub struct OverlayState {
     /// The latent action used for the last frame, and what calibration says it means.
     pub latent_action: Option<u8>,
     pub latent_meaning: Option<String>,
+    /// How many latent actions the model learned; those past them are blends.
+    pub learned_latents: usize,
     pub sampler: Option<SamplerConfig>,
     pub recording: Option<String>,
     pub step_mode: bool,
@@ -70,7 +72,7 @@ pub fn show(ctx: &egui::Context, state: &OverlayState) -> OverlayRequests {
             match state.latent_action {
                 Some(a) => ui.label(format!(
                     "latent action: {} ({})",
-                    latent_name(usize::from(a)),
+                    latent_name(usize::from(a), state.learned_latents),
                     state.latent_meaning.as_deref().unwrap_or("uncalibrated")
                 )),
                 None => ui.label("latent action: –"),
@@ -140,7 +142,7 @@ pub fn show(ctx: &egui::Context, state: &OverlayState) -> OverlayRequests {
                         let size = egui::vec2(96.0, 96.0);
                         ui.vertical(|ui| {
                             ui.image(egui::load::SizedTexture::new(*texture, size));
-                            ui.label(latent_name(i));
+                            ui.label(latent_name(i, state.learned_latents));
                             egui::ComboBox::from_id_salt(("bind", i))
                                 .selected_text("bind to…")
                                 .width(88.0)
@@ -159,7 +161,7 @@ pub fn show(ctx: &egui::Context, state: &OverlayState) -> OverlayRequests {
                 });
                 for (i, (_, meaning)) in state.preview.iter().enumerate() {
                     if let Some(m) = meaning {
-                        ui.label(format!("{}: {m}", latent_name(i)));
+                        ui.label(format!("{}: {m}", latent_name(i, state.learned_latents)));
                     }
                 }
             });
@@ -168,12 +170,14 @@ pub fn show(ctx: &egui::Context, state: &OverlayState) -> OverlayRequests {
 }
 
 /// A latent by its id, as genie.json and the docs number it, and how the player reaches it:
-/// keys 1–8 step the learned latents (in the latent explorer); the blends past them
-/// (`dynamics.blends`) are the key map's to drive.
-fn latent_name(latent: usize) -> String {
-    if latent < 8 {
+/// keys 1–8 step the first learned latents (in the latent explorer); the blends past the
+/// `learned` ones (`dynamics.blends`) are the key map's to drive.
+fn latent_name(latent: usize, learned: usize) -> String {
+    if latent >= learned {
+        format!("latent {latent} · blend")
+    } else if latent < 8 {
         format!("latent {latent} · key {}", latent + 1)
     } else {
-        format!("latent {latent} · blend")
+        format!("latent {latent}")
     }
 }

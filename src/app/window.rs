@@ -352,6 +352,7 @@ impl App {
             latent_meaning: session
                 .latent
                 .and_then(|a| meanings.get(a as usize).cloned().flatten()),
+            learned_latents: session.settings.learned_latents,
             sampler: session.sampler,
             recording: session.recording().map(|dir| dir.display().to_string()),
             step_mode: session.step_mode,

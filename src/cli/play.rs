@@ -177,6 +177,7 @@ pub fn play(args: PlayArgs) -> anyhow::Result<()> {
         start_state: start_state(&info, &args.model, &args.start)?,
         sampler: Some(info.sampler),
         latent_meanings: info.meanings.clone(),
+        learned_latents: info.learned_latents,
         announce_after: args.announce_after,
     };
     let config = PlayerConfig {

@@ -184,6 +184,7 @@ impl ModelArgs {
             game: genie.config.game,
             sampler,
             meanings,
+            learned_latents: genie.config.dynamics.num_actions.max(0) as usize,
         };
         let mut world = DreamWorld::new(genie, sampler, self.seed);
         // Marked bound too, so that the checkpoint's adapter leaves them as they are.
@@ -205,6 +206,8 @@ pub struct LoadedInfo {
     /// For each latent action the model takes (learned, then blends), the game actions
     /// calibrated to it.
     pub meanings: Vec<Option<String>>,
+    /// How many of those the model learned; the rest are blends.
+    pub learned_latents: usize,
     /// Whether its tokenizer learned another game's video, whose hero is no magenta player.
     pub from_video: bool,
 }

@@ -34,6 +34,8 @@ pub struct PlaySettings {
     /// What each latent action of the model (learned, then blends) was calibrated to mean (by
     /// game action name).
     pub latent_meanings: Vec<Option<String>>,
+    /// How many of those the model learned; the rest are blends (`dynamics.blends`).
+    pub learned_latents: usize,
     /// For tests and screenshots: print a line on stdout once this many frames were shown.
     pub announce_after: Option<u64>,
 }
@@ -427,6 +429,7 @@ mod tests {
             },
             sampler: None,
             latent_meanings: vec![None; 8],
+            learned_latents: 8,
             announce_after: None,
         }
     }
