@@ -148,7 +148,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let end_to_end = median_ms(args.reps, device, || {
         let last = rollout.last().expect("a started rollout");
         let keyed = keys.key(&mut key_state, key, false);
-        let latent = keys.pick(genie.adapter.as_ref(), last, &[keyed])[0];
+        let latent = keys.pick(genie.adapter.as_ref(), last, rollout.shown(), &[keyed])[0];
         let action = Tensor::from_slice(&[latent]).to_device(device);
         let (_, _, frame) = rollout.step(&genie, &action, &sampler, &mut rng);
         let _ = frames_to_bytes(&frame);
@@ -163,7 +163,7 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<()> {
     let key_adapter = genie.adapter.as_ref().map(|adapter| {
         median_ms(args.reps, device, || {
             let keyed = keys.key(&mut key_state, key, false);
-            let _ = keys.pick(Some(adapter), &ids, &[keyed]);
+            let _ = keys.pick(Some(adapter), &ids, None, &[keyed]);
         })
     });
     let draft = Tensor::zeros([1, n], (Kind::Int64, device));

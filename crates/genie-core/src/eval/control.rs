@@ -357,7 +357,7 @@ impl ControlCases {
         self.dreamed_moves_by(
             genie,
             actions.len(),
-            &mut |t, _| actions[t].shallow_clone(),
+            &mut |t, _, _| actions[t].shallow_clone(),
             opts,
         )
     }
@@ -373,12 +373,12 @@ impl ControlCases {
         opts: &EvalOptions,
     ) -> Vec<Option<(f32, f32)>> {
         let mut states = self.keys.clone();
-        let mut latent = |t: usize, ids: &Tensor| {
+        let mut latent = |t: usize, ids: &Tensor, shown: Option<&Tensor>| {
             let keyed: Vec<Keyed> = states
                 .iter_mut()
                 .map(|state| keys.key(state, action, t == 0))
                 .collect();
-            let picked = keys.pick(genie.adapter.as_ref(), ids, &keyed);
+            let picked = keys.pick(genie.adapter.as_ref(), ids, shown, &keyed);
             Tensor::from_slice(&picked).to_device(ids.device())
         };
         self.dreamed_moves_by(genie, opts.horizon, &mut latent, opts)
@@ -388,7 +388,7 @@ impl ControlCases {
         &self,
         genie: &Genie,
         frames: usize,
-        latent: &mut dyn FnMut(usize, &Tensor) -> Tensor,
+        latent: &mut dyn FnMut(usize, &Tensor, Option<&Tensor>) -> Tensor,
         opts: &EvalOptions,
     ) -> Vec<Option<(f32, f32)>> {
         let dream = rollout(genie, &self.ids, &self.prompt_actions, frames, latent, opts);

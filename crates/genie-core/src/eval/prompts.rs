@@ -450,7 +450,7 @@ fn dream_keys(
                 .zip(KEYS)
                 .map(|(state, k)| keys.key(state, k, t == 0))
                 .collect();
-            let latents = keys.pick(genie.adapter.as_ref(), ids, &keyed);
+            let latents = keys.pick(genie.adapter.as_ref(), ids, rollout.shown(), &keyed);
             // Seeded per step from the session seed, as a dream's steps are.
             let step_seed = seed ^ (t as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             let mut rng = SamplerRng::seed_from_u64(step_seed);

@@ -150,7 +150,7 @@ pub(super) fn rollout(
     prompt_ids: &Tensor,
     prompt_actions: &Tensor,
     frames: usize,
-    latent: &mut dyn FnMut(usize, &Tensor) -> Tensor,
+    latent: &mut dyn FnMut(usize, &Tensor, Option<&Tensor>) -> Tensor,
     opts: &EvalOptions,
 ) -> Dream {
     let (b, p, _) = prompt_ids.size3().expect("[B, P, N]");
@@ -177,7 +177,7 @@ pub(super) fn rollout(
         let mut ids = vec![prompt_ids.shallow_clone()];
         for t in 0..frames {
             let last = rollout.last().expect("a started rollout").shallow_clone();
-            let action = latent(t, &last);
+            let action = latent(t, &last, rollout.shown());
             let (next, moves, frame) = rollout.step(genie, &action, &opts.sampler, &mut rng);
             for (total, step) in moved.iter_mut().zip(moves) {
                 *total += step as i32 * patch;

@@ -465,7 +465,7 @@ fn dream(
                 Drive::Latents(latents) => latents.iter().map(|l| l[t]).collect(),
                 Drive::Keys(keys) => {
                     let keyed: Vec<Keyed> = keyed.iter().map(|k| k[t]).collect();
-                    keys.pick(genie.adapter.as_ref(), ids, &keyed)
+                    keys.pick(genie.adapter.as_ref(), ids, rollout.shown(), &keyed)
                 }
             };
             let action = Tensor::from_slice(&step).to_device(device);

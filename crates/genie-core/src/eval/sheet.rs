@@ -66,7 +66,10 @@ pub fn contact_sheet(
                 &genie.tokenizer.decode_next(&mut decoder, &ids),
             ));
             for &k in &keyed {
-                let latent = keys.pick(genie.adapter.as_ref(), &ids, &[k])[0];
+                let shown = dream
+                    .last()
+                    .map(|frame: &Vec<u8>| to_tensor(frame, 1, 1, device).select(1, 0));
+                let latent = keys.pick(genie.adapter.as_ref(), &ids, shown.as_ref(), &[k])[0];
                 let latent = Tensor::full([1], latent, (Kind::Int64, device));
                 ids = sample_next(
                     &genie.dynamics,

@@ -96,7 +96,7 @@ impl VideoMeasures {
                     &prompt_ids,
                     &prompt_actions,
                     actions.len(),
-                    &mut |t, _| actions[t].shallow_clone(),
+                    &mut |t, _, _| actions[t].shallow_clone(),
                     opts,
                 )
                 .last,
@@ -358,7 +358,7 @@ impl<'a> Cases<'a> {
     fn dreamed(
         &self,
         genie: &Genie,
-        latent: &mut dyn FnMut(usize, &Tensor) -> Tensor,
+        latent: &mut dyn FnMut(usize, &Tensor, Option<&Tensor>) -> Tensor,
         opts: &EvalOptions,
         player: PlayerColour,
     ) -> Vec<Option<(i8, i8)>> {
@@ -426,18 +426,20 @@ pub fn video_control(
         for batch in windows.chunks(opts.batch.max(1)) {
             let cases = Cases::new(genie, dataset, batch, opts)?;
             let mut states: Vec<KeyState> = batch.iter().map(|w| w.keys).collect();
-            let mut keyed = |t: usize, last: &Tensor| {
+            let mut keyed = |t: usize, last: &Tensor, shown: Option<&Tensor>| {
                 let keyed: Vec<Keyed> = batch
                     .iter()
                     .zip(&mut states)
                     .map(|(w, state)| keys.key(state, w.action, t == 0 && w.pressed))
                     .collect();
-                let picked = keys.pick(genie.adapter.as_ref(), last, &keyed);
+                let picked = keys.pick(genie.adapter.as_ref(), last, shown, &keyed);
                 Tensor::from_slice(&picked).to_device(device)
             };
             let got = cases.dreamed(genie, &mut keyed, opts, player);
             let p = opts.prompt_frames as i64;
-            let mut lam = |t: usize, _: &Tensor| cases.inferred.select(1, p - 1 + t as i64);
+            let mut lam = |t: usize, _: &Tensor, _: Option<&Tensor>| {
+                cases.inferred.select(1, p - 1 + t as i64)
+            };
             let best = cases.dreamed(genie, &mut lam, opts, player);
             for ((w, got), best) in cases.windows.iter().zip(got).zip(best) {
                 let a = w.action as usize;
@@ -507,7 +509,7 @@ pub fn calibrate_video_by_dreams(
                 .map(|latent| {
                     let held =
                         Tensor::full([batch.len() as i64], latent, (tch::Kind::Int64, device));
-                    c.dreamed(genie, &mut |_, _| held.shallow_clone(), opts, player)
+                    c.dreamed(genie, &mut |_, _, _| held.shallow_clone(), opts, player)
                 })
                 .collect();
             for (i, w) in batch.iter().enumerate() {
@@ -571,13 +573,13 @@ pub fn video_sheet(
             let inferred = genie.lam.infer_actions(&frames);
             // What the clip's keys say of the player, advanced frame by frame as they are read.
             let mut state = keys_after(&keys, &clip.actions[..p - 1]);
-            let mut latent = |t: usize, last: &Tensor| {
+            let mut latent = |t: usize, last: &Tensor, shown: Option<&Tensor>| {
                 let k = p - 1 + t;
                 match Action::ALL.get(clip.actions[k] as usize) {
                     Some(&action) if labelled => {
                         let pressed = k == 0 || clip.actions[k - 1] != clip.actions[k];
                         let keyed = keys.key(&mut state, action, pressed);
-                        let picked = keys.pick(genie.adapter.as_ref(), last, &[keyed]);
+                        let picked = keys.pick(genie.adapter.as_ref(), last, shown, &[keyed]);
                         Tensor::from_slice(&picked).to_device(device)
                     }
                     _ => inferred.select(1, k as i64),

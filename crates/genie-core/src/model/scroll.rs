@@ -396,6 +396,11 @@ impl Rollout {
         self.ids.last()
     }
 
+    /// The newest frame as shown, decoded: [B, H, W, C] f32 in [0, 1].
+    pub fn shown(&self) -> Option<&Tensor> {
+        self.shown.as_ref()
+    }
+
     /// A copy that goes on on its own (a preview).
     pub fn deep_clone(&self) -> Self {
         Self {

@@ -244,7 +244,12 @@ impl World for DreamWorld {
                 let action = Action::from_u8(g).unwrap_or(Action::Noop);
                 let pressed = self.held != Some(action);
                 let keyed = self.keys.key(&mut key_state, action, pressed);
-                let latent = self.keys.pick(self.genie.adapter.as_ref(), state, &[keyed])[0];
+                let latent = self.keys.pick(
+                    self.genie.adapter.as_ref(),
+                    state,
+                    self.rollout.shown(),
+                    &[keyed],
+                )[0];
                 (latent, Some(action))
             }
         };

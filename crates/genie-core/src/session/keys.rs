@@ -26,14 +26,44 @@
 //! player lands; a press latent and a hold latent say one take-off, so a jump held in the dream
 //! hopped once and stood. A cycle as long as the game's hop, taken from the LAM's own codes of
 //! a held jump, says every take-off and landing.
+//!
+//! And the screen's left edge is a wall: a level's left end is one in the game, where the player
+//! walking into it stands and the LAM reads "nothing changes", so the dynamics model never
+//! learned a walk left there and, given one, walked the player off the screen for good. Where
+//! the dreamed player stands against the left edge of the frame shown ([`against_left_edge`]),
+//! an action that would walk it further is carried out without its walk ([`KeyMap::walled`]).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use tch::{Device, Tensor};
 
-use crate::game::{Action, Controls, Facing, KeyState};
+use crate::game::{Action, Controls, FRAME_SIZE, Facing, KeyState, PLAYER_TOLERANCE};
+use crate::model::frames::frames_to_bytes;
 use crate::model::{Adapter, GenieConfig};
+
+/// Screen columns from the left edge within which the player's centre counts as against it: the
+/// game's player, 6 px wide, stops at a level's left end with its centre at 3 px.
+pub const WALL_PX: f32 = 4.5;
+
+/// Per row of decoded frames [B, H, W, C] (f32 in [0, 1]), whether the player found in it
+/// stands against the frame's left edge (its centre within [`WALL_PX`]); not where it is not
+/// found or the frames are not the game's size.
+pub fn against_left_edge(frames: &Tensor) -> Vec<bool> {
+    let rows = frames.size().first().copied().unwrap_or(0).max(0) as usize;
+    let bytes = frames_to_bytes(frames);
+    let size = FRAME_SIZE * FRAME_SIZE * 3;
+    if bytes.len() != rows * size {
+        return vec![false; rows];
+    }
+    bytes
+        .chunks_exact(size)
+        .map(|frame| {
+            crate::game::find_player_within(frame, PLAYER_TOLERANCE)
+                .is_some_and(|(x, _)| x <= WALL_PX)
+        })
+        .collect()
+}
 
 /// Keys a player bound to latent actions by hand (`L` in the player), beside the checkpoint:
 /// `{"right": 3, "jump": 6}`. They replace the calibration's latents for those keys, pressed and
@@ -243,11 +273,47 @@ impl KeyMap {
             .collect()
     }
 
+    /// `k` carried out by a player standing against the screen's left edge: a walk left
+    /// (`left`, a dash that way) stands, `left_jump` jumps straight up, as the game's player
+    /// does at a level's left end; the press and the frames held stay the key's. Unchanged for
+    /// keys bound by hand and for a world learned from another game's video, whose edges genie
+    /// does not know.
+    pub fn walled(&self, k: Keyed) -> Keyed {
+        if self.controls.is_none() || self.bound[k.action as usize] {
+            return k;
+        }
+        let action = match k.action {
+            Action::Left => Action::Noop,
+            Action::LeftJump => Action::Jump,
+            Action::Dash if k.facing == Facing::Left => Action::Noop,
+            other => other,
+        };
+        Keyed { action, ..k }
+    }
+
     /// The latent of each row of a batch, given its keyed frame ([`KeyMap::key`]) and the
-    /// state: the current frame's tokens `ids` [B, N]. The checkpoint's action adapter picks
-    /// where it has one (but for keys bound by hand, and keys held long enough to get their
-    /// settled latents); else the maps.
-    pub fn pick(&self, adapter: Option<&Adapter>, ids: &Tensor, keyed: &[Keyed]) -> Vec<i64> {
+    /// state: the current frame's tokens `ids` [B, N] and, where known, the frame shown
+    /// `shown` [B, H, W, C] (a row whose player stands against its left edge is
+    /// [`KeyMap::walled`]). The checkpoint's action adapter picks where it has one (but for
+    /// keys bound by hand, and keys held long enough to get their settled latents); else the
+    /// maps.
+    pub fn pick(
+        &self,
+        adapter: Option<&Adapter>,
+        ids: &Tensor,
+        shown: Option<&Tensor>,
+        keyed: &[Keyed],
+    ) -> Vec<i64> {
+        let walls = shown.map(against_left_edge);
+        let keyed: Vec<Keyed> = keyed
+            .iter()
+            .enumerate()
+            .map(|(i, &k)| match walls.as_ref().and_then(|w| w.get(i)) {
+                Some(true) => self.walled(k),
+                _ => k,
+            })
+            .collect();
+        let keyed = &keyed[..];
         let table = keyed.iter().map(|&k| self.latent_of(k));
         let Some(adapter) = adapter else {
             return table.collect();
@@ -616,7 +682,93 @@ mod tests {
         let mut state = KeyState::default();
         for (t, want) in [6, 3, 7, 6].into_iter().enumerate() {
             let keyed = keys.key(&mut state, Jump, t == 0);
-            assert_eq!(keys.pick(Some(&adapter), &ids, &[keyed]), [want]);
+            assert_eq!(keys.pick(Some(&adapter), &ids, None, &[keyed]), [want]);
         }
+    }
+
+    #[test]
+    fn against_the_screens_left_edge_a_walk_left_stands_and_a_jump_left_goes_straight_up() {
+        use crate::game::Game;
+        use crate::model::frames::frames_to_f32;
+        use Action::{Dash, Jump, Left, LeftJump, Noop, Right};
+        let config = GenieConfig {
+            calibration: Some(BTreeMap::from([
+                ("dash".to_owned(), 1),
+                ("jump".to_owned(), 3),
+                ("left".to_owned(), 4),
+                ("left_jump".to_owned(), 4),
+                ("noop".to_owned(), 3),
+                ("right".to_owned(), 1),
+            ])),
+            press_calibration: Some(BTreeMap::from([
+                ("jump".to_owned(), 6),
+                ("left".to_owned(), 7),
+                ("left_jump".to_owned(), 6),
+            ])),
+            facing_calibration: Some(BTreeMap::from([(
+                "left".to_owned(),
+                BTreeMap::from([("dash".to_owned(), 4)]),
+            )])),
+            ..Default::default()
+        };
+        let keys = KeyMap::new(&config);
+        // Frames of the game: its first, and after left held until the player stands at the
+        // level's left end.
+        let mut game = Game::with_config(1_000_000, config.game);
+        let start = game.frame();
+        for _ in 0..60 {
+            game.step(Left);
+        }
+        let wall = game.frame();
+        let shown = |frames: &[&[u8]]| {
+            let bytes: Vec<u8> = frames.concat();
+            let s = FRAME_SIZE as i64;
+            frames_to_f32(&Tensor::from_slice(&bytes).view([frames.len() as i64, s, s, 3]))
+        };
+        assert_eq!(against_left_edge(&shown(&[&start, &wall])), [false, true]);
+        assert_eq!(
+            against_left_edge(&Tensor::zeros([1, 8, 8, 3], tch::kind::FLOAT_CPU)),
+            [false]
+        );
+        let ids = Tensor::zeros([2, 4], tch::kind::INT64_CPU);
+        let pick = |key: Action, pressed: bool, state: KeyState| {
+            let keyed = keys.key(&mut state.clone(), key, pressed);
+            keys.pick(None, &ids, Some(&shown(&[&start, &wall])), &[keyed, keyed])
+        };
+        // Away from the edge the key's latents; against it noop's and jump's, pressed or held.
+        assert_eq!(pick(Left, true, KeyState::default()), [7, 3]);
+        assert_eq!(pick(LeftJump, true, KeyState::default()), [6, 6]);
+        let mut held = KeyState::default();
+        keys.key(&mut held, Left, true);
+        assert_eq!(pick(Left, false, held), [4, 3]);
+        let mut held = KeyState::default();
+        keys.key(&mut held, LeftJump, true);
+        assert_eq!(pick(LeftJump, false, held), [4, 3]);
+        // A dash facing left stands; facing right it goes on, as a walk right or a jump does.
+        let mut facing_left = KeyState::default();
+        keys.key(&mut facing_left, Left, true);
+        assert_eq!(pick(Dash, true, facing_left), [4, 3]);
+        assert_eq!(pick(Dash, true, KeyState::default()), [1, 1]);
+        for key in [Right, Jump, Noop] {
+            let (a, b) = (
+                pick(key, true, KeyState::default()),
+                keys.press[key as usize],
+            );
+            assert_eq!(a, [b, b], "{key:?}");
+        }
+        // Without the frame shown, or for a key bound by hand, the key's own latents.
+        let keyed = keys.key(&mut KeyState::default(), Left, true);
+        assert_eq!(keys.pick(None, &ids, None, &[keyed, keyed]), [7, 7]);
+        let mut bound = keys.clone();
+        bound.bind(Left, 5);
+        assert_eq!(
+            bound.pick(None, &ids, Some(&shown(&[&start, &wall])), &[keyed, keyed]),
+            [5, 5]
+        );
+        // A world learned from another game's video: its edges are not known.
+        let mut video = config;
+        video.training_data = serde_json::json!({"dynamics": {"source": "shards", "video": true}});
+        let video = KeyMap::new(&video);
+        assert_eq!(video.walled(keyed), keyed);
     }
 }
