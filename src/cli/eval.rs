@@ -69,6 +69,12 @@ pub struct EvalArgs {
     /// sessions' time
     #[arg(long)]
     pub session_ceiling: bool,
+    /// Sessions dreamed at once (all three kinds). 1, the default, dreams each on its own, so
+    /// that a change touching one session (a key map that acts in one state) leaves every other
+    /// session bit for bit: in a batch, a view step of one session recomputes every session's
+    /// caches and moves their later frames. More may be faster on a GPU
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub session_batch: usize,
     /// Also write a sheet of the first 4 sessions: every 10th frame, real row over dreamed row
     #[arg(long, value_name = "FILE.png")]
     pub session_sheet: Option<PathBuf>,
@@ -272,7 +278,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
         seed_start: args.eval_seed_start,
         seed: args.seed,
         sampler: opts.sampler,
-        batch: opts.batch,
+        batch: args.session_batch.max(1),
         ceiling: args.session_ceiling,
         sheet_sessions: if args.session_sheet.is_some() { 4 } else { 0 },
     };
