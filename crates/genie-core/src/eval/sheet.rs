@@ -62,14 +62,10 @@ pub fn contact_sheet(
             let mut decoder = genie.tokenizer.new_decoder_cache(1);
             let mut ids = genie.tokenizer.encode(&first).select(1, 0);
             genie.dynamics.push_frame(&mut cache, &ids, None);
-            dream.push(frames_to_bytes(
-                &genie.tokenizer.decode_next(&mut decoder, &ids),
-            ));
+            let mut shown = genie.tokenizer.decode_next(&mut decoder, &ids);
+            dream.push(frames_to_bytes(&shown));
             for &k in &keyed {
-                let shown = dream
-                    .last()
-                    .map(|frame: &Vec<u8>| to_tensor(frame, 1, 1, device).select(1, 0));
-                let latent = keys.pick(genie.adapter.as_ref(), &ids, shown.as_ref(), &[k])[0];
+                let latent = keys.pick(genie.adapter.as_ref(), &ids, Some(&shown), &[k])[0];
                 let latent = Tensor::full([1], latent, (Kind::Int64, device));
                 ids = sample_next(
                     &genie.dynamics,
@@ -78,9 +74,8 @@ pub fn contact_sheet(
                     &genie.config.sampler,
                     &mut rng,
                 );
-                dream.push(frames_to_bytes(
-                    &genie.tokenizer.decode_next(&mut decoder, &ids),
-                ));
+                shown = genie.tokenizer.decode_next(&mut decoder, &ids);
+                dream.push(frames_to_bytes(&shown));
             }
         });
         rows.push(real);

@@ -38,7 +38,7 @@ use std::path::Path;
 
 use tch::{Device, Tensor};
 
-use crate::game::{Action, Controls, FRAME_SIZE, Facing, KeyState, PLAYER_TOLERANCE};
+use crate::game::{Action, Controls, FRAME_BYTES, Facing, KeyState, PLAYER_TOLERANCE};
 use crate::model::frames::frames_to_bytes;
 use crate::model::{Adapter, GenieConfig};
 
@@ -52,12 +52,11 @@ pub const WALL_PX: f32 = 4.5;
 pub fn against_left_edge(frames: &Tensor) -> Vec<bool> {
     let rows = frames.size().first().copied().unwrap_or(0).max(0) as usize;
     let bytes = frames_to_bytes(frames);
-    let size = FRAME_SIZE * FRAME_SIZE * 3;
-    if bytes.len() != rows * size {
+    if bytes.len() != rows * FRAME_BYTES {
         return vec![false; rows];
     }
     bytes
-        .chunks_exact(size)
+        .chunks_exact(FRAME_BYTES)
         .map(|frame| {
             crate::game::find_player_within(frame, PLAYER_TOLERANCE)
                 .is_some_and(|(x, _)| x <= WALL_PX)
@@ -304,7 +303,10 @@ impl KeyMap {
         shown: Option<&Tensor>,
         keyed: &[Keyed],
     ) -> Vec<i64> {
-        let walls = shown.map(against_left_edge);
+        // The frame is read only where the wall would change a row's action.
+        let walls = shown
+            .filter(|_| keyed.iter().any(|&k| self.walled(k) != k))
+            .map(against_left_edge);
         let keyed: Vec<Keyed> = keyed
             .iter()
             .enumerate()
@@ -688,7 +690,7 @@ mod tests {
 
     #[test]
     fn against_the_screens_left_edge_a_walk_left_stands_and_a_jump_left_goes_straight_up() {
-        use crate::game::Game;
+        use crate::game::{FRAME_SIZE, Game};
         use crate::model::frames::frames_to_f32;
         use Action::{Dash, Jump, Left, LeftJump, Noop, Right};
         let config = GenieConfig {
